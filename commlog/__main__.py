@@ -1,0 +1,5 @@
+import sys
+
+from commlog.cli import main
+
+sys.exit(main())

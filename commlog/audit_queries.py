@@ -1,0 +1,142 @@
+"""Reading the audit trail (exports, delivery checks) for the ops-only Audit view.
+
+Read-only: nothing here (or anywhere in the app) updates or deletes an audit row; commlog.audit.record
+is the one write, an insert. Only platform ops may read the trail: anyone else gets ScopeError.
+Filtered, ordered and paginated in SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from commlog.models import AuditEntry, Lender
+from commlog.principal import Principal, ScopeError
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+ALL_LENDERS = -1  # lender filter value: entries whose scope was every lender (lender_id NULL)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    action: str | None = None
+    user_email: str | None = None
+    lender_id: int | None = None  # None: any scope · ALL_LENDERS: scope "all lenders" · else that lender
+    since: datetime | None = None  # inclusive, UTC
+    until: datetime | None = None  # exclusive, UTC
+    page: int = 1
+    page_size: int = PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime
+    user_email: str
+    role: str
+    lender_id: int | None
+    lender_name: str | None  # None with lender_id None: all lenders
+    action: str
+    filters: dict | None
+    row_count: int | None
+    detail: str | None
+
+    @property
+    def scope(self) -> str:
+        if self.lender_id is None:
+            return "All lenders"
+        return self.lender_name or f"lender {self.lender_id}"
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[AuditRow]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def _require_ops(principal: Principal) -> None:
+    if not principal.is_ops:
+        raise ScopeError("the audit trail is for platform ops only")
+
+
+def _conditions(f: AuditFilter) -> list:
+    cond = []
+    if f.action:
+        cond.append(AuditEntry.action == f.action)
+    if f.user_email:
+        cond.append(AuditEntry.user_email == f.user_email.strip().lower())
+    if f.lender_id == ALL_LENDERS:
+        cond.append(AuditEntry.lender_id.is_(None))
+    elif f.lender_id is not None:
+        cond.append(AuditEntry.lender_id == f.lender_id)
+    if f.since is not None:
+        cond.append(AuditEntry.at >= f.since)
+    if f.until is not None:
+        cond.append(AuditEntry.at < f.until)
+    return cond
+
+
+def _filters_json(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"raw": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def list_audit(conn: Connection, principal: Principal, f: AuditFilter) -> AuditPage:
+    """One page of audit entries, newest first."""
+    _require_ops(principal)
+    size = max(1, min(int(f.page_size), MAX_PAGE_SIZE))
+    where = _conditions(f)
+    total = conn.execute(select(func.count()).select_from(AuditEntry).where(*where)).scalar_one()
+    page = min(max(1, int(f.page)), max(1, -(-total // size)))
+    stmt = (
+        select(AuditEntry, Lender.name)
+        .outerjoin(Lender, Lender.id == AuditEntry.lender_id)
+        .where(*where)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(size)
+        .offset((page - 1) * size)
+    )
+    rows = [
+        AuditRow(
+            id=e.id,
+            at=e.at,
+            user_email=e.user_email,
+            role=e.role,
+            lender_id=e.lender_id,
+            lender_name=name,
+            action=e.action,
+            filters=_filters_json(e.filters),
+            row_count=e.row_count,
+            detail=e.detail,
+        )
+        for e, name in conn.execute(stmt)
+    ]
+    return AuditPage(rows, total, page, size)
+
+
+def audit_actions(conn: Connection, principal: Principal) -> list[str]:
+    _require_ops(principal)
+    return list(conn.execute(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).scalars())
+
+
+def audit_users(conn: Connection, principal: Principal) -> list[str]:
+    _require_ops(principal)
+    return list(conn.execute(select(AuditEntry.user_email).distinct().order_by(AuditEntry.user_email)).scalars())
+
+
+__all__ = ["ALL_LENDERS", "AuditFilter", "AuditPage", "AuditRow", "audit_actions", "audit_users", "list_audit"]

@@ -1,0 +1,48 @@
+"""`python -m commlog <command>`. Each command lives in commlog/commands/<name>.py and exposes
+`register(subparsers)`; the parser sets `func(args) -> int` on its namespace.
+
+Errors a user can act on exit non-zero with one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMAND_MODULES = (
+    "commlog.commands.init_db",
+    "commlog.commands.users",
+    "commlog.commands.seed_demo",
+    "commlog.commands.bench",
+    "commlog.commands.webhook",
+    "commlog.commands.export_failures",
+)
+
+
+class CommandError(Exception):
+    """A failure to report in one line (exit 1)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m commlog", description="commlog: the Communication Log")
+    parser.add_argument("--database-url", help="overrides COMMLOG_DATABASE_URL for this command")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

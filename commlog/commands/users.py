@@ -1,0 +1,62 @@
+"""`users add|list|disable|enable`: local logins for ops and lender admins."""
+
+from __future__ import annotations
+
+import sys
+
+from commlog import auth
+from commlog.cli import CommandError
+from commlog.commands import engine_from_args, utcnow
+
+
+def register(subparsers) -> None:  # noqa: ANN001
+    p = subparsers.add_parser("users", help="manage who can log in")
+    sub = p.add_subparsers(dest="users_command", required=True)
+    add = sub.add_parser("add", help="add a user; the password is read from standard input")
+    add.add_argument("--email", required=True)
+    add.add_argument("--role", required=True, choices=["ops", "lender_admin"])
+    add.add_argument("--lender", help="lender slug (lender_admin only)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(func=run_add)
+    ls = sub.add_parser("list", help="list users")
+    ls.set_defaults(func=run_list)
+    for name, flag in (("disable", True), ("enable", False)):
+        d = sub.add_parser(name, help=f"{name} a user's login")
+        d.add_argument("--email", required=True)
+        d.set_defaults(func=lambda a, flag=flag: run_disable(a, flag))
+
+
+def run_add(args) -> int:  # noqa: ANN001
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    engine = engine_from_args(args)
+    try:
+        with engine.begin() as conn:
+            auth.add_user(conn, args.email, args.role, args.lender, password, utcnow())
+    except auth.UserError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"added {auth.normalize_email(args.email)} ({args.role})")
+    return 0
+
+
+def run_list(args) -> int:  # noqa: ANN001
+    engine = engine_from_args(args)
+    with engine.connect() as conn:
+        rows = auth.list_users(conn)
+    print(f"{'email':40} {'role':13} {'lender':20} {'state':9} last login (UTC)")
+    for r in rows:
+        last = r.last_login_at.strftime("%Y-%m-%d %H:%M") if r.last_login_at else "-"
+        print(f"{r.email:40} {r.role:13} {r.lender_slug or '-':20} {'disabled' if r.disabled else 'active':9} {last}")
+    return 0
+
+
+def run_disable(args, disabled: bool) -> int:  # noqa: ANN001
+    engine = engine_from_args(args)
+    try:
+        with engine.begin() as conn:
+            auth.set_disabled(conn, args.email, disabled)
+    except auth.UserError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"{'disabled' if disabled else 'enabled'} {auth.normalize_email(args.email)}")
+    return 0

@@ -1,0 +1,66 @@
+"""`webhook`: serve the SendGrid Event Webhook receiver (POST /webhooks/sendgrid) with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+from commlog import config
+from commlog.cli import CommandError
+from commlog.commands import engine_from_args, utcnow
+
+
+def register(subparsers) -> None:  # noqa: ANN001
+    p = subparsers.add_parser(
+        "webhook",
+        help="serve the SendGrid Event Webhook receiver (POST /webhooks/sendgrid)",
+        description=(
+            "Serve POST /webhooks/sendgrid. Needs SENDGRID_WEBHOOK_PUBLIC_KEY (SendGrid's Signed Event Webhook "
+            "verification key); without it every post is refused with 503. Put it behind HTTPS (a reverse proxy)."
+        ),
+    )
+    p.add_argument("--port", type=int, default=8502, help="port to listen on (default 8502)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument(
+        "--match-unmatched",
+        action="store_true",
+        help="do not serve: move kept events onto messages that now exist, print how many, and exit",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:  # noqa: ANN001
+    engine = engine_from_args(args)
+    if args.match_unmatched:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from commlog.webhooks.ingest import match_unmatched, pending_unmatched
+
+        try:
+            n = match_unmatched(engine, utcnow())
+            with engine.connect() as conn:
+                left = pending_unmatched(conn)
+        except SQLAlchemyError as exc:
+            raise CommandError(f"database error while matching kept events: {type(exc).__name__}") from None
+        print(f"matched {n} kept webhook events; {left} still wait for their message")
+        return 0
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise CommandError("uvicorn is not installed (pip install uvicorn)") from None
+    from commlog.webhooks.app import SENDGRID_PATH, WebhookSettings, create_app
+
+    settings = WebhookSettings.from_config()
+    logging.getLogger("commlog.webhooks").setLevel(logging.INFO)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app(lambda: engine, settings, dispose_engine=True)
+    if not settings.public_key_b64 and not settings.insecure_no_signature:
+        print("warning: SENDGRID_WEBHOOK_PUBLIC_KEY is not set: every post will be refused (503)")
+    url = config.masked_url(engine.url.render_as_string(hide_password=False))
+    print(f"SendGrid webhook receiver on http://{args.host}:{args.port}{SENDGRID_PATH} -> {url}")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", server_header=False)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    return 0

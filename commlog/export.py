@@ -1,0 +1,383 @@
+"""Export failures as CSV: the same rows for the page's download button and `export-failures`.
+
+A failure is an email whose Status is failed (our mail servers could not send it), or whose delivery
+status is NOT_DELIVERED (BOUNCE, BLOCKED, DROPPED, FAILED, or deferrals past the retry window);
+optionally also the emails still DEFERRED (PENDING with a DEFERRED event seen).
+
+The query is the Communication Log's own (commlog.log_queries.log_select: scoped by the principal,
+filtered and ordered in SQL) plus the failure condition. Rows are streamed from SQL in chunks
+(`yield_per`) and written as bytes chunks, so memory does not grow with the export.
+
+The file is safe to open in a spreadsheet: RFC 4180 quoting (csv module, CRLF rows), and a text cell
+that starts with a character a spreadsheet would run as a formula (= + - @ tab CR, and their
+full-width forms) gets a leading single quote. UTF-8, optionally with a BOM for Excel.
+
+Columns (README): see COLUMNS below; times are UTC, ISO 8601, to the second (2026-11-20T12:00:00Z).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, Select, and_, or_
+from sqlalchemy.orm import aliased
+
+from commlog import audit
+from commlog.filters import LogFilter
+from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, count_log, log_select
+from commlog.models import Account, Lender, Message
+from commlog.principal import Principal
+from commlog.vocabulary import EVENT_BIT, NOT_CHECKED, DeliveryStatus, EventType, SendStatus
+
+AUDIT_ACTION = "export"
+CHUNK_ROWS = 5_000  # rows fetched from SQL and written per bytes chunk
+BOM = "\ufeff"
+# A cell starting with one of these is a formula (or DDE payload) to Excel, LibreOffice and Sheets.
+FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+
+# (header, what it holds) in file order. The README documents these.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Lender", "The lender's name."),
+    ("Log", "Whose Communication Log the email is in: 'Lender' (the lender's own log) or 'Borrower'."),
+    ("Borrower name", "For a borrower's log: the borrower's name (empty for the lender's log)."),
+    ("Borrower ID", "For a borrower's log: the borrower's account id (empty for the lender's log)."),
+    ("Sent at (UTC)", "When our mail servers sent it (or tried to), UTC, ISO 8601."),
+    ("Recipient", "The address it was sent to."),
+    ("Recipient domain", "The part after the @."),
+    ("Mailbox provider", "google, microsoft, yahoo (Yahoo and AOL), apple or other."),
+    ("Subject", "The email's subject."),
+    ("Email type", "account_confirmation, password_reset, ..."),
+    ("Status", "Did our mail servers send it: sent or failed."),
+    ("Send error", "Why sending failed (Status failed only)."),
+    ("Delivery status", "DELIVERED, NOT_DELIVERED, PENDING, or NOT_CHECKED (no delivery information fetched yet)."),
+    ("Final event", "The last delivery event that decided the status: BOUNCE, BLOCKED, DROPPED, FAILED, DEFERRED, ..."),
+    ("Reason / SMTP response", "The receiving server's or provider's reason, e.g. '550 5.1.1 user unknown', or 'expired: ...'."),
+    ("Last event at (UTC)", "When that event happened, UTC, ISO 8601."),
+    ("Checked at (UTC)", "When the delivery status was last fetched from the email provider, UTC, ISO 8601."),
+    ("Provider", "The email provider that sent it: sendgrid or postmark."),
+    ("Provider message ID", "The provider's id for the email (to look it up in the provider's own tools)."),
+    ("Message ID", "commlog's id for the email (the message page: /message?id=...)."),
+)
+HEADER = tuple(h for h, _ in COLUMNS)
+
+_LogAccount = aliased(Account, name="log_account")
+
+_SELECT_COLUMNS = (
+    Lender.name,
+    Message.log_account_id,
+    _LogAccount.name,
+    Message.sent_at,
+    Message.recipient_email,
+    Message.recipient_domain,
+    Message.provider_family,
+    Message.subject,
+    Message.email_type,
+    Message.send_status,
+    Message.send_error,
+    Message.delivery_status,
+    Message.last_event_type,
+    Message.status_reason,
+    Message.last_event_at,
+    Message.checked_at,
+    Message.provider,
+    Message.provider_message_id,
+    Message.id,
+)
+
+_FROM = Message.__table__.join(Lender.__table__, Lender.id == Message.lender_id).outerjoin(
+    _LogAccount, and_(_LogAccount.id == Message.log_account_id, _LogAccount.lender_id == Message.lender_id)
+)
+
+
+@dataclass(frozen=True)
+class FailureExport:
+    """What to export: the log's filter, how much of the log, and whether DEFERRED counts."""
+
+    log_filter: LogFilter
+    span: str = SPAN_LOG  # SPAN_LOG: the filter's log · SPAN_LENDER: all of its lender's logs · SPAN_ALL: every lender (ops)
+    include_deferred: bool = False
+
+
+# --- the query -----------------------------------------------------------------------------------
+
+
+def failure_condition(include_deferred: bool = False):  # noqa: ANN201 - a SQL expression
+    """Status failed, or delivery NOT_DELIVERED (expired deferrals included: commlog.status makes
+    them NOT_DELIVERED); with include_deferred also PENDING messages that have been DEFERRED."""
+    parts = [
+        Message.send_status == SendStatus.FAILED.value,
+        Message.delivery_status == DeliveryStatus.NOT_DELIVERED.value,
+    ]
+    if include_deferred:
+        parts.append(
+            and_(
+                Message.delivery_status == DeliveryStatus.PENDING.value,
+                Message.event_mask.op("&")(EVENT_BIT[EventType.DEFERRED]) != 0,
+            )
+        )
+    return or_(*parts)
+
+
+def export_select(principal: Principal, spec: FailureExport) -> Select:
+    """The log's scoped, filtered, ordered query (log_select) with the failure condition and the
+    columns of the file. Raises ScopeError when the principal may not read that scope."""
+    stmt = log_select(
+        principal,
+        spec.log_filter,
+        _SELECT_COLUMNS,
+        span=spec.span,
+        extra_conditions=(failure_condition(spec.include_deferred),),
+    )
+    return stmt.select_from(_FROM)
+
+
+def count_failures(conn: Connection, principal: Principal, spec: FailureExport) -> int:
+    return count_log(
+        conn, principal, spec.log_filter, span=spec.span, extra_conditions=(failure_condition(spec.include_deferred),)
+    )
+
+
+# --- cells ---------------------------------------------------------------------------------------
+
+
+def safe_text(value: str | None) -> str:
+    """A text cell a spreadsheet shows as text: formula starts get a leading single quote."""
+    if not value:
+        return ""
+    return "'" + value if value[0] in FORMULA_STARTS else value
+
+
+def iso_utc(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    text = value.isoformat(timespec="seconds")
+    if text.endswith("+00:00"):
+        return text[:-6] + "Z"
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds")[:-6] + "Z"
+
+
+def to_cells(row) -> tuple:  # noqa: ANN001 - a Row of _SELECT_COLUMNS
+    (
+        lender_name,
+        log_account_id,
+        borrower_name,
+        sent_at,
+        recipient,
+        domain,
+        family,
+        subject,
+        email_type,
+        send_status,
+        send_error,
+        delivery_status,
+        last_event_type,
+        reason,
+        last_event_at,
+        checked_at,
+        provider,
+        provider_message_id,
+        message_id,
+    ) = row
+    borrower = log_account_id is not None
+    return (
+        safe_text(lender_name),
+        "Borrower" if borrower else "Lender",
+        safe_text(borrower_name) if borrower else "",
+        log_account_id if borrower else "",
+        iso_utc(sent_at),
+        safe_text(recipient),
+        safe_text(domain),
+        safe_text(family),
+        safe_text(subject),
+        safe_text(email_type),
+        safe_text(send_status),
+        safe_text(send_error),
+        delivery_status or NOT_CHECKED,
+        safe_text(last_event_type),
+        safe_text(reason),
+        iso_utc(last_event_at),
+        iso_utc(checked_at),
+        safe_text(provider),
+        safe_text(provider_message_id),
+        message_id,
+    )
+
+
+# --- streaming -----------------------------------------------------------------------------------
+
+
+def iter_csv(
+    conn: Connection,
+    stmt: Select,
+    *,
+    bom: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    on_rows: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The CSV as bytes chunks: the header first (so an empty result is a header-only file), then
+    one chunk per `chunk_rows` rows fetched from SQL. on_rows(n) is called after each chunk."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, dialect="excel", lineterminator="\r\n")  # RFC 4180: quote when needed, "" inside
+
+    def take() -> bytes:
+        data = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        return data.encode("utf-8", errors="replace")
+
+    if bom:
+        buf.write(BOM)
+    writer.writerow(HEADER)
+    yield take()
+    result = conn.execution_options(yield_per=chunk_rows).execute(stmt)
+    try:
+        for part in result.partitions():
+            writer.writerows(map(to_cells, part))
+            yield take()
+            if on_rows is not None:
+                on_rows(len(part))
+    finally:
+        result.close()
+
+
+def stream_failures(
+    engine: Engine,
+    principal: Principal,
+    spec: FailureExport,
+    *,
+    source: str,
+    file_name: str,
+    bom: bool = False,
+    now: datetime | None = None,
+    on_rows: Callable[[int], None] | None = None,
+    audit_extra: dict | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[bytes]:
+    """Stream the export and record it in the audit trail when it ends (complete, stopped or failed),
+    with the number of rows written. Scope is checked before the first byte."""
+    stmt = export_select(principal, spec)  # raises ScopeError before anything is written
+    started = now or datetime.now(timezone.utc)
+    rows = 0
+    outcome = "failed"
+
+    def counted(n: int) -> None:
+        nonlocal rows
+        rows += n
+        if on_rows is not None:
+            on_rows(n)
+
+    try:
+        with engine.connect() as conn:
+            yield from iter_csv(conn, stmt, bom=bom, chunk_rows=chunk_rows, on_rows=counted)
+        outcome = "complete"
+    except GeneratorExit:
+        outcome = "stopped"
+        raise
+    finally:
+        with engine.begin() as conn:
+            audit.record(
+                conn,
+                principal,
+                AUDIT_ACTION,
+                at=started,
+                lender_id=None if spec.span == SPAN_ALL else spec.log_filter.lender_id,
+                filters=audit_filters(spec, bom=bom, source=source, extra=audit_extra),
+                row_count=rows,
+                detail=f"failures CSV {file_name} from the {source}: {outcome}",
+            )
+
+
+def build_csv(
+    engine: Engine,
+    principal: Principal,
+    spec: FailureExport,
+    *,
+    source: str,
+    file_name: str,
+    bom: bool = False,
+    now: datetime | None = None,
+    audit_extra: dict | None = None,
+) -> bytes:
+    """The whole file, for st.download_button (which needs bytes). Rows still come from SQL in
+    chunks; only the finished file is held. The page caps its size (ui.export_panel.PAGE_MAX_ROWS)."""
+    out = io.BytesIO()
+    for chunk in stream_failures(
+        engine, principal, spec, source=source, file_name=file_name, bom=bom, now=now, audit_extra=audit_extra
+    ):
+        out.write(chunk)
+    return out.getvalue()
+
+
+# --- naming and audit ----------------------------------------------------------------------------
+
+_SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+
+def _slug(text: str) -> str:
+    return _SLUG_RE.sub("-", text.lower()).strip("-")[:60] or "lender"
+
+
+def date_range(since: datetime | None, until: datetime | None, tz: ZoneInfo, today: date) -> tuple[date | None, date]:
+    """The first and last day the bounds cover, in the viewer's zone (until is exclusive)."""
+    first = since.astimezone(tz).date() if since else None
+    last = (until - timedelta(microseconds=1)).astimezone(tz).date() if until else today
+    return first, last
+
+
+def file_name(
+    lender_slug: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    account_id: int | None = None,
+) -> str:
+    """failures_<lender slug or all-lenders>[_borrower-<id>]_<from>_to_<to>.csv (dates in tz)."""
+    first, last = date_range(since, until, tz, now.astimezone(tz).date())
+    parts = ["failures", _slug(lender_slug) if lender_slug else "all-lenders"]
+    if account_id is not None:
+        parts.append(f"borrower-{int(account_id)}")
+    parts.append(f"{first.isoformat() if first else 'start'}_to_{last.isoformat()}")
+    return "_".join(parts) + ".csv"
+
+
+def audit_filters(spec: FailureExport, *, bom: bool, source: str, extra: dict | None = None) -> dict:
+    """What the audit entry keeps: the filter (no paging), the span, the options, the source."""
+    f = {k: v for k, v in asdict(spec.log_filter).items() if v not in (None, "") and k not in ("page", "page_size")}
+    if spec.span == SPAN_ALL:
+        f.pop("lender_id", None)
+    if spec.span != SPAN_LOG:
+        f.pop("account_id", None)
+    for key in ("since", "until"):
+        if key in f:
+            f[key] = iso_utc(f[key])
+    out = {"span": spec.span, "include_deferred": spec.include_deferred, "bom": bom, "source": source, "filter": f}
+    if extra:
+        out.update(extra)
+    return json.loads(json.dumps(out, default=str))
+
+
+__all__ = [
+    "COLUMNS",
+    "FailureExport",
+    "HEADER",
+    "SPAN_ALL",
+    "SPAN_LENDER",
+    "SPAN_LOG",
+    "build_csv",
+    "count_failures",
+    "export_select",
+    "failure_condition",
+    "file_name",
+    "iter_csv",
+    "safe_text",
+    "stream_failures",
+]

@@ -1,0 +1,348 @@
+"""Reads behind the Communication Log. Every function takes the Principal and scopes by lender in
+SQL; an id outside the principal's scope reads as "not found", never as data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import Connection, Select, and_, case, func, or_, select
+
+from commlog.filters import LogFilter, ViewState
+from commlog.models import Account, DeliveryEvent, Lender, Message
+from commlog.principal import Principal, ScopeError
+from commlog.vocabulary import EVENT_BIT, NOT_CHECKED, Audience, EventType, explain_event
+
+TYPEAHEAD_LIMIT = 20
+MIN_TYPEAHEAD = 2  # characters before the borrower search runs
+
+LOG_COLUMNS = (
+    Message.id,
+    Message.sent_at,
+    Message.recipient_email,
+    Message.subject,
+    Message.email_type,
+    Message.audience,
+    Message.send_status,
+    Message.send_error,
+    Message.delivery_status,
+    Message.last_event_type,
+    Message.last_event_at,
+    Message.status_reason,
+    Message.checked_at,
+)
+
+
+@dataclass(frozen=True)
+class LenderRow:
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: int
+    lender_id: int
+    kind: str
+    name: str
+    email: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+@dataclass(frozen=True)
+class LogPage:
+    rows: list[dict]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True)
+class EventRow:
+    occurred_at: datetime
+    event_type: str
+    raw_type: str | None
+    meaning: str
+    reason: str | None
+    smtp_status: str | None
+    attempt: int | None
+    bounce_classification: str | None
+    provider_event_id: str
+
+
+@dataclass(frozen=True)
+class MessageDetail:
+    message: dict
+    lender: LenderRow
+    log_account: AccountRow | None  # None: the lender's own log
+    events: list[EventRow]
+
+
+# --- lenders and accounts -------------------------------------------------------------------
+
+
+def list_lenders(conn: Connection, principal: Principal) -> list[LenderRow]:
+    stmt = select(Lender.id, Lender.slug, Lender.name).order_by(Lender.name)
+    if not principal.is_ops:
+        stmt = stmt.where(Lender.id == principal.require_lender(None))
+    return [LenderRow(*r) for r in conn.execute(stmt)]
+
+
+def get_lender(conn: Connection, principal: Principal, lender_id: int) -> LenderRow | None:
+    try:
+        lender_id = principal.require_lender(lender_id)
+    except ScopeError:
+        return None
+    row = conn.execute(select(Lender.id, Lender.slug, Lender.name).where(Lender.id == lender_id)).first()
+    return LenderRow(*row) if row else None
+
+
+def get_borrower(conn: Connection, principal: Principal, lender_id: int, account_id: int) -> AccountRow | None:
+    try:
+        lender_id = principal.require_lender(lender_id)
+    except ScopeError:
+        return None
+    row = conn.execute(
+        select(Account.id, Account.lender_id, Account.kind, Account.name, Account.email).where(
+            Account.id == account_id, Account.lender_id == lender_id, Account.kind == Audience.BORROWER.value
+        )
+    ).first()
+    return AccountRow(*row) if row else None
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_borrowers(
+    conn: Connection, principal: Principal, lender_id: int, text: str, limit: int = TYPEAHEAD_LIMIT
+) -> list[AccountRow]:
+    """Type-ahead over one lender's borrowers by name or email (case-insensitive substring)."""
+    lender_id = principal.require_lender(lender_id)
+    text = " ".join((text or "").split())[:100]
+    if len(text) < MIN_TYPEAHEAD:
+        return []
+    pattern = _like_pattern(text)
+    # Matches at the start of the email come first: that is what people type.
+    starts = Account.email.like(text.lower().replace("%", "").replace("_", "") + "%")
+    stmt = (
+        select(Account.id, Account.lender_id, Account.kind, Account.name, Account.email)
+        .where(
+            Account.lender_id == lender_id,
+            Account.kind == Audience.BORROWER.value,
+            Account.search_text.like(pattern, escape="\\"),
+        )
+        .order_by(case((starts, 0), else_=1), Account.name, Account.id)
+        .limit(max(1, min(limit, 100)))
+    )
+    return [AccountRow(*r) for r in conn.execute(stmt)]
+
+
+# --- the log -----------------------------------------------------------------------------------
+
+
+# How much of the log a query spans: one log (the lender's own, or one borrower's: the default),
+# every log of the filter's lender, or every lender (ops only; the filter's lender_id is not used).
+SPAN_LOG = "log"
+SPAN_LENDER = "lender"
+SPAN_ALL = "all"
+SPANS = (SPAN_LOG, SPAN_LENDER, SPAN_ALL)
+
+
+def _conditions(f: LogFilter, span: str = SPAN_LOG) -> list:
+    cond = []
+    if span != SPAN_ALL:
+        cond.append(Message.lender_id == f.lender_id)
+    if span == SPAN_LOG:
+        cond.append(Message.log_account_id.is_(None) if f.account_id is None else Message.log_account_id == f.account_id)
+    if f.since is not None:
+        cond.append(Message.sent_at >= f.since)
+    if f.until is not None:
+        cond.append(Message.sent_at < f.until)
+    if f.send_status:
+        cond.append(Message.send_status == f.send_status)
+    if f.delivery_status == NOT_CHECKED:
+        cond.append(Message.delivery_status.is_(None))
+    elif f.delivery_status:
+        cond.append(Message.delivery_status == f.delivery_status)
+    if f.event_type:
+        cond.append(Message.event_mask.op("&")(EVENT_BIT[EventType(f.event_type)]) != 0)
+    if f.email_type:
+        cond.append(Message.email_type == f.email_type)
+    if f.audience:
+        cond.append(Message.audience == f.audience)
+    if f.domain:
+        cond.append(Message.recipient_domain == f.domain)
+    if f.text:
+        pattern = _like_pattern(f.text)
+        cond.append(
+            or_(
+                func.lower(Message.recipient_email).like(pattern, escape="\\"),
+                func.lower(Message.subject).like(pattern, escape="\\"),
+            )
+        )
+    return cond
+
+
+def _order(sort: str) -> list:
+    if sort == "oldest":
+        return [Message.sent_at.asc(), Message.id.asc()]
+    if sort == "recipient":
+        return [Message.recipient_email.asc(), Message.sent_at.desc(), Message.id.desc()]
+    if sort == "status":
+        rank = case(
+            (Message.send_status == "failed", 0),
+            (Message.delivery_status == "NOT_DELIVERED", 1),
+            (Message.delivery_status == "PENDING", 2),
+            (Message.delivery_status.is_(None), 3),
+            else_=4,
+        )
+        return [rank, Message.sent_at.desc(), Message.id.desc()]
+    return [Message.sent_at.desc(), Message.id.desc()]
+
+
+def scoped_filter(principal: Principal, f: LogFilter) -> LogFilter:
+    """Raise ScopeError unless the principal may read this lender's log."""
+    principal.require_lender(f.lender_id)
+    return f
+
+
+def log_where(principal: Principal, f: LogFilter, *, span: str = SPAN_LOG, extra_conditions=()) -> list:  # noqa: ANN001
+    """The scoped WHERE conditions of a log query, plus the caller's `extra_conditions` (the export
+    adds "failures only"). span=SPAN_ALL is for ops only: anyone else gets ScopeError."""
+    if span == SPAN_ALL:
+        if not principal.is_ops:
+            raise ScopeError("only platform ops can read every lender")
+    elif span in (SPAN_LOG, SPAN_LENDER):
+        scoped_filter(principal, f)
+    else:
+        raise ValueError(f"unknown span {span!r}")
+    return [*_conditions(f, span), *extra_conditions]
+
+
+def log_select(principal: Principal, f: LogFilter, columns=LOG_COLUMNS, *, span: str = SPAN_LOG, extra_conditions=()) -> Select:  # noqa: ANN001
+    """The filtered, scoped, ordered log query (no paging): the export streams this too."""
+    where = log_where(principal, f, span=span, extra_conditions=extra_conditions)
+    return select(*columns).where(and_(*where)).order_by(*_order(f.sort))
+
+
+def count_log(conn: Connection, principal: Principal, f: LogFilter, *, span: str = SPAN_LOG, extra_conditions=()) -> int:  # noqa: ANN001
+    where = log_where(principal, f, span=span, extra_conditions=extra_conditions)
+    return conn.execute(select(func.count()).select_from(Message).where(and_(*where))).scalar_one()
+
+
+def fetch_log_page(conn: Connection, principal: Principal, f: LogFilter) -> LogPage:
+    total = count_log(conn, principal, f)
+    page = min(f.page, max(1, -(-total // f.page_size)))
+    offset = (page - 1) * f.page_size
+    rows = conn.execute(log_select(principal, f).limit(f.page_size).offset(offset)).mappings().all()
+    return LogPage([dict(r) for r in rows], total, page, f.page_size)
+
+
+def email_types(conn: Connection, principal: Principal, lender_id: int) -> list[str]:
+    """The email types this lender has sent (for the filter's choices)."""
+    lender_id = principal.require_lender(lender_id)
+    # DISTINCT over the (lender, ...) index range; small result.
+    stmt = select(Message.email_type).where(Message.lender_id == lender_id).distinct().order_by(Message.email_type)
+    return list(conn.execute(stmt).scalars())
+
+
+# --- one message -------------------------------------------------------------------------------
+
+
+def get_message(conn: Connection, principal: Principal, message_id: int) -> MessageDetail | None:
+    stmt = select(Message.__table__).where(Message.id == message_id)
+    if not principal.is_ops:
+        stmt = stmt.where(Message.lender_id == principal.require_lender(None))
+    message = conn.execute(stmt).mappings().first()
+    if message is None:
+        return None
+    message = dict(message)
+    lender = LenderRow(*conn.execute(select(Lender.id, Lender.slug, Lender.name).where(Lender.id == message["lender_id"])).one())
+    log_account = None
+    if message["log_account_id"] is not None:
+        row = conn.execute(
+            select(Account.id, Account.lender_id, Account.kind, Account.name, Account.email).where(
+                Account.id == message["log_account_id"], Account.lender_id == message["lender_id"]
+            )
+        ).first()
+        log_account = AccountRow(*row) if row else None
+    events = [
+        EventRow(
+            occurred_at=e.occurred_at,
+            event_type=e.event_type,
+            raw_type=e.raw_type,
+            meaning=explain_event(e.event_type),
+            reason=e.reason,
+            smtp_status=e.smtp_status,
+            attempt=e.attempt,
+            bounce_classification=e.bounce_classification,
+            provider_event_id=e.provider_event_id,
+        )
+        for e in conn.execute(
+            select(DeliveryEvent.__table__)
+            .where(DeliveryEvent.message_id == message["id"], DeliveryEvent.lender_id == message["lender_id"])
+            .order_by(DeliveryEvent.occurred_at, DeliveryEvent.id)
+        )
+    ]
+    return MessageDetail(message, lender, log_account, events)
+
+
+# --- validating a view from the URL ----------------------------------------------------------
+
+
+@dataclass
+class ResolvedView:
+    view: ViewState
+    lender: LenderRow | None
+    account: AccountRow | None
+    notices: list[str]
+
+
+def resolve_view(conn: Connection, principal: Principal, view: ViewState) -> ResolvedView:
+    """Check the view's lender and account against the principal and the database.
+
+    A lender admin's lender is always their own (a lender= in the URL for another lender is
+    ignored with a notice); an account that is not one of the lender's borrowers falls back to the
+    lender's log. Notices never say whether a foreign id exists.
+    """
+    notices: list[str] = []
+    if principal.is_ops:
+        lender = get_lender(conn, principal, view.lender_id) if view.lender_id is not None else None
+        if view.lender_id is not None and lender is None:
+            notices.append("That lender was not found: choose one from the list.")
+    else:
+        if view.lender_id is not None and view.lender_id != principal.lender_id:
+            notices.append("That lender is not available to you: showing your own lender's log.")
+        lender = get_lender(conn, principal, principal.lender_id)
+    account = None
+    if view.account_id is not None:
+        account = get_borrower(conn, principal, lender.id, view.account_id) if lender is not None else None
+        if account is None:
+            notices.append("That borrower account was not found for this lender: showing the lender's log.")
+    view = replace(view, lender_id=lender.id if lender else None, account_id=account.id if account else None)
+    return ResolvedView(view, lender, account, notices)
+
+
+__all__ = [
+    "AccountRow",
+    "LenderRow",
+    "LogPage",
+    "MessageDetail",
+    "count_log",
+    "fetch_log_page",
+    "get_message",
+    "log_select",
+    "resolve_view",
+    "search_borrowers",
+]

@@ -1,0 +1,272 @@
+"""SQLAlchemy 2 typed models. The schema itself is created and upgraded by Alembic migrations
+(commlog/migrations); these classes describe it for queries and for autogenerate.
+
+Every lender-owned table carries `lender_id`, so every read can be scoped by lender in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only aliases rowid for INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC in, timezone-aware UTC out, on every backend.
+
+    SQLite has no time zone type: values are stored as naive UTC text, which also sorts correctly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a time zone first")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Lender(Base):
+    __tablename__ = "lender"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class Account(Base):
+    """A person with an account on the portal: lender staff, or a borrower of that lender."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lender_id: Mapped[int] = mapped_column(ForeignKey("lender.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # staff | borrower (vocabulary.Audience)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    # lower(name + " " + email): what the Account type-ahead searches.
+    search_text: Mapped[str] = mapped_column(String(530))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_account_lender_kind_email", "lender_id", "kind", "email"),
+        Index("ix_account_lender_kind_name", "lender_id", "kind", "name"),
+    )
+
+
+class AppUser(Base):
+    """Someone who can log in to commlog: platform ops, or a lender admin of exactly one lender."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-case
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # None: single sign-on only
+    role: Mapped[str] = mapped_column(String(32))  # ops | lender_admin
+    lender_id: Mapped[int | None] = mapped_column(ForeignKey("lender.id"))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class LoginAttempt(Base):
+    """Failed and successful logins, for throttling and for the audit trail."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    attempted_at: Mapped[datetime]
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_login_attempt_email_at", "email", "attempted_at"),)
+
+
+class Message(Base):
+    """One email to one recipient. `log_account_id` says whose Communication Log it belongs to:
+    NULL for the lender's own log, else the borrower account whose activity sent it."""
+
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lender_id: Mapped[int] = mapped_column(ForeignKey("lender.id"))
+    log_account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    recipient_account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    audience: Mapped[str] = mapped_column(String(16))  # staff | borrower
+    email_type: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(500))
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    recipient_domain: Mapped[str] = mapped_column(String(255))
+    provider_family: Mapped[str] = mapped_column(String(32))  # google | microsoft | yahoo | apple | other
+    sent_at: Mapped[datetime]
+    send_status: Mapped[str] = mapped_column(String(16))  # sent | failed
+    send_error: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(32))  # sendgrid | postmark
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    # Delivery status known so far; NULL = not checked yet. Kept current by commlog.store.
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    last_event_type: Mapped[str | None] = mapped_column(String(16))
+    last_event_at: Mapped[datetime | None]
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    event_mask: Mapped[int] = mapped_column(Integer, default=0)  # vocabulary.EVENT_BIT of every event seen
+    checked_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # Lender log (log_account_id IS NULL) and one borrower's log, newest first.
+        Index("ix_message_log", "lender_id", "log_account_id", "sent_at", "id"),
+        Index("ix_message_lender_sent", "lender_id", "sent_at", "id"),
+        Index("ix_message_lender_delivery", "lender_id", "delivery_status", "sent_at"),
+        Index("ix_message_lender_domain", "lender_id", "recipient_domain", "sent_at"),
+        Index("ix_message_provider_message_id", "provider_message_id"),
+    )
+
+
+class DeliveryEvent(Base):
+    """A normalized provider event. (provider, provider_event_id) is unique, so re-ingesting a
+    webhook batch or re-running a check stores nothing twice."""
+
+    __tablename__ = "delivery_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lender_id: Mapped[int] = mapped_column(ForeignKey("lender.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"))
+    event_type: Mapped[str] = mapped_column(String(16))  # vocabulary.EventType
+    raw_type: Mapped[str | None] = mapped_column(String(64))  # the provider's own name
+    occurred_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text)  # reason / SMTP response
+    smtp_status: Mapped[str | None] = mapped_column(String(16))  # enhanced code, e.g. 5.1.1
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    bounce_classification: Mapped[str | None] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_event_id: Mapped[str] = mapped_column(String(255))
+    ingested_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_event_id", name="uq_delivery_event_provider_event"),
+        Index("ix_delivery_event_message", "message_id", "occurred_at"),
+    )
+
+
+class UnmatchedEvent(Base):
+    """A webhook event whose message is not known yet: kept, and matched when the message appears."""
+
+    __tablename__ = "unmatched_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_event_id: Mapped[str] = mapped_column(String(255))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    recipient_email: Mapped[str | None] = mapped_column(String(320))
+    payload: Mapped[str] = mapped_column(Text)  # the provider's JSON for this one event
+    received_at: Mapped[datetime]
+    matched_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_event_id", name="uq_unmatched_event_provider_event"),
+        Index("ix_unmatched_event_provider_message_id", "provider_message_id"),
+    )
+
+
+class AuditEntry(Base):
+    """Who did what: exports and delivery checks. Append-only from the app."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    user_email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(32))
+    lender_id: Mapped[int | None] = mapped_column(ForeignKey("lender.id"))  # scope; NULL = all lenders
+    action: Mapped[str] = mapped_column(String(32))  # export | check | ...
+    filters: Mapped[str | None] = mapped_column(Text)  # JSON of the filters used
+    row_count: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_audit_entry_at", "at"), Index("ix_audit_entry_lender_at", "lender_id", "at"))
+
+
+# --- deliverability rollups (commlog.rollups keeps them; migration 0002) ---------------------
+
+from datetime import date  # noqa: E402
+
+from sqlalchemy import Date  # noqa: E402
+
+
+class DailyRollup(Base):
+    """Messages per lender × UTC send day × email type × audience × provider family × outcome bucket
+    × deferred-at-least-once. Kept by commlog.rollups (incrementally from store.refresh_status, and
+    rebuilt set-based after bulk loads); the Deliverability page reads only this and DomainRollup."""
+
+    __tablename__ = "daily_rollup"
+
+    lender_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    email_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(16), primary_key=True)
+    provider_family: Mapped[str] = mapped_column(String(32), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)  # rollups.OUTCOMES
+    deferred: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1: deferred at least once
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (Index("ix_daily_rollup_day", "day"),)
+
+
+class DomainRollup(Base):
+    """Messages per lender × UTC send day × audience × recipient domain × family × outcome × SMTP
+    code of the failure ('' for non-failures): top bouncing domains and SMTP reason classes."""
+
+    __tablename__ = "domain_rollup"
+
+    lender_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    audience: Mapped[str] = mapped_column(String(16), primary_key=True)
+    recipient_domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider_family: Mapped[str] = mapped_column(String(32), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    smtp_code: Mapped[str] = mapped_column(String(16), primary_key=True)  # "550 5.7.1", "5.1.1", ""
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (Index("ix_domain_rollup_day", "day"),)

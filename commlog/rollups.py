@@ -1,0 +1,366 @@
+"""Deliverability rollups: message counts per lender × UTC send day × … × outcome bucket, so the
+Deliverability page never scans the message table.
+
+Two tables (commlog.models, migration 0002):
+- daily_rollup: lender × day × email_type × audience × provider_family × outcome × deferred → count
+- domain_rollup: lender × day × audience × recipient_domain × provider_family × outcome × smtp_code → count
+
+Every message is in exactly one outcome bucket (deliverability reference, "Rate definitions"):
+  failed_to_send  our servers could not send it (message.send_status = failed)
+  unknown         sent, no delivery information yet (delivery_status NULL: "Not checked yet")
+  pending         checked, provider still trying or silent (PENDING)
+  delivered       DELIVERED
+  bounced         NOT_DELIVERED, final event BOUNCE (permanent)
+  blocked         NOT_DELIVERED, final event BLOCKED
+  not_attempted   NOT_DELIVERED, final event DROPPED (suppressed / invalid: never attempted)
+  failed          NOT_DELIVERED, final event FAILED (provider-side technical failure)
+  expired         NOT_DELIVERED for any other reason: deferred past the retry window
+Messages are attributed to their UTC send date (cohort), so late events update the original day.
+
+Maintenance:
+- `apply_status_changes(conn, updates)`: called by commlog.store.refresh_status, the one write path
+  for delivery status, just before it writes; moves counts from each message's old key to its new
+  key in the same transaction (checks, webhooks, sync, expire_pending all come through there).
+- `add_messages(conn, ids)`: a path that inserts individual messages calls this after inserting.
+- `rebuild_rollups(conn, since=None)`: set-based recompute (INSERT … SELECT … GROUP BY) after bulk
+  loads (the demo seeder) and as `python -m commlog rebuild-rollups`; `since` limits it to recent days.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+
+from sqlalchemy import Connection, and_, case, cast, delete, func, insert, literal, select, String as SAString
+from sqlalchemy import Date as SADate
+from sqlalchemy.dialects import postgresql, sqlite
+
+from commlog.models import DailyRollup, DomainRollup, Message
+from commlog.vocabulary import EVENT_BIT, DeliveryStatus, EventType, SendStatus
+
+# Outcome buckets, in display order.
+DELIVERED = "delivered"
+BOUNCED = "bounced"
+BLOCKED = "blocked"
+EXPIRED = "expired"
+FAILED = "failed"
+NOT_ATTEMPTED = "not_attempted"
+PENDING = "pending"
+UNKNOWN = "unknown"
+FAILED_TO_SEND = "failed_to_send"
+OUTCOMES: tuple[str, ...] = (DELIVERED, BOUNCED, BLOCKED, EXPIRED, FAILED, NOT_ATTEMPTED, PENDING, UNKNOWN, FAILED_TO_SEND)
+
+# Outcomes whose SMTP reply is kept (domain_rollup.smtp_code): the not-delivered ones.
+CODED = frozenset({BOUNCED, BLOCKED, EXPIRED, FAILED, NOT_ATTEMPTED})
+
+DEFERRED_BIT = EVENT_BIT[EventType.DEFERRED]
+_FINAL_TO_OUTCOME = {
+    EventType.BOUNCE.value: BOUNCED,
+    EventType.BLOCKED.value: BLOCKED,
+    EventType.DROPPED.value: NOT_ATTEMPTED,
+    EventType.FAILED.value: FAILED,
+}
+_CHUNK = 500
+
+DAILY_KEY = ("lender_id", "day", "email_type", "audience", "provider_family", "outcome", "deferred")
+DOMAIN_KEY = ("lender_id", "day", "audience", "recipient_domain", "provider_family", "outcome", "smtp_code")
+
+
+def outcome_of(send_status: str | None, delivery_status: str | None, last_event_type: str | None) -> str:
+    """The bucket of one message (mirrors outcome_sql)."""
+    if send_status == SendStatus.FAILED.value:
+        return FAILED_TO_SEND
+    if delivery_status is None:
+        return UNKNOWN
+    if delivery_status == DeliveryStatus.DELIVERED.value:
+        return DELIVERED
+    if delivery_status == DeliveryStatus.NOT_DELIVERED.value:
+        return _FINAL_TO_OUTCOME.get(last_event_type or "", EXPIRED)
+    return PENDING  # PENDING (and anything unforeseen that is not final)
+
+
+def outcome_sql(m=Message):  # noqa: ANN001, ANN201 - a SQL CASE expression over message columns
+    """The bucket as a SQL expression (mirrors outcome_of)."""
+    return case(
+        (m.send_status == SendStatus.FAILED.value, literal(FAILED_TO_SEND)),
+        (m.delivery_status.is_(None), literal(UNKNOWN)),
+        (m.delivery_status == DeliveryStatus.DELIVERED.value, literal(DELIVERED)),
+        (
+            m.delivery_status == DeliveryStatus.NOT_DELIVERED.value,
+            case(
+                *[(m.last_event_type == ev, literal(bucket)) for ev, bucket in _FINAL_TO_OUTCOME.items()],
+                else_=literal(EXPIRED),
+            ),
+        ),
+        else_=literal(PENDING),
+    )
+
+
+def deferred_of(event_mask: int | None) -> int:
+    return 1 if (event_mask or 0) & DEFERRED_BIT else 0
+
+
+def deferred_sql(m=Message):  # noqa: ANN001, ANN201
+    return case((m.event_mask.op("&")(DEFERRED_BIT) != 0, 1), else_=0)
+
+
+# --- SMTP reply codes ------------------------------------------------------------------------
+
+_ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
+_BASIC = re.compile(r"(?<![\d.])([245]\d\d)(?![\d.])")
+
+
+def smtp_code(reason: str | None) -> str:
+    """The reply code in an SMTP response text: '550 5.7.1', '5.1.1', '421' or '' when none.
+
+    The enhanced code (RFC 3463) wins; the basic code is kept with it when it sits just before.
+    """
+    if not reason:
+        return ""
+    text = str(reason)
+    m = _ENHANCED.search(text)
+    if m:
+        enhanced = ".".join(m.groups())
+        basic = _BASIC.search(text[max(0, m.start() - 8) : m.start()])
+        code = f"{basic.group(1)} {enhanced}" if basic and basic.group(1)[0] == enhanced[0] else enhanced
+        return code[:16]
+    b = _BASIC.search(text)
+    return b.group(1) if b else ""
+
+
+# Reason classes shown on the page, from the enhanced code's class and subject (RFC 3463).
+REASON_CLASSES: tuple[tuple[str, str], ...] = (
+    ("5.1", "5.1.x address or domain does not exist"),
+    ("5.2", "5.2.x mailbox disabled or full"),
+    ("5.4", "5.4.x routing / recipient rejected"),
+    ("5.7", "5.7.x policy, block or authentication"),
+    ("5.", "5.x.x other permanent failure"),
+    ("4.", "4.x.x temporary (deferred, then expired)"),
+)
+NO_CODE_CLASS = "no SMTP code in the reply"
+
+
+def reason_class(code: str) -> str:
+    enhanced = code.split(" ")[-1] if code else ""
+    if "." not in enhanced:
+        if enhanced[:1] == "5":
+            return "5.x.x other permanent failure"
+        if enhanced[:1] == "4":
+            return "4.x.x temporary (deferred, then expired)"
+        return NO_CODE_CLASS
+    for prefix, label in REASON_CLASSES:
+        if enhanced.startswith(prefix):
+            return label
+    return NO_CODE_CLASS
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+def _day(sent_at: datetime) -> date:
+    return sent_at.astimezone(timezone.utc).date()
+
+
+def _keys(row: Mapping) -> tuple[tuple, tuple]:
+    """(daily key, domain key) of a message given its columns."""
+    outcome = outcome_of(row["send_status"], row["delivery_status"], row["last_event_type"])
+    day = _day(row["sent_at"])
+    daily = (row["lender_id"], day, row["email_type"], row["audience"], row["provider_family"], outcome, deferred_of(row["event_mask"]))
+    code = smtp_code(row["status_reason"]) if outcome in CODED else ""
+    domain = (row["lender_id"], day, row["audience"], row["recipient_domain"], row["provider_family"], outcome, code)
+    return daily, domain
+
+
+_KEY_COLUMNS = (
+    Message.id,
+    Message.lender_id,
+    Message.sent_at,
+    Message.email_type,
+    Message.audience,
+    Message.provider_family,
+    Message.recipient_domain,
+    Message.send_status,
+    Message.delivery_status,
+    Message.last_event_type,
+    Message.status_reason,
+    Message.event_mask,
+)
+
+
+def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False) -> list:
+    out = []
+    for i in range(0, len(ids), _CHUNK):
+        stmt = select(*_KEY_COLUMNS).where(Message.id.in_(ids[i : i + _CHUNK]))
+        if lock and conn.dialect.name == "postgresql":
+            # Concurrent refreshes of one message serialise here, so each moves the counts from the
+            # state the other committed: no double counting.
+            stmt = stmt.with_for_update()
+        out.extend(conn.execute(stmt).mappings().all())
+    return out
+
+
+def _upsert(conn: Connection, table, key: tuple[str, ...], deltas: Counter) -> None:  # noqa: ANN001
+    rows = [dict(zip(key, k), count=v) for k, v in sorted(deltas.items(), key=lambda kv: repr(kv[0])) if v]
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={"count": table.count + stmt.excluded.count})
+    conn.execute(stmt, rows)
+
+
+def _apply(conn: Connection, daily: Counter, domain: Counter) -> None:
+    # Sorted keys: concurrent writers take row locks in one order (no deadlocks on PostgreSQL).
+    _upsert(conn, DailyRollup, DAILY_KEY, daily)
+    _upsert(conn, DomainRollup, DOMAIN_KEY, domain)
+
+
+def apply_status_changes(conn: Connection, updates: Sequence[Mapping]) -> None:
+    """Move rollup counts for messages about to be updated by store.refresh_status.
+
+    `updates`: the UPDATE parameters ({"b_id", "delivery_status", "last_event_type", "status_reason",
+    "event_mask", ...}). Must run before the UPDATE, in the same transaction.
+    """
+    if not updates:
+        return
+    by_id = {u["b_id"]: u for u in updates}
+    daily: Counter = Counter()
+    domain: Counter = Counter()
+    for old in _read_rows(conn, sorted(by_id), lock=True):
+        new = dict(old)
+        u = by_id[old["id"]]
+        for col in ("delivery_status", "last_event_type", "status_reason", "event_mask"):
+            if col in u:
+                new[col] = u[col]
+        old_daily, old_domain = _keys(old)
+        new_daily, new_domain = _keys(new)
+        if old_daily != new_daily:
+            daily[old_daily] -= 1
+            daily[new_daily] += 1
+        if old_domain != new_domain:
+            domain[old_domain] -= 1
+            domain[new_domain] += 1
+    _apply(conn, daily, domain)
+
+
+def add_messages(conn: Connection, message_ids: Iterable[int]) -> int:
+    """Count newly inserted messages (one by one inserts; bulk loads use rebuild_rollups)."""
+    rows = _read_rows(conn, sorted(set(message_ids)))
+    daily: Counter = Counter()
+    domain: Counter = Counter()
+    for row in rows:
+        d, dm = _keys(row)
+        daily[d] += 1
+        domain[dm] += 1
+    _apply(conn, daily, domain)
+    return len(rows)
+
+
+# --- rebuild -----------------------------------------------------------------------------------
+
+
+def day_sql(conn: Connection):  # noqa: ANN201
+    """The UTC send date of message.sent_at, as the rollup stores it."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.timezone("UTC", Message.sent_at), SADate)
+    return func.substr(cast(Message.sent_at, SAString), 1, 10)  # naive UTC text 'YYYY-MM-DD HH:MM:SS…'
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    messages: int
+    daily_rows: int
+    domain_rows: int
+
+
+def _since_dt(since: date) -> datetime:
+    return datetime.combine(since, time.min, timezone.utc)
+
+
+def rebuild_rollups(conn: Connection, since: date | None = None) -> RebuildResult:
+    """Recompute the rollups from the message table (all days, or UTC send days >= since).
+
+    Set-based: one INSERT … SELECT … GROUP BY for daily_rollup; domain_rollup the same for
+    non-failures, and for failures a GROUP BY that includes the reply text, whose SMTP code is parsed
+    here (SQLite has no regular expressions); failures are a small share of messages.
+    """
+    where = [Message.sent_at >= _since_dt(since)] if since is not None else []
+    if since is not None:
+        conn.execute(delete(DailyRollup).where(DailyRollup.day >= since))
+        conn.execute(delete(DomainRollup).where(DomainRollup.day >= since))
+    else:
+        conn.execute(delete(DailyRollup))
+        conn.execute(delete(DomainRollup))
+
+    day = day_sql(conn).label("day")
+    outcome = outcome_sql().label("outcome")
+    deferred = deferred_sql().label("deferred")
+    daily_sel = (
+        select(Message.lender_id, day, Message.email_type, Message.audience, Message.provider_family, outcome, deferred, func.count().label("count"))
+        .where(*where)
+        .group_by(Message.lender_id, day, Message.email_type, Message.audience, Message.provider_family, outcome, deferred)
+    )
+    conn.execute(insert(DailyRollup).from_select(list(DAILY_KEY) + ["count"], daily_sel))
+
+    # Domain rollup, non-failures: no code.
+    coded_cond = outcome.in_(sorted(CODED))
+    plain_sel = (
+        select(
+            Message.lender_id, day, Message.audience, Message.recipient_domain, Message.provider_family, outcome,
+            literal("").label("smtp_code"), func.count().label("count"),
+        )
+        .where(*where, ~coded_cond)
+        .group_by(Message.lender_id, day, Message.audience, Message.recipient_domain, Message.provider_family, outcome)
+    )
+    conn.execute(insert(DomainRollup).from_select(list(DOMAIN_KEY) + ["count"], plain_sel))
+
+    # Failures: grouped with their reply text, code parsed in Python, then inserted in batches.
+    fail_sel = (
+        select(
+            Message.lender_id, day, Message.audience, Message.recipient_domain, Message.provider_family, outcome,
+            Message.status_reason, func.count().label("count"),
+        )
+        .where(*where, coded_cond)
+        .group_by(Message.lender_id, day, Message.audience, Message.recipient_domain, Message.provider_family, outcome, Message.status_reason)
+    )
+    agg: dict[tuple, int] = defaultdict(int)
+    for r in conn.execute(fail_sel):
+        d = r.day if isinstance(r.day, date) else date.fromisoformat(str(r.day)[:10])
+        agg[(r.lender_id, d, r.audience, r.recipient_domain, r.provider_family, r.outcome, smtp_code(r.status_reason))] += r.count
+    rows = [dict(zip(DOMAIN_KEY, k), count=v) for k, v in agg.items()]
+    for i in range(0, len(rows), 5000):
+        conn.execute(insert(DomainRollup), rows[i : i + 5000])
+
+    n = conn.execute(select(func.coalesce(func.sum(DailyRollup.count), 0)).where(*([DailyRollup.day >= since] if since else []))).scalar_one()
+    daily_rows = conn.execute(select(func.count()).select_from(DailyRollup)).scalar_one()
+    domain_rows = conn.execute(select(func.count()).select_from(DomainRollup)).scalar_one()
+    return RebuildResult(int(n), int(daily_rows), int(domain_rows))
+
+
+def snapshot(conn: Connection) -> tuple[dict, dict]:
+    """Both rollups as {key: count}, zero counts left out (tests and the reconcile check)."""
+    daily = {
+        tuple(r[:-1]): r[-1]
+        for r in conn.execute(select(*[getattr(DailyRollup, k) for k in DAILY_KEY], DailyRollup.count).where(DailyRollup.count != 0))
+    }
+    domain = {
+        tuple(r[:-1]): r[-1]
+        for r in conn.execute(select(*[getattr(DomainRollup, k) for k in DOMAIN_KEY], DomainRollup.count).where(DomainRollup.count != 0))
+    }
+    return daily, domain
+
+
+__all__ = [
+    "OUTCOMES",
+    "add_messages",
+    "apply_status_changes",
+    "outcome_of",
+    "outcome_sql",
+    "reason_class",
+    "rebuild_rollups",
+    "smtp_code",
+    "snapshot",
+]

@@ -1,0 +1,99 @@
+"""The overall delivery status of one message-recipient, from its normalized events.
+
+The rule (provider reference, "Overall status"):
+1. events sorted by time, deduped by provider event id;
+2. the latest terminal event (DELIVERED or BOUNCE/BLOCKED/DROPPED/FAILED) is a failure -> NOT_DELIVERED
+   (a bounce after delivery is an asynchronous bounce and wins);
+3. else any DELIVERED/OPEN/CLICK -> DELIVERED;
+4. else PENDING until the provider's retry window ends, then NOT_DELIVERED, reason "expired";
+5. COMPLAINT and UNSUBSCRIBE never change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from commlog.vocabulary import DELIVERY_PROOF, TERMINAL_FAILURES, DeliveryStatus, EventType
+
+# How long providers keep retrying a deferred message (SendGrid and SES: 72 hours).
+RETRY_WINDOW = timedelta(hours=72)
+
+_NEUTRAL = frozenset({EventType.COMPLAINT, EventType.UNSUBSCRIBE, EventType.UNKNOWN})
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """What the rule needs of an event."""
+
+    event_type: str
+    occurred_at: datetime
+    reason: str | None = None
+    provider_event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    status: DeliveryStatus
+    last_event_type: str | None
+    last_event_at: datetime | None
+    reason: str | None
+
+
+def short_reason(text: str | None, limit: int = 160) -> str | None:
+    if not text:
+        return None
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def overall_status(
+    events: Iterable[StatusEvent],
+    sent_at: datetime,
+    now: datetime,
+    retry_window: timedelta = RETRY_WINDOW,
+) -> StatusResult:
+    seen: set[str] = set()
+    ordered: list[StatusEvent] = []
+    for ev in sorted(events, key=lambda e: e.occurred_at):
+        if ev.provider_event_id is not None:
+            if ev.provider_event_id in seen:
+                continue
+            seen.add(ev.provider_event_id)
+        ordered.append(ev)
+
+    # The last event that says something about delivery (engagement and complaints do not).
+    relevant = [e for e in ordered if EventType(e.event_type) not in _NEUTRAL]
+    last = relevant[-1] if relevant else (ordered[-1] if ordered else None)
+    last_type = last.event_type if last else None
+    last_at = last.occurred_at if last else None
+
+    failures = [e for e in ordered if EventType(e.event_type) in TERMINAL_FAILURES]
+    deliveries = [e for e in ordered if EventType(e.event_type) == EventType.DELIVERED]
+    proofs = [e for e in ordered if EventType(e.event_type) in DELIVERY_PROOF]
+    latest_failure = failures[-1] if failures else None
+    latest_proof = proofs[-1] if proofs else None
+
+    # Terminal events are the failures and DELIVERED; the latest one decides.
+    if latest_failure is not None and (not deliveries or latest_failure.occurred_at >= deliveries[-1].occurred_at):
+        return StatusResult(
+            DeliveryStatus.NOT_DELIVERED,
+            latest_failure.event_type,
+            latest_failure.occurred_at,
+            short_reason(latest_failure.reason) or latest_failure.event_type.lower(),
+        )
+    if latest_proof is not None:
+        return StatusResult(DeliveryStatus.DELIVERED, last_type, last_at, short_reason(latest_proof.reason))
+
+    if now - sent_at >= retry_window:
+        deferrals = [e for e in ordered if EventType(e.event_type) == EventType.DEFERRED]
+        detail = f" (last deferral: {short_reason(deferrals[-1].reason, 120)})" if deferrals and deferrals[-1].reason else ""
+        return StatusResult(
+            DeliveryStatus.NOT_DELIVERED,
+            last_type,
+            last_at,
+            f"expired: not delivered within {int(retry_window.total_seconds() // 3600)} h of retries{detail}",
+        )
+    last_reason = short_reason(last.reason) if last is not None else None
+    return StatusResult(DeliveryStatus.PENDING, last_type, last_at, last_reason)

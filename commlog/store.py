@@ -1,0 +1,155 @@
+"""The one write path for delivery information: store normalized events, keep each message's
+delivery status current. Checks, webhooks, sync and the demo seeder all come through here, so the
+status rule and anything derived from it (rollups) stay in one place.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from commlog import rollups
+from commlog.models import DeliveryEvent, Message
+from commlog.status import RETRY_WINDOW, StatusEvent, overall_status
+from commlog.vocabulary import DeliveryStatus, mask_of
+
+_IN_CHUNK = 500  # bound IN (...) lists for SQLite's variable limit
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    message_id: int
+    lender_id: int
+    event_type: str
+    occurred_at: datetime
+    provider: str
+    provider_event_id: str
+    raw_type: str | None = None
+    reason: str | None = None
+    smtp_status: str | None = None
+    attempt: int | None = None
+    bounce_classification: str | None = None
+
+
+def _chunks(items: Sequence, size: int = _IN_CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -> None:
+    """Insert, skipping events already stored (same provider and provider event id)."""
+    if not events:
+        return
+    rows = [
+        {
+            "lender_id": e.lender_id,
+            "message_id": e.message_id,
+            "event_type": str(e.event_type),
+            "raw_type": e.raw_type,
+            "occurred_at": e.occurred_at,
+            "reason": e.reason,
+            "smtp_status": e.smtp_status,
+            "attempt": e.attempt,
+            "bounce_classification": e.bounce_classification,
+            "provider": e.provider,
+            "provider_event_id": e.provider_event_id,
+            "ingested_at": now,
+        }
+        for e in events
+    ]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(DeliveryEvent).on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+    conn.execute(stmt, rows)
+
+
+def refresh_status(
+    conn: Connection,
+    message_ids: Iterable[int],
+    now: datetime,
+    checked_ids: Iterable[int] = (),
+) -> dict[int, DeliveryStatus]:
+    """Recompute delivery status of the given messages from all their stored events.
+
+    `checked_ids` were just asked of the provider: they get `checked_at = now`, and become PENDING
+    (not "not checked") even when the provider knew nothing yet.
+    """
+    ids = sorted(set(message_ids) | set(checked_ids))
+    checked = set(checked_ids)
+    results: dict[int, DeliveryStatus] = {}
+    updates = []
+    for chunk in _chunks(ids):
+        msgs = conn.execute(
+            select(Message.id, Message.sent_at, Message.checked_at, Message.delivery_status).where(Message.id.in_(chunk))
+        ).all()
+        evs = conn.execute(
+            select(
+                DeliveryEvent.message_id,
+                DeliveryEvent.event_type,
+                DeliveryEvent.occurred_at,
+                DeliveryEvent.reason,
+                DeliveryEvent.provider_event_id,
+            ).where(DeliveryEvent.message_id.in_(chunk))
+        ).all()
+        by_message: dict[int, list[StatusEvent]] = defaultdict(list)
+        for ev in evs:
+            by_message[ev.message_id].append(StatusEvent(ev.event_type, ev.occurred_at, ev.reason, ev.provider_event_id))
+        for m in msgs:
+            events = by_message.get(m.id, [])
+            if not events and m.id not in checked and m.checked_at is None:
+                continue  # still "not checked yet": nothing is known about it
+            result = overall_status(events, m.sent_at, now, RETRY_WINDOW)
+            results[m.id] = result.status
+            updates.append(
+                {
+                    "b_id": m.id,
+                    "delivery_status": str(result.status),
+                    "last_event_type": result.last_event_type,
+                    "last_event_at": result.last_event_at,
+                    "status_reason": result.reason,
+                    "event_mask": mask_of(e.event_type for e in events),
+                    "checked_at": now if m.id in checked else m.checked_at,
+                }
+            )
+    if updates:
+        stmt = (
+            update(Message)
+            .where(Message.id == bindparam("b_id"))
+            .values(
+                delivery_status=bindparam("delivery_status"),
+                last_event_type=bindparam("last_event_type"),
+                last_event_at=bindparam("last_event_at"),
+                status_reason=bindparam("status_reason"),
+                event_mask=bindparam("event_mask"),
+                checked_at=bindparam("checked_at"),
+            )
+        )
+        rollups.apply_status_changes(conn, updates)  # deliverability counts move in this transaction
+        conn.execute(stmt.execution_options(synchronize_session=False), updates)
+    return results
+
+
+def record_events(
+    conn: Connection,
+    events: Sequence[NewEvent],
+    now: datetime,
+    checked_ids: Iterable[int] = (),
+) -> dict[int, DeliveryStatus]:
+    """Store events (idempotently) and bring the affected messages' status up to date."""
+    insert_events(conn, events, now)
+    return refresh_status(conn, {e.message_id for e in events}, now, checked_ids)
+
+
+def expire_pending(conn: Connection, now: datetime, lender_id: int | None = None) -> int:
+    """PENDING messages whose retry window has ended become NOT_DELIVERED (expired)."""
+    cond = [Message.delivery_status == DeliveryStatus.PENDING.value, Message.sent_at < now - RETRY_WINDOW]
+    if lender_id is not None:
+        cond.append(Message.lender_id == lender_id)
+    ids = list(conn.execute(select(Message.id).where(and_(*cond))).scalars())
+    if ids:
+        refresh_status(conn, ids, now)
+    return len(ids)

@@ -1,0 +1,77 @@
+"""How values read on the page: times in the viewer's zone, status words, badges."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import streamlit as st
+
+from commlog.vocabulary import NOT_CHECKED_LABEL, STATUS_MEANING, NOT_CHECKED
+
+STATUS_COLOR = {"DELIVERED": "green", "NOT_DELIVERED": "red", "PENDING": "orange", NOT_CHECKED: "gray"}
+EVENT_COLOR = {
+    "DELIVERED": "green",
+    "OPEN": "green",
+    "CLICK": "green",
+    "PROCESSED": "blue",
+    "DEFERRED": "orange",
+    "BOUNCE": "red",
+    "BLOCKED": "red",
+    "DROPPED": "red",
+    "FAILED": "red",
+    "COMPLAINT": "violet",
+    "UNSUBSCRIBE": "gray",
+    "UNKNOWN": "gray",
+}
+
+
+def viewer_timezone() -> ZoneInfo:
+    """The browser's zone (st.context.timezone), UTC when unknown or invalid."""
+    name = None
+    try:
+        name = st.context.timezone
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
+        name = None
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_time(value: datetime | None, tz: ZoneInfo, seconds: bool = False) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+NOT_SENT_LABEL = "Not sent"
+
+
+def delivery_label(status: str | None, send_status: str = "sent") -> str:
+    if send_status == "failed":
+        return NOT_SENT_LABEL  # never left our servers: there is no delivery to check
+    return NOT_CHECKED_LABEL if status is None else status
+
+
+def status_badge(status: str | None) -> str:
+    key = status or NOT_CHECKED
+    return f":{STATUS_COLOR.get(key, 'gray')}-badge[{delivery_label(status)}]"
+
+
+def status_meaning(status: str | None) -> str:
+    return STATUS_MEANING[status or NOT_CHECKED]
+
+
+def event_badge(event_type: str) -> str:
+    return f":{EVENT_COLOR.get(event_type, 'gray')}-badge[{event_type}]"
+
+
+def send_status_text(send_status: str, send_error: str | None) -> str:
+    if send_status == "failed":
+        return f"failed: {send_error}" if send_error else "failed"
+    return "sent"
+
+
+def email_type_label(email_type: str) -> str:
+    return email_type.replace("_", " ").capitalize()

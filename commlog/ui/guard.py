@@ -1,0 +1,66 @@
+"""The login gate every page calls at its top.
+
+A file under pages/ can be run by Streamlit without app.py (legacy pages mode before any session
+has called st.navigation), so each page checks the login itself: `principal = require_login()`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import streamlit as st
+
+from commlog import auth
+from commlog.principal import Principal, Role
+from commlog.ui.resources import ensure_ready
+
+SESSION_KEY = "commlog_user_id"
+
+
+def current_principal() -> Principal | None:
+    """The logged-in principal, re-read from the database every run (disabling takes effect at once)."""
+    user_id = st.session_state.get(SESSION_KEY)
+    if user_id is None:
+        return None
+    with ensure_ready().connect() as conn:
+        principal = auth.load_principal(conn, int(user_id))
+    if principal is None:
+        st.session_state.pop(SESSION_KEY, None)
+    return principal
+
+
+def login_form() -> None:
+    """The local-account login. Query parameters are left alone, so a shared link still opens its view."""
+    st.title("Communication Log")
+    st.caption("Sign in to see your lender's emails and whether they were delivered.")
+    with st.form("login", clear_on_submit=False):
+        email = st.text_input("Email", max_chars=320, autocomplete="username")
+        password = st.text_input("Password", type="password", max_chars=auth.MAX_PASSWORD_LENGTH, autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            with ensure_ready().begin() as conn:
+                principal = auth.authenticate(conn, email, password, datetime.now(timezone.utc))
+        except auth.AuthError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[SESSION_KEY] = principal.user_id
+        st.rerun()
+
+
+def require_login(role: Role | None = None) -> Principal:
+    """Stop the page unless someone is logged in (and, if given, has the role)."""
+    principal = current_principal()
+    if principal is None:
+        login_form()
+        st.stop()
+    if role is not None and principal.role != role:
+        st.error("This page is for platform ops only.")
+        st.stop()
+    return principal
+
+
+def logout() -> None:
+    st.session_state.pop(SESSION_KEY, None)
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]

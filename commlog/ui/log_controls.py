@@ -1,0 +1,222 @@
+"""The Communication Log's controls: lender picker, Account selector, filters; kept in the URL.
+
+The URL is read once per session (and whenever it no longer matches what the widgets show, e.g. a
+pasted link), validated by commlog.filters + commlog.log_queries.resolve_view, pushed into the
+widgets' state, and written back after every change, so every view can be bookmarked and shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from commlog import filters
+from commlog.filters import DELIVERY_CHOICES, PRESET_LABELS, SORTS, ViewState
+from commlog.log_queries import AccountRow, LenderRow, email_types, list_lenders, resolve_view, search_borrowers
+from commlog.principal import Principal
+from commlog.vocabulary import NOT_CHECKED, NOT_CHECKED_LABEL, Audience, EventType, SendStatus
+
+ANY = "Any"
+K = "log_"  # widget key prefix
+_APPLIED = K + "applied_params"  # the URL params the widgets were last set from / wrote
+
+
+def _k(name: str) -> str:
+    return K + name
+
+
+def _params_now() -> dict[str, str]:
+    return {k: st.query_params.get(k) for k in st.query_params.keys()}
+
+
+def _load_into_widgets(view: ViewState, account: AccountRow | None, tz) -> None:  # noqa: ANN001
+    ss = st.session_state
+    ss[_k("lender")] = view.lender_id
+    ss[_k("account")] = view.account_id
+    ss[_k("account_label")] = account.label if account else None
+    ss[_k("range")] = view.range
+    today = datetime.now(tz).date()
+    ss[_k("dates")] = (view.date_from or today - timedelta(days=6), view.date_to or today)
+    ss[_k("status")] = view.send_status or ANY
+    ss[_k("delivery")] = view.delivery_status or ANY
+    ss[_k("event")] = view.event_type or ANY
+    ss[_k("type")] = view.email_type or ANY
+    ss[_k("audience")] = view.audience or ANY
+    ss[_k("q")] = view.text or ""
+    ss[_k("domain")] = view.domain or ""
+    ss[_k("sort")] = view.sort
+    ss[_k("size")] = view.page_size
+    ss[_k("page")] = view.page
+
+
+def _opt(value: str) -> str | None:
+    return None if value in (ANY, "", None) else value
+
+
+def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState, LenderRow | None, AccountRow | None]:  # noqa: ANN001, C901
+    """Draw the controls; return the validated view, its lender and borrower (None: lender log)."""
+    ss = st.session_state
+    params = _params_now()
+    with engine.connect() as conn:
+        if ss.get(_APPLIED) != params:
+            parsed = filters.parse_query_params(params)
+            resolved = resolve_view(conn, principal, parsed.view)
+            for notice in parsed.notices + resolved.notices:
+                st.warning(notice, icon="⚠️")
+            _load_into_widgets(resolved.view, resolved.account, tz)
+            ss[_APPLIED] = params
+        lenders = list_lenders(conn, principal)
+
+    by_id = {lender.id: lender for lender in lenders}
+    top = st.columns([2, 3, 3]) if principal.is_ops else st.columns([3, 3])
+    col = iter(top)
+    if principal.is_ops:
+        if ss.get(_k("lender")) not in by_id:
+            ss[_k("lender")] = lenders[0].id if lenders else None
+        with next(col):
+            st.selectbox(
+                "Lender",
+                options=[lender.id for lender in lenders],
+                format_func=lambda i: by_id[i].name,
+                key=_k("lender"),
+                on_change=_reset_account,
+            )
+        lender = by_id.get(ss[_k("lender")])
+    else:
+        lender = by_id.get(principal.lender_id)
+        ss[_k("lender")] = lender.id if lender else None
+    if lender is None:
+        st.info("No lender to show yet.")
+        st.stop()
+
+    # Account: the lender's own log, or one borrower's, found by typing part of a name or email.
+    with next(col):
+        search = st.text_input(
+            "Find a borrower (name or email)",
+            key=_k("borrower_search"),
+            max_chars=100,
+            placeholder="Type at least 2 characters…",
+            live=True,
+        )
+    with engine.connect() as conn:
+        matches = search_borrowers(conn, principal, lender.id, search or "")
+    labels: dict[int | None, str] = {None: f"{lender.name}: lender's own log"}
+    current = ss.get(_k("account"))
+    if current is not None and ss.get(_k("account_label")):
+        labels[current] = ss[_k("account_label")]
+    for acc in matches:
+        labels[acc.id] = acc.label
+    if current not in labels:
+        ss[_k("account")] = None
+    with next(col):
+        st.selectbox(
+            "Account",
+            options=list(labels),
+            format_func=lambda i: labels.get(i, str(i)),
+            key=_k("account"),
+            help="The lender's own log holds emails tied to the lender account (staff password resets, "
+            "borrower account confirmations). A borrower's log holds emails from their own account activity.",
+        )
+    account_id = ss.get(_k("account"))
+    account = None
+    if account_id is not None:
+        account = next((a for a in matches if a.id == account_id), None)
+        if account is None and ss.get(_k("account_label")):
+            account = AccountRow(account_id, lender.id, "borrower", *_split_label(ss[_k("account_label")]))
+        if account is not None:
+            ss[_k("account_label")] = account.label
+    if search and len(search.strip()) >= 2 and not matches:
+        st.caption("No borrower of this lender matches that text.")
+    elif matches and account_id is None:
+        st.caption(f"{len(matches)} borrower{'s' if len(matches) != 1 else ''} match: pick one in **Account**.")
+
+    with engine.connect() as conn:
+        types = email_types(conn, principal, lender.id)
+
+    with st.container(border=True):
+        c1, c2, c3, c4 = st.columns(4)
+        with c1:
+            st.selectbox("Sent", options=list(PRESET_LABELS), format_func=PRESET_LABELS.get, key=_k("range"))
+            if ss[_k("range")] == "custom":
+                st.date_input("From – to", key=_k("dates"), format="YYYY-MM-DD")
+        with c2:
+            st.selectbox("Status", options=[ANY, *[s.value for s in SendStatus]], key=_k("status"),
+                         help="Did our mail servers send it?")
+            st.selectbox(
+                "Delivery status",
+                options=[ANY, *DELIVERY_CHOICES],
+                format_func=lambda v: NOT_CHECKED_LABEL if v == NOT_CHECKED else v,
+                key=_k("delivery"),
+            )
+        with c3:
+            st.selectbox("Event type", options=[ANY, *[e.value for e in EventType]], key=_k("event"),
+                         help="Messages that had at least one event of this type.")
+            type_options = [ANY, *types]
+            if ss.get(_k("type")) not in type_options:
+                type_options.append(ss[_k("type")])
+            st.selectbox("Email type", options=type_options, key=_k("type"),
+                         format_func=lambda v: v if v == ANY else v.replace("_", " ").capitalize())
+        with c4:
+            st.selectbox("Audience", options=[ANY, *[a.value for a in Audience]], key=_k("audience"))
+            st.selectbox("Sort", options=list(SORTS), format_func=SORTS.get, key=_k("sort"))
+        t1, t2 = st.columns([3, 1])
+        with t1:
+            st.text_input("Recipient or subject contains", key=_k("q"), max_chars=filters.MAX_TEXT)
+        with t2:
+            st.text_input("Recipient domain", key=_k("domain"), max_chars=filters.MAX_DOMAIN, placeholder="gmail.com")
+
+    view = _view_from_widgets(lender, account)
+    return view, lender, account
+
+
+def _split_label(label: str) -> tuple[str, str]:
+    name, _, rest = label.rpartition(" <")
+    return name, rest.rstrip(">")
+
+
+def _reset_account() -> None:
+    st.session_state[_k("account")] = None
+    st.session_state[_k("account_label")] = None
+    st.session_state[_k("borrower_search")] = ""
+
+
+def _view_from_widgets(lender: LenderRow, account: AccountRow | None) -> ViewState:
+    ss = st.session_state
+    rng = ss[_k("range")]
+    dates = ss.get(_k("dates")) or ()
+    date_from = dates[0] if len(dates) > 0 else None
+    date_to = dates[1] if len(dates) > 1 else date_from
+    domain = (ss.get(_k("domain")) or "").strip().lower().lstrip("@") or None
+    if domain and not filters.DOMAIN_RE.match(domain):
+        st.warning("That is not a domain name: the domain filter is ignored.")
+        domain = None
+    return ViewState(
+        lender_id=lender.id,
+        account_id=account.id if account else None,
+        range=rng,
+        date_from=date_from if rng == "custom" else None,
+        date_to=date_to if rng == "custom" else None,
+        send_status=_opt(ss[_k("status")]),
+        delivery_status=_opt(ss[_k("delivery")]),
+        event_type=_opt(ss[_k("event")]),
+        email_type=_opt(ss[_k("type")]),
+        audience=_opt(ss[_k("audience")]),
+        text=filters.clean_text(ss.get(_k("q"))),
+        domain=domain,
+        sort=ss[_k("sort")],
+        page=int(ss.get(_k("page")) or 1),
+        page_size=int(ss.get(_k("size")) or filters.DEFAULT_PAGE_SIZE),
+    )
+
+
+def sync_url(view: ViewState, principal: Principal) -> None:
+    """Write the view to the URL (lender admins' URLs carry no lender: it is always their own)."""
+    if not principal.is_ops:
+        view = replace(view, lender_id=None)
+    params = filters.to_query_params(view)
+    if params != _params_now():
+        st.query_params.from_dict(params)
+    st.session_state[_APPLIED] = params

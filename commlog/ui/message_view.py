@@ -1,0 +1,100 @@
+"""One message, as the log's detail panel and the message page show it."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from commlog.log_queries import MessageDetail
+from commlog.ui.format import (
+    NOT_SENT_LABEL,
+    email_type_label,
+    event_badge,
+    local_time,
+    send_status_text,
+    status_badge,
+    status_meaning,
+)
+
+
+def render_message(detail: MessageDetail, tz: ZoneInfo, *, key_prefix: str = "msg") -> None:
+    m = detail.message
+    st.subheader(m["subject"])
+    who = f"borrower **{detail.log_account.name}** (account {detail.log_account.id})" if detail.log_account else "the lender's own log"
+    st.caption(f"{detail.lender.name} · {who} · times in {tz.key}")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(
+            "\n".join(
+                [
+                    f"- **To:** {m['recipient_email']} ({m['audience']})",
+                    f"- **Sent:** {local_time(m['sent_at'], tz, seconds=True)}",
+                    f"- **Email type:** {email_type_label(m['email_type'])}",
+                    f"- **Status:** {send_status_text(m['send_status'], m['send_error'])}",
+                    f"- **Provider:** {m['provider']} · message id `{m['provider_message_id'] or '—'}`",
+                ]
+            )
+        )
+    with right:
+        render_status_box(m, tz)
+
+    if m["send_status"] != "failed":
+        render_check_controls(detail, tz, key_prefix=key_prefix)
+    render_events(detail, tz)
+
+
+def render_status_box(m: dict, tz: ZoneInfo) -> None:
+    """The answer, large: DELIVERED / NOT_DELIVERED / PENDING / not checked / not sent."""
+    if m["send_status"] == "failed":
+        st.markdown(f"### :gray-badge[{NOT_SENT_LABEL}]")
+        st.write("Our mail servers could not send this email, so it never reached the email provider.")
+        return
+    status = m["delivery_status"]
+    st.markdown(f"### {status_badge(status)}")
+    st.write(status_meaning(status))
+    if m["status_reason"] and status != "DELIVERED":
+        st.write(f"**Reason:** {m['status_reason']}")
+    if m["checked_at"]:
+        st.caption(f"Last checked with the provider {local_time(m['checked_at'], tz, seconds=True)}")
+    else:
+        st.caption("Not checked with the provider yet.")
+
+
+def render_events(detail: MessageDetail, tz: ZoneInfo) -> None:
+    st.markdown("#### Events")
+    if detail.message["send_status"] == "failed":
+        st.info("Our mail servers could not send this email, so there are no delivery events.")
+        return
+    if not detail.events:
+        st.info("No delivery events stored for this email yet. Use **Check delivery status** to ask the provider.")
+        return
+    for ev in detail.events:
+        with st.container(border=True):
+            head = f"{event_badge(ev.event_type)} **{local_time(ev.occurred_at, tz, seconds=True)}**"
+            if ev.attempt is not None:
+                head += f" · attempt {ev.attempt}"
+            if ev.smtp_status:
+                head += f" · code `{ev.smtp_status}`"
+            st.markdown(head)
+            st.write(ev.meaning)
+            if ev.reason:
+                st.markdown("Receiving server said:")
+                st.code(ev.reason, language=None, wrap_lines=True)
+            extra = []
+            if ev.raw_type and ev.raw_type.upper() != ev.event_type:
+                extra.append(f"provider event `{ev.raw_type}`")
+            if ev.bounce_classification:
+                extra.append(f"classification: {ev.bounce_classification}")
+            if extra:
+                st.caption(" · ".join(extra))
+
+
+def render_check_controls(detail: MessageDetail, tz: ZoneInfo, *, key_prefix: str) -> None:
+    """Check delivery status: filled in by commlog.ui.check_controls once providers exist."""
+    try:
+        from commlog.ui.check_controls import render_single_check
+    except ImportError:
+        return
+    render_single_check(detail, tz, key_prefix=key_prefix)

@@ -1,0 +1,309 @@
+"""The SendGrid Event Webhook receiver over HTTP (Starlette).
+
+`POST /webhooks/sendgrid` takes SendGrid's JSON array. In order:
+1. no verification key configured -> 503 and a clear log line (SendGrid keeps retrying for 24 h
+   while someone sets SENDGRID_WEBHOOK_PUBLIC_KEY); COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE=1 skips
+   verification, for local testing only;
+2. signature headers missing -> 401;
+3. body read incrementally, refused with 413 as soon as it passes the limit (a Content-Length over
+   the limit is refused before reading anything);
+4. ECDSA signature over `timestamp + raw body`, then timestamp freshness -> 401 (before any parsing);
+5. JSON that is not an array -> 400;
+6. one transaction per batch; 200 with the counts only after the commit; database unavailable -> 503
+   so SendGrid retries.
+
+Replays: a replayed signed body inside the freshness window is accepted and harmless, because storage
+is idempotent on `sg_event_id` (SendGrid itself re-sends batches and duplicates are normal). Outside
+the window it is refused as stale.
+
+Serve it with `python -m commlog webhook --port N` (uvicorn), or mount `routes(engine_factory)` in
+another Starlette app, e.g. Streamlit's `st.App(..., routes=...)`.
+
+Logging: counts and refusal reasons only; never the body, the signature or the key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from commlog import config
+from commlog.webhooks import ingest
+from commlog.webhooks.signature import (
+    DEFAULT_MAX_AGE_SECONDS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    PublicKeyError,
+    SignatureError,
+    load_public_key,
+    verify_signature,
+)
+
+log = logging.getLogger("commlog.webhooks")
+
+SENDGRID_PATH = "/webhooks/sendgrid"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MATCH_INTERVAL_SECONDS = 60.0
+
+
+def _int_setting(name: str, default: int) -> int:
+    raw = config.setting(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        log.warning("%s is not an integer; using %s", name, default)
+        return default
+
+
+def _float_setting(name: str, default: float) -> float:
+    raw = config.setting(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        log.warning("%s is not a number; using %s", name, default)
+        return default
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Receiver settings; `from_config()` reads them like every other commlog setting."""
+
+    public_key_b64: str | None = None  # SENDGRID_WEBHOOK_PUBLIC_KEY
+    insecure_no_signature: bool = False  # COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE=1 (local testing only)
+    max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS  # COMMLOG_WEBHOOK_MAX_AGE_SECONDS (0 = no freshness check)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # COMMLOG_WEBHOOK_MAX_BODY_BYTES
+    match_interval_seconds: float = DEFAULT_MATCH_INTERVAL_SECONDS  # COMMLOG_WEBHOOK_MATCH_INTERVAL_SECONDS
+
+    @classmethod
+    def from_config(cls) -> WebhookSettings:
+        return cls(
+            public_key_b64=config.setting("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+            insecure_no_signature=(config.setting("COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE") or "").strip().lower()
+            in {"1", "true", "yes"},
+            max_age_seconds=_int_setting("COMMLOG_WEBHOOK_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS),
+            max_body_bytes=_int_setting("COMMLOG_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            match_interval_seconds=_float_setting("COMMLOG_WEBHOOK_MATCH_INTERVAL_SECONDS", DEFAULT_MATCH_INTERVAL_SECONDS),
+        )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class SendGridReceiver:
+    """The ASGI endpoint. One instance per app; thread-safe."""
+
+    def __init__(
+        self,
+        engine_factory: Callable[[], Engine],
+        settings: WebhookSettings | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.settings = settings or WebhookSettings.from_config()
+        self.clock = clock
+        self._engine_factory = engine_factory
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+        self._match_lock = threading.Lock()
+        self._last_match = float("-inf")
+        self._last_config_log = float("-inf")
+        self.key = None
+        self.config_problem: str | None = None
+        if self.settings.insecure_no_signature:
+            log.warning(
+                "COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE=1: SendGrid webhook signatures are NOT verified "
+                "(local testing only; anyone who can reach the URL can write delivery events)"
+            )
+        elif not self.settings.public_key_b64:
+            self.config_problem = (
+                "SENDGRID_WEBHOOK_PUBLIC_KEY is not set: refusing every SendGrid webhook post (503). Enable the "
+                "Signed Event Webhook in SendGrid and copy its verification key into SENDGRID_WEBHOOK_PUBLIC_KEY"
+            )
+        else:
+            try:
+                self.key = load_public_key(self.settings.public_key_b64)
+            except PublicKeyError as exc:
+                self.config_problem = (
+                    f"SENDGRID_WEBHOOK_PUBLIC_KEY cannot be used ({exc}): refusing every SendGrid webhook post (503)"
+                )
+        if self.config_problem:
+            log.error("%s", self.config_problem)
+            self._last_config_log = time.monotonic()
+
+    # -- database ---------------------------------------------------------------------------------
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    self._engine = self._engine_factory()
+        return self._engine
+
+    def _maybe_match(self, engine: Engine, now: datetime) -> None:
+        interval = self.settings.match_interval_seconds
+        if interval < 0 or time.monotonic() - self._last_match < interval:
+            return
+        if not self._match_lock.acquire(blocking=False):
+            return  # another request is matching right now
+        try:
+            self._last_match = time.monotonic()
+            n = ingest.match_unmatched(engine, now)
+            if n:
+                log.info("sendgrid webhook: matched %d kept events to messages that now exist", n)
+        except SQLAlchemyError as exc:
+            log.warning("sendgrid webhook: matching kept events failed (%s); will try again", type(exc).__name__)
+        finally:
+            self._match_lock.release()
+
+    def _store(self, events: list, now: datetime) -> ingest.IngestResult:
+        engine = self.engine()
+        self._maybe_match(engine, now)
+        return ingest.ingest_sendgrid_batch(engine, events, now)
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    def routes(self, path: str = SENDGRID_PATH) -> list[Route]:
+        return [Route(path, self.handle, methods=["POST"], name="sendgrid_webhook")]
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                if int(declared) > limit:
+                    raise _TooLarge
+            except ValueError:
+                pass  # let the server's own framing decide; we count what arrives
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def handle(self, request: Request) -> JSONResponse:
+        client = request.client.host if request.client else "-"
+        if self.config_problem:
+            if time.monotonic() - self._last_config_log > 60:
+                log.error("%s", self.config_problem)
+                self._last_config_log = time.monotonic()
+            return _error(503, "webhook receiver is not configured")
+
+        signature = request.headers.get(SIGNATURE_HEADER)
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
+        if not self.settings.insecure_no_signature and (not signature or not timestamp):
+            log.warning("sendgrid webhook from %s refused: signature headers missing", client)
+            return _error(401, "missing signature")
+
+        try:
+            body = await self._read_body(request)
+        except _TooLarge:
+            log.warning("sendgrid webhook from %s refused: body over %d bytes", client, self.settings.max_body_bytes)
+            return _error(413, f"body larger than {self.settings.max_body_bytes} bytes")
+        except ClientDisconnect:
+            return _error(400, "client disconnected")
+
+        now = self.clock()
+        if not self.settings.insecure_no_signature:
+            try:
+                verify_signature(self.key, signature, timestamp, body, now, self.settings.max_age_seconds)
+            except SignatureError as exc:
+                log.warning("sendgrid webhook from %s refused: %s", client, exc)
+                return _error(401, "invalid signature")
+
+        try:
+            events = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            log.warning("sendgrid webhook from %s refused: body is not JSON (%d bytes)", client, len(body))
+            return _error(400, "body is not JSON")
+        if not isinstance(events, list):
+            log.warning("sendgrid webhook from %s refused: body is not a JSON array", client)
+            return _error(400, "body is not a JSON array")
+
+        try:
+            result = await run_in_threadpool(self._store, events, now)
+        except SQLAlchemyError as exc:
+            orig = type(exc.orig).__name__ if isinstance(exc, DBAPIError) else type(exc).__name__
+            log.error("sendgrid webhook: %d events not stored, database unavailable (%s); answering 503", len(events), orig)
+            return _error(503, "database unavailable, retry later")
+        except Exception as exc:  # noqa: BLE001 - answer non-2xx so SendGrid retries; no body in the log
+            log.error("sendgrid webhook: %d events not stored: unexpected %s", len(events), type(exc).__name__)
+            log.debug("sendgrid webhook failure", exc_info=True)
+            return _error(500, "internal error, retry later")
+        log.info(
+            "sendgrid webhook: %d events: %d stored, %d duplicates, %d unmatched kept, %d rejected",
+            len(events),
+            result.stored,
+            result.duplicates,
+            result.unmatched,
+            result.rejected,
+        )
+        return JSONResponse(result.as_dict())
+
+
+def routes(
+    engine_factory: Callable[[], Engine],
+    settings: WebhookSettings | None = None,
+    *,
+    path: str = SENDGRID_PATH,
+    clock: Callable[[], datetime] = _utcnow,
+) -> list[Route]:
+    """The webhook's Starlette routes, to serve standalone (`create_app`) or beside Streamlit:
+
+        st.App("app.py", routes=commlog.webhooks.app.routes(get_engine))
+
+    `engine_factory` is called once, on the first post (so a cached engine can be passed lazily).
+    """
+    return SendGridReceiver(engine_factory, settings, clock).routes(path)
+
+
+def create_app(
+    engine_factory: Callable[[], Engine],
+    settings: WebhookSettings | None = None,
+    *,
+    clock: Callable[[], datetime] = _utcnow,
+    dispose_engine: bool = False,
+) -> Starlette:
+    """A standalone ASGI app serving only the webhook (plus GET /healthz)."""
+    receiver = SendGridReceiver(engine_factory, settings, clock)
+
+    async def healthz(_request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette):
+        yield
+        if dispose_engine and receiver._engine is not None:
+            receiver._engine.dispose()
+
+    app = Starlette(routes=[*receiver.routes(), Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
+    app.state.receiver = receiver
+    return app

@@ -1,0 +1,405 @@
+"""SendGrid Event Webhook ingestion: pure domain, no HTTP.
+
+One batch (the JSON array of one POST) is written in ONE transaction through commlog.store, which is
+idempotent on (provider, sg_event_id): SendGrid retries for up to 24 h and duplicates are normal, so a
+replayed or duplicated batch stores nothing twice and leaves statuses as they were.
+
+Message matching, most precise first:
+1. custom arg `commlog_message_id` (top level of the event) = message.id, same recipient;
+2. message.provider_message_id = the event's full `sg_message_id`;
+3. message.provider_message_id = the X-Message-Id (the part of `sg_message_id` before the first
+   '.'), same recipient email: what the send API returns and what the portal usually stores;
+4. message.provider_message_id starting with that X-Message-Id + '.', same recipient email.
+
+Events whose message is not known (yet) go to `unmatched_event` (idempotent on the event id) and are
+moved onto their message by `match_unmatched` once it exists. Malformed events (missing event, email
+or timestamp) are counted as rejected; they never fail the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+
+from commlog.models import DeliveryEvent, Message, UnmatchedEvent
+from commlog.providers.normalize import ParsedEvent, parse_sendgrid_webhook_event, sendgrid_message_prefix
+from commlog.store import NewEvent, record_events
+
+log = logging.getLogger("commlog.webhooks")
+
+PROVIDER = "sendgrid"
+COMMLOG_MESSAGE_ID_ARG = "commlog_message_id"
+_IN_CHUNK = 500
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    stored: int = 0  # new delivery events written onto known messages
+    duplicates: int = 0  # already stored or kept (or repeated within the batch): nothing written
+    unmatched: int = 0  # newly kept in unmatched_event, message not known yet
+    rejected: int = 0  # malformed events (no event / email / timestamp), skipped
+
+    @property
+    def total(self) -> int:
+        return self.stored + self.duplicates + self.unmatched + self.rejected
+
+    def __add__(self, other: IngestResult) -> IngestResult:
+        return IngestResult(
+            self.stored + other.stored,
+            self.duplicates + other.duplicates,
+            self.unmatched + other.unmatched,
+            self.rejected + other.rejected,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {"stored": self.stored, "duplicates": self.duplicates, "unmatched": self.unmatched, "rejected": self.rejected}
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One SendGrid webhook event, parsed by commlog.providers.normalize; enough to match and store it."""
+
+    parsed: ParsedEvent
+    email: str  # lower-cased, stripped
+    sg_message_id: str | None
+    commlog_message_id: int | None
+    payload: dict
+
+    @property
+    def provider_event_id(self) -> str:
+        return self.parsed.provider_event_id
+
+    @property
+    def x_message_id(self) -> str | None:
+        """The X-Message-Id the send API returned: `sg_message_id` up to its first '.'."""
+        return sendgrid_message_prefix(self.sg_message_id)
+
+    def to_new_event(self, message_id: int, lender_id: int) -> NewEvent:
+        return self.parsed.to_new_event(message_id, lender_id)
+
+
+class MalformedEvent(ValueError):
+    """An event the webhook cannot use (counted as rejected)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing: field reading, the synthetic id for events without `sg_event_id`, and the one SendGrid
+# event name -> EventType mapping all live in commlog.providers.normalize.
+
+
+def _commlog_message_id(event: dict) -> int | None:
+    value = event.get(COMMLOG_MESSAGE_ID_ARG)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        return None
+    return n if 0 < n < 2**63 else None
+
+
+def parse_event(event: object) -> WebhookEvent:
+    """One webhook event dict -> WebhookEvent. Raises MalformedEvent (no event, email or timestamp)."""
+    if not isinstance(event, dict):
+        raise MalformedEvent("event is not a JSON object")
+    try:
+        parsed = parse_sendgrid_webhook_event(event)
+    except (ValueError, TypeError, OverflowError, OSError) as exc:  # EventParseError is a ValueError
+        raise MalformedEvent(type(exc).__name__) from None
+    email = parsed.recipient_email.strip().lower() if isinstance(parsed.recipient_email, str) else ""
+    if not email:
+        raise MalformedEvent("event without an email")
+    sg_message_id = parsed.provider_message_id
+    return WebhookEvent(
+        parsed=parsed,
+        email=email[:320],
+        sg_message_id=sg_message_id[:255] if sg_message_id else None,
+        commlog_message_id=_commlog_message_id(event),
+        payload=event,
+    )
+
+
+def parse_batch(events: Iterable[object]) -> tuple[list[WebhookEvent], int]:
+    """Parse every event; returns (parsed, number rejected)."""
+    parsed: list[WebhookEvent] = []
+    rejected = 0
+    for ev in events:
+        try:
+            parsed.append(parse_event(ev))
+        except MalformedEvent:
+            rejected += 1
+    return parsed, rejected
+
+
+# --------------------------------------------------------------------------------------------------
+# Matching events to messages
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: int
+    lender_id: int
+    email: str
+    provider_message_id: str | None
+
+
+def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _candidates(conn: Connection, where) -> list[_Candidate]:  # noqa: ANN001
+    rows = conn.execute(
+        select(Message.id, Message.lender_id, Message.recipient_email, Message.provider_message_id).where(where)
+    ).all()
+    return [_Candidate(r.id, r.lender_id, (r.recipient_email or "").strip().lower(), r.provider_message_id) for r in rows]
+
+
+def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_Candidate | None]:
+    """The stored message of each event, or None: a few indexed queries per batch, not one per event."""
+    found: list[_Candidate | None] = [None] * len(events)
+
+    # 1. custom arg commlog_message_id = message.id (same provider, same recipient).
+    by_id: dict[int, _Candidate] = {}
+    wanted_ids = sorted({e.commlog_message_id for e in events if e.commlog_message_id is not None})
+    for chunk in _chunks(wanted_ids):
+        for c in _candidates(conn, and_(Message.id.in_(chunk), Message.provider == PROVIDER)):
+            by_id[c.id] = c
+    for i, e in enumerate(events):
+        c = by_id.get(e.commlog_message_id) if e.commlog_message_id is not None else None
+        if c is not None and c.email == e.email:
+            found[i] = c
+
+    # 2 + 3. provider_message_id = full sg_message_id, or = its X-Message-Id prefix.
+    keys = sorted(
+        {k for i, e in enumerate(events) if found[i] is None for k in (e.sg_message_id, e.x_message_id) if k}
+    )
+    by_pmid: dict[str, list[_Candidate]] = defaultdict(list)
+    for chunk in _chunks(keys):
+        for c in _candidates(conn, and_(Message.provider == PROVIDER, Message.provider_message_id.in_(chunk))):
+            by_pmid[c.provider_message_id].append(c)
+    for i, e in enumerate(events):
+        if found[i] is not None or not e.sg_message_id:
+            continue
+        exact = by_pmid.get(e.sg_message_id, [])
+        same_rcpt = [c for c in exact if c.email == e.email]
+        if same_rcpt:
+            found[i] = same_rcpt[0]
+        elif len(exact) == 1:
+            found[i] = exact[0]  # a full sg_message_id names one recipient's message
+        else:
+            found[i] = next((c for c in by_pmid.get(e.x_message_id or "", []) if c.email == e.email), None)
+
+    # 4. stored ids that extend the X-Message-Id (`<x>.<suffix>`, suffix differing from the event's).
+    prefixes = sorted({e.x_message_id for i, e in enumerate(events) if found[i] is None and e.x_message_id})
+    by_prefix: dict[str, list[_Candidate]] = defaultdict(list)
+    for chunk in _chunks(prefixes, 100):
+        # '/' sorts right after '.', so [p + '.', p + '/') is exactly "starts with p." and uses the index.
+        ranges = [
+            and_(Message.provider_message_id >= p + ".", Message.provider_message_id < p + "/") for p in chunk
+        ]
+        for c in _candidates(conn, and_(Message.provider == PROVIDER, or_(*ranges))):
+            by_prefix[c.provider_message_id.split(".", 1)[0]].append(c)
+    for i, e in enumerate(events):
+        if found[i] is None and e.x_message_id:
+            found[i] = next((c for c in by_prefix.get(e.x_message_id, []) if c.email == e.email), None)
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+def _existing_ids(conn: Connection, table, ids: Sequence[str]) -> set[str]:  # noqa: ANN001
+    seen: set[str] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        seen.update(
+            conn.execute(
+                select(table.provider_event_id).where(table.provider == PROVIDER, table.provider_event_id.in_(chunk))
+            ).scalars()
+        )
+    return seen
+
+
+def _insert_unmatched(conn: Connection, events: Sequence[WebhookEvent], now: datetime) -> None:
+    if not events:
+        return
+    rows = [
+        {
+            "provider": PROVIDER,
+            "provider_event_id": e.provider_event_id,
+            "provider_message_id": e.sg_message_id,
+            "recipient_email": e.email[:320],
+            "payload": json.dumps(e.payload, separators=(",", ":"), default=str),
+            "received_at": now,
+            "matched_at": None,
+        }
+        for e in sorted(events, key=lambda e: e.provider_event_id)
+    ]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(UnmatchedEvent).on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+    conn.execute(stmt, rows)
+
+
+def _write_batch(conn: Connection, parsed: Sequence[WebhookEvent], now: datetime) -> IngestResult:
+    # Repeats inside one batch: keep the first.
+    unique: dict[str, WebhookEvent] = {}
+    for e in parsed:
+        unique.setdefault(e.provider_event_id, e)
+    dup = len(parsed) - len(unique)
+    events = list(unique.values())
+
+    targets = resolve_messages(conn, events)
+    matched = [(e, c) for e, c in zip(events, targets, strict=True) if c is not None]
+    orphans = [e for e, c in zip(events, targets, strict=True) if c is None]
+
+    already = _existing_ids(conn, DeliveryEvent, [e.provider_event_id for e, _ in matched])
+    # Sorted by event id: concurrent batches sharing events take their locks in the same order.
+    new = sorted(
+        (e.to_new_event(c.id, c.lender_id) for e, c in matched if e.provider_event_id not in already),
+        key=lambda n: n.provider_event_id,
+    )
+    kept = _existing_ids(conn, UnmatchedEvent, [e.provider_event_id for e in orphans]) if orphans else set()
+    fresh_orphans = [e for e in orphans if e.provider_event_id not in kept]
+
+    if new:
+        record_events(conn, new, now)
+    _insert_unmatched(conn, fresh_orphans, now)
+    return IngestResult(
+        stored=len(new),
+        duplicates=dup + (len(matched) - len(new)) + (len(orphans) - len(fresh_orphans)),
+        unmatched=len(fresh_orphans),
+    )
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code in {"40P01", "40001"}:  # deadlock detected, serialization failure
+        return True
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database table is locked" in text or "busy" in text
+
+
+def with_retries(fn: Callable[[], T], attempts: int = 6) -> T:
+    """Run a whole transaction again on deadlock / serialization failure / SQLite busy."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if attempt == attempts or exc.connection_invalidated or not _is_transient(exc):
+                raise
+            log.info("webhook batch retried after a transient database error (%s)", type(exc.orig).__name__)
+            time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def ingest_sendgrid_batch(engine: Engine, events: list[dict], now: datetime) -> IngestResult:
+    """Store one SendGrid webhook batch in one transaction; see the module docstring.
+
+    Raises sqlalchemy errors when the database is unavailable: nothing is then stored, and the HTTP
+    layer answers 503 so that SendGrid retries.
+    """
+    parsed, rejected = parse_batch(events)
+    if not parsed:
+        return IngestResult(rejected=rejected)
+
+    def run() -> IngestResult:
+        with engine.begin() as conn:
+            return _write_batch(conn, parsed, now)
+
+    result = with_retries(run)
+    return IngestResult(result.stored, result.duplicates, result.unmatched, rejected)
+
+
+# --------------------------------------------------------------------------------------------------
+# Later matching
+
+
+def _prefix_expr(conn: Connection, column):  # noqa: ANN001
+    """SQL for "column up to its first '.'" (the X-Message-Id of a full sg_message_id)."""
+    if conn.dialect.name == "postgresql":
+        return func.split_part(column, ".", 1)
+    pos = func.instr(column, ".")
+    return case((pos > 0, func.substr(column, 1, pos - 1)), else_=column)
+
+
+def match_unmatched(engine: Engine, now: datetime, batch_size: int = 500) -> int:
+    """Move kept events onto messages that now exist; returns how many events were matched.
+
+    One SQL join finds the candidates (message.provider_message_id equal to the kept full
+    sg_message_id or to its X-Message-Id prefix, both indexed on the message side), so a pass costs
+    little when nothing new can match. Each chunk is one transaction; safe to run concurrently.
+    """
+    matched_total = 0
+    last_id = 0
+    while True:
+        def run_chunk() -> tuple[int, int | None]:
+            with engine.begin() as conn:
+                u = UnmatchedEvent.__table__
+                pmid = u.c.provider_message_id
+                m = Message.__table__
+                cand = (
+                    select(u.c.id, u.c.provider_event_id, u.c.payload)
+                    .where(
+                        u.c.provider == PROVIDER,
+                        u.c.matched_at.is_(None),
+                        pmid.is_not(None),
+                        u.c.id > last_id,
+                        select(m.c.id)
+                        .where(
+                            m.c.provider == PROVIDER,
+                            or_(m.c.provider_message_id == pmid, m.c.provider_message_id == _prefix_expr(conn, pmid)),
+                        )
+                        .exists(),
+                    )
+                    .order_by(u.c.id)
+                    .limit(batch_size)
+                )
+                rows = conn.execute(cand).all()
+                if not rows:
+                    return 0, None
+                parsed: list[tuple[int, WebhookEvent]] = []
+                for r in rows:
+                    try:
+                        parsed.append((r.id, parse_event(json.loads(r.payload))))
+                    except (MalformedEvent, ValueError):
+                        continue
+                targets = resolve_messages(conn, [p for _, p in parsed])
+                done_ids = [uid for (uid, _), c in zip(parsed, targets, strict=True) if c is not None]
+                new = sorted(
+                    (p.to_new_event(c.id, c.lender_id) for (_, p), c in zip(parsed, targets, strict=True) if c is not None),
+                    key=lambda n: n.provider_event_id,
+                )
+                if new:
+                    record_events(conn, new, now)
+                for chunk in _chunks(done_ids):
+                    conn.execute(update(UnmatchedEvent).where(UnmatchedEvent.id.in_(chunk)).values(matched_at=now))
+                return len(done_ids), rows[-1].id
+
+        n, last = with_retries(run_chunk)
+        matched_total += n
+        if last is None:
+            return matched_total
+        last_id = last
+
+
+def pending_unmatched(conn: Connection) -> int:
+    """How many kept events still wait for their message."""
+    return conn.execute(
+        select(func.count()).select_from(UnmatchedEvent).where(
+            UnmatchedEvent.provider == PROVIDER, UnmatchedEvent.matched_at.is_(None)
+        )
+    ).scalar_one()

@@ -1,0 +1,100 @@
+"""Shared fixtures: a migrated database per test, on SQLite and (when it answers) PostgreSQL.
+
+PostgreSQL: one database per test run (`commlog_test_<random>`, dropped at the end), one schema per
+test inside it. COMMLOG_TEST_PG_URL points elsewhere (default: the local server, database `test`).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from commlog.db import make_engine
+from commlog.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get("COMMLOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+def _pg_admin() -> Engine | None:
+    eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with eng.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means "no server here"
+        eng.dispose()
+        return None
+    return eng
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A database of this run's own on the PostgreSQL server, dropped after the run."""
+    admin = _pg_admin()
+    if admin is None:
+        pytest.skip(f"PostgreSQL not reachable at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)}")
+    name = f"commlog_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _pg_schema_engine(pg_url: str) -> tuple[Engine, str]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with create_engine(pg_url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    eng = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+    return eng, schema
+
+
+def _drop_pg_schema(pg_url: str, schema: str) -> None:
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'commlog.sqlite3'}"
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url) -> Iterator[Engine]:
+    eng = make_engine(sqlite_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_database_url) -> Iterator[Engine]:
+    eng, schema = _pg_schema_engine(pg_database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+    _drop_pg_schema(pg_database_url, schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request) -> Engine:
+    """A freshly migrated database; every test using it runs on both backends."""
+    return request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_engine")
