@@ -1,38 +1,28 @@
-"""commlog entrypoint: database bootstrap, login gate, role-based navigation.
+"""commlog entrypoint: database bootstrap and role-based navigation.
 
-Every page under pages/ also checks the login itself (commlog.ui.guard.require_login), because
-Streamlit can run a pages/ file without this entrypoint.
+Every page under pages/ checks the login itself (commlog.ui.guard.require_login) and draws the
+sidebar menu, because Streamlit can run a pages/ file without this entrypoint (legacy pages mode on
+a freshly started server). Streamlit's own menu is hidden in .streamlit/config.toml.
 """
 
 import streamlit as st
 
+from commlog.principal import Role
+from commlog.ui.guard import current_principal
+from commlog.ui.resources import ensure_ready
+
 st.set_page_config(page_title="Communication Log", page_icon="✉️", layout="wide")
-
-from commlog.principal import Role  # noqa: E402
-from commlog.ui.guard import current_principal, logout  # noqa: E402
-from commlog.ui.resources import ensure_ready  # noqa: E402
-
 ensure_ready()
 principal = current_principal()
 
-log_page = st.Page("pages/log.py", title="Communication Log", icon="✉️", url_path="log", default=True)
-message_page = st.Page("pages/message.py", title="Message", url_path="message", visibility="hidden")
-deliverability_page = st.Page("pages/deliverability.py", title="Deliverability", icon="📈", url_path="deliverability")
-audit_page = st.Page("pages/audit.py", title="Audit", icon="🗒️", url_path="audit")
+pages = [
+    st.Page("pages/log.py", title="Communication Log", icon="✉️", url_path="log", default=True),
+    st.Page("pages/message.py", title="Message", url_path="message", visibility="hidden"),
+    st.Page("pages/deliverability.py", title="Deliverability", icon="📈", url_path="deliverability"),
+]
+# Logged out, every page stays routable so a shared link survives the login: each shows the form.
+# Pages a role may not use are not registered at all (unroutable by URL or switch_page).
+if principal is None or principal.role == Role.OPS:
+    pages.append(st.Page("pages/audit.py", title="Audit", icon="🗒️", url_path="audit"))
 
-if principal is None:
-    # Every page is routable so a shared link survives the login; each page shows the login form.
-    nav = st.navigation([log_page, message_page, deliverability_page], position="hidden")
-else:
-    pages = [log_page, deliverability_page, message_page]
-    if principal.role == Role.OPS:
-        pages.append(audit_page)
-    nav = st.navigation(pages, position="sidebar")
-    with st.sidebar:
-        st.caption(f"Signed in as **{principal.email}**")
-        st.caption("Platform ops (all lenders, read-only)" if principal.is_ops else "Lender admin")
-        if st.button("Sign out", key="sign_out"):
-            logout()
-            st.rerun()
-
-nav.run()
+st.navigation(pages, position="hidden").run()

@@ -104,7 +104,7 @@ def list_audit(conn: Connection, principal: Principal, f: AuditFilter) -> AuditP
     total = conn.execute(select(func.count()).select_from(AuditEntry).where(*where)).scalar_one()
     page = min(max(1, int(f.page)), max(1, -(-total // size)))
     stmt = (
-        select(AuditEntry, Lender.name)
+        select(*AuditEntry.__table__.columns, Lender.name.label("lender_name"))
         .outerjoin(Lender, Lender.id == AuditEntry.lender_id)
         .where(*where)
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
@@ -118,13 +118,13 @@ def list_audit(conn: Connection, principal: Principal, f: AuditFilter) -> AuditP
             user_email=e.user_email,
             role=e.role,
             lender_id=e.lender_id,
-            lender_name=name,
+            lender_name=e.lender_name,
             action=e.action,
             filters=_filters_json(e.filters),
             row_count=e.row_count,
             detail=e.detail,
         )
-        for e, name in conn.execute(stmt)
+        for e in conn.execute(stmt)
     ]
     return AuditPage(rows, total, page, size)
 

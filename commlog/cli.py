@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "commlog.commands.bench",
     "commlog.commands.webhook",
     "commlog.commands.export_failures",
+    "commlog.commands.rollups",
+    "commlog.commands.check",
+    "commlog.commands.sync",
 )
 
 

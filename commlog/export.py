@@ -26,8 +26,10 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Select, and_, or_
+from sqlalchemy import Connection, Engine, Select, String, and_, case, cast, func, literal, or_
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from commlog import audit
 from commlog.filters import LogFilter
@@ -69,27 +71,80 @@ HEADER = tuple(h for h, _ in COLUMNS)
 
 _LogAccount = aliased(Account, name="log_account")
 
-_SELECT_COLUMNS = (
-    Lender.name,
-    Message.log_account_id,
-    _LogAccount.name,
-    Message.sent_at,
-    Message.recipient_email,
-    Message.recipient_domain,
-    Message.provider_family,
-    Message.subject,
-    Message.email_type,
-    Message.send_status,
-    Message.send_error,
-    Message.delivery_status,
-    Message.last_event_type,
-    Message.status_reason,
-    Message.last_event_at,
-    Message.checked_at,
-    Message.provider,
-    Message.provider_message_id,
-    Message.id,
+
+# --- cells, computed in SQL ------------------------------------------------------------------------
+# Every cell is formatted by the database (text, NULL or an integer), so Python only hands rows to
+# the csv writer: that is what keeps a million-row export above 100k rows/s.
+
+
+class iso_utc_text(FunctionElement):  # noqa: N801 - SQL function style
+    """A UTC timestamp as ISO 8601 text to the second: 2026-11-20T12:00:00Z (NULL stays NULL)."""
+
+    type = String()
+    name = "iso_utc_text"
+    inherit_cache = True
+
+
+@compiles(iso_utc_text)
+def _iso_default(element, compiler, **kw):  # noqa: ANN001, ANN202 - str(stmt); commlog runs on SQLite and PostgreSQL
+    return "iso_utc_text(%s)" % compiler.process(element.clauses, **kw)
+
+
+@compiles(iso_utc_text, "sqlite")
+def _iso_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202 - stored as naive UTC text
+    return "strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', %s)" % compiler.process(element.clauses, **kw)
+
+
+@compiles(iso_utc_text, "postgresql")
+def _iso_postgresql(element, compiler, **kw):  # noqa: ANN001, ANN202
+    return "to_char((%s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" % compiler.process(element.clauses, **kw)
+
+
+def safe_text_sql(column):  # noqa: ANN001, ANN201 - SQL expressions
+    """safe_text() in SQL: a leading single quote when the first character starts a formula."""
+    return case(
+        (func.substr(column, 1, 1).in_(sorted(FORMULA_STARTS)), literal("'", String) + column),
+        else_=column,
+    )
+
+
+def _text(expr):  # noqa: ANN001, ANN202
+    """A safe text cell; NULL becomes '' (as the csv module writes None)."""
+    return func.coalesce(safe_text_sql(expr), literal("", String))
+
+
+def _iso(expr):  # noqa: ANN001, ANN202
+    return func.coalesce(iso_utc_text(expr), literal("", String))
+
+
+def _int(expr):  # noqa: ANN001, ANN202
+    return func.coalesce(cast(expr, String), literal("", String))
+
+
+# Every cell arrives as text, so a row is usually written with one str.join (see iter_csv).
+_CELLS = (
+    _text(Lender.name),
+    case((Message.log_account_id.is_(None), literal("Lender", String)), else_=literal("Borrower", String)),
+    _text(_LogAccount.name),
+    _int(Message.log_account_id),
+    _iso(Message.sent_at),
+    _text(Message.recipient_email),
+    _text(Message.recipient_domain),
+    _text(Message.provider_family),
+    _text(Message.subject),
+    _text(Message.email_type),
+    _text(Message.send_status),
+    _text(Message.send_error),
+    func.coalesce(Message.delivery_status, literal(NOT_CHECKED, String)),
+    _text(Message.last_event_type),
+    _text(Message.status_reason),
+    _iso(Message.last_event_at),
+    _iso(Message.checked_at),
+    _text(Message.provider),
+    _text(Message.provider_message_id),
+    _int(Message.id),
 )
+assert len(_CELLS) == len(COLUMNS)
 
 _FROM = Message.__table__.join(Lender.__table__, Lender.id == Message.lender_id).outerjoin(
     _LogAccount, and_(_LogAccount.id == Message.log_account_id, _LogAccount.lender_id == Message.lender_id)
@@ -131,7 +186,7 @@ def export_select(principal: Principal, spec: FailureExport) -> Select:
     stmt = log_select(
         principal,
         spec.log_filter,
-        _SELECT_COLUMNS,
+        _CELLS,
         span=spec.span,
         extra_conditions=(failure_condition(spec.include_deferred),),
     )
@@ -144,7 +199,7 @@ def count_failures(conn: Connection, principal: Principal, spec: FailureExport) 
     )
 
 
-# --- cells ---------------------------------------------------------------------------------------
+# --- the same rules in Python (reference; audit filters) ------------------------------------------
 
 
 def safe_text(value: str | None) -> str:
@@ -163,54 +218,25 @@ def iso_utc(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds")[:-6] + "Z"
 
 
-def to_cells(row) -> tuple:  # noqa: ANN001 - a Row of _SELECT_COLUMNS
-    (
-        lender_name,
-        log_account_id,
-        borrower_name,
-        sent_at,
-        recipient,
-        domain,
-        family,
-        subject,
-        email_type,
-        send_status,
-        send_error,
-        delivery_status,
-        last_event_type,
-        reason,
-        last_event_at,
-        checked_at,
-        provider,
-        provider_message_id,
-        message_id,
-    ) = row
-    borrower = log_account_id is not None
-    return (
-        safe_text(lender_name),
-        "Borrower" if borrower else "Lender",
-        safe_text(borrower_name) if borrower else "",
-        log_account_id if borrower else "",
-        iso_utc(sent_at),
-        safe_text(recipient),
-        safe_text(domain),
-        safe_text(family),
-        safe_text(subject),
-        safe_text(email_type),
-        safe_text(send_status),
-        safe_text(send_error),
-        delivery_status or NOT_CHECKED,
-        safe_text(last_event_type),
-        safe_text(reason),
-        iso_utc(last_event_at),
-        iso_utc(checked_at),
-        safe_text(provider),
-        safe_text(provider_message_id),
-        message_id,
-    )
-
-
 # --- streaming -----------------------------------------------------------------------------------
+
+
+def write_rows(rows, buf: io.StringIO, writer) -> None:  # noqa: ANN001
+    """Write text rows as the csv module would (QUOTE_MINIMAL, CRLF), fast.
+
+    A row none of whose fields holds a comma, a double quote, CR or LF needs no quoting, and the
+    csv module would write it as the fields joined by commas: that is checked on the joined line
+    (exactly n-1 commas, no quote, no line break) and written with one str.join. Any other row goes
+    through the csv writer itself, so quoting is always the csv module's."""
+    commas = len(HEADER) - 1
+    join, write, writerow = ",".join, buf.write, writer.writerow
+    for row in rows:
+        line = join(row)
+        if line.count(",") == commas and '"' not in line and "\n" not in line and "\r" not in line:
+            write(line)
+            write("\r\n")
+        else:
+            writerow(row)
 
 
 def iter_csv(
@@ -222,7 +248,7 @@ def iter_csv(
     on_rows: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
     """The CSV as bytes chunks: the header first (so an empty result is a header-only file), then
-    one chunk per `chunk_rows` rows fetched from SQL. on_rows(n) is called after each chunk."""
+    one chunk per `chunk_rows` rows fetched from SQL. on_rows(n) is called for each chunk."""
     buf = io.StringIO()
     writer = csv.writer(buf, dialect="excel", lineterminator="\r\n")  # RFC 4180: quote when needed, "" inside
 
@@ -239,10 +265,10 @@ def iter_csv(
     result = conn.execution_options(yield_per=chunk_rows).execute(stmt)
     try:
         for part in result.partitions():
-            writer.writerows(map(to_cells, part))
-            yield take()
+            write_rows(part, buf, writer)  # cells come as text from SQL (see _CELLS)
             if on_rows is not None:
                 on_rows(len(part))
+            yield take()
     finally:
         result.close()
 
@@ -379,5 +405,6 @@ __all__ = [
     "file_name",
     "iter_csv",
     "safe_text",
+    "safe_text_sql",
     "stream_failures",
 ]

@@ -270,3 +270,19 @@ class DomainRollup(Base):
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (Index("ix_domain_rollup_day", "day"),)
+
+
+class LenderDayRollup(Base):
+    """daily_rollup without email type and audience: what the page reads when neither is filtered
+    (a few rows per lender and day, whatever the message count). Kept with daily_rollup."""
+
+    __tablename__ = "lender_day_rollup"
+
+    lender_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    provider_family: Mapped[str] = mapped_column(String(32), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deferred: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (Index("ix_lender_day_rollup_day", "day"),)

@@ -3,6 +3,7 @@ Deliverability page never scans the message table.
 
 Two tables (commlog.models, migration 0002):
 - daily_rollup: lender × day × email_type × audience × provider_family × outcome × deferred → count
+- lender_day_rollup: the same without email_type and audience (the page's unfiltered reads)
 - domain_rollup: lender × day × audience × recipient_domain × provider_family × outcome × smtp_code → count
 
 Every message is in exactly one outcome bucket (deliverability reference, "Rate definitions"):
@@ -38,7 +39,7 @@ from sqlalchemy import Connection, and_, case, cast, delete, func, insert, liter
 from sqlalchemy import Date as SADate
 from sqlalchemy.dialects import postgresql, sqlite
 
-from commlog.models import DailyRollup, DomainRollup, Message
+from commlog.models import DailyRollup, DomainRollup, LenderDayRollup, Message
 from commlog.vocabulary import EVENT_BIT, DeliveryStatus, EventType, SendStatus
 
 # Outcome buckets, in display order.
@@ -66,6 +67,7 @@ _FINAL_TO_OUTCOME = {
 _CHUNK = 500
 
 DAILY_KEY = ("lender_id", "day", "email_type", "audience", "provider_family", "outcome", "deferred")
+LENDER_DAY_KEY = ("lender_id", "day", "provider_family", "outcome", "deferred")
 DOMAIN_KEY = ("lender_id", "day", "audience", "recipient_domain", "provider_family", "outcome", "smtp_code")
 
 
@@ -212,9 +214,17 @@ def _upsert(conn: Connection, table, key: tuple[str, ...], deltas: Counter) -> N
     conn.execute(stmt, rows)
 
 
+def _coarse(daily: Counter) -> Counter:
+    out: Counter = Counter()
+    for (lender, day, _type, _aud, family, outcome, deferred), v in daily.items():
+        out[(lender, day, family, outcome, deferred)] += v
+    return out
+
+
 def _apply(conn: Connection, daily: Counter, domain: Counter) -> None:
     # Sorted keys: concurrent writers take row locks in one order (no deadlocks on PostgreSQL).
     _upsert(conn, DailyRollup, DAILY_KEY, daily)
+    _upsert(conn, LenderDayRollup, LENDER_DAY_KEY, _coarse(daily))
     _upsert(conn, DomainRollup, DOMAIN_KEY, domain)
 
 
@@ -288,12 +298,8 @@ def rebuild_rollups(conn: Connection, since: date | None = None) -> RebuildResul
     here (SQLite has no regular expressions); failures are a small share of messages.
     """
     where = [Message.sent_at >= _since_dt(since)] if since is not None else []
-    if since is not None:
-        conn.execute(delete(DailyRollup).where(DailyRollup.day >= since))
-        conn.execute(delete(DomainRollup).where(DomainRollup.day >= since))
-    else:
-        conn.execute(delete(DailyRollup))
-        conn.execute(delete(DomainRollup))
+    for table in (DailyRollup, LenderDayRollup, DomainRollup):
+        conn.execute(delete(table).where(table.day >= since) if since is not None else delete(table))
 
     day = day_sql(conn).label("day")
     outcome = outcome_sql().label("outcome")
@@ -304,6 +310,13 @@ def rebuild_rollups(conn: Connection, since: date | None = None) -> RebuildResul
         .group_by(Message.lender_id, day, Message.email_type, Message.audience, Message.provider_family, outcome, deferred)
     )
     conn.execute(insert(DailyRollup).from_select(list(DAILY_KEY) + ["count"], daily_sel))
+    t = DailyRollup
+    coarse_sel = (
+        select(t.lender_id, t.day, t.provider_family, t.outcome, t.deferred, func.sum(t.count))
+        .where(*([t.day >= since] if since is not None else []))
+        .group_by(t.lender_id, t.day, t.provider_family, t.outcome, t.deferred)
+    )
+    conn.execute(insert(LenderDayRollup).from_select(list(LENDER_DAY_KEY) + ["count"], coarse_sel))
 
     # Domain rollup, non-failures: no code.
     coded_cond = outcome.in_(sorted(CODED))
@@ -340,8 +353,8 @@ def rebuild_rollups(conn: Connection, since: date | None = None) -> RebuildResul
     return RebuildResult(int(n), int(daily_rows), int(domain_rows))
 
 
-def snapshot(conn: Connection) -> tuple[dict, dict]:
-    """Both rollups as {key: count}, zero counts left out (tests and the reconcile check)."""
+def snapshot(conn: Connection) -> tuple[dict, dict, dict]:
+    """The rollups as {key: count} (daily, domain, lender_day), zero counts left out."""
     daily = {
         tuple(r[:-1]): r[-1]
         for r in conn.execute(select(*[getattr(DailyRollup, k) for k in DAILY_KEY], DailyRollup.count).where(DailyRollup.count != 0))
@@ -350,7 +363,11 @@ def snapshot(conn: Connection) -> tuple[dict, dict]:
         tuple(r[:-1]): r[-1]
         for r in conn.execute(select(*[getattr(DomainRollup, k) for k in DOMAIN_KEY], DomainRollup.count).where(DomainRollup.count != 0))
     }
-    return daily, domain
+    coarse = {
+        tuple(r[:-1]): r[-1]
+        for r in conn.execute(select(*[getattr(LenderDayRollup, k) for k in LENDER_DAY_KEY], LenderDayRollup.count).where(LenderDayRollup.count != 0))
+    }
+    return daily, domain, coarse
 
 
 __all__ = [

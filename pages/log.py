@@ -9,6 +9,7 @@ import streamlit as st
 from commlog.filters import PAGE_SIZES, to_log_filter
 from commlog.log_queries import fetch_log_page, get_message
 from commlog.ui.format import delivery_label, email_type_label, local_time, send_status_text, viewer_timezone
+from commlog.ui.check_controls import render_bulk_check
 from commlog.ui.guard import require_login
 from commlog.ui.log_controls import K, render_controls, sync_url
 from commlog.ui.maintenance import expire_pending_now_and_then
@@ -57,11 +58,11 @@ table = pd.DataFrame(
         "Sent": [local_time(r["sent_at"], tz) for r in page.rows],
         "To": [r["recipient_email"] for r in page.rows],
         "Subject": [r["subject"] for r in page.rows],
-        "Email type": [email_type_label(r["email_type"]) for r in page.rows],
         "Status": [send_status_text(r["send_status"], r["send_error"]) for r in page.rows],
         "Delivery status": [delivery_label(r["delivery_status"], r["send_status"]) for r in page.rows],
         "Last event": [r["last_event_type"] or "" for r in page.rows],
         "Reason": [r["status_reason"] or "" for r in page.rows],
+        "Email type": [email_type_label(r["email_type"]) for r in page.rows],
     }
 )
 event = st.dataframe(
@@ -71,8 +72,12 @@ event = st.dataframe(
     selection_mode="multi-row",
     hide_index=True,
     column_config={
-        "Subject": st.column_config.TextColumn(width="large"),
-        "Reason": st.column_config.TextColumn(width="large"),
+        "Sent": st.column_config.TextColumn(width="small"),
+        "Subject": st.column_config.TextColumn(width="medium"),
+        "Status": st.column_config.TextColumn(width="small", help="Did our mail servers send it?"),
+        "Delivery status": st.column_config.TextColumn(help="Did the receiving mail server take it?"),
+        "Last event": st.column_config.TextColumn(width="small"),
+        "Reason": st.column_config.TextColumn(width="medium"),
     },
 )
 selected = [ids[i] for i in event.selection.rows if 0 <= i < len(ids)]
@@ -84,16 +89,12 @@ with scol:
     st.selectbox("Rows per page", options=list(PAGE_SIZES), key=K + "size")
 st.caption(f"Page {page.page} of {page.num_pages:,}. Select a row to open the email; select several to check them together.")
 
-try:
-    from commlog.ui.check_controls import render_bulk_check
-except ImportError:
-    render_bulk_check = None
-if len(selected) > 1 and render_bulk_check is not None:
+if len(selected) > 1:
     render_bulk_check(engine, principal, selected, tz)
 elif len(selected) == 1:
     with engine.connect() as conn:
         detail = get_message(conn, principal, selected[0])
     if detail is not None:
         with st.container(border=True):
-            render_message(detail, tz, key_prefix=f"log{selected[0]}")
+            render_message(engine, principal, detail, tz, key_prefix=f"log{selected[0]}")
             st.page_link("pages/message.py", label="Open on its own page", query_params={"id": str(selected[0])})

@@ -24,4 +24,4 @@ if detail is None:
     # Same words for "does not exist" and "another lender's": ids reveal nothing.
     st.warning("That message was not found in the logs you can see.")
     st.stop()
-render_message(detail, tz, key_prefix="page")
+render_message(engine, principal, detail, tz, key_prefix="page")

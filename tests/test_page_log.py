@@ -23,6 +23,10 @@ def world(sqlite_engine, sqlite_url, monkeypatch):
     return build_two_lenders(sqlite_engine)
 
 
+# What only lender B's data contains (the user's own typed text may echo other words).
+FOREIGN_MARKERS = ("Bravo Credit", "Bravo secret subject", "Zed Zulu", "zed.zulu@", "bravo user unknown")
+
+
 def log_table(at):
     assert at.dataframe, "no log table on the page"
     return at.dataframe[0].value
@@ -75,14 +79,14 @@ def test_account_typeahead_switches_to_a_borrowers_log_and_url(world):
     assert "Ana Souza <ana.souza@gmail.com>" in account.options
     account.select(world["ana"]).run()
     assert list(log_table(at)["Subject"]) == ["Reset your Alpha Lending password"]
-    assert at.query_params["account"] == [str(world["ana"])]
+    assert at.query_params["account"] == str(world["ana"])
 
 
 def test_filter_to_not_delivered_is_kept_in_the_url(world):
     at = app(user_id=world["users"]["admin_a"]).run()
     at.selectbox(key="log_delivery").select("NOT_DELIVERED").run()
     assert list(log_table(at)["To"]) == ["bob.ng@outlook.com"]
-    assert at.query_params["delivery"] == ["NOT_DELIVERED"]
+    assert at.query_params["delivery"] == "NOT_DELIVERED"
 
 
 def test_a_pasted_url_restores_the_view(world):
@@ -97,7 +101,7 @@ def test_bad_url_values_give_a_notice_and_fall_back(world):
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "delivery" in warnings and "page" in warnings
-    assert len(log_table(at)) == 2
+    assert len(log_table(at)) == 3  # the whole lender log, unfiltered
 
 
 def test_selecting_a_row_opens_the_message_with_events_explained(world):
@@ -116,7 +120,7 @@ def test_selecting_a_row_opens_the_message_with_events_explained(world):
         {"lender": "{b}"},
         {"account": "{zed}"},
         {"lender": "{b}", "account": "{zed}"},
-        {"q": "Bravo"},
+        {"q": "Bravo secret"},
         {"domain": "bravo-borrower.example"},
     ],
 )
@@ -125,7 +129,8 @@ def test_lender_admin_never_sees_another_lenders_data_through_the_url(world, par
     at = app(user_id=world["users"]["admin_a"], params=params).run()
     assert not at.exception
     text = page_text(at)
-    assert "Bravo" not in text and "zed.zulu" not in text and "Zed" not in text
+    for foreign in FOREIGN_MARKERS:
+        assert foreign not in text
 
 
 def test_lender_admin_typeahead_finds_no_foreign_borrower(world):
@@ -158,7 +163,7 @@ def test_ops_pick_any_lender(world):
     assert set(lender.options) == {"Alpha Lending", "Bravo Credit"}
     lender.select(world["b"]).run()
     assert list(log_table(at)["Subject"]) == ["Bravo secret subject"]
-    assert at.query_params["lender"] == [str(world["b"])]
+    assert at.query_params["lender"] == str(world["b"])
 
 
 def test_unreachable_database_gives_a_clear_page_without_the_password(monkeypatch):

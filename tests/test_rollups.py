@@ -131,6 +131,7 @@ def test_incremental_equals_rebuilt(engine, seed):
     assert {"delivered", "bounced", "blocked"} <= outcomes  # the sequence exercised real transitions
     assert incremental[0] == rebuilt[0]
     assert incremental[1] == rebuilt[1]
+    assert incremental[2] == rebuilt[2]
 
 
 def test_partial_rebuild_keeps_older_days(engine):
@@ -157,6 +158,7 @@ def test_late_event_moves_the_send_day_bucket(engine):
         f.events(conn, mid, lender, ("PROCESSED", 1, None), ("DEFERRED", 5, "421 4.7.28 slow down"), now=T0 + timedelta(hours=1))
         # Three days later, a late bounce arrives: the original send day moves PENDING -> bounced.
         f.events(conn, mid, lender, ("BOUNCE", 60 * 50, "550 5.1.1 no such user"), now=T0 + timedelta(days=3))
-        daily, domain = rollups.snapshot(conn)
+        daily, domain, coarse = rollups.snapshot(conn)
     assert daily == {(lender, T0.date(), "account_confirmation", "borrower", "google", "bounced", 1): 1}
     assert domain == {(lender, T0.date(), "borrower", "gmail.com", "google", "bounced", "550 5.1.1"): 1}
+    assert coarse == {(lender, T0.date(), "google", "bounced", 1): 1}

@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -20,7 +21,10 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 from starlette.applications import Starlette
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its TestClient; httpx works
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from commlog.db import make_engine
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent

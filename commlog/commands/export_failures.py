@@ -66,6 +66,8 @@ def _bound(raw: str | None, name: str, tz: ZoneInfo, now: datetime) -> datetime 
     try:
         if len(raw) == 10:
             return date.fromisoformat(raw)
+        if "T" not in raw and " " not in raw:
+            raise ValueError(raw)
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise CommandError(f"--{name} {raw!r}: write a date as YYYY-MM-DD or a time as ISO 8601") from None

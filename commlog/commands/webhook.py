@@ -55,8 +55,6 @@ def run(args) -> int:  # noqa: ANN001
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(lambda: engine, settings, dispose_engine=True)
-    if not settings.public_key_b64 and not settings.insecure_no_signature:
-        print("warning: SENDGRID_WEBHOOK_PUBLIC_KEY is not set: every post will be refused (503)")
     url = config.masked_url(engine.url.render_as_string(hide_password=False))
     print(f"SendGrid webhook receiver on http://{args.host}:{args.port}{SENDGRID_PATH} -> {url}")
     try:

@@ -50,6 +50,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, or_, select
@@ -166,6 +167,7 @@ def _u(data: bytes, i: int) -> float:
     return int.from_bytes(data[4 * i : 4 * i + 4], "big") * _SCALE
 
 
+@lru_cache(maxsize=262144)
 def address_hash(email: str) -> float:
     return _u(hashlib.blake2b(email.lower().encode(), digest_size=8, person=b"commlog-addr").digest(), 0)
 
@@ -178,7 +180,11 @@ def is_m365_domain(domain: str) -> bool:
 
 def address_fate(email: str, family: str | None = None) -> AddressFate | None:
     """The permanent bounce an address always gets, or None if it can receive mail."""
-    email = email.lower()
+    return _address_fate(email.lower(), family)
+
+
+@lru_cache(maxsize=262144)
+def _address_fate(email: str, family: str | None) -> AddressFate | None:
     local, _, domain = email.rpartition("@")
     typo = TYPO_DOMAINS.get(domain)
     if typo == "nxdomain":

@@ -9,6 +9,7 @@ on their loan) belong to that borrower's log.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 _MONTHS = "January February March April May June July August September October November December".split()
 
@@ -60,8 +61,9 @@ def _loan(rng) -> str:  # noqa: ANN001
     return f"LN-{rng.randrange(100000, 999999)}"
 
 
-def subject(name: str, audience: str, brand: str, rng, month: int, day: int) -> str:  # noqa: ANN001, C901
-    """A real-looking subject for an email of this type."""
+def subject(name: str, audience: str, brand: str, rng, sent_at) -> str:  # noqa: ANN001, C901
+    """A real-looking subject for an email of this type, sent at `sent_at`."""
+    month = sent_at.month
     if name == "account_confirmation":
         return (f"Confirm your new account with {brand}", f"Please confirm your email address for {brand}",
                 f"Welcome to {brand}: confirm your account")[rng.randrange(3) if rng.random() < 0.3 else 0]
@@ -73,7 +75,8 @@ def subject(name: str, audience: str, brand: str, rng, month: int, day: int) -> 
         return f"Daily pipeline summary: {rng.randrange(2, 60)} new applications, {rng.randrange(0, 15)} awaiting documents"
     if name == "lender_notice":
         text = _NOTICES[rng.randrange(len(_NOTICES))]
-        return text.format(brand=brand, day=f"{_MONTHS[month - 1][:3]} {day}")
+        when = sent_at + timedelta(days=rng.randrange(3, 12))
+        return text.format(brand=brand, day=f"{_MONTHS[when.month - 1][:3]} {when.day}")
     if name == "verification_code":
         return f"Your {brand} verification code"
     if name == "loan_status_update":
@@ -87,7 +90,8 @@ def subject(name: str, audience: str, brand: str, rng, month: int, day: int) -> 
             f"Your loan application {loan} is under review",
         )[r]
     if name == "payment_reminder":
-        return f"Payment reminder: {_amount(rng)} due {_MONTHS[month - 1][:3]} {day}"
+        due = sent_at + timedelta(days=rng.randrange(2, 11))
+        return f"Payment reminder: {_amount(rng)} due {_MONTHS[due.month - 1][:3]} {due.day}"
     if name == "payment_received":
         return f"We received your payment of {_amount(rng)}"
     if name == "document_request":

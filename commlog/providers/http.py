@@ -237,6 +237,13 @@ def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> flo
     return None
 
 
+def log_path(url: str) -> str:
+    """The URL path fit for a log line: the endpoint, without message ids or email addresses."""
+    parts = httpx.URL(url).path.split("/")
+    keep = 4 if len(parts) > 2 and parts[1] == "v3" and parts[2] in ("suppression", "asm") else 3
+    return "/".join(parts[:keep]) + ("/…" if len(parts) > keep else "")
+
+
 class ProviderHttp:
     """Sends one logical request with the limiter and the retry policy; returns an `Answer` or
     raises a `ProviderError`. Thread-safe."""
@@ -276,7 +283,7 @@ class ProviderHttp:
         p = self.policy
         waited = 0.0
         notes: list[str] = []
-        path = httpx.URL(url).path
+        path = log_path(url)
         attempt = 0
         while True:
             attempt += 1
@@ -313,11 +320,10 @@ class ProviderHttp:
                     failure = errors.unavailable(provider, f"HTTP {status}, a server error at the provider")
                 else:
                     return Answer(status, resp.headers, resp.content, attempt, waited, notes)
-                log.warning("%s %s %s -> HTTP %s (attempt %s)", provider, method, path, status, attempt)
-            if attempt >= p.max_attempts:
-                raise failure
+                log.info("%s %s %s -> HTTP %s (attempt %s)", provider, method, path, status, attempt)
             delay = retry_in if retry_in is not None else self._backoff(attempt)
-            if waited + delay > p.max_total_wait:
+            if attempt >= p.max_attempts or waited + delay > p.max_total_wait:
+                log.warning("%s %s %s: giving up after %s attempt(s): %s", provider, method, path, attempt, failure.kind)
                 raise failure
             log.info("%s %s %s: retrying in %.1f s", provider, method, path, delay)
             self._sleep(delay)

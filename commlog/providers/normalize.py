@@ -21,8 +21,10 @@ Conventions: `occurred_at` is timezone-aware UTC; `attempt` is 1-based (SendGrid
 `attempt` is zero-based, so it is shifted; the Activity API's `attempt_num` already is 1-based);
 `reason` is the provider's reason or the receiving server's SMTP response; `smtp_status` is the
 enhanced status code (`5.1.1`), taken from the provider's field or found in the reason text;
-`raw_type` is the provider's own word (with the bounce subtype in parentheses where it decides the
-mapping). Product choices (kept here, tested): Postmark `SoftBounce` -> BLOCKED and
+`raw_type` is the provider's own word: SendGrid's `event`, except a bounce of type `blocked` is
+`blocked` (as in the Email Logs status rollup); the Activity API's `event_name` with the bounce
+type in parentheses (`bounced (soft)`); Postmark's event `Type`, or the bounce type (`HardBounce`)
+when a Bounced event names one. Product choices (kept here, tested): Postmark `SoftBounce` -> BLOCKED and
 `BadEmailAddress` -> DROPPED; SendGrid `group_resubscribe` -> UNKNOWN (it says nothing about
 delivery).
 """
@@ -58,6 +60,9 @@ class ParsedEvent:
     provider_message_id: str | None = None
     recipient_email: str | None = None
     custom_args: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The provider's own JSON for this one event (SendGrid: webhook-shaped, with email and
+    # sg_message_id filled in), e.g. for commlog.models.UnmatchedEvent.payload.
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_new_event(self, message_id: int, lender_id: int):  # -> commlog.store.NewEvent
         from commlog.store import NewEvent
@@ -295,7 +300,7 @@ def _sendgrid_event(obj: dict, *, message_id: str | None, email: str | None, zer
     custom = {k: v for k, v in obj.items() if k not in _WEBHOOK_STANDARD}
     return ParsedEvent(
         event_type=etype,
-        raw_type=_bounce_label(raw, btype) if raw.lower() == "bounce" else raw,
+        raw_type="blocked" if etype == E.BLOCKED and raw.lower() == "bounce" else raw,
         occurred_at=occurred,
         provider_event_id=eid[:255],
         provider="sendgrid",
@@ -306,6 +311,7 @@ def _sendgrid_event(obj: dict, *, message_id: str | None, email: str | None, zer
         provider_message_id=message_id,
         recipient_email=email,
         custom_args=custom,
+        payload={**obj, **({"email": email} if email else {}), **({"sg_message_id": message_id} if message_id else {})},
     )
 
 
@@ -383,7 +389,7 @@ def _postmark_event(obj: dict, message_id: str, default_recipient: str | None) -
     eid = synth_event_id("postmark", message_id, recipient, raw, btype, occurred.isoformat())
     return ParsedEvent(
         event_type=etype,
-        raw_type=_bounce_label(raw, btype) if raw == "Bounced" else raw,
+        raw_type=(btype or raw) if raw == "Bounced" else raw,
         occurred_at=occurred,
         provider_event_id=eid,
         provider="postmark",
@@ -392,6 +398,7 @@ def _postmark_event(obj: dict, message_id: str, default_recipient: str | None) -
         bounce_classification=btype,
         provider_message_id=message_id,
         recipient_email=recipient,
+        payload={**obj, "MessageID": message_id},
     )
 
 

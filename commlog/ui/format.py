@@ -54,11 +54,6 @@ def delivery_label(status: str | None, send_status: str = "sent") -> str:
     return NOT_CHECKED_LABEL if status is None else status
 
 
-def status_badge(status: str | None) -> str:
-    key = status or NOT_CHECKED
-    return f":{STATUS_COLOR.get(key, 'gray')}-badge[{delivery_label(status)}]"
-
-
 def status_meaning(status: str | None) -> str:
     return STATUS_MEANING[status or NOT_CHECKED]
 

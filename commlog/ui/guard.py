@@ -49,15 +49,35 @@ def login_form() -> None:
 
 
 def require_login(role: Role | None = None) -> Principal:
-    """Stop the page unless someone is logged in (and, if given, has the role)."""
+    """Stop the page unless someone is logged in (and, if given, has the role).
+
+    Also lays out the page and its sidebar, identically whether the page runs under app.py's
+    st.navigation or directly (Streamlit's legacy pages/ mode on a fresh server)."""
+    st.set_page_config(page_title="Communication Log", page_icon="✉️", layout="wide")
     principal = current_principal()
     if principal is None:
         login_form()
         st.stop()
+    render_sidebar(principal)
     if role is not None and principal.role != role:
         st.error("This page is for platform ops only.")
         st.stop()
     return principal
+
+
+def render_sidebar(principal: Principal) -> None:
+    """Our own menu (config hides Streamlit's): the same in both modes, and role-aware."""
+    with st.sidebar:
+        st.page_link("pages/log.py", label="Communication Log", icon="✉️")
+        st.page_link("pages/deliverability.py", label="Deliverability", icon="📈")
+        if principal.role == Role.OPS:
+            st.page_link("pages/audit.py", label="Audit", icon="🗒️")
+        st.divider()
+        st.caption(f"Signed in as `{principal.email}`")
+        st.caption("Platform ops: all lenders, read-only" if principal.is_ops else "Lender admin")
+        if st.button("Sign out", key="sign_out"):
+            logout()
+            st.rerun()
 
 
 def logout() -> None:

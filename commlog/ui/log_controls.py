@@ -20,6 +20,7 @@ from commlog.principal import Principal
 from commlog.vocabulary import NOT_CHECKED, NOT_CHECKED_LABEL, Audience, EventType, SendStatus
 
 ANY = "Any"
+LENDER_LOG = 0  # the Account selector's value for the lender's own log (None would read as "no choice")
 K = "log_"  # widget key prefix
 _APPLIED = K + "applied_params"  # the URL params the widgets were last set from / wrote
 
@@ -35,8 +36,8 @@ def _params_now() -> dict[str, str]:
 def _load_into_widgets(view: ViewState, account: AccountRow | None, tz) -> None:  # noqa: ANN001
     ss = st.session_state
     ss[_k("lender")] = view.lender_id
-    ss[_k("account")] = view.account_id
-    ss[_k("account_label")] = account.label if account else None
+    ss[_k("account")] = view.account_id or LENDER_LOG
+    ss[_k("account_row")] = account
     ss[_k("range")] = view.range
     today = datetime.now(tz).date()
     ss[_k("dates")] = (view.date_from or today - timedelta(days=6), view.date_to or today)
@@ -103,31 +104,28 @@ def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState
         )
     with engine.connect() as conn:
         matches = search_borrowers(conn, principal, lender.id, search or "")
-    labels: dict[int | None, str] = {None: f"{lender.name}: lender's own log"}
-    current = ss.get(_k("account"))
-    if current is not None and ss.get(_k("account_label")):
-        labels[current] = ss[_k("account_label")]
+    # Options: the lender's log, the borrower shown now (kept while the search text changes), matches.
+    remembered: AccountRow | None = ss.get(_k("account_row"))
+    options: dict[int, AccountRow | None] = {LENDER_LOG: None}
+    if remembered is not None and remembered.lender_id == lender.id:
+        options[remembered.id] = remembered
     for acc in matches:
-        labels[acc.id] = acc.label
-    if current not in labels:
-        ss[_k("account")] = None
+        options[acc.id] = acc
+    if ss.get(_k("account")) not in options:
+        ss[_k("account")] = LENDER_LOG
+    lender_label = f"{lender.name}: lender's own log"
     with next(col):
         st.selectbox(
             "Account",
-            options=list(labels),
-            format_func=lambda i: labels.get(i, str(i)),
+            options=list(options),
+            format_func=lambda i: options[i].label if options.get(i) else lender_label,
             key=_k("account"),
             help="The lender's own log holds emails tied to the lender account (staff password resets, "
             "borrower account confirmations). A borrower's log holds emails from their own account activity.",
         )
-    account_id = ss.get(_k("account"))
-    account = None
-    if account_id is not None:
-        account = next((a for a in matches if a.id == account_id), None)
-        if account is None and ss.get(_k("account_label")):
-            account = AccountRow(account_id, lender.id, "borrower", *_split_label(ss[_k("account_label")]))
-        if account is not None:
-            ss[_k("account_label")] = account.label
+    account = options.get(ss[_k("account")])
+    ss[_k("account_row")] = account
+    account_id = account.id if account else None
     if search and len(search.strip()) >= 2 and not matches:
         st.caption("No borrower of this lender matches that text.")
     elif matches and account_id is None:
@@ -172,14 +170,9 @@ def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState
     return view, lender, account
 
 
-def _split_label(label: str) -> tuple[str, str]:
-    name, _, rest = label.rpartition(" <")
-    return name, rest.rstrip(">")
-
-
 def _reset_account() -> None:
-    st.session_state[_k("account")] = None
-    st.session_state[_k("account_label")] = None
+    st.session_state[_k("account")] = LENDER_LOG
+    st.session_state[_k("account_row")] = None
     st.session_state[_k("borrower_search")] = ""
 
 

@@ -5,20 +5,25 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import streamlit as st
+from sqlalchemy import Engine
 
 from commlog.log_queries import MessageDetail
+from commlog.principal import Principal
+from commlog.ui.check_controls import render_single_check
 from commlog.ui.format import (
     NOT_SENT_LABEL,
+    delivery_label,
     email_type_label,
     event_badge,
     local_time,
     send_status_text,
-    status_badge,
     status_meaning,
 )
 
 
-def render_message(detail: MessageDetail, tz: ZoneInfo, *, key_prefix: str = "msg") -> None:
+def render_message(
+    engine: Engine, principal: Principal, detail: MessageDetail, tz: ZoneInfo, *, key_prefix: str = "msg"
+) -> None:
     m = detail.message
     st.subheader(m["subject"])
     who = f"borrower **{detail.log_account.name}** (account {detail.log_account.id})" if detail.log_account else "the lender's own log"
@@ -41,23 +46,26 @@ def render_message(detail: MessageDetail, tz: ZoneInfo, *, key_prefix: str = "ms
         render_status_box(m, tz)
 
     if m["send_status"] != "failed":
-        render_check_controls(detail, tz, key_prefix=key_prefix)
+        render_single_check(engine, principal, detail, tz, key_prefix=key_prefix)
     render_events(detail, tz)
 
 
+_STATUS_BOX = {"DELIVERED": st.success, "NOT_DELIVERED": st.error, "PENDING": st.warning}
+
+
 def render_status_box(m: dict, tz: ZoneInfo) -> None:
-    """The answer, large: DELIVERED / NOT_DELIVERED / PENDING / not checked / not sent."""
+    """The answer, large and unmistakable: DELIVERED / NOT_DELIVERED / PENDING / not checked / not sent."""
     if m["send_status"] == "failed":
-        st.markdown(f"### :gray-badge[{NOT_SENT_LABEL}]")
-        st.write("Our mail servers could not send this email, so it never reached the email provider.")
+        st.error(f"### {NOT_SENT_LABEL}\nOur mail servers could not send this email, so it never reached "
+                 "the email provider.")
         return
     status = m["delivery_status"]
-    st.markdown(f"### {status_badge(status)}")
-    st.write(status_meaning(status))
+    body = f"### {delivery_label(status)}\n{status_meaning(status)}"
     if m["status_reason"] and status != "DELIVERED":
-        st.write(f"**Reason:** {m['status_reason']}")
+        body += f"\n\n**Reason:** {m['status_reason']}"
+    _STATUS_BOX.get(status, st.info)(body)
     if m["checked_at"]:
-        st.caption(f"Last checked with the provider {local_time(m['checked_at'], tz, seconds=True)}")
+        st.caption(f"Last checked with the provider {local_time(m['checked_at'], tz, seconds=True)} ({tz.key})")
     else:
         st.caption("Not checked with the provider yet.")
 
@@ -89,12 +97,3 @@ def render_events(detail: MessageDetail, tz: ZoneInfo) -> None:
                 extra.append(f"classification: {ev.bounce_classification}")
             if extra:
                 st.caption(" · ".join(extra))
-
-
-def render_check_controls(detail: MessageDetail, tz: ZoneInfo, *, key_prefix: str) -> None:
-    """Check delivery status: filled in by commlog.ui.check_controls once providers exist."""
-    try:
-        from commlog.ui.check_controls import render_single_check
-    except ImportError:
-        return
-    render_single_check(detail, tz, key_prefix=key_prefix)

@@ -1,4 +1,4 @@
-"""deliverability rollups: daily_rollup and domain_rollup
+"""deliverability rollups: daily_rollup, lender_day_rollup and domain_rollup
 
 Revision ID: 0002
 Revises: 0001
@@ -35,6 +35,18 @@ def upgrade() -> None:
     with op.batch_alter_table('daily_rollup', schema=None) as batch_op:
         batch_op.create_index('ix_daily_rollup_day', ['day'], unique=False)
 
+    op.create_table('lender_day_rollup',
+    sa.Column('lender_id', _ID, nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('provider_family', sa.String(length=32), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('deferred', sa.Integer(), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('lender_id', 'day', 'provider_family', 'outcome', 'deferred', name=op.f('pk_lender_day_rollup'))
+    )
+    with op.batch_alter_table('lender_day_rollup', schema=None) as batch_op:
+        batch_op.create_index('ix_lender_day_rollup_day', ['day'], unique=False)
+
     op.create_table('domain_rollup',
     sa.Column('lender_id', _ID, nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -55,6 +67,9 @@ def downgrade() -> None:
     with op.batch_alter_table('domain_rollup', schema=None) as batch_op:
         batch_op.drop_index('ix_domain_rollup_day')
     op.drop_table('domain_rollup')
+    with op.batch_alter_table('lender_day_rollup', schema=None) as batch_op:
+        batch_op.drop_index('ix_lender_day_rollup_day')
+    op.drop_table('lender_day_rollup')
     with op.batch_alter_table('daily_rollup', schema=None) as batch_op:
         batch_op.drop_index('ix_daily_rollup_day')
     op.drop_table('daily_rollup')

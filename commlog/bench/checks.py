@@ -1,0 +1,155 @@
+"""Bulk "Check delivery status" against the loopback fake provider: concurrent vs sequential.
+
+A temp SQLite database gets 2 x `--messages` sent messages (one lender). The fake SendGrid server
+(`commlog.providers.fake_server`, real HTTP on 127.0.0.1) answers `GET /v3/logs/{id}` after
+`--latency` seconds (default 0.1) and would answer 429 past `--rate-per-min` requests in a minute.
+The real SendGrid adapter, HTTP layer and rate limiter (`--rate-per-min` a minute, the same number)
+check the first half one at a time (`check_messages(concurrency=1)`) and the second half at the
+default concurrency (`commlog.checks.DEFAULT_CONCURRENCY`). Reported: seconds and messages/s of
+each, the speedup (target >= 8x), the most requests the server saw in any 60 s and any 1 s window
+beside the client-side limit, and the server's 429s (must be 0). Exit status 1 if a target is missed.
+
+The client-side limit for SendGrid Email Logs defaults to 600/min (COMMLOG_SENDGRID_RATE_PER_MIN);
+at that limit a 500-message bulk check is paced by the limit (about 10/s), not by latency, so the
+bench states the limit it runs with (default 6000/min, an account whose X-RateLimit-Limit allows it).
+
+    python -m commlog.bench.checks [--messages 500] [--latency 0.1] [--rate-per-min 6000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import Engine, insert
+
+from commlog import checks
+from commlog.db import make_engine
+from commlog.migrate import upgrade
+from commlog.models import Lender, Message
+from commlog.principal import Principal, Role
+from commlog.providers import ProviderSet
+from commlog.providers.fake_server import FakeProvider
+from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
+from commlog.providers.sendgrid import SendGridProvider
+
+TARGET_SPEEDUP = 8.0
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+BENCH_PRINCIPAL = Principal(0, "bench", Role.OPS, None)
+
+
+@dataclass
+class Row:
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    ok: bool | None = None
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "value": self.value, "unit": self.unit, "target": self.target, "ok": self.ok}
+
+
+def _seed(engine: Engine, n: int) -> tuple[list[int], list[int]]:
+    with engine.begin() as conn:
+        lid = conn.execute(insert(Lender).values(slug="bench", name="Bench", created_at=NOW).returning(Lender.id)).scalar_one()
+        rows = [
+            {
+                "lender_id": lid, "audience": "borrower", "email_type": "account_confirmation", "subject": "Confirm your new account",
+                "recipient_email": f"user{i}@example.com", "recipient_domain": "example.com", "provider_family": "other",
+                "sent_at": NOW - timedelta(hours=2, seconds=i), "send_status": "sent", "provider": "sendgrid",
+                "provider_message_id": f"Bench{i:06d}.recvd-bench-{i}.0", "event_mask": 0,
+            }
+            for i in range(2 * n)
+        ]
+        conn.execute(insert(Message), rows)
+    from sqlalchemy import select
+
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(Message.id).order_by(Message.id)).scalars())
+    return ids[:n], ids[n:]
+
+
+def measure(messages: int = 500, latency: float = 0.1, rate_per_min: float = 6000, concurrency: int | None = None, quiet: bool = False) -> list[Row]:
+    workers = concurrency or checks.DEFAULT_CONCURRENCY
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+        upgrade(engine)
+        seq_ids, conc_ids = _seed(engine, messages)
+        with FakeProvider(auto=True, latency=latency) as fake:
+            fake.limit_per_minute = int(rate_per_min)
+
+            def provider(tag: str) -> ProviderSet:
+                http = ProviderHttp(new_client(), RetryPolicy(max_total_wait=300, max_wait=120))
+                p = SendGridProvider(fake.api_key, base_url=fake.url, http=http, logs_per_minute=rate_per_min,
+                                     limiter_key=f"bench-{tag}-{time.monotonic()}")
+                return ProviderSet.single(p)
+
+            if not quiet:
+                print(f"sequential: {messages} checks, {latency * 1000:.0f} ms latency ...", file=sys.stderr, flush=True)
+            t0 = time.perf_counter()
+            seq = checks.check_messages(engine, BENCH_PRINCIPAL, seq_ids, now=NOW, client=provider("seq"), concurrency=1)
+            t_seq = time.perf_counter() - t0
+            seq_window = fake.max_in_window(60.0)
+            fake.reset_counts()
+            if not quiet:
+                print(f"concurrent: {messages} checks at concurrency {workers} ...", file=sys.stderr, flush=True)
+            t0 = time.perf_counter()
+            conc = checks.check_messages(engine, BENCH_PRINCIPAL, conc_ids, now=NOW, client=provider("conc"), concurrency=workers)
+            t_conc = time.perf_counter() - t0
+            per_min = max(seq_window, fake.max_in_window(60.0))
+            per_s = fake.max_in_window(1.0)
+            server_429s = fake.server_429s
+        engine.dispose()
+    ok_seq = sum(o.ok and str(o.status) == "DELIVERED" for o in seq)
+    ok_conc = sum(o.ok and str(o.status) == "DELIVERED" for o in conc)
+    speedup = t_seq / t_conc if t_conc > 0 else float("inf")
+    return [
+        Row("sequential checks", round(t_seq, 2), "s", f"{messages / t_seq:.1f} msg/s"),
+        Row(f"concurrent checks (concurrency {workers})", round(t_conc, 2), "s", f"{messages / t_conc:.1f} msg/s"),
+        Row("speedup", round(speedup, 1), "x", f">= {TARGET_SPEEDUP:g}x", speedup >= TARGET_SPEEDUP),
+        Row("max requests in any 60 s", per_min, "req", f"<= {rate_per_min:g} (client limit)", per_min <= rate_per_min),
+        Row("max requests in any 1 s", per_s, "req", "burst + rate/s", None),
+        Row("server 429s", server_429s, "", "0", server_429s == 0),
+        Row("checks DELIVERED", ok_seq + ok_conc, "msg", f"{2 * messages}", ok_seq + ok_conc == 2 * messages),
+    ]
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = [f"{'measure':42} {'value':>10} {'unit':5} target"]
+    for r in rows:
+        mark = "" if r.ok is None else ("  ok" if r.ok else "  MISSED")
+        lines.append(f"{r.name:42} {r.value:>10g} {r.unit:5} {r.target}{mark}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--messages", type=int, default=500, help="messages per run (default 500)")
+    parser.add_argument("--latency", type=float, default=0.1, help="fake provider latency in seconds (default 0.1)")
+    parser.add_argument("--rate-per-min", type=float, default=6000, help="client-side limit = server limit (default 6000)")
+    parser.add_argument("--concurrency", type=int, default=None, help=f"default {checks.DEFAULT_CONCURRENCY}")
+
+
+def rows(args: argparse.Namespace) -> list[Row]:
+    return measure(args.messages, args.latency, args.rate_per_min, args.concurrency)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = rows(args)
+    print(format_table(result))
+    return 0 if all(r.ok is not False for r in result) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m commlog.bench.checks", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

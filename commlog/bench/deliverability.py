@@ -1,0 +1,312 @@
+"""Deliverability page queries at scale: rollups (what the page runs) beside the same aggregates
+computed from the message table (the naive way), in one run.
+
+Data: a fresh database per size, filled with synthetic messages by one INSERT … SELECT (SQLite: a
+recursive CTE; PostgreSQL: generate_series) with demo-like shape (8 lenders of very different sizes,
+90 days, 8 email types, 20 recipient domains over the 5 provider families, a realistic outcome mix
+with ~23 % not checked), then `rollups.rebuild_rollups` (timed: that is what the seeder runs).
+Seeding 10M through the demo seeder would take too long here; the synthetic rows have the same
+columns and the rollups are computed from them exactly as in production.
+
+    python -m commlog.bench.deliverability [--sqlite 1000000] [--pg 10000000] [--pg-url URL] [--repeat 7]
+
+Target: every page query median < 100 ms, flat in message count. Exit 1 if missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import Engine, and_, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from commlog import deliverability as D
+from commlog import rollups
+from commlog.db import make_engine
+from commlog.migrate import upgrade
+from commlog.models import Message
+from commlog.principal import Principal, Role
+
+TARGET_MS = 100.0
+ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+DAYS = 90
+PG_DEFAULT = os.environ.get("COMMLOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+DOMAINS = [  # (domain, family, weight)
+    ("gmail.com", "google", 38), ("googlemail.com", "google", 1), ("outlook.com", "microsoft", 9), ("hotmail.com", "microsoft", 9),
+    ("live.com", "microsoft", 3), ("msn.com", "microsoft", 1), ("yahoo.com", "yahoo", 9), ("aol.com", "yahoo", 3),
+    ("ymail.com", "yahoo", 1), ("icloud.com", "apple", 8), ("me.com", "apple", 2), ("comcast.net", "other", 3),
+    ("northwindlending.com", "other", 2), ("harborcu.org", "other", 2), ("acme-corp.example", "other", 2),
+    ("gmial.com", "other", 1), ("hotmial.com", "other", 1), ("yaho.com", "other", 1), ("btinternet.com", "other", 2),
+    ("verizon.net", "other", 2),
+]
+TYPES = [  # (email type, audience, weight)
+    ("account_confirmation", "borrower", 30), ("password_reset", "borrower", 20), ("payment_reminder", "borrower", 20),
+    ("statement_ready", "borrower", 12), ("loan_status_update", "borrower", 8), ("document_request", "borrower", 4),
+    ("staff_password_reset", "staff", 3), ("staff_invitation", "staff", 3),
+]
+LENDER_SHARES = [35, 20, 13, 10, 8, 6, 5, 3]  # percent of messages
+
+
+@dataclass
+class Timing:
+    name: str
+    kind: str  # rollup | messages
+    samples: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p95(self) -> float:
+        s = sorted(self.samples)
+        return s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
+
+
+def _weighted_case(expr: str, items: list, value) -> str:  # noqa: ANN001
+    """CASE over cumulative weights (out of the weights' total) on `expr` in [0, total)."""
+    parts, acc = [], 0
+    for item in items:
+        acc += item[-1]
+        parts.append(f"WHEN {expr} < {acc} THEN {value(item)}")
+    return "CASE " + " ".join(parts) + f" ELSE {value(items[-1])} END"
+
+
+def fill(engine: Engine, n: int) -> dict:
+    """n synthetic messages, then the rollups rebuilt. Returns timings in seconds."""
+    pg = engine.dialect.name == "postgresql"
+    rnd = (lambda m: f"floor(random() * {m})::int") if pg else (lambda m: f"(abs(random()) % {m})")
+    dom_total = sum(d[-1] for d in DOMAINS)
+    type_total = sum(t[-1] for t in TYPES)
+    out = {}
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO lender (id, slug, name, created_at) VALUES " + ", ".join(
+            f"({i + 1}, 'bench-{i + 1}', 'Bench Lender {i + 1}', :c)" for i in range(len(LENDER_SHARES)))), {"c": ANCHOR - timedelta(days=400)} if pg else {"c": "2025-10-16 12:00:00.000000"})
+        if pg:
+            seq = f"SELECT i FROM generate_series(0, {n - 1}) AS i"
+            conn.execute(text(f"CREATE TEMP TABLE r AS SELECT i, {rnd(100)} AS lk, {rnd(DAYS * 86400)} AS sec, {rnd(dom_total)} AS dk, "
+                              f"{rnd(type_total)} AS tk, {rnd(1000)} AS ok, {rnd(100)} AS fk FROM ({seq}) s"))
+        else:
+            conn.execute(text(f"CREATE TEMP TABLE r AS WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < {n - 1}) "
+                              f"SELECT i, {rnd(100)} AS lk, {rnd(DAYS * 86400)} AS sec, {rnd(dom_total)} AS dk, {rnd(type_total)} AS tk, "
+                              f"{rnd(1000)} AS ok, {rnd(100)} AS fk FROM seq"))
+        acc, lender_case = 0, []
+        for i, share in enumerate(LENDER_SHARES):
+            acc += share
+            lender_case.append(f"WHEN lk < {acc} THEN {i + 1}")
+        lender = "CASE " + " ".join(lender_case) + f" ELSE {len(LENDER_SHARES)} END"
+        domain = _weighted_case("dk", DOMAINS, lambda d: f"'{d[0]}'")
+        family = _weighted_case("dk", DOMAINS, lambda d: f"'{d[1]}'")
+        etype = _weighted_case("tk", TYPES, lambda t: f"'{t[0]}'")
+        audience = _weighted_case("tk", TYPES, lambda t: f"'{t[1]}'")
+        # ok: outcome; fk: deferred at least once (4 %).
+        send_status = "CASE WHEN ok < 5 THEN 'failed' ELSE 'sent' END"
+        status = ("CASE WHEN ok < 230 THEN NULL WHEN ok < 240 THEN 'PENDING' WHEN ok < 282 THEN 'NOT_DELIVERED' ELSE 'DELIVERED' END")
+        last = ("CASE WHEN ok < 230 THEN NULL WHEN ok < 240 THEN 'PROCESSED' WHEN ok < 255 THEN 'BOUNCE' WHEN ok < 268 THEN 'BLOCKED' "
+                "WHEN ok < 273 THEN 'DEFERRED' WHEN ok < 280 THEN 'DROPPED' WHEN ok < 282 THEN 'FAILED' ELSE 'DELIVERED' END")
+        reason = ("CASE WHEN ok < 240 THEN NULL WHEN ok < 250 THEN '550 5.1.1 The email account that you tried to reach does not exist' "
+                  "WHEN ok < 255 THEN '550 5.1.10 RecipientNotFound' WHEN ok < 265 THEN '550 5.7.1 Service unavailable, client host blocked' "
+                  "WHEN ok < 268 THEN '550 5.7.26 unauthenticated sender' WHEN ok < 273 THEN 'expired: not delivered within 72 h of retries (last deferral: 421 4.7.28 rate limited)' "
+                  "WHEN ok < 280 THEN 'Bounced Address' WHEN ok < 282 THEN 'Template render error' ELSE '250 2.0.0 OK' END")
+        bits = {k.value: v for k, v in rollups.EVENT_BIT.items()}
+        mask = (f"(CASE WHEN ok < 230 THEN 0 WHEN ok < 240 THEN {bits['PROCESSED']} WHEN ok < 255 THEN {bits['BOUNCE']} WHEN ok < 268 THEN {bits['BLOCKED']} "
+                f"WHEN ok < 273 THEN {bits['DEFERRED']} WHEN ok < 280 THEN {bits['DROPPED']} WHEN ok < 282 THEN {bits['FAILED']} ELSE {bits['DELIVERED']} END)"
+                f" + (CASE WHEN ok >= 230 AND fk < 4 AND ok NOT BETWEEN 268 AND 272 THEN {bits['DEFERRED']} ELSE 0 END)")
+        if pg:
+            sent_at = f"(TIMESTAMPTZ '{ANCHOR.isoformat()}' - make_interval(secs => sec))"
+            status = f"CASE WHEN ok < 5 THEN NULL ELSE {status} END"
+        else:
+            sent_at = f"(datetime('{ANCHOR:%Y-%m-%d %H:%M:%S}', '-' || sec || ' seconds') || '.000000')"
+            status = f"CASE WHEN ok < 5 THEN NULL ELSE {status} END"
+        last = f"CASE WHEN ok < 5 THEN NULL ELSE {last} END"
+        mask = f"CASE WHEN ok < 5 THEN 0 ELSE {mask} END"
+        if pg:  # build indexes after the load
+            for ix in ("ix_message_log", "ix_message_lender_sent", "ix_message_lender_delivery", "ix_message_lender_domain", "ix_message_provider_message_id"):
+                conn.execute(text(f"DROP INDEX IF EXISTS {ix}"))
+        conn.execute(text(
+            "INSERT INTO message (id, lender_id, audience, email_type, subject, recipient_email, recipient_domain, provider_family, sent_at, "
+            "send_status, provider, delivery_status, last_event_type, status_reason, event_mask) "
+            f"SELECT i + 1, {lender}, {audience}, {etype}, 'Subject', 'u' || i || '@' || {domain}, {domain}, {family}, {sent_at}, "
+            f"{send_status}, 'sendgrid', {status}, {last}, {reason}, {mask} FROM r"
+        ))
+        if pg:
+            conn.execute(text("CREATE INDEX ix_message_log ON message (lender_id, log_account_id, sent_at, id)"))
+            conn.execute(text("CREATE INDEX ix_message_lender_sent ON message (lender_id, sent_at, id)"))
+            conn.execute(text("CREATE INDEX ix_message_lender_delivery ON message (lender_id, delivery_status, sent_at)"))
+            conn.execute(text("CREATE INDEX ix_message_lender_domain ON message (lender_id, recipient_domain, sent_at)"))
+            conn.execute(text("CREATE INDEX ix_message_provider_message_id ON message (provider_message_id)"))
+        conn.execute(text("DROP TABLE r"))
+    out["insert_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        res = rollups.rebuild_rollups(conn)
+    out["rebuild_s"] = time.perf_counter() - t0
+    out["daily_rows"], out["domain_rows"] = res.daily_rows, res.domain_rows
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    return out
+
+
+# --- the naive way: the same aggregates straight from the message table --------------------------
+
+
+def _naive_where(q: D.MetricsQuery, lender: int | None) -> list:
+    since = datetime.combine(q.start, datetime.min.time(), timezone.utc)
+    until = datetime.combine(q.end + timedelta(days=1), datetime.min.time(), timezone.utc)
+    cond = [Message.sent_at >= since, Message.sent_at < until]
+    if lender is not None:
+        cond.append(Message.lender_id == lender)
+    return cond
+
+
+def _naive_counts(conn, q: D.MetricsQuery, lender: int | None, *group) -> list:  # noqa: ANN001
+    outcome = rollups.outcome_sql().label("outcome")
+    deferred = rollups.deferred_sql().label("deferred")
+    return conn.execute(
+        select(*group, outcome, deferred, func.count())
+        .where(and_(*_naive_where(q, lender)))
+        .group_by(*group, outcome, deferred)
+    ).all()
+
+
+def naive_queries(conn, q: D.MetricsQuery, lender: int | None) -> dict[str, Callable]:  # noqa: ANN001
+    return {
+        "summary": lambda: _naive_counts(conn, q, lender),
+        "series (week)": lambda: _naive_counts(conn, q, lender, func.date(Message.sent_at) if conn.dialect.name == "sqlite" else func.date_trunc("week", Message.sent_at)),
+        "family matrix": lambda: _naive_counts(conn, q, lender, Message.lender_id, Message.provider_family),
+        "top domains": lambda: _naive_counts(conn, q, lender, Message.recipient_domain),
+    }
+
+
+def page_queries(conn, who: Principal, q: D.MetricsQuery, today: date) -> dict[str, Callable]:  # noqa: ANN001
+    lender = q.lender_id
+    return {
+        "summary": lambda: D.summary(conn, who, q),
+        "series (week)": lambda: D.series(conn, who, q, as_of=today),
+        "platform median": lambda: D.platform_median(conn, who, q, "bounce"),
+        "window median": lambda: D.window_median(conn, who, q, "bounce"),
+        "family matrix": lambda: D.family_matrix(conn, who, q),
+        "breakdown by lender": lambda: D.breakdown(conn, who, q, "lender"),
+        "breakdown by type": lambda: D.breakdown(conn, who, q, "email_type"),
+        "top domains": lambda: D.top_bouncing_domains(conn, who, q),
+        "reason classes": lambda: D.reason_classes(conn, who, q),
+        "health (7 vs 28 d)": lambda: D.health(conn, who, q.end, lender, today=today),
+        "findings (60 d scan)": lambda: D.findings_in_range(conn, who, q.start, q.end, lender, today=today),
+        "lender series": lambda: D.lender_series(conn, who, q, as_of=today),
+    }
+
+
+def time_all(queries: dict[str, Callable], kind: str, repeat: int) -> list[Timing]:
+    out = []
+    for name, fn in queries.items():
+        fn()  # warm the cache: the page is read over and over
+        samples = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - t0) * 1000)
+        out.append(Timing(name, kind, samples))
+    return out
+
+
+def bench_engine(engine: Engine, n: int, repeat: int, label: str) -> tuple[dict, list[tuple[str, Timing]]]:
+    info = fill(engine, n)
+    today = ANCHOR.date()
+    q_all = D.MetricsQuery(start=today - timedelta(days=59), end=today, granularity="week")
+    q_one = D.MetricsQuery(start=today - timedelta(days=59), end=today, granularity="week", lender_id=1)
+    ops = Principal(0, "bench@ops", Role.OPS, None)
+    admin = Principal(0, "bench@lender", Role.LENDER_ADMIN, 1)
+    results: list[tuple[str, Timing]] = []
+    with engine.connect() as conn:
+        for scope, who, q, lender in (("ops, all lenders", ops, q_all, None), ("lender admin, largest lender", admin, q_one, 1)):
+            for t in time_all(page_queries(conn, who, q, today), "rollup", repeat):
+                results.append((scope, t))
+            for t in time_all(naive_queries(conn, q, lender), "messages", max(1, min(repeat, 3))):
+                results.append((scope, t))
+    info["label"], info["n"] = label, n
+    return info, results
+
+
+def _pg_temp_db(url: str) -> tuple[str, Callable[[], None]] | None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as c:
+            c.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001
+        return None
+    name = f"commlog_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False), drop
+
+
+def print_table(runs: list[tuple[dict, list[tuple[str, Timing]]]]) -> bool:
+    ok = True
+    for info, results in runs:
+        print(f"\n## {info['label']}: {info['n']:,} messages · load {info['insert_s']:.1f} s · rebuild_rollups {info['rebuild_s']:.1f} s · "
+              f"daily_rollup {info['daily_rows']:,} rows · domain_rollup {info['domain_rows']:,} rows")
+        print(f"| scope | query | source | median ms | p95 ms | target |")
+        print("|---|---|---|---:|---:|---|")
+        for scope, t in results:
+            verdict = ("ok" if t.median < TARGET_MS else "MISSED") if t.kind == "rollup" else "(naive)"
+            ok &= verdict != "MISSED"
+            print(f"| {scope} | {t.name} | {t.kind} | {t.median:.1f} | {t.p95:.1f} | {verdict} |")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m commlog.bench.deliverability", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sqlite", type=int, nargs="*", default=[1_000_000], help="message counts on SQLite (default 1000000)")
+    p.add_argument("--pg", type=int, nargs="*", default=[10_000_000], help="message counts on PostgreSQL (default 10000000)")
+    p.add_argument("--pg-url", default=PG_DEFAULT, help="a PostgreSQL server where a temporary database may be created")
+    p.add_argument("--repeat", type=int, default=7)
+    args = p.parse_args(argv)
+    runs = []
+    for n in args.sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = make_engine(f"sqlite:///{tmp}/bench.sqlite3")
+            upgrade(engine)
+            runs.append(bench_engine(engine, n, args.repeat, "SQLite"))
+            engine.dispose()
+        print_table(runs[-1:])
+        sys.stdout.flush()
+    for n in args.pg:
+        made = _pg_temp_db(args.pg_url)
+        if made is None:
+            print(f"PostgreSQL not reachable at {make_url(args.pg_url).render_as_string(hide_password=True)}: skipped", file=sys.stderr)
+            break
+        url, drop = made
+        try:
+            engine = make_engine(url)
+            upgrade(engine)
+            runs.append(bench_engine(engine, n, args.repeat, "PostgreSQL"))
+            engine.dispose()
+        finally:
+            drop()
+        print_table(runs[-1:])
+        sys.stdout.flush()
+    print("\n# summary")
+    ok = print_table(runs)
+    print(f"\ntarget: every page query (rollup) median < {TARGET_MS:.0f} ms: {'met' if ok else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,285 @@
+"""Failures CSV export at scale: commlog's streamed export beside pandas read_sql + to_csv, same run.
+
+Each backend gets a fresh database (a temp SQLite file; on PostgreSQL, when it answers, a temporary
+database created and dropped here) holding one lender with `--rows` failure rows (Status failed,
+BOUNCE, BLOCKED, DROPPED; half in borrower logs; every 100th subject starts with '=') plus 10 %
+delivered rows that the export must skip. Both methods run the same SELECT (commlog.export's
+scoped, filtered log query) and write a CSV file to a temp directory.
+
+Measured: rows/s and peak RSS growth over the RSS before the method started (sampled every 5 ms
+from /proc/self/statm). Targets for commlog's export: >= 100,000 rows/s and < 150 MB peak growth.
+Exit status 1 if missed.
+
+    python -m commlog.bench.export [--rows 1000000] [--backend sqlite|postgresql|both] [--pg-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, insert, text
+from sqlalchemy.engine import make_url
+
+from commlog.db import make_engine
+from commlog.export import FailureExport, count_failures, export_select, stream_failures
+from commlog.filters import LogFilter
+from commlog.log_queries import SPAN_LENDER
+from commlog.migrate import upgrade
+from commlog.models import Account, Lender
+from commlog.principal import Principal, Role
+
+TARGET_ROWS_PER_S = 100_000
+TARGET_PEAK_MB = 150.0
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+BORROWERS = 1000
+OPS = Principal(user_id=0, email="bench@commlog.local", role=Role.OPS, lender_id=None)
+
+# Column list and per-row expressions shared by both backends; {i} is the row number, {ts} a time
+# expression a few seconds apart per row, going back from NOW.
+_COLUMNS = (
+    "lender_id, log_account_id, recipient_account_id, audience, email_type, subject, recipient_email, "
+    "recipient_domain, provider_family, sent_at, send_status, send_error, provider, provider_message_id, "
+    "delivery_status, last_event_type, last_event_at, status_reason, event_mask, checked_at"
+)
+
+
+def _values(i: str, si: str, ts: str) -> str:
+    """One row's values; i = the row number, si = it as text, ts = its sent time."""
+    k = f"({i} % 10)"
+    return f"""
+        1,
+        CASE WHEN {i} % 2 = 0 THEN 1 + ({i} % {BORROWERS}) END,
+        1 + ({i} % {BORROWERS}),
+        'borrower',
+        CASE WHEN {i} % 3 = 0 THEN 'password_reset' ELSE 'account_confirmation' END,
+        CASE WHEN {i} % 100 = 0 THEN '=SUM(A' || {si} || ')' ELSE 'Confirm your new account, Zoë #' || {si} END,
+        'user' || {si} || '@gmail.com',
+        'gmail.com', 'google',
+        {ts},
+        CASE WHEN {k} BETWEEN 1 AND 3 THEN 'failed' ELSE 'sent' END,
+        CASE WHEN {k} BETWEEN 1 AND 3 THEN 'SMTP relay timed out after 30 s' END,
+        'sendgrid',
+        CASE WHEN {k} BETWEEN 1 AND 3 THEN NULL ELSE 'SG' || {si} || '.filter-1.0' END,
+        CASE WHEN {k} BETWEEN 1 AND 3 THEN NULL WHEN {k} = 0 THEN 'DELIVERED' ELSE 'NOT_DELIVERED' END,
+        CASE {k} WHEN 0 THEN 'DELIVERED' WHEN 4 THEN 'BOUNCE' WHEN 5 THEN 'BOUNCE' WHEN 6 THEN 'BOUNCE'
+                 WHEN 7 THEN 'BLOCKED' WHEN 8 THEN 'BLOCKED' WHEN 9 THEN 'DROPPED' END,
+        CASE WHEN {k} BETWEEN 1 AND 3 THEN NULL ELSE {ts} END,
+        CASE {k} WHEN 4 THEN '550 5.1.1 <user@gmail.com>: Recipient address rejected: user unknown'
+                 WHEN 5 THEN '550 5.1.1 The email account that you tried to reach does not exist'
+                 WHEN 6 THEN '550 5.2.1 mailbox disabled'
+                 WHEN 7 THEN '554 5.7.1 Message rejected due to content'
+                 WHEN 8 THEN '421 4.7.28 rate limited, then expired'
+                 WHEN 9 THEN 'Bounced Address: suppressed after an earlier bounce' END,
+        0,
+        CASE WHEN {k} BETWEEN 1 AND 3 THEN NULL ELSE {ts} END"""
+
+
+def _seed(engine: Engine, n_total: int) -> None:
+    with engine.begin() as c:
+        c.execute(insert(Lender).values(id=1, slug="bench-lender", name="Bench Lending", created_at=NOW))
+        c.execute(
+            insert(Account),
+            [
+                dict(id=j, lender_id=1, kind="borrower", name=f"Borrower {j} Ñandú", email=f"user{j}@gmail.com",
+                     search_text=f"borrower {j} user{j}@gmail.com", created_at=NOW)
+                for j in range(1, BORROWERS + 1)
+            ],
+        )
+        if engine.dialect.name == "sqlite":
+            ts = "strftime('%Y-%m-%d %H:%M:%S', '2026-11-20 12:00:00', '-' || (s.i * 2) || ' seconds') || '.000000'"
+            c.exec_driver_sql(
+                f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {int(n_total)}) "
+                f"INSERT INTO message ({_COLUMNS}) SELECT {_values('s.i', 's.i', ts)} FROM s"
+            )
+        else:
+            ts = "(TIMESTAMPTZ '2026-11-20 12:00:00+00' - s.i * INTERVAL '2 seconds')"
+            c.execute(
+                text(f"INSERT INTO message ({_COLUMNS}) SELECT {_values('s.i', 's.i::text', ts)} FROM generate_series(1, {int(n_total)}) AS s(i)")
+            )
+            c.exec_driver_sql("ANALYZE")  # as autovacuum would: planner statistics for every table
+
+
+class RssPeak:
+    """Peak resident memory while the block runs, sampled from /proc/self/statm."""
+
+    PAGE = os.sysconf("SC_PAGE_SIZE")
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.base = self.peak = self._rss()
+        self._stop = threading.Event()
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * self.PAGE
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> RssPeak:
+        gc.collect()
+        self.base = self.peak = self._rss()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
+@dataclass
+class Result:
+    backend: str
+    method: str
+    rows: int
+    seconds: float
+    peak_mb: float
+    file_mb: float
+
+    @property
+    def per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def _measure(backend: str, method: str, fn: Callable[[Path], int], out: Path) -> Result:
+    with RssPeak() as mem:
+        t0 = time.perf_counter()
+        rows = fn(out)
+        seconds = time.perf_counter() - t0
+    size = out.stat().st_size / 2**20
+    out.unlink()
+    return Result(backend, method, rows, seconds, mem.growth_mb, size)
+
+
+def bench_engine(engine: Engine, backend: str, failures: int, workdir: Path, with_pandas: bool = True) -> list[Result]:
+    n_total = -(-failures * 10 // 9)  # 10 % delivered rows, which the export skips
+    t0 = time.perf_counter()
+    _seed(engine, n_total)
+    spec = FailureExport(LogFilter(lender_id=1), span=SPAN_LENDER)
+    with engine.connect() as c:
+        expected = count_failures(c, OPS, spec)
+    print(f"[{backend}] seeded {n_total:,} messages ({expected:,} failures) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+
+    def ours(path: Path) -> int:
+        rows = 0
+
+        def count(n: int) -> None:
+            nonlocal rows
+            rows += n
+
+        with path.open("wb") as fh:
+            for chunk in stream_failures(engine, OPS, spec, source="bench", file_name=path.name, on_rows=count):
+                fh.write(chunk)
+        return rows
+
+    def pandas_way(path: Path) -> int:
+        import pandas as pd
+
+        with engine.connect() as c:
+            df = pd.read_sql(export_select(OPS, spec), c)
+        df.to_csv(path, index=False)
+        rows = len(df)
+        del df
+        return rows
+
+    results = [_measure(backend, "commlog stream_failures", ours, workdir / "ours.csv")]
+    if results[0].rows != expected:
+        raise AssertionError(f"exported {results[0].rows} rows, expected {expected}")
+    if with_pandas:
+        gc.collect()
+        results.append(_measure(backend, "pandas read_sql + to_csv", pandas_way, workdir / "pandas.csv"))
+    return results
+
+
+def _sqlite(failures: int, workdir: Path, with_pandas: bool) -> list[Result]:
+    engine = make_engine(f"sqlite:///{workdir / 'bench.sqlite3'}")
+    try:
+        upgrade(engine)
+        return bench_engine(engine, "sqlite", failures, workdir, with_pandas)
+    finally:
+        engine.dispose()
+
+
+def _postgresql(failures: int, workdir: Path, pg_url: str, with_pandas: bool) -> list[Result] | None:
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as c:
+            c.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - no server: skip this backend
+        print(f"[postgresql] not reachable at {make_url(pg_url).render_as_string(hide_password=True)}: skipped", file=sys.stderr)
+        admin.dispose()
+        return None
+    name = f"commlog_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(pg_url).set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(engine)
+        return bench_engine(engine, "postgresql", failures, workdir, with_pandas)
+    finally:
+        engine.dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def report(results: list[Result]) -> bool:
+    print(f"{'backend':11} {'method':26} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak RSS +MB':>12} {'file MB':>8}")
+    ok = True
+    for r in results:
+        mark = ""
+        if r.method.startswith("commlog"):
+            fast, small = r.per_second >= TARGET_ROWS_PER_S, r.peak_mb < TARGET_PEAK_MB
+            ok = ok and fast and small
+            mark = "  ok" if fast and small else "  MISSED"
+        print(f"{r.backend:11} {r.method:26} {r.rows:>10,} {r.seconds:>8.2f} {r.per_second:>10,.0f} {r.peak_mb:>12.1f} {r.file_mb:>8.1f}{mark}")
+    print(f"targets (commlog): >= {TARGET_ROWS_PER_S:,} rows/s, peak RSS growth < {TARGET_PEAK_MB:.0f} MB")
+    return ok
+
+
+def run(rows: int = 1_000_000, backend: str = "both", pg_url: str = DEFAULT_PG_URL, with_pandas: bool = True) -> int:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="commlog-bench-export-") as tmp:
+        workdir = Path(tmp)
+        if backend in ("sqlite", "both"):
+            results += _sqlite(rows, workdir, with_pandas)
+        if backend in ("postgresql", "both"):
+            results += _postgresql(rows, workdir, pg_url, with_pandas) or []
+    return 0 if report(results) else 1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rows", type=int, default=1_000_000, help="failure rows to export (default 1,000,000)")
+    p.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--pg-url", default=os.environ.get("COMMLOG_BENCH_PG_URL", DEFAULT_PG_URL))
+    p.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m commlog.bench.export", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    a = p.parse_args(argv)
+    return run(a.rows, a.backend, a.pg_url, not a.no_pandas)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""A fake SendGrid + Postmark server on 127.0.0.1 for the adapter tests and the checks bench
+(`commlog.bench.checks`). Never used by the app itself.
+
+Real loopback HTTP (a threaded `http.server`, HTTP/1.1 keep-alive), so the adapters' httpx client,
+timeouts, retries and rate limiter run for real. It serves what tests put in its dicts, or, with
+`auto=True`, a generated "delivered" answer for any SendGrid Logs id. Fault modes (`fault`, for the
+next `fault_count` requests, then normal again; None = forever):
+
+    "slow"       sleep `slow_seconds` before answering
+    "429"        429 with Retry-After `retry_after` (and X-RateLimit-Reset)
+    "500"        500 {"errors": [...]}
+    "malformed"  200 with a body that is not JSON
+    "drop"       headers promising a body, half of it, then the connection is closed
+    "401"/"403"  refuse as a wrong key / a key without the scope would
+
+Every request is counted (`requests`: (monotonic time, method, path)); `max_in_window(60)` is the
+most requests in any sliding 60-second window, to check a client-side rate limit. `api_key` is the
+only key accepted (SendGrid `Authorization: Bearer`, Postmark `X-Postmark-Server-Token`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from bisect import bisect_left
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body, headers: dict | None = None) -> None:  # noqa: ANN001
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        # Headers and body in one write: no small-packet / delayed-ACK stall inflating latency.
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(data)
+        self.flush_headers()
+
+    def setup(self) -> None:
+        super().setup()
+        import socket
+
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        fake = self.server.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        fault = fake._record(method, parts.path, self.path, self.headers, body)
+        if fake.latency:
+            time.sleep(fake.latency)
+        if fault == "slow":
+            time.sleep(fake.slow_seconds)
+        elif fault == "429":
+            return self._send(
+                429,
+                {"errors": [{"message": "too many requests"}]},
+                {"Retry-After": str(fake.retry_after), "X-RateLimit-Reset": str(int(time.time() + fake.retry_after))},
+            )
+        elif fault == "500":
+            return self._send(500, {"errors": [{"message": "internal server error"}]})
+        elif fault == "malformed":
+            return self._send(200, b'{"messages": [ {"sg_message_id": "abc", "events": [ <html>oops')
+        elif fault == "drop":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            self.wfile.write(b'{"sg_message_id": "half')
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                import socket
+
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        elif fault in ("401", "403"):
+            if parts.path.startswith("/v3/"):
+                msg = "authorization required" if fault == "401" else "access forbidden"
+                return self._send(int(fault), {"errors": [{"message": msg}]})
+            return self._send(401, {"ErrorCode": 10, "Message": "The Server Token you provided in the X-Postmark-Server-Token request header was invalid."})
+        if fake.limit_per_minute and fake.count_last(60.0) > fake.limit_per_minute:
+            with fake.lock:
+                fake.server_429s += 1
+            return self._send(429, {"errors": [{"message": "too many requests"}]}, {"Retry-After": "60"})
+        status, payload = fake.route(method, parts.path, parse_qs(parts.query), body, self.headers)
+        self._send(status, payload)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class FakeProvider:
+    def __init__(self, *, api_key: str = "SG.test-key-1234567890", postmark_token: str = "pm-test-token-123", auto: bool = False, latency: float = 0.0) -> None:
+        self.api_key = api_key
+        self.postmark_token = postmark_token
+        self.auto = auto
+        self.latency = latency
+        self.lock = threading.Lock()
+        self.requests: list[tuple[float, str, str]] = []
+        self.raw_paths: list[str] = []
+        self.bodies: list[bytes] = []
+        self.fault: str | None = None
+        self.fault_count: int | None = None
+        self.retry_after = 1
+        self.slow_seconds = 2.0
+        self.limit_per_minute: int | None = None
+        self.server_429s = 0
+        self.sendgrid_logs: dict[str, dict] = {}  # sg_message_id -> GET /v3/logs/{id} body
+        self.logs_search: list[dict] = []  # rows POST /v3/logs may return (filtered crudely)
+        self.activity_list: list[dict] = []  # rows of GET /v3/messages
+        self.activity_detail: dict[str, dict] = {}
+        self.postmark_details: dict[str, dict] = {}
+        self.postmark_outbound: list[dict] = []
+        self.suppressions: dict[tuple[str, str], list | dict] = {}  # (list, email) -> body
+        self.postmark_suppressions: dict[str, list] = {}
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.fake = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-provider", daemon=True)
+
+    # -- lifecycle --
+    def start(self) -> FakeProvider:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- faults and counting --
+    def set_fault(self, fault: str | None, count: int | None = None) -> None:
+        with self.lock:
+            self.fault, self.fault_count = fault, count
+
+    def _record(self, method: str, path: str, raw_path: str, headers, body: bytes) -> str | None:  # noqa: ANN001
+        with self.lock:
+            self.requests.append((time.monotonic(), method, path))
+            self.raw_paths.append(raw_path)
+            self.bodies.append(body)
+            fault = self.fault
+            if fault is not None and self.fault_count is not None:
+                self.fault_count -= 1
+                if self.fault_count <= 0:
+                    self.fault, self.fault_count = None, None
+        if fault is None:
+            if path.startswith("/v3/"):
+                if headers.get("Authorization") != f"Bearer {self.api_key}":
+                    return "401"
+            elif headers.get("X-Postmark-Server-Token") != self.postmark_token:
+                return "401"
+        return fault
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.requests)
+
+    def count_last(self, seconds: float) -> int:
+        now = time.monotonic()
+        with self.lock:
+            times = [t for t, _, _ in self.requests]
+        return len(times) - bisect_left(times, now - seconds)
+
+    def max_in_window(self, seconds: float = 60.0) -> int:
+        with self.lock:
+            times = sorted(t for t, _, _ in self.requests)
+        best = 0
+        j = 0
+        for i, t in enumerate(times):
+            while times[j] <= t - seconds:
+                j += 1
+            best = max(best, i - j + 1)
+        return best
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.raw_paths.clear()
+            self.bodies.clear()
+
+    # -- routes --
+    def route(self, method: str, path: str, query: dict, body: bytes, headers) -> tuple[int, object]:  # noqa: ANN001
+        nf = {"errors": [{"message": "not found", "field": "message_id"}]}
+        if method == "GET" and path.startswith("/v3/logs/"):
+            mid = unquote(path[len("/v3/logs/") :])
+            if mid in self.sendgrid_logs:
+                return 200, self.sendgrid_logs[mid]
+            if self.auto:
+                return 200, auto_logs_message(mid)
+            return 404, nf
+        if method == "POST" and path == "/v3/logs":
+            q = json.loads(body or b"{}").get("query", "")
+            rows = self.logs_search
+            m = re.search(r'to_email = "([^"]+)"', q)
+            if m:
+                rows = [r for r in rows if r.get("to_email") == m.group(1)]
+            return 200, {"messages": rows}
+        if method == "GET" and path == "/v3/messages":
+            q = query.get("query", [""])[0]
+            m = re.search(r"msg_id LIKE '([^%']+)%'", q)
+            rows = self.activity_list
+            if m:
+                rows = [r for r in rows if r["msg_id"].startswith(m.group(1))]
+            return 200, {"messages": rows}
+        if method == "GET" and path.startswith("/v3/messages/"):
+            mid = unquote(path[len("/v3/messages/") :])
+            return (200, self.activity_detail[mid]) if mid in self.activity_detail else (404, nf)
+        m = re.fullmatch(r"/v3/suppression/(\w+)/(.+)", path)
+        if method == "GET" and m:
+            key = (m.group(1), unquote(m.group(2)))
+            return 200, self.suppressions.get(key, [])
+        m = re.fullmatch(r"/messages/outbound/([^/]+)/details", path)
+        if method == "GET" and m:
+            mid = unquote(m.group(1))
+            if mid in self.postmark_details:
+                return 200, self.postmark_details[mid]
+            return 422, {"ErrorCode": 701, "Message": "This message was not found."}
+        if method == "GET" and path == "/messages/outbound":
+            count = int(query.get("count", ["100"])[0])
+            offset = int(query.get("offset", ["0"])[0])
+            rows = self.postmark_outbound
+            return 200, {"TotalCount": len(rows), "Messages": rows[offset : offset + count]}
+        m = re.fullmatch(r"/message-streams/([^/]+)/suppressions/dump", path)
+        if method == "GET" and m:
+            email = query.get("EmailAddress", [""])[0]
+            return 200, {"Suppressions": self.postmark_suppressions.get(email, [])}
+        return 404, {"errors": [{"message": "no such route"}]}
+
+
+def auto_logs_message(sg_message_id: str, to_email: str = "someone@example.com", ts: int = 1795000000) -> dict:
+    """A plain delivered Email Logs answer (the bench's default)."""
+    base = sg_message_id.replace(".", "-")[:40]
+    return {
+        "from_email": "no-reply@portal.example",
+        "sg_message_id": sg_message_id,
+        "subject": "Confirm your new account",
+        "to_email": to_email,
+        "reason": None,
+        "status": "delivered",
+        "sg_message_id_created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
+        "events": [
+            {"event": "processed", "sg_event_id": f"p-{base}", "timestamp": ts + 1},
+            {"event": "delivered", "sg_event_id": f"d-{base}", "timestamp": ts + 3, "response": "250 2.0.0 OK", "attempt": "0"},
+        ],
+        "custom_args": {},
+        "category": ["account_confirmation"],
+        "outbound_ip": "168.245.1.2",
+    }

@@ -1,0 +1,345 @@
+"""The sandbox email provider (`COMMLOG_PROVIDER=sandbox`, the demo default).
+
+It speaks the SendGrid Email Logs API's own JSON (`GET /v3/logs/{sg_message_id}`,
+`POST /v3/logs`, `GET /v3/suppression/{list}/{email}`), served in-process through an
+`httpx.MockTransport`, so a check in the demo runs the real SendGrid adapter, HTTP layer, retries
+and rate limiter. Its answers come from the demo's ground truth (`commlog.demo.outcomes`): what the
+provider knows about a message at "now" is `truth_for_message(conn, id, now)`, so a check agrees
+with the seeded events and reveals the events that have "happened" since seeding. An address is on
+the bounce list from its first BOUNCE on, on the spam-report list from a COMPLAINT.
+
+Realism, configurable: latency `COMMLOG_SANDBOX_LATENCY_MS` (default `80-300`, `0` to disable) and
+an occasional 429 with `Retry-After: 1` (`COMMLOG_SANDBOX_429_RATE`, default `0.03`), which the
+HTTP layer retries and the check reports as a note. Tests pass `latency=(0, 0)`,
+`rate_429=0` or a deterministic `every_429=N` (every Nth request is refused).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
+import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from commlog.config import setting
+from commlog.providers import errors
+from commlog.providers.base import FetchResult, StoredMessage
+from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
+from commlog.providers.sendgrid import SendGridProvider
+from commlog.vocabulary import EventType
+
+SANDBOX_KEY = "SG.sandbox"
+
+# Normalized event -> (SendGrid event, bounce type)
+_SG_EVENT = {
+    EventType.PROCESSED: ("processed", None),
+    EventType.DEFERRED: ("deferred", None),
+    EventType.DELIVERED: ("delivered", None),
+    EventType.BOUNCE: ("bounce", "bounce"),
+    EventType.BLOCKED: ("bounce", "blocked"),
+    EventType.DROPPED: ("dropped", None),
+    EventType.FAILED: ("dropped", None),
+    EventType.OPEN: ("open", None),
+    EventType.CLICK: ("click", None),
+    EventType.COMPLAINT: ("spamreport", None),
+    EventType.UNSUBSCRIBE: ("unsubscribe", None),
+}
+# Email Logs status rollup of the latest delivery event.
+_ROLLUP = {
+    EventType.PROCESSED: "processed",
+    EventType.DEFERRED: "deferred",
+    EventType.DELIVERED: "delivered",
+    EventType.OPEN: "delivered",
+    EventType.CLICK: "delivered",
+    EventType.BOUNCE: "bounced",
+    EventType.BLOCKED: "blocked",
+    EventType.DROPPED: "dropped",
+    EventType.FAILED: "dropped",
+}
+_FROM = "no-reply@portal.example"
+
+
+def _latency_from_settings() -> tuple[float, float]:
+    raw = (setting("COMMLOG_SANDBOX_LATENCY_MS") or "80-300").strip()
+    try:
+        if "-" in raw:
+            lo, hi = (float(x) for x in raw.split("-", 1))
+        else:
+            lo = hi = float(raw)
+        return max(0.0, lo) / 1000, max(0.0, hi, lo) / 1000
+    except ValueError:
+        return 0.08, 0.3
+
+
+def _rate_from_settings() -> float:
+    try:
+        return min(1.0, max(0.0, float(setting("COMMLOG_SANDBOX_429_RATE") or "0.03")))
+    except ValueError:
+        return 0.03
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json(status: int, body, headers: dict | None = None) -> httpx.Response:  # noqa: ANN001
+    return httpx.Response(status, content=json.dumps(body).encode(), headers={"content-type": "application/json", **(headers or {})})
+
+
+def _not_found(field: str = "sg_message_id") -> httpx.Response:
+    return _json(404, {"errors": [{"message": "not found", "field": field}]})
+
+
+def logs_event(pe) -> dict:  # noqa: ANN001 - a commlog.demo.outcomes.PlannedEvent
+    """One planned event as an Email Logs / Event Webhook event object."""
+    event, btype = _SG_EVENT.get(EventType(pe.event_type), ("processed", None))
+    obj: dict = {"event": event, "sg_event_id": pe.provider_event_id, "timestamp": int(pe.occurred_at.timestamp())}
+    if btype:
+        obj["type"] = btype
+    if pe.reason:
+        obj["reason" if event in ("bounce", "dropped") else "response"] = pe.reason
+    if pe.smtp_status:
+        obj["status"] = pe.smtp_status
+    if pe.attempt is not None:
+        obj["attempt"] = str(pe.attempt - 1)  # zero-based on the wire
+    if pe.bounce_classification:
+        obj["bounce_classification"] = pe.bounce_classification
+    return obj
+
+
+def rollup(events) -> str:  # noqa: ANN001
+    status = "processed"
+    for pe in events:
+        s = _ROLLUP.get(EventType(pe.event_type))
+        if s is None:
+            continue
+        if s == "delivered" and status in ("bounced", "blocked", "dropped"):
+            continue  # an open after a bounce does not undo it
+        status = s
+    return status
+
+
+class SandboxBackend:
+    """The in-process fake SendGrid: an httpx MockTransport handler over the demo database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        latency: tuple[float, float] | None = None,
+        rate_429: float | None = None,
+        every_429: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.latency = latency if latency is not None else _latency_from_settings()
+        self.rate_429 = rate_429 if rate_429 is not None else _rate_from_settings()
+        self.every_429 = every_429
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._count = itertools.count(1)
+        self.requests = 0
+        self.refused = 0
+
+    # -- plumbing --
+    def _now(self, request: httpx.Request) -> datetime:
+        raw = request.headers.get("x-sandbox-now")
+        if raw:
+            try:
+                return datetime.fromisoformat(raw)
+            except ValueError:
+                pass
+        return self.clock()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            n = next(self._count)
+            self.requests = n
+            delay = self._rng.uniform(*self.latency) if self.latency[1] > 0 else 0.0
+            refuse = (self.every_429 is not None and n % self.every_429 == 0) or (
+                self.every_429 is None and self.rate_429 > 0 and self._rng.random() < self.rate_429
+            )
+        if delay:
+            time.sleep(delay)
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return _json(401, {"errors": [{"message": "authorization required"}]})
+        if refuse:
+            with self._lock:
+                self.refused += 1
+            reset = int(time.time()) + 1
+            return _json(
+                429,
+                {"errors": [{"message": "too many requests"}]},
+                {"Retry-After": "1", "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+            )
+        path = request.url.path
+        now = self._now(request)
+        if request.method == "GET" and path.startswith("/v3/logs/"):
+            return self._detail(unquote(path[len("/v3/logs/") :]), now)
+        if request.method == "POST" and path == "/v3/logs":
+            try:
+                body = json.loads(request.content or b"{}")
+            except ValueError:
+                return _json(400, {"errors": [{"message": "invalid JSON body"}]})
+            return self._search(str(body.get("query", "")), int(body.get("limit") or 10), now)
+        m = re.fullmatch(r"/v3/suppression/(bounces|blocks|invalid_emails|spam_reports)/(.+)", path)
+        if request.method == "GET" and m:
+            return self._suppression(m.group(1), unquote(m.group(2)), now)
+        if request.method == "GET" and path.startswith("/v3/asm/suppressions/global/"):
+            return _json(200, {})
+        return _json(404, {"errors": [{"message": "not found"}]})
+
+    # -- routes --
+    def _message_row(self, conn, pmid: str):  # noqa: ANN001, ANN202
+        from commlog.models import Message
+
+        return conn.execute(
+            select(Message.subject, Message.recipient_email, Message.sent_at, Message.email_type)
+            .where(Message.provider_message_id == pmid)
+            .order_by(Message.id)
+            .limit(1)
+        ).first()
+
+    def _detail(self, pmid: str, now: datetime) -> httpx.Response:
+        from commlog.demo.outcomes import truth_for_message
+
+        with Session(self.engine) as conn:  # a Session reads both Core and ORM-entity selects
+            row = self._message_row(conn, pmid)
+            truth = truth_for_message(conn, pmid, now) if row is not None else None
+        if row is None or truth is None or row.sent_at > now:
+            return _not_found()
+        events = [logs_event(pe) for pe in truth]
+        last_failure = next((pe for pe in reversed(truth) if pe.reason and pe.event_type in ("BOUNCE", "BLOCKED", "DROPPED")), None)
+        return _json(
+            200,
+            {
+                "from_email": _FROM,
+                "sg_message_id": pmid,
+                "subject": row.subject,
+                "to_email": row.recipient_email,
+                "reason": last_failure.reason if last_failure else None,
+                "status": rollup(truth),
+                "sg_message_id_created_at": _iso(row.sent_at),
+                "events": events,
+                "custom_args": {},
+                "category": [row.email_type],
+                "outbound_ip": "168.245.0.1",
+            },
+        )
+
+    def _search(self, query: str, limit: int, now: datetime) -> httpx.Response:
+        from commlog.demo.outcomes import truth_for_message
+        from commlog.models import Message
+
+        cond = [Message.send_status == "sent", Message.provider_message_id.is_not(None), Message.sent_at <= now]
+        for op, ts in re.findall(r'sg_message_id_created_at\s*(>=|<=|>|<)\s*TIMESTAMP\s*"([^"]+)"', query):
+            t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            col = Message.sent_at
+            cond.append({">=": col >= t, "<=": col <= t, ">": col > t, "<": col < t}[op])
+        m = re.search(r'to_email\s*=\s*"((?:[^"\\]|\\.)*)"', query)
+        if m:
+            cond.append(Message.recipient_email == m.group(1).replace('\\"', '"').lower())
+        m = re.search(r'sg_message_id\s*=\s*"((?:[^"\\]|\\.)*)"', query)
+        if m:
+            cond.append(Message.provider_message_id == m.group(1))
+        limit = max(1, min(1000, limit))
+        out = []
+        with Session(self.engine) as conn:
+            rows = conn.execute(
+                select(Message.provider_message_id, Message.subject, Message.recipient_email, Message.sent_at)
+                .where(*cond)
+                .order_by(Message.sent_at.desc(), Message.id.desc())
+                .limit(limit)
+            ).all()
+            for r in rows:
+                truth = truth_for_message(conn, r.provider_message_id, now) or []
+                out.append(
+                    {
+                        "from_email": _FROM,
+                        "sg_message_id": r.provider_message_id,
+                        "subject": r.subject,
+                        "to_email": r.recipient_email,
+                        "reason": None,
+                        "status": rollup(truth),
+                        "sg_message_id_created_at": _iso(r.sent_at),
+                    }
+                )
+        return _json(200, {"messages": out})
+
+    def _suppression(self, lst: str, email: str, now: datetime) -> httpx.Response:
+        from commlog.demo.outcomes import truth_for_message
+        from commlog.models import Message
+
+        wanted = {"bounces": "BOUNCE", "spam_reports": "COMPLAINT"}.get(lst)
+        if wanted is None:
+            return _json(200, [])
+        with Session(self.engine) as conn:
+            pmids = conn.execute(
+                select(Message.provider_message_id)
+                .where(
+                    Message.recipient_email == email.lower(),
+                    Message.send_status == "sent",
+                    Message.provider_message_id.is_not(None),
+                    Message.sent_at <= now,
+                )
+                .order_by(Message.sent_at, Message.id)
+                .limit(20)
+            ).scalars().all()
+            for pmid in pmids:
+                for pe in truth_for_message(conn, pmid, now) or []:
+                    if pe.event_type == wanted:
+                        row = {"created": int(pe.occurred_at.timestamp()), "email": email.lower()}
+                        if lst == "bounces":
+                            row |= {"reason": pe.reason, "status": pe.smtp_status}
+                        else:
+                            row |= {"ip": "168.245.0.1"}
+                        return _json(200, [row])
+        return _json(200, [])
+
+
+class SandboxProvider(SendGridProvider):
+    """The real SendGrid (Email Logs) adapter, talking to `SandboxBackend` in-process.
+
+    Events are stored under the message's own provider name (demo messages are SendGrid or
+    Postmark), so the sandbox's event ids line up with the seeded ones."""
+
+    name = "sandbox"
+    label = "The sandbox email provider"
+
+    def __init__(self, engine: Engine, *, backend: SandboxBackend | None = None, now: datetime | None = None, policy: RetryPolicy | None = None, **backend_kw) -> None:
+        self.backend = backend or SandboxBackend(engine, **backend_kw)
+        client = new_client(transport=httpx.MockTransport(self.backend.handle))
+        super().__init__(
+            SANDBOX_KEY,
+            base_url="https://sandbox.sendgrid.invalid",
+            api="logs",
+            http=ProviderHttp(client, policy),
+            limiter_key=f"sandbox:{id(self.backend)}",
+        )
+        self.now = now
+
+    def __repr__(self) -> str:
+        return "SandboxProvider()"
+
+    def _headers(self) -> dict[str, str]:
+        h = super()._headers()
+        if self.now is not None:
+            h["X-Sandbox-Now"] = self.now.isoformat()
+        return h
+
+    def fetch_events(self, message: StoredMessage) -> FetchResult:
+        if not message.provider_message_id:
+            raise errors.NotFound("No message id is stored for this email.", provider=self.name)
+        # Demo ids of both providers are fetched directly (Postmark-style ids have no '.').
+        return self._logs_detail(message.provider_message_id.strip(), [])

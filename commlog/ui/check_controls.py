@@ -1,0 +1,85 @@
+"""Check delivery status: the button in a message's detail, and the bulk check from the log."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from commlog.checks import CheckOutcome, check_message, check_messages
+from commlog.log_queries import MessageDetail
+from commlog.principal import Principal
+from commlog.ui.format import delivery_label, local_time
+
+_OUTCOME = "check_outcome_{}"
+
+
+def render_single_check(engine: Engine, principal: Principal, detail: MessageDetail, tz: ZoneInfo, *, key_prefix: str) -> None:
+    m = detail.message
+    label = "Check again" if m["checked_at"] else "Check delivery status"
+    if st.button(label, key=f"{key_prefix}_check_{m['id']}", type="primary", icon="🔎",
+                 help="Ask the email provider now whether the receiving server took this email."):
+        with st.spinner(f"Asking {m['provider']} about this email…"):
+            outcome = check_message(engine, principal, m["id"])
+        st.session_state[_OUTCOME.format(m["id"])] = outcome
+        st.rerun()  # reload the detail: the new events and status are stored
+    outcome: CheckOutcome | None = st.session_state.get(_OUTCOME.format(m["id"]))
+    if outcome is not None:
+        show_outcome(outcome, tz)
+
+
+def show_outcome(outcome: CheckOutcome, tz: ZoneInfo) -> None:
+    if outcome.error:
+        text = outcome.error
+        if outcome.last_known_status is not None:
+            text += f"\n\nLast known delivery status: **{outcome.last_known_status}**."
+        (st.warning if outcome.kind in ("rate_limited", "not_found", "never_sent") else st.error)(text, icon="⚠️")
+        return
+    if outcome.kind == "pending_unknown":
+        st.info("The provider has no record of this email yet: it was sent moments ago. "
+                "This is normal for a few minutes; it stays PENDING. Check again shortly.")
+    else:
+        new = f", {outcome.new_events} new" if outcome.new_events else ", nothing new"
+        st.success(f"Checked with the provider at {local_time(outcome.checked_at, tz, seconds=True)} "
+                   f"({tz.key}): {outcome.events} event{'s' if outcome.events != 1 else ''}{new}.")
+    for note in outcome.notes:
+        st.caption(note)
+    if outcome.suppression is not None:
+        (st.warning if outcome.suppression.suppressed else st.info)(outcome.suppression.describe())
+
+
+def render_bulk_check(engine: Engine, principal: Principal, message_ids: list[int], tz: ZoneInfo) -> None:
+    n = len(message_ids)
+    st.markdown(f"**{n} emails selected.**")
+    if st.button(f"Check delivery status of {n} emails", key="bulk_check", type="primary", icon="🔎"):
+        bar = st.progress(0.0, text=f"Checking 0 of {n}…")
+        rows: dict[int, CheckOutcome] = {}
+
+        def progress(done: int, total: int, outcome: CheckOutcome) -> None:
+            rows[outcome.message_id] = outcome
+            bar.progress(done / total, text=f"Checked {done} of {total}…")
+
+        outcomes = check_messages(engine, principal, message_ids, on_progress=progress)
+        bar.progress(1.0, text=f"Checked {n} of {n}.")
+        st.session_state["bulk_outcomes"] = outcomes
+    outcomes: list[CheckOutcome] | None = st.session_state.get("bulk_outcomes")
+    if outcomes and {o.message_id for o in outcomes} == set(message_ids):
+        failed = [o for o in outcomes if o.error]
+        table = pd.DataFrame(
+            {
+                "Message": [o.message_id for o in outcomes],
+                "Delivery status": [
+                    delivery_label(str(o.status)) if o.status else (o.last_known_status or "—") for o in outcomes
+                ],
+                "Result": [o.error or ("PENDING: not known to the provider yet" if o.kind == "pending_unknown"
+                                       else f"{o.events} events, {o.new_events} new") for o in outcomes],
+                "Reason": [o.reason or "" for o in outcomes],
+            }
+        )
+        st.dataframe(table, hide_index=True, key="bulk_results")
+        if failed:
+            st.warning(f"{len(failed)} of {len(outcomes)} could not be checked: see Result.")
+        else:
+            st.success(f"All {len(outcomes)} checked. The log above shows the new statuses after a refresh.")

@@ -1,0 +1,10 @@
+"""The checks bench runs end to end (tiny, no timing asserted: targets live in `bench`)."""
+
+from commlog.bench import checks as bench
+
+
+def test_bench_smoke():
+    rows = {r.name: r for r in bench.measure(messages=6, latency=0.0, rate_per_min=6000, concurrency=4, quiet=True)}
+    assert rows["server 429s"].value == 0 and rows["checks DELIVERED"].value == 12
+    assert rows["max requests in any 60 s"].ok
+    assert "speedup" in rows and "measure" in bench.format_table(list(rows.values()))
