@@ -584,15 +584,20 @@ class HealthReport:
         return sorted(found, key=lambda f: (-_SEVERITY[f.level], -(f.recent.value or 0), f.lender_name, f.provider_family or ""))
 
 
-def _level(c: Counts, bands: Bands, min_volume: int) -> tuple[str, str]:
-    """(level, driving metric)."""
-    if c.attempted < min_volume:
+MIN_FAMILY_FINDING_EVENTS = 10  # a lender × provider finding needs this many failures behind it
+
+
+def _level_of(v: Sequence[int], bands: Bands, min_volume: int) -> tuple[str, str]:
+    """(level, driving metric) from a counts vector in Counts field order: delivered, bounced,
+    blocked, expired, failed, not_attempted, pending, unknown, failed_to_send, deferred."""
+    delivered, bounced, blocked, expired, failed, _na, pending, unknown, _fts, deferred = v
+    attempted = delivered + bounced + blocked + expired + failed + pending + unknown
+    if attempted < min_volume or attempted == 0:
         return LOW_VOLUME, ""
-    bounce = c.rate("bounce").value or 0.0
-    failures = c.rate("failures").value or 0.0
-    defer = c.rate("defer").value or 0.0
+    bounce = 100.0 * bounced / attempted
+    failures = 100.0 * (bounced + blocked + expired + failed) / attempted
     # The failure component that contributes most decides what a failures finding is about.
-    component = max((("block", c.blocked), ("expired", c.expired), ("bounce", c.bounced), ("failures", c.failed)), key=lambda kv: kv[1])[0]
+    component = max((("block", blocked), ("expired", expired), ("bounce", bounced), ("failures", failed)), key=lambda kv: kv[1])[0]
     if bounce >= bands.bounce_at_risk:
         return AT_RISK, "bounce"
     if failures >= bands.failures_at_risk:
@@ -601,9 +606,13 @@ def _level(c: Counts, bands: Bands, min_volume: int) -> tuple[str, str]:
         return WATCH, "bounce"
     if failures >= bands.failures_watch:
         return WATCH, component
-    if defer >= bands.defer_watch:
+    if 100.0 * deferred / attempted >= bands.defer_watch:
         return WATCH, "defer"
     return HEALTHY, ""
+
+
+def _level(c: Counts, bands: Bands, min_volume: int) -> tuple[str, str]:
+    return _level_of([getattr(c, f) for f in Counts.__dataclass_fields__], bands, min_volume)
 
 
 _NOUN = {"bounce": "bounces", "block": "blocks", "expired": "expiries", "failures": "delivery failures", "defer": "deferrals"}
@@ -634,34 +643,6 @@ def _sentence(lender_name: str, family: str | None, metric: str, recent: Rate, b
     return text + "."
 
 
-def _window_counts(daily: dict[date, Counts], end: date) -> tuple[Counts, Counts]:
-    recent, baseline = Counts(), Counts()
-    for i in range(RECENT_DAYS + BASELINE_DAYS):
-        c = daily.get(end - timedelta(days=i))
-        if c is not None:
-            if i < RECENT_DAYS:
-                recent += c
-            else:
-                baseline += c
-    return recent, baseline
-
-
-def _top_code(conn: Connection, lender_id: int, family: str | None, metric: str, start: date, end: date, audience: str | None) -> tuple[str, float | None]:
-    t = DomainRollup
-    cond = [t.lender_id == lender_id, t.day >= start, t.day <= end, t.outcome.in_(list(_OUTCOME_OF_METRIC.get(metric, ())))]
-    if family:
-        cond.append(t.provider_family == family)
-    if audience:
-        cond.append(t.audience == audience)
-    rows = conn.execute(select(t.smtp_code, func.sum(t.count).label("n")).where(*cond).group_by(t.smtp_code)).all()
-    total = sum(int(r.n) for r in rows)
-    coded = [(int(r.n), r.smtp_code) for r in rows if r.smtp_code]
-    if not coded or not total:
-        return "", None
-    n, code = max(coded)
-    return code, 100.0 * n / total
-
-
 def _scan(conn: Connection, principal: Principal, lender_id: int | None, first_end: date, last_end: date, *,
           email_type: str | None, audience: str | None, min_volume: int, bands: Bands, today: date) -> tuple[dict, dict]:
     """For every lender and lender × family in scope: the health of the window ending `last_end`,
@@ -677,13 +658,19 @@ def _scan(conn: Connection, principal: Principal, lender_id: int | None, first_e
         .group_by(t.lender_id, t.provider_family, t.day)
     ).all()
     names = lender_names(conn, principal)
-    daily: dict[tuple[int, str | None], dict[date, Counts]] = defaultdict(dict)
+    # Count vectors in Counts field order (the outcome sums, then deferred), per key and day.
+    daily: dict[tuple[int, str | None], dict[int, list[int]]] = defaultdict(dict)
     for r in rows:
         if r.lender_id not in names:
             continue
-        c, d = _counts(r), _as_date(r.day)
+        vec, d = [int(x) for x in r[3:]], (_as_date(r.day) - span_start).days
         for key in ((r.lender_id, r.provider_family), (r.lender_id, None)):
-            daily[key][d] = daily[key].get(d, Counts()) + c
+            cur = daily[key].get(d)
+            if cur is None:
+                daily[key][d] = list(vec)
+            else:
+                for j, x in enumerate(vec):
+                    cur[j] += x
 
     current: dict[tuple[int, str | None], tuple] = {}
     worst: dict[tuple[int, str | None], tuple] = {}
@@ -694,31 +681,69 @@ def _scan(conn: Connection, principal: Principal, lender_id: int | None, first_e
         # Prefix sums per field over the span: any window's counts in O(fields).
         prefix = [[0] * len(fields)]
         for d in range(n_days):
-            c = by_day.get(span_start + timedelta(days=d))
+            v = by_day.get(d)
             row = prefix[-1]
-            prefix.append([row[j] + getattr(c, f) for j, f in enumerate(fields)] if c is not None else row)
+            prefix.append([x + y for x, y in zip(row, v)] if v is not None else row)
 
-        def window(lo: int, hi: int) -> Counts:  # day indexes [lo, hi)
-            lo = max(lo, 0)
-            return Counts(*[prefix[hi][j] - prefix[lo][j] for j in range(len(fields))])
+        def window(lo: int, hi: int) -> list[int]:  # day indexes [lo, hi)
+            a, b = prefix[max(lo, 0)], prefix[hi]
+            return [b[j] - a[j] for j in range(len(fields))]
 
         for i in range(n_ends):
             end = last_end - timedelta(days=i)
             hi = (end - span_start).days + 1
-            recent, baseline = window(hi - RECENT_DAYS, hi), window(hi - RECENT_DAYS - BASELINE_DAYS, hi - RECENT_DAYS)
-            level, metric = _level(recent, bands, min_volume)
+            recent = window(hi - RECENT_DAYS, hi)
+            level, metric = _level_of(recent, bands, min_volume)
             if i == 0:
-                current[key] = (level, metric, recent, baseline, end)
+                base = window(hi - RECENT_DAYS - BASELINE_DAYS, hi - RECENT_DAYS)
+                current[key] = (level, metric, Counts(*recent), Counts(*base), end)
             if level in (WATCH, AT_RISK):
-                score = (_SEVERITY[level], recent.rate(metric).value or 0.0, end)
+                rc = Counts(*recent)
+                r = rc.rate(metric)
+                if key[1] is not None and r.n < MIN_FAMILY_FINDING_EVENTS:
+                    continue  # a handful of failures at one provider is noise, not a finding
+                score = (_SEVERITY[level], r.value or 0.0, end)
                 if key not in worst or score > worst[key][0]:
-                    worst[key] = (score, level, metric, recent, baseline, end)
+                    base = Counts(*window(hi - RECENT_DAYS - BASELINE_DAYS, hi - RECENT_DAYS))
+                    worst[key] = (score, level, metric, rc, base, end)
+
+    # Dominant SMTP replies: one query per distinct window end, for every key at once.
+    ends = {v[4] for v in current.values() if v[0] in (WATCH, AT_RISK)} | {w[5] for w in worst.values()}
+    codes: dict[tuple, dict[str, int]] = {}
+    t = DomainRollup
+    for end in sorted(ends):
+        start = end - timedelta(days=RECENT_DAYS - 1)
+        cond = [t.day >= start, t.day <= end, t.outcome.in_([R.BOUNCED, R.BLOCKED, R.EXPIRED, R.FAILED])]
+        if lender is not None:
+            cond.append(t.lender_id == lender)
+        if audience:
+            cond.append(t.audience == audience)
+        rows = conn.execute(
+            select(t.lender_id, t.provider_family, t.outcome, t.smtp_code, func.sum(t.count).label("n"))
+            .where(*cond).group_by(t.lender_id, t.provider_family, t.outcome, t.smtp_code)
+        ).all()
+        for r in rows:
+            for fam in (r.provider_family, None):
+                bucket = codes.setdefault((end, r.lender_id, fam, r.outcome), {})
+                bucket[r.smtp_code] = bucket.get(r.smtp_code, 0) + int(r.n)
+
+    def top_code(lid: int, fam: str | None, metric: str, end: date) -> tuple[str, float | None]:
+        merged: dict[str, int] = defaultdict(int)
+        for outcome in _OUTCOME_OF_METRIC.get(metric, ()):
+            for code, n in codes.get((end, lid, fam, outcome), {}).items():
+                merged[code] += n
+        total = sum(merged.values())
+        coded = [(n, code) for code, n in merged.items() if code]
+        if not coded or not total:
+            return "", None
+        n, code = max(coded)
+        return code, 100.0 * n / total
 
     def finding(key, level, metric, recent, baseline, end) -> Finding:  # noqa: ANN001
         lid, fam = key
         rr, br = recent.rate(metric, min_volume), baseline.rate(metric, min_volume)
         start = end - timedelta(days=RECENT_DAYS - 1)
-        code, share = _top_code(conn, lid, fam, metric, start, end, audience)
+        code, share = top_code(lid, fam, metric, end)
         return Finding(level, lid, names[lid], fam, metric, rr, br, code, share,
                        _sentence(names[lid], fam, metric, rr, br, code, share, bands, end, today), start, end)
 
@@ -800,9 +825,10 @@ def findings_in_range(
     return sorted(out, key=lambda f: (-_SEVERITY[f.level], -(f.recent.value or 0), f.lender_name, f.provider_family or ""))
 
 
-def platform_patterns(findings: Sequence[Finding], principal: Principal, min_lenders: int = 3) -> list[str]:
+def platform_patterns(findings: Sequence[Finding], principal: Principal, min_lenders: int = 3) -> list[tuple[str, list[Finding]]]:
     """Ops only: one family's metric going wrong for several lenders at once points at the platform
-    (sending IPs, authentication), not at one lender's address list."""
+    (sending IPs, authentication), not at one lender's address list. Returns (sentence, the findings
+    it groups)."""
     if not principal.is_ops:
         return []
     groups: dict[tuple[str, str], list[Finding]] = defaultdict(list)
@@ -819,11 +845,12 @@ def platform_patterns(findings: Sequence[Finding], principal: Principal, min_len
                 if f.top_code:
                     codes[f.top_code] += f.recent.n
             code = f" (most replies {max(codes, key=codes.get)})" if codes else ""
-            out.append(
+            out.append((
                 f"{FAMILY_SHORT.get(fam, fam)} {_NOUN[metric]} went up for {len(lenders)} lenders at once between "
                 f"{_day_label(first)} and {_day_label(last)}{code}: more likely a platform-side cause (sending "
-                "reputation, IPs or authentication) than any one lender's address list."
-            )
+                "reputation, IPs or authentication) than any one lender's address list.",
+                list(fs),
+            ))
     return out
 
 

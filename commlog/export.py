@@ -6,11 +6,16 @@ optionally also the emails still DEFERRED (PENDING with a DEFERRED event seen).
 
 The query is the Communication Log's own (commlog.log_queries.log_select: scoped by the principal,
 filtered and ordered in SQL) plus the failure condition. Rows are streamed from SQL in chunks
-(`yield_per`) and written as bytes chunks, so memory does not grow with the export.
+(`yield_per`; a server-side cursor on PostgreSQL) and written as bytes chunks, so memory does not
+grow with the export.
 
-The file is safe to open in a spreadsheet: RFC 4180 quoting (csv module, CRLF rows), and a text cell
-that starts with a character a spreadsheet would run as a formula (= + - @ tab CR, and their
-full-width forms) gets a leading single quote. UTF-8, optionally with a BOM for Excel.
+The file is safe to open in a spreadsheet: RFC 4180 quoting as the csv module writes it (excel
+dialect, CRLF rows), and a text cell that starts with a character a spreadsheet would run as a
+formula (= + - @ tab CR, and their full-width forms) gets a leading single quote. UTF-8, optionally
+with a BOM for Excel.
+
+Speed: the database formats every cell (text, ISO times, the formula quote), so Python does little
+per row: a row that needs no quoting is one str.join, any other goes through csv.writer (write_rows).
 
 Columns (README): see COLUMNS below; times are UTC, ISO 8601, to the second (2026-11-20T12:00:00Z).
 """
@@ -26,7 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Select, String, and_, case, cast, func, literal, or_
+from sqlalchemy import Boolean, Connection, Engine, Select, String, and_, case, cast, func, literal, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -100,17 +105,40 @@ def _iso_postgresql(element, compiler, **kw):  # noqa: ANN001, ANN202
     return "to_char((%s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" % compiler.process(element.clauses, **kw)
 
 
+class starts_like_formula(FunctionElement):  # noqa: N801 - SQL function style
+    """True when a text's first character is in FORMULA_STARTS (compared as code points: cheap)."""
+
+    type = Boolean()
+    name = "starts_like_formula"
+    inherit_cache = True
+
+
+_FORMULA_CODES = ", ".join(str(ord(ch)) for ch in sorted(FORMULA_STARTS))
+
+
+@compiles(starts_like_formula)
+def _formula_default(element, compiler, **kw):  # noqa: ANN001, ANN202 - str(stmt)
+    return "starts_like_formula(%s)" % compiler.process(element.clauses, **kw)
+
+
+@compiles(starts_like_formula, "sqlite")
+def _formula_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202 - unicode(): first code point
+    return "(unicode(%s) IN (%s))" % (compiler.process(element.clauses, **kw), _FORMULA_CODES)
+
+
+@compiles(starts_like_formula, "postgresql")
+def _formula_postgresql(element, compiler, **kw):  # noqa: ANN001, ANN202 - ascii(): first code point (UTF8)
+    return "(ascii(%s) IN (%s))" % (compiler.process(element.clauses, **kw), _FORMULA_CODES)
+
+
 def safe_text_sql(column):  # noqa: ANN001, ANN201 - SQL expressions
     """safe_text() in SQL: a leading single quote when the first character starts a formula."""
-    return case(
-        (func.substr(column, 1, 1).in_(sorted(FORMULA_STARTS)), literal("'", String) + column),
-        else_=column,
-    )
+    return case((starts_like_formula(column), literal("'", String) + column), else_=column)
 
 
-def _text(expr):  # noqa: ANN001, ANN202
+def _text(column):  # noqa: ANN001, ANN202
     """A safe text cell; NULL becomes '' (as the csv module writes None)."""
-    return func.coalesce(safe_text_sql(expr), literal("", String))
+    return func.coalesce(safe_text_sql(column), literal("", String))
 
 
 def _iso(expr):  # noqa: ANN001, ANN202
@@ -121,7 +149,7 @@ def _int(expr):  # noqa: ANN001, ANN202
     return func.coalesce(cast(expr, String), literal("", String))
 
 
-# Every cell arrives as text, so a row is usually written with one str.join (see iter_csv).
+# Every cell arrives from SQL as text, so most rows are written with one str.join (see write_rows).
 _CELLS = (
     _text(Lender.name),
     case((Message.log_account_id.is_(None), literal("Lender", String)), else_=literal("Borrower", String)),
@@ -222,12 +250,12 @@ def iso_utc(value: datetime | None) -> str:
 
 
 def write_rows(rows, buf: io.StringIO, writer) -> None:  # noqa: ANN001
-    """Write text rows as the csv module would (QUOTE_MINIMAL, CRLF), fast.
+    """Write rows of text cells exactly as `writer` (csv module, QUOTE_MINIMAL, CRLF) would, fast.
 
-    A row none of whose fields holds a comma, a double quote, CR or LF needs no quoting, and the
-    csv module would write it as the fields joined by commas: that is checked on the joined line
-    (exactly n-1 commas, no quote, no line break) and written with one str.join. Any other row goes
-    through the csv writer itself, so quoting is always the csv module's."""
+    A row none of whose cells holds a comma, a double quote, CR or LF needs no quoting: the csv
+    module would write its cells joined by commas. That is checked on the joined line (exactly
+    n-1 commas, no quote, no line break) and written with one str.join; any other row goes through
+    the csv writer itself, so quoting is always the csv module's."""
     commas = len(HEADER) - 1
     join, write, writerow = ",".join, buf.write, writer.writerow
     for row in rows:
@@ -265,7 +293,7 @@ def iter_csv(
     result = conn.execution_options(yield_per=chunk_rows).execute(stmt)
     try:
         for part in result.partitions():
-            write_rows(part, buf, writer)  # cells come as text from SQL (see _CELLS)
+            write_rows(part, buf, writer)
             if on_rows is not None:
                 on_rows(len(part))
             yield take()

@@ -157,9 +157,9 @@ st.subheader("Findings in this period")
 if not found:
     st.success(f"No lender or mailbox provider crossed a threshold in any 7-day window between {start:%d %b} and {end:%d %b} "
                f"(bounce {D.Bands().bounce_watch:g} %, all failures {D.Bands().failures_watch:g} %; at least {min_volume:,} attempted).")
-for text in patterns:
-    st.warning(text, icon=":material/hub:")
-for i, f in enumerate(found[:12]):
+
+
+def finding_card(f: D.Finding, key: str) -> None:
     label, color = LEVEL_BADGE[f.level]
     with st.container(border=True):
         a, b = st.columns([5, 2], vertical_alignment="center")
@@ -167,12 +167,24 @@ for i, f in enumerate(found[:12]):
             st.badge(label, color=color)
             st.markdown(f.sentence)
         with b:
-            log_link(f.log_params(email_type, audience), "Open these messages in the log", key=f"f{i}")
+            log_link(f.log_params(email_type, audience), "Open these messages in the log", key=key)
             if f.provider_family:
-                st.caption(f"The log shows all of the lender's {f.metric} messages in those days; {D.FAMILY_SHORT[f.provider_family]} recipients are most of them.")
-if len(found) > 12:
-    with st.expander(f"{len(found) - 12} more findings"):
-        for f in found[12:]:
+                st.caption(f"The log lists all of the lender's {f.metric} messages of those days (the log has no provider filter).")
+
+
+grouped = set()
+for n, (text, members) in enumerate(patterns):
+    st.warning(text, icon=":material/hub:")
+    with st.expander(f"The {len(members)} lenders behind it"):
+        for i, f in enumerate(members):
+            finding_card(f, f"p{n}-{i}")
+    grouped |= {id(f) for f in members}
+rest = [f for f in found if id(f) not in grouped]
+for i, f in enumerate(rest[:10]):
+    finding_card(f, f"f{i}")
+if len(rest) > 10:
+    with st.expander(f"{len(rest) - 10} more findings"):
+        for f in rest[10:]:
             st.markdown(f"- **{f.level}** · {f.sentence}")
 
 st.subheader(f"Health on {report.as_of:%d %b %Y}")

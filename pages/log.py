@@ -61,7 +61,8 @@ table = pd.DataFrame(
         "Status": [send_status_text(r["send_status"], r["send_error"]) for r in page.rows],
         "Delivery status": [delivery_label(r["delivery_status"], r["send_status"]) for r in page.rows],
         "Last event": [r["last_event_type"] or "" for r in page.rows],
-        "Reason": [r["status_reason"] or "" for r in page.rows],
+        # A delivered email's "250 OK" is not a reason anyone looks for.
+        "Reason": [(r["status_reason"] or "") if r["delivery_status"] != "DELIVERED" else "" for r in page.rows],
         "Email type": [email_type_label(r["email_type"]) for r in page.rows],
     }
 )
@@ -72,7 +73,6 @@ event = st.dataframe(
     selection_mode="multi-row",
     hide_index=True,
     column_config={
-        "Sent": st.column_config.TextColumn(width="small"),
         "Subject": st.column_config.TextColumn(width="medium"),
         "Status": st.column_config.TextColumn(width="small", help="Did our mail servers send it?"),
         "Delivery status": st.column_config.TextColumn(help="Did the receiving mail server take it?"),

@@ -32,7 +32,7 @@ def demo(sqlite_engine):
 
 
 def quiet(engine, now, **kw) -> SandboxProvider:
-    return SandboxProvider(engine, now=now, latency=(0, 0), rate_429=0, **kw)
+    return SandboxProvider(engine, now=now, latency=(0, 0), rate_429=0, per_minute=60_000, **kw)
 
 
 def rows(engine, *where):

@@ -298,5 +298,6 @@ def test_findings_in_range_name_the_episode_and_the_platform_pattern(engine):
     assert "in the 7 days to 23 Nov against the prior 28" in alpha.sentence  # ties: the latest window
     # Alpha's lender-level block finding has one family behind it: only the family finding is kept.
     assert not any(x.lender_name == "Alpha Lending" and x.provider_family is None for x in found)
-    assert patterns and patterns[0].startswith("Microsoft blocks went up for 3 lenders at once")
+    assert patterns and patterns[0][0].startswith("Microsoft blocks went up for 3 lenders at once")
+    assert {x.lender_name for x in patterns[0][1]} == {"Alpha Lending", "Other Lender 0", "Other Lender 1"}
     assert {x.lender_id for x in mine} == {ids["alpha"]}

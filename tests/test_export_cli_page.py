@@ -6,7 +6,7 @@ import argparse
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from commlog.cli import CommandError
 from commlog.commands import export_failures
 from commlog.export import HEADER
 from commlog.models import AuditEntry
+from commlog.store import expire_pending
 from tests.test_export import expected_rows, world  # noqa: F401 - the shared fixture
 
 DAY_FROM, DAY_TO = date(2026, 11, 10), date(2026, 11, 20)
@@ -76,6 +77,16 @@ def test_cli_to_stdout_all_lenders_with_bom(engine, world, capsysbinary):
     assert captured.err == b""
     (entry,) = _audit(engine)
     assert entry.lender_id is None
+
+
+def test_cli_counts_deferrals_past_the_retry_window_as_failures(engine, world, tmp_path):
+    """'deferred' was sent at T0 (2026-11-20) and is still PENDING; by now its window has passed."""
+    out = tmp_path / "x.csv"
+    cli(engine, "--lender", "acme-lending", "-o", str(out), "-q")
+    by_id = {int(r[-1]): r for r in list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))[1:]}
+    if datetime.now(timezone.utc) > datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc):
+        assert by_id[world["ids"]["deferred"]][12] == "NOT_DELIVERED"
+        assert by_id[world["ids"]["deferred"]][14].startswith("expired")
 
 
 def test_cli_header_only_with_a_notice(engine, world, tmp_path, capsys):
@@ -198,6 +209,8 @@ def _text(at: AppTest) -> str:
 
 
 def test_page_download_and_cli_produce_the_same_bytes(engine, world, deferred, tmp_path):
+    with engine.begin() as c:  # what the log page does now and then, and the CLI before exporting
+        expire_pending(c, datetime.now(timezone.utc))
     view = {"lender_id": world["a"], "range": "custom", "date_from": DAY_FROM, "date_to": DAY_TO}
     at = _panel(engine, world["users"]["admin_a"], view).run()
     assert not at.exception

@@ -112,17 +112,17 @@ def fill(engine: Engine, n: int) -> dict:
         audience = _weighted_case("tk", TYPES, lambda t: f"'{t[1]}'")
         # ok: outcome; fk: deferred at least once (4 %).
         send_status = "CASE WHEN ok < 5 THEN 'failed' ELSE 'sent' END"
-        status = ("CASE WHEN ok < 230 THEN NULL WHEN ok < 240 THEN 'PENDING' WHEN ok < 282 THEN 'NOT_DELIVERED' ELSE 'DELIVERED' END")
-        last = ("CASE WHEN ok < 230 THEN NULL WHEN ok < 240 THEN 'PROCESSED' WHEN ok < 255 THEN 'BOUNCE' WHEN ok < 268 THEN 'BLOCKED' "
-                "WHEN ok < 273 THEN 'DEFERRED' WHEN ok < 280 THEN 'DROPPED' WHEN ok < 282 THEN 'FAILED' ELSE 'DELIVERED' END")
-        reason = ("CASE WHEN ok < 240 THEN NULL WHEN ok < 250 THEN '550 5.1.1 The email account that you tried to reach does not exist' "
-                  "WHEN ok < 255 THEN '550 5.1.10 RecipientNotFound' WHEN ok < 265 THEN '550 5.7.1 Service unavailable, client host blocked' "
-                  "WHEN ok < 268 THEN '550 5.7.26 unauthenticated sender' WHEN ok < 273 THEN 'expired: not delivered within 72 h of retries (last deferral: 421 4.7.28 rate limited)' "
-                  "WHEN ok < 280 THEN 'Bounced Address' WHEN ok < 282 THEN 'Template render error' ELSE '250 2.0.0 OK' END")
+        status = ("CASE WHEN ok < 230 THEN NULL WHEN ok < 240 THEN 'PENDING' WHEN ok < 265 THEN 'NOT_DELIVERED' ELSE 'DELIVERED' END")
+        last = ("CASE WHEN ok < 230 THEN NULL WHEN ok < 240 THEN 'PROCESSED' WHEN ok < 246 THEN 'BOUNCE' WHEN ok < 252 THEN 'BLOCKED' "
+                "WHEN ok < 255 THEN 'DEFERRED' WHEN ok < 264 THEN 'DROPPED' WHEN ok < 265 THEN 'FAILED' ELSE 'DELIVERED' END")
+        reason = ("CASE WHEN ok < 240 THEN NULL WHEN ok < 244 THEN '550 5.1.1 The email account that you tried to reach does not exist' "
+                  "WHEN ok < 246 THEN '550 5.1.10 RecipientNotFound' WHEN ok < 250 THEN '550 5.7.1 Service unavailable, client host blocked' "
+                  "WHEN ok < 252 THEN '550 5.7.26 unauthenticated sender' WHEN ok < 255 THEN 'expired: not delivered within 72 h of retries (last deferral: 421 4.7.28 rate limited)' "
+                  "WHEN ok < 264 THEN 'Bounced Address' WHEN ok < 265 THEN 'Template render error' ELSE '250 2.0.0 OK' END")
         bits = {k.value: v for k, v in rollups.EVENT_BIT.items()}
-        mask = (f"(CASE WHEN ok < 230 THEN 0 WHEN ok < 240 THEN {bits['PROCESSED']} WHEN ok < 255 THEN {bits['BOUNCE']} WHEN ok < 268 THEN {bits['BLOCKED']} "
-                f"WHEN ok < 273 THEN {bits['DEFERRED']} WHEN ok < 280 THEN {bits['DROPPED']} WHEN ok < 282 THEN {bits['FAILED']} ELSE {bits['DELIVERED']} END)"
-                f" + (CASE WHEN ok >= 230 AND fk < 4 AND ok NOT BETWEEN 268 AND 272 THEN {bits['DEFERRED']} ELSE 0 END)")
+        mask = (f"(CASE WHEN ok < 230 THEN 0 WHEN ok < 240 THEN {bits['PROCESSED']} WHEN ok < 246 THEN {bits['BOUNCE']} WHEN ok < 252 THEN {bits['BLOCKED']} "
+                f"WHEN ok < 255 THEN {bits['DEFERRED']} WHEN ok < 264 THEN {bits['DROPPED']} WHEN ok < 265 THEN {bits['FAILED']} ELSE {bits['DELIVERED']} END)"
+                f" + (CASE WHEN ok >= 230 AND fk < 4 AND ok NOT BETWEEN 252 AND 254 THEN {bits['DEFERRED']} ELSE 0 END)")
         if pg:
             sent_at = f"(TIMESTAMPTZ '{ANCHOR.isoformat()}' - make_interval(secs => sec))"
             status = f"CASE WHEN ok < 5 THEN NULL ELSE {status} END"

@@ -6,6 +6,7 @@ all lenders, streamed from SQL to a file or standard output, with a progress bar
 
 Dates (YYYY-MM-DD) are whole days in --tz (default UTC), both ends included, like the page's custom
 range; a full ISO 8601 time (2026-11-20T08:00:00+01:00) is exact, --until exclusive.
+Deferrals past the retry window are marked expired (NOT_DELIVERED) first, as the log page does.
 Every export is recorded in the audit trail.
 """
 
@@ -28,6 +29,7 @@ from commlog.filters import SORTS, LogFilter, ViewState, time_bounds
 from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, get_borrower
 from commlog.models import Lender
 from commlog.principal import Principal, Role, ScopeError
+from commlog.store import expire_pending
 
 
 def register(subparsers) -> None:  # noqa: ANN001
@@ -117,9 +119,17 @@ def run(args) -> int:  # noqa: ANN001
             if row is None:
                 raise CommandError(f"no lender with slug {args.lender!r}")
             lender_id, slug = row
+            try:
+                principal.require_lender(lender_id)
+            except ScopeError as exc:
+                raise CommandError(str(exc)) from None
             if args.account is not None and get_borrower(conn, principal, lender_id, args.account) is None:
                 raise CommandError(f"no borrower account {args.account} at lender {slug!r}")
         span = SPAN_ALL if args.all else (SPAN_LOG if args.account is not None else SPAN_LENDER)
+    # Deferrals past the retry window become NOT_DELIVERED (expired) first, as the log page does.
+    with engine.begin() as conn:
+        expire_pending(conn, now, None if args.all else lender_id)
+    with engine.connect() as conn:
         spec = FailureExport(
             LogFilter(lender_id=lender_id, account_id=args.account, since=since, until=until, sort=args.sort),
             span=span,

@@ -548,16 +548,30 @@ def events_known_at(events: list[PlannedEvent], now: datetime) -> list[PlannedEv
 def facts_for_message(conn: Connection, provider_message_id: str) -> MessageFacts | None:
     from commlog.models import Lender, Message
 
-    row = conn.execute(
-        select(Message, Lender.slug, Lender.created_at)
+    m = conn.execute(
+        select(
+            Message.id,
+            Message.lender_id,
+            Message.provider,
+            Message.provider_message_id,
+            Message.recipient_email,
+            Message.recipient_domain,
+            Message.provider_family,
+            Message.email_type,
+            Message.audience,
+            Message.sent_at,
+            Message.send_status,
+            Lender.slug,
+            Lender.created_at.label("lender_created_at"),
+        )
         .join(Lender, Lender.id == Message.lender_id)
         .where(Message.provider_message_id == provider_message_id)
         .order_by(Message.id)
         .limit(1)
     ).first()
-    if row is None:
+    if m is None:
         return None
-    m, slug, lender_created = row
+    slug, lender_created = m.slug, m.lender_created_at
     earlier = False
     if m.send_status == "sent" and address_fate(m.recipient_email, m.provider_family) is not None:
         earlier = (

@@ -260,9 +260,9 @@ class _Builder:
                 if TYPES[ti].audience == "staff":
                     msgs.append((self._time(self.start_us), li, ti, staff[rng.randrange(len(staff))]))
                     continue
-                idx = borrowers[int(nb * rng.random() ** 1.7)]  # some borrowers are much more active
+                idx = borrowers[int(nb * rng.random() ** 1.25)]  # some borrowers are more active
                 if self.accounts[idx].dead and rng.random() < 0.75:  # bad addresses never engage much
-                    idx = borrowers[int(nb * rng.random() ** 1.7)]
+                    idx = borrowers[int(nb * rng.random() ** 1.25)]
                 lo = max(self.start_us, self.accounts[idx].created_us + 60_000_000)
                 if lo >= self.anchor_us:
                     idx = borrowers[rng.randrange(nb)]

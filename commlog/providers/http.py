@@ -315,7 +315,9 @@ class ProviderHttp:
                     if asked is not None and (asked > p.max_wait or waited + asked > p.max_total_wait):
                         log.warning("%s %s %s -> 429, asked to wait %.0f s: giving up", provider, method, path, asked)
                         raise failure
-                    notes.append(f"rate limited by {errors.provider_label(provider)}, retried after {errors.seconds_text(retry_in)}")
+                    label = errors.provider_label(provider)
+                    label = label[0].lower() + label[1:] if label.startswith("The ") else label
+                    notes.append(f"rate limited by {label}, retried after {errors.seconds_text(retry_in)}")
                 elif status >= 500:
                     failure = errors.unavailable(provider, f"HTTP {status}, a server error at the provider")
                 else:

@@ -317,7 +317,16 @@ class SandboxProvider(SendGridProvider):
     name = "sandbox"
     label = "The sandbox email provider"
 
-    def __init__(self, engine: Engine, *, backend: SandboxBackend | None = None, now: datetime | None = None, policy: RetryPolicy | None = None, **backend_kw) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        backend: SandboxBackend | None = None,
+        now: datetime | None = None,
+        policy: RetryPolicy | None = None,
+        per_minute: float | None = None,
+        **backend_kw,
+    ) -> None:
         self.backend = backend or SandboxBackend(engine, **backend_kw)
         client = new_client(transport=httpx.MockTransport(self.backend.handle))
         super().__init__(
@@ -326,6 +335,7 @@ class SandboxProvider(SendGridProvider):
             api="logs",
             http=ProviderHttp(client, policy),
             limiter_key=f"sandbox:{id(self.backend)}",
+            logs_per_minute=per_minute,
         )
         self.now = now
 

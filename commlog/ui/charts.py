@@ -88,7 +88,7 @@ def rate_chart(
     color = alt.Color("series:N", legend=None, scale=alt.Scale(scheme="tableau10"))
     lines = data[~is_median]
     base = alt.Chart(lines).encode(x=_x(granularity), y=y, color=color)
-    layers.append(base.mark_line(strokeWidth=2, interpolate="monotone"))
+    layers.append(base.mark_line(strokeWidth=2))
     points = base.mark_point(size=45, filled=True).encode(
         opacity=alt.condition("datum.low_volume", alt.value(0.25), alt.value(1.0)),
         shape=alt.condition("datum.provisional", alt.value("diamond"), alt.value("circle")),
@@ -102,28 +102,26 @@ def rate_chart(
         layers.append(
             alt.Chart(med).mark_line(strokeDash=[5, 4], color="#616161", strokeWidth=1.5).encode(x=_x(granularity), y=y, tooltip=tooltip)
         )
-    # Direct labels at the last point of each line.
+    # Direct labels at the last point of each line: the lender above, the median below.
     last = data.dropna(subset=["rate"]).sort_values("period").groupby("series", as_index=False).tail(1)
-    if not last.empty:
-        layers.append(
-            alt.Chart(last)
-            .mark_text(align="left", dx=6, fontSize=11, fontWeight="bold")
-            .encode(
-                x=_x(granularity),
-                y=y,
-                text="series:N",
-                color=alt.condition(f"datum.series == '{MEDIAN_LABEL}'", alt.value("#616161"), color),
+    for is_med, dy in ((False, -10), (True, 12)):
+        part = last[(last["series"] == MEDIAN_LABEL) == is_med]
+        if not part.empty:
+            layers.append(
+                alt.Chart(part)
+                .mark_text(align="right", dx=-4, dy=dy, fontSize=11, fontWeight="bold", **({"color": "#616161"} if is_med else {}))
+                .encode(x=_x(granularity), y=y, text="series:N", **({} if is_med else {"color": color}))
             )
-        )
     return alt.layer(*layers).properties(height=height).resolve_scale(color="independent")
 
 
-def volume_chart(df: pd.DataFrame, *, granularity: str, height: int = 160) -> alt.Chart:
+def volume_chart(df: pd.DataFrame, *, granularity: str, height: int = 260) -> alt.Chart:
     """Stacked bars of messages per period by outcome. df columns: period, outcome, label, count, order."""
     groups = OUTCOME_GROUPS
+    n_periods = max(1, df["period"].nunique()) if not df.empty else 1
     return (
         alt.Chart(df)
-        .mark_bar()
+        .mark_bar(width=max(2, min(40, int(560 / n_periods))))
         .encode(
             x=_x(granularity),
             y=alt.Y("count:Q", title="Messages", stack="zero"),
@@ -131,7 +129,7 @@ def volume_chart(df: pd.DataFrame, *, granularity: str, height: int = 160) -> al
                 "label:N",
                 title=None,
                 scale=alt.Scale(domain=[g[1] for g in groups], range=[g[2] for g in groups]),
-                legend=alt.Legend(orient="bottom", columns=4, symbolType="square"),
+                legend=alt.Legend(orient="right", symbolType="square", labelLimit=220),
             ),
             order=alt.Order("order:Q"),
             tooltip=[
@@ -149,7 +147,7 @@ def heatmap(df: pd.DataFrame, *, metric_label: str, thresholds: tuple[float, ...
     top = max(float(df["rate"].max() or 0) if df["rate"].notna().any() else 0, thresholds[-1] if thresholds else 1)
     base = alt.Chart(df).encode(
         x=alt.X("family:N", title="Mailbox provider", axis=alt.Axis(labelAngle=0, orient="top")),
-        y=alt.Y("lender:N", title=None),
+        y=alt.Y("lender:N", title=None, axis=alt.Axis(labelLimit=240)),
     )
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.condition(
@@ -177,7 +175,7 @@ def small_multiples(df: pd.DataFrame, *, metric_label: str, granularity: str, th
     max_rate = float(df["rate"].max()) if df["rate"].notna().any() else 0.0
     top = max(max_rate * 1.1, (thresholds[0] * 1.6) if thresholds else 1.0)
     y = alt.Y("rate:Q", title=f"{metric_label} (%)", scale=alt.Scale(domain=[0, round(top, 2)], clamp=True))
-    line = alt.Chart().mark_line(color="#1f77b4", interpolate="monotone").encode(x=_x(granularity, title=None), y=y)
+    line = alt.Chart().mark_line(color="#1f77b4").encode(x=_x(granularity, title=None), y=y)
     pts = alt.Chart().mark_point(filled=True, size=20, color="#1f77b4").encode(
         x=_x(granularity, title=None),
         y=y,

@@ -112,11 +112,10 @@ def _bootstrap_shim(tmp: Path) -> str | None:
     shim = tmp / "shim"
     shim.mkdir(exist_ok=True)
     (shim / "sitecustomize.py").write_text(
-        "import importlib.util, sys, types\n"
-        "if importlib.util.find_spec('commlog.bootstrap') is None:\n"
-        "    _m = types.ModuleType('commlog.bootstrap')\n"
-        "    _m.ensure_database = lambda url: 'prepared by the e2e fixture'\n"
-        "    sys.modules['commlog.bootstrap'] = _m\n"
+        "import sys, types\n"
+        "_m = types.ModuleType('commlog.bootstrap')\n"
+        "_m.ensure_database = lambda url: 'prepared by the e2e fixture'\n"
+        "sys.modules['commlog.bootstrap'] = _m\n"
     )
     return str(shim)
 
@@ -171,15 +170,31 @@ def demo(tmp_path_factory) -> Demo:
             "WHERE m.lender_id = ? AND a.kind = 'borrower' AND m.sent_at >= ? GROUP BY a.id ORDER BY n DESC, a.id LIMIT 50",
             (lender_id, since),
         ).fetchall()
-    ascii_rows = [r for r in rows if r[1].isascii() and r[3] >= 12]
-    if not ascii_rows:
+        b = next((r for r in rows if r[1].isascii() and r[3] >= 12 and _has_unchecked_on_top(c, r[0])), None)
+    if b is None:
         pytest.fail(f"the demo data has no borrower of {lender_name} with a busy log of their own")
-    b = ascii_rows[0]
     return Demo(
         url=url, password=password, logins=logins, admin=admins[slug], ops=ops, lender_id=lender_id,
         lender_name=lender_name, other_lender_names=[n for s, (_, n) in lenders.items() if s != slug],
         borrower=Borrower(b[0], b[1], b[2]), env=env,
     )
+
+
+def borrower_log(db_url: str, account_id: int, limit: int = 10) -> list[dict]:
+    """The newest messages of a borrower's log, in the log page's default order (newest first)."""
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as c:
+        c.row_factory = sqlite3.Row
+        return [dict(r) for r in c.execute(
+            "SELECT id, subject, recipient_email, send_status, delivery_status FROM message WHERE log_account_id = ? "
+            "ORDER BY sent_at DESC, id DESC LIMIT ?", (account_id, limit),
+        )]
+
+
+def _has_unchecked_on_top(c: sqlite3.Connection, account_id: int) -> bool:
+    """Among the 8 rows the grid shows first: a sent, never checked email (for Check delivery status)."""
+    rows = c.execute("SELECT send_status, delivery_status FROM message WHERE log_account_id = ? "
+                     "ORDER BY sent_at DESC, id DESC LIMIT 8", (account_id,)).fetchall()
+    return any(s == "sent" and d is None for s, d in rows)
 
 
 # --- the Streamlit server ------------------------------------------------------------------------------
@@ -277,11 +292,32 @@ def browser():
         b.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # noqa: ANN001, ARG001
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+FAILURES = ROOT / ".pytest_cache" / "e2e-failures"
+
+
 @pytest.fixture
-def context(browser):
+def context(browser, request):
     ctx = browser.new_context(viewport=VIEWPORT, timezone_id=VIEWER_TZ, locale="en-US", accept_downloads=True)
     ctx.set_default_timeout(TIMEOUT_MS)
     yield ctx
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:  # keep what the browser showed, for the report
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        for i, pg in enumerate(ctx.pages):
+            stem = FAILURES / f"{request.node.name}-{i}"
+            try:
+                pg.screenshot(path=f"{stem}.png", full_page=True)
+                stem.with_suffix(".txt").write_text(f"{pg.url}\n\n{pg.inner_text('body')}")
+            except Exception:  # noqa: BLE001 - best effort only
+                pass
+        rep.sections.append(("e2e", f"browser state saved under {FAILURES}"))
     ctx.close()
 
 
@@ -334,7 +370,8 @@ def choose(page, label: str, option: str) -> None:  # noqa: ANN001
 
 
 def expect_selected(page, label: str, text: str) -> None:  # noqa: ANN001
-    expect(selectbox(page, label)).to_contain_text(text)
+    """The selectbox shows `text` as its value (the combobox input holds the selected label)."""
+    expect(selectbox(page, label).get_by_role("combobox")).to_have_value(re.compile(re.escape(text)))
 
 
 ROW_HEIGHT = 35  # st.dataframe's default row and header height (px)

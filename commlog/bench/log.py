@@ -1,0 +1,147 @@
+"""The Communication Log's queries (issue 2, Deliver 7): commlog's SQL beside the naive way.
+
+For each size N (a temporary demo database with N messages, 8 lenders, the biggest lender is
+measured as its lender admin): median and p95 latency of
+
+  lender log, first page · a borrower's log (their busiest) · a filtered page (NOT_DELIVERED, last
+  30 days, recipient domain gmail.com) · a deep page (page 200 of the lender log, all time, or its
+  last page) · the borrower type-ahead
+
+through commlog.log_queries (fetch_log_page / search_borrowers), each beside the naive way measured
+in the same run: read the lender's whole log (every message of that lender; for the type-ahead,
+every borrower account) into pandas with pd.read_sql, then filter, sort and slice in pandas.
+Both must return the same rows (checked). Peak memory (tracemalloc) of a page query at every N.
+
+Targets (issue 2): every median < 50 ms and >= 20x faster than the naive way; page-query memory
+that does not grow with N.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, text
+
+from commlog.bench import BenchContext, register
+from commlog.bench.stats import peak_memory_mb, timed
+from commlog.filters import LogFilter
+from commlog.log_queries import fetch_log_page, search_borrowers
+from commlog.models import Account, Lender, Message
+from commlog.principal import Principal, Role
+
+TARGET_MEDIAN_MS = 50.0
+TARGET_RATIO = 20.0
+PAGE_SIZE = 50
+DEEP_PAGE = 200
+
+
+def _naive_log(conn, lender_id: int, f: LogFilter):  # noqa: ANN001, ANN202
+    import pandas as pd
+
+    df = pd.read_sql(text("SELECT * FROM message WHERE lender_id = :l"), conn, params={"l": lender_id})
+    sent = pd.to_datetime(df["sent_at"], utc=True, format="mixed")
+    mask = df["log_account_id"].isna() if f.account_id is None else df["log_account_id"] == f.account_id
+    if f.since is not None:
+        mask &= sent >= pd.Timestamp(f.since)
+    if f.delivery_status:
+        mask &= df["delivery_status"] == f.delivery_status
+    if f.domain:
+        mask &= df["recipient_domain"] == f.domain
+    sel = df[mask].assign(_sent=sent[mask]).sort_values(["_sent", "id"], ascending=False)
+    total = len(sel)
+    page = min(f.page, max(1, -(-total // f.page_size)))
+    start = (page - 1) * f.page_size
+    return sel.iloc[start : start + f.page_size], total
+
+
+def _naive_typeahead(conn, lender_id: int, q: str, limit: int = 20):  # noqa: ANN001, ANN202
+    import pandas as pd
+
+    df = pd.read_sql(
+        text("SELECT id, name, email, search_text FROM account WHERE lender_id = :l AND kind = 'borrower'"),
+        conn,
+        params={"l": lender_id},
+    )
+    hit = df[df["search_text"].str.contains(q.lower(), regex=False)]
+    starts = ~hit["email"].str.startswith(q.lower())
+    return hit.assign(_s=starts).sort_values(["_s", "name", "id"]).head(limit)
+
+
+@register("log", "Communication Log queries beside the naive pandas way")
+def run(ctx: BenchContext) -> int:
+    rows: list[list] = []
+    memory: list[list] = []
+    missed: list[str] = []
+    for n in ctx.sizes:
+        sd = ctx.seeded(n)
+        anchor = sd.result.anchor
+        with sd.engine.connect() as conn:
+            lender_id, slug = conn.execute(select(Lender.id, Lender.slug).order_by(Lender.id).limit(1)).one()
+            principal = Principal(user_id=0, email="bench@commlog.local", role=Role.LENDER_ADMIN, lender_id=lender_id)
+            borrower_id, borrower_msgs = conn.execute(
+                select(Message.log_account_id, func.count())
+                .where(Message.lender_id == lender_id, Message.log_account_id.is_not(None))
+                .group_by(Message.log_account_id)
+                .order_by(func.count().desc(), Message.log_account_id)
+                .limit(1)
+            ).one()
+            email = conn.execute(select(Account.email).where(Account.id == borrower_id)).scalar_one()
+            q = email.split("@")[0][:4]
+            since = anchor - timedelta(days=30)
+            cases = [
+                ("lender log, first page", LogFilter(lender_id, since=since, page_size=PAGE_SIZE)),
+                (f"borrower's log ({borrower_msgs} msgs)", LogFilter(lender_id, account_id=borrower_id, since=since, page_size=PAGE_SIZE)),
+                ("NOT_DELIVERED, 30 d, gmail.com", LogFilter(lender_id, since=since, delivery_status="NOT_DELIVERED", domain="gmail.com", page_size=PAGE_SIZE)),
+                (f"deep page {DEEP_PAGE}, all time", LogFilter(lender_id, page=DEEP_PAGE, page_size=PAGE_SIZE)),
+            ]
+            for label, f in cases:
+                page = fetch_log_page(conn, principal, f)
+                naive_rows, naive_total = _naive_log(conn, lender_id, f)
+                same = [r["id"] for r in page.rows] == [int(i) for i in naive_rows["id"]] and page.total == naive_total
+                fast = timed(lambda f=f: fetch_log_page(conn, principal, f), ctx.repeat)
+                slow = timed(lambda f=f: _naive_log(conn, lender_id, f), ctx.naive_repeat, warmup=0)
+                if page.page != f.page:
+                    label += f" (last: {page.page})"
+                rows.append(_row(n, label, fast, slow, page.total, same, missed))
+            hits = search_borrowers(conn, principal, lender_id, q)
+            naive_hits = _naive_typeahead(conn, lender_id, q)
+            same = [h.id for h in hits] == [int(i) for i in naive_hits["id"]]
+            fast = timed(lambda: search_borrowers(conn, principal, lender_id, q), ctx.repeat)
+            slow = timed(lambda: _naive_typeahead(conn, lender_id, q), ctx.naive_repeat, warmup=0)
+            rows.append(_row(n, f"borrower type-ahead {q!r}", fast, slow, len(hits), same, missed))
+            first = cases[0][1]
+            memory.append([
+                n,
+                slug,
+                peak_memory_mb(lambda: fetch_log_page(conn, principal, first)),
+                peak_memory_mb(lambda: _naive_log(conn, lender_id, first)),
+            ])  # fmt: skip
+
+    ctx.print()
+    ctx.print(f"Communication Log queries · {ctx.backend_label} · lender admin of the biggest lender · "
+              f"{ctx.repeat} runs (naive: {ctx.naive_repeat}) · page size {PAGE_SIZE}")  # fmt: skip
+    ctx.print_table(
+        ["N", "query", "median ms", "p95 ms", "naive median ms", "naive p95 ms", "faster", "rows", "same rows", "target"],
+        rows,
+        align="rlrrrrrrll",
+    )
+    ctx.print()
+    ctx.print("Peak memory (tracemalloc) of the lender log's first page")
+    ctx.print_table(["N", "lender", "commlog MB", "naive MB"], memory, align="rlrr")
+    if len(memory) > 1 and memory[-1][2] > 2 * memory[0][2] + 0.5:
+        missed.append(f"page-query memory grows with N ({memory[0][2]:.2f} MB -> {memory[-1][2]:.2f} MB)")
+    ctx.print()
+    if missed:
+        ctx.print("Targets missed: " + "; ".join(missed))
+        return 1
+    ctx.print(f"Targets met: every median < {TARGET_MEDIAN_MS:.0f} ms and >= {TARGET_RATIO:.0f}x faster than naive; memory flat in N.")
+    return 0
+
+
+def _row(n, label, fast, slow, total, same, missed):  # noqa: ANN001, ANN202
+    ratio = slow.median_ms / fast.median_ms if fast.median_ms > 0 else float("inf")
+    ok = fast.median_ms < TARGET_MEDIAN_MS and ratio >= TARGET_RATIO and same
+    if not ok:
+        missed.append(f"{label} at N={n:,}")
+    return [n, label, fast.median_ms, fast.p95_ms, slow.median_ms, slow.p95_ms, f"{ratio:,.0f}x", total,
+            "yes" if same else "NO", "ok" if ok else "MISSED"]  # fmt: skip

@@ -1,0 +1,224 @@
+"""The Communication Log in a real browser: sign in and out, the Account type-ahead, filters in the
+URL (and a pasted URL restoring them), a message and Check delivery status, the bulk check, the
+CSV export."""
+
+import csv
+import io
+import re
+
+import pytest
+
+from tests.e2e.conftest import (
+    borrower_log,
+    choose,
+    click_row,
+    expect,
+    expect_selected,
+    login,
+    main_text,
+    open_app,
+    screenshot,
+    url_params,
+    wait_for_run,
+)
+
+pytestmark = pytest.mark.e2e
+
+COUNT = re.compile(r"([\d,]+) emails? in (.+)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def navigation_mode(server, browser):
+    """Run app.py once, as a user opening the address the README gives, so the server leaves
+    Streamlit's legacy pages/ mode (test_direct_urls covers that mode)."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    open_app(page, server.url("/"))
+    ctx.close()
+
+
+def shown_count(page) -> tuple[int, str]:  # noqa: ANN001
+    m = COUNT.search(main_text(page))
+    assert m, f"no email count on the page:\n{main_text(page)[:1500]}"
+    return int(m.group(1).replace(",", "")), m.group(2)
+
+
+def test_sign_in_see_the_log_and_sign_out(server, demo, page):
+    open_app(page, server.url("/"))
+    login(page, demo.admin, demo.password)
+    expect(page.get_by_role("heading", name="Communication Log")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+    total, whose = shown_count(page)
+    assert total > 50 and whose.startswith(f"{demo.lender_name}: lender's own log")
+    expect(page.get_by_test_id("stMain")).to_contain_text("Times in Europe/Berlin")
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(demo.admin)
+    text = main_text(page)
+    assert not any(name in text for name in demo.other_lender_names)
+    screenshot(page, "log")
+
+    page.get_by_role("button", name="Sign out").click()
+    wait_for_run(page)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+    assert demo.lender_name not in main_text(page)
+
+
+def test_account_type_ahead_opens_a_borrowers_log(server, demo, page):
+    b = demo.borrower
+    open_app(page, server.url("/"))
+    login(page, demo.admin, demo.password)
+    lender_total, _ = shown_count(page)
+    search = page.get_by_role("textbox", name="Find a borrower (name or email)")
+    search.click()
+    search.press_sequentially(b.search[:-2], delay=40)  # part of the email, typed
+    wait_for_run(page)
+    expect(page.get_by_test_id("stMain")).to_contain_text("pick one in Account")
+    choose(page, "Account", b.email)
+    expect_selected(page, "Account", b.email)
+    assert url_params(page).get("account") == str(b.id)
+    total, whose = shown_count(page)
+    assert whose.startswith(f"{b.name}'s log ({b.email})")
+    assert 0 < total < lender_total
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+    screenshot(page, "account-type-ahead")
+
+
+def test_filters_go_to_the_url_and_a_pasted_url_restores_them(server, demo, context):
+    page = context.new_page()
+    open_app(page, server.url("/"))
+    login(page, demo.admin, demo.password)
+    all_total, _ = shown_count(page)
+    choose(page, "Delivery status", "NOT_DELIVERED")
+    assert url_params(page).get("delivery") == "NOT_DELIVERED"
+    filtered, _ = shown_count(page)
+    assert 0 < filtered < all_total
+    choose(page, "Sent", "Last 7 days")
+    params = url_params(page)
+    assert (params.get("delivery"), params.get("range")) == ("NOT_DELIVERED", "7d"), page.url
+    week, _ = shown_count(page)
+    assert 0 < week <= filtered
+    screenshot(page, "filters")
+
+    # The address bar, pasted into a new tab of the same browser: a full page load is a new
+    # Streamlit session, so it asks for the login, which keeps the link's view.
+    pasted = context.new_page()
+    open_app(pasted, page.url)
+    expect(pasted.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(pasted.get_by_role("dialog")).to_have_count(0)
+    login(pasted, demo.admin, demo.password)
+    expect_selected(pasted, "Delivery status", "NOT_DELIVERED")
+    expect_selected(pasted, "Sent", "Last 7 days")
+    params = url_params(pasted)
+    assert (params.get("delivery"), params.get("range")) == ("NOT_DELIVERED", "7d"), pasted.url
+    assert shown_count(pasted)[0] == week
+    screenshot(pasted, "filters-restored")
+
+
+@pytest.mark.xfail(strict=True, reason="the log page is st.navigation's default page, served at / only: /log "
+                   "opens a 'Page not found' dialog (its query parameters survive, at /)")
+def test_a_log_link_with_the_log_path_opens_without_a_page_not_found_dialog(server, demo, page):
+    open_app(page, server.url("/log?delivery=NOT_DELIVERED&range=7d"))
+    expect(page.get_by_role("dialog")).to_have_count(0, timeout=3_000)
+    login(page, demo.admin, demo.password)
+    expect_selected(page, "Delivery status", "NOT_DELIVERED")
+
+
+def test_open_a_message_and_check_its_delivery_status(server, demo, page):
+    b = demo.borrower
+    rows = borrower_log(demo.url, b.id)
+    row, msg = next((i, m) for i, m in enumerate(rows) if m["send_status"] == "sent" and m["delivery_status"] is None)
+    open_app(page, server.url(f"/?account={b.id}"))
+    login(page, demo.admin, demo.password)
+    click_row(page, row)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_role("heading", name=msg["subject"])).to_be_visible()
+    expect(main).to_contain_text("Not checked with the provider yet.")
+    expect(main.get_by_role("heading", name="Events")).to_be_visible()
+    check = page.get_by_role("button", name="Check delivery status")
+    expect(check).to_be_visible()
+    check.click()
+    wait_for_run(page)
+    expect(main).to_contain_text("Checked with the provider at", timeout=30_000)
+    expect(main.get_by_role("heading", name=msg["subject"])).to_be_visible()
+    expect(main).to_contain_text("Last checked with the provider")
+    detail = main_text(page).rsplit(msg["subject"], 1)[1]  # the detail panel, below the grid
+    assert "Not checked yet" not in detail, detail
+    assert re.search(r"\b(DELIVERED|NOT_DELIVERED|PENDING)\b", detail), detail
+    assert re.search(r"\b(PROCESSED|DELIVERED|DEFERRED|BOUNCE|BLOCKED|DROPPED)\b \d{4}-\d\d-\d\d", detail), detail
+    screenshot(page, "message-check")
+
+
+@pytest.mark.xfail(strict=True, reason="the log keeps the selection as row positions: when a check moves the "
+                   "message out of the filtered page (here: Not checked yet), the detail silently shows the next email")
+def test_the_detail_stays_on_the_checked_email_in_a_not_checked_view(server, demo, page):
+    b = demo.borrower
+    open_app(page, server.url(f"/?account={b.id}&delivery=NOT_CHECKED"))
+    login(page, demo.admin, demo.password)
+    click_row(page, 0)
+    main = page.get_by_test_id("stMain")
+    subject = main.get_by_test_id("stVerticalBlockBorderWrapper").get_by_role("heading").first.inner_text()
+    page.get_by_role("button", name="Check delivery status").click()
+    wait_for_run(page)
+    expect(main).to_contain_text("Checked with the provider at", timeout=5_000)
+    expect(main.get_by_role("heading", name=subject)).to_be_visible()
+
+
+def test_message_page_by_id_and_check_again(server, demo, page):
+    import sqlite3
+
+    with sqlite3.connect(demo.url.removeprefix("sqlite:///")) as c:
+        (mid,) = c.execute(
+            "SELECT id FROM message WHERE lender_id = ? AND send_status = 'sent' AND last_event_type = 'BOUNCE' "
+            "ORDER BY sent_at DESC LIMIT 1", (demo.lender_id,)
+        ).fetchone()
+    open_app(page, server.url(f"/message?id={mid}"))
+    login(page, demo.admin, demo.password)
+    main = page.get_by_test_id("stMain")
+    expect(main).to_contain_text("NOT_DELIVERED")
+    expect(main).to_contain_text("BOUNCE")
+    expect(main).to_contain_text("Receiving server said:")
+    page.get_by_role("button", name=re.compile("Check (again|delivery status)")).click()
+    wait_for_run(page)
+    expect(main).to_contain_text("Checked with the provider at", timeout=30_000)
+    expect(main).to_contain_text("NOT_DELIVERED")
+    screenshot(page, "message")
+
+
+def test_bulk_check_with_progress_and_per_row_results(server, demo, page):
+    open_app(page, server.url("/?delivery=NOT_CHECKED"))
+    login(page, demo.admin, demo.password)
+    for row in range(5):
+        click_row(page, row)
+    main = page.get_by_test_id("stMain")
+    expect(main).to_contain_text("5 emails selected.")
+    page.get_by_role("button", name="Check delivery status of 5 emails").click()
+    expect(page.get_by_test_id("stProgress")).to_be_visible()
+    wait_for_run(page)
+    expect(page.get_by_test_id("stProgress")).to_contain_text("Checked 5 of 5.")
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(2)  # the log and the per-row results
+    expect(main).to_contain_text(re.compile(r"All 5 checked|could not be checked"))
+    screenshot(page, "bulk-check")
+
+
+def test_export_failures_csv_download(server, demo, page):
+    from commlog.export import HEADER
+
+    open_app(page, server.url("/?delivery=NOT_DELIVERED"))
+    login(page, demo.admin, demo.password)
+    button = page.get_by_role("button", name="Download failures CSV")
+    if button.count() == 0:
+        pytest.skip("the log page has no 'Download failures CSV' button yet (commlog.ui.export_panel is not wired "
+                    "into pages/log.py)")
+    expect(page.get_by_test_id("stMain")).to_contain_text(re.compile(r"[\d,]+ failures? match"))
+    with page.expect_download() as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    data = open(download.path(), "rb").read()
+    text = data.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert tuple(rows[0]) == HEADER
+    assert len(rows) > 1
+    lender_col = HEADER.index("Lender")
+    assert {r[lender_col] for r in rows[1:]} == {demo.lender_name}
+    screenshot(page, "export")
