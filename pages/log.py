@@ -10,6 +10,7 @@ from commlog.filters import PAGE_SIZES, to_log_filter
 from commlog.log_queries import fetch_log_page, get_message
 from commlog.ui.format import delivery_label, email_type_label, local_time, send_status_text, viewer_timezone
 from commlog.ui.check_controls import render_bulk_check
+from commlog.ui.export_panel import render_export_panel
 from commlog.ui.guard import require_login
 from commlog.ui.log_controls import K, render_controls, sync_url
 from commlog.ui.maintenance import expire_pending_now_and_then
@@ -43,6 +44,9 @@ sync_url(view, principal)
 whose = f"{account.name}'s log ({account.email})" if account else f"{lender.name}: lender's own log"
 st.markdown(f"**{page.total:,}** email{'s' if page.total != 1 else ''} in {whose}")
 st.caption(f"Times in {tz.key}. Status: did our mail servers send it. Delivery status: did the receiving server take it.")
+
+with st.expander("Export failures as CSV", icon="⬇️"):
+    render_export_panel(engine, principal, view, log_filter, tz)
 
 if page.total == 0:
     st.info(

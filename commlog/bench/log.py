@@ -12,8 +12,9 @@ in the same run: read the lender's whole log (every message of that lender; for 
 every borrower account) into pandas with pd.read_sql, then filter, sort and slice in pandas.
 Both must return the same rows (checked). Peak memory (tracemalloc) of a page query at every N.
 
-Targets (issue 2): every median < 50 ms and >= 20x faster than the naive way; page-query memory
-that does not grow with N.
+Targets (issue 2), judged at N >= 1,000,000 (smaller sizes are shown for the trend): every median
+< 50 ms and >= 20x faster than the naive way; page-query memory that does not grow with N. Rows must
+match the naive way's at every size.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from commlog.principal import Principal, Role
 
 TARGET_MEDIAN_MS = 50.0
 TARGET_RATIO = 20.0
+TARGET_AT = 1_000_000  # the issue's targets are for 1M messages
 PAGE_SIZE = 50
 DEEP_PAGE = 200
 
@@ -134,14 +136,18 @@ def run(ctx: BenchContext) -> int:
     if missed:
         ctx.print("Targets missed: " + "; ".join(missed))
         return 1
-    ctx.print(f"Targets met: every median < {TARGET_MEDIAN_MS:.0f} ms and >= {TARGET_RATIO:.0f}x faster than naive; memory flat in N.")
+    if max(ctx.sizes) < TARGET_AT:
+        ctx.print(f"Rows match the naive way. Targets are judged at N >= {TARGET_AT:,} (add it to --sizes).")
+    else:
+        ctx.print(f"Targets met at N >= {TARGET_AT:,}: every median < {TARGET_MEDIAN_MS:.0f} ms and >= {TARGET_RATIO:.0f}x faster than naive; memory flat in N.")
     return 0
 
 
 def _row(n, label, fast, slow, total, same, missed):  # noqa: ANN001, ANN202
     ratio = slow.median_ms / fast.median_ms if fast.median_ms > 0 else float("inf")
-    ok = fast.median_ms < TARGET_MEDIAN_MS and ratio >= TARGET_RATIO and same
+    judged = n >= TARGET_AT
+    ok = same and (not judged or (fast.median_ms < TARGET_MEDIAN_MS and ratio >= TARGET_RATIO))
     if not ok:
-        missed.append(f"{label} at N={n:,}")
+        missed.append(f"{label} at N={n:,}" + ("" if same else " (rows differ from the naive way)"))
     return [n, label, fast.median_ms, fast.p95_ms, slow.median_ms, slow.p95_ms, f"{ratio:,.0f}x", total,
-            "yes" if same else "NO", "ok" if ok else "MISSED"]  # fmt: skip
+            "yes" if same else "NO", ("ok" if ok else "MISSED") if judged else ("-" if ok else "MISSED")]  # fmt: skip

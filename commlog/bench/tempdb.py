@@ -82,7 +82,8 @@ class SeededDatabase:
         try:
             print(f"seeding {n:,} demo messages into {db.label} ...", file=out, flush=True)
             t0 = time.perf_counter()
-            cfg = SeedConfig(lenders=8, borrowers=max(1_000, n // 16), messages=n, days=60, seed=seed, users=False)
+            # Tens of thousands of borrowers for the biggest lender at 1M (the type-ahead's real load).
+            cfg = SeedConfig(lenders=8, borrowers=max(20_000, n // 10), messages=n, days=60, seed=seed, users=False)
             result = seed_demo(db.engine, cfg, progress=progress)
             seconds = time.perf_counter() - t0
             print(f"  seeded in {seconds:.1f} s ({result.events:,} events)", file=out, flush=True)

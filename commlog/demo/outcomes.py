@@ -35,7 +35,8 @@ messages without a ``provider_message_id`` have no events.
 delivered, bounce, dropped, open, click, spamreport), except that a bounce of type ``blocked`` is
 ``'blocked'`` (as in the Email Logs status rollup); ``PlannedEvent.webhook_event`` and
 ``bounce_type`` give the webhook's ``event`` and ``type`` fields. Postmark: Delivered, Transient,
-HardBounce, Blocked, DMARCPolicy, Opened, LinkClicked, SpamComplaint (no processed event).
+HardBounce, Blocked, Opened, LinkClicked, SpamComplaint (no processed event; Postmark refuses sends
+to inactive recipients at its API, so the demo stores those as failed sends, not DROPPED).
 ``provider_event_id``: SendGrid ``sg_event_id`` style (22 base64url characters + ``==``), Postmark a
 UUID; unique per (message, event).
 
@@ -240,8 +241,8 @@ def _address_fate(email: str, family: str | None) -> AddressFate | None:
         return AddressFate(
             "no_mailbox",
             "5.4.1",
-            f"550 5.4.1 Recipient address rejected: Access denied. For more information see "
-            f"https://aka.ms/EXOSmtpErrors [SN1PEPF0002BA4C.namprd03.prod.outlook.com]",
+            "550 5.4.1 Recipient address rejected: Access denied. For more information see "
+            "https://aka.ms/EXOSmtpErrors [SN1PEPF0002BA4C.namprd03.prod.outlook.com]",
             "Invalid Address",
         )
     return AddressFate(

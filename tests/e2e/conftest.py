@@ -276,6 +276,17 @@ def server(demo, tmp_path_factory, request):
                       stacklevel=1)
 
 
+@pytest.fixture(scope="module")
+def navigation_mode(server, browser):
+    """Run app.py once, as a user opening the address the README gives, so this module's server
+    leaves Streamlit's legacy pages/ mode (test_direct_urls covers that mode)."""
+    ctx = browser.new_context()
+    try:
+        open_app(ctx.new_page(), server.url("/"))
+    finally:
+        ctx.close()
+
+
 # --- the browser -----------------------------------------------------------------------------------
 
 

@@ -1,0 +1,74 @@
+"""The Deliverability page's charts in a real browser, a drilldown into the filtered log, and the
+ops-only Audit trail."""
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import expect, expect_selected, login, main_text, open_app, screenshot, url_params, wait_for_run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
+
+
+def wait_for_charts(page) -> int:  # noqa: ANN001
+    """Every visible Vega-Lite chart (other tabs' are hidden) has drawn a canvas or an svg; returns how many."""
+    charts = page.get_by_test_id("stVegaLiteChart").filter(visible=True)
+    expect(charts.first).to_be_visible()
+    n = charts.count()
+    for i in range(n):
+        chart = charts.nth(i)
+        chart.scroll_into_view_if_needed()
+        expect(chart.locator("canvas, svg").first).to_be_attached()
+        box = chart.bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 50, f"chart {i} is not drawn: {box}"
+    page.get_by_test_id("stMain").evaluate("m => m.scrollTo(0, 0)")
+    return n
+
+
+def test_deliverability_charts_render_and_a_drilldown_opens_the_filtered_log(server, demo, page):
+    open_app(page, server.url("/deliverability"))
+    login(page, demo.admin, demo.password)
+    expect(page.get_by_role("heading", name="Deliverability")).to_be_visible()
+    main = page.get_by_test_id("stMain")
+    expect(main).to_contain_text("Bounce rate")
+    assert wait_for_charts(page) >= 2  # the rate over time and the volume chart
+    text = main_text(page)
+    assert demo.lender_name in text
+    assert not any(name in text for name in demo.other_lender_names), "another lender's name on a lender admin's page"
+    screenshot(page, "deliverability")
+
+    links = main.get_by_role("link", name="Open these messages in the log")
+    if links.count() == 0:
+        pytest.fail("no finding with a drilldown link for the demo's busiest lender (the demo has a block episode)")
+    links.first.click()
+    wait_for_run(page)
+    expect(page.get_by_role("heading", name="Communication Log")).to_be_visible()
+    params = url_params(page)
+    assert params.get("delivery") == "NOT_DELIVERED", page.url
+    assert params.get("range") == "custom" and params.get("from") and params.get("to"), page.url
+    assert "lender" not in params  # a lender admin's URLs never carry a lender
+    expect_selected(page, "Delivery status", "NOT_DELIVERED")
+    expect_selected(page, "Sent", "Custom dates")
+    m = re.search(r"([\d,]+) emails? in (.+)", main_text(page))
+    assert m and int(m.group(1).replace(",", "")) > 0, main_text(page)[:1500]
+    assert m.group(2).startswith(demo.lender_name)
+    if "event" in params:
+        expect_selected(page, "Event type", params["event"])
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+    screenshot(page, "deliverability-drilldown")
+
+
+def test_ops_see_every_lender_and_the_audit_trail(server, demo, page):
+    open_app(page, server.url("/deliverability"))
+    login(page, demo.ops, demo.password)
+    expect(page.get_by_role("heading", name="Deliverability")).to_be_visible()
+    expect(page.get_by_test_id("stSelectbox").filter(has_text="Lender")).to_have_count(1)
+    wait_for_charts(page)
+    screenshot(page, "deliverability-ops")
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("link", name="Audit").click()
+    wait_for_run(page)
+    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+    expect(page.get_by_test_id("stMain")).not_to_contain_text("This page is for platform ops only")
+    screenshot(page, "audit")
