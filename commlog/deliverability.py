@@ -26,14 +26,13 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import Connection, Date, Integer, String, and_, case, cast, func, literal, select
 from sqlalchemy import DateTime as SADateTime
 
 from commlog import rollups as R
-from commlog.domains import FAMILIES
 from commlog.models import DailyRollup, DomainRollup, Lender, LenderDayRollup
 from commlog.principal import Principal
 
@@ -555,7 +554,8 @@ class Finding:
     recent_end: date
 
     def log_params(self, email_type: str | None = None, audience: str | None = None) -> dict[str, str]:
-        return log_link(self.lender_id, self.recent_start, self.recent_end, self.metric, email_type=email_type, audience=audience)
+        return log_link(self.lender_id, self.recent_start, self.recent_end, self.metric, email_type=email_type,
+                        audience=audience, family=self.provider_family)
 
 
 @dataclass(frozen=True)
@@ -866,11 +866,13 @@ def log_link(
     domain: str | None = None,
     email_type: str | None = None,
     audience: str | None = None,
+    family: str | None = None,
 ) -> dict[str, str]:
     """URL parameters for the Communication Log (commlog.filters) showing the messages behind a
     figure. `what`: a metric (bounce, block, defer, expired, failures) or an outcome bucket.
     The log reads from/to as dates in the viewer's zone; the rollup's days are UTC send dates."""
-    params = {"lender": str(lender_id), "range": "custom", "from": start.isoformat(), "to": end.isoformat()}
+    # account=all: the rates count every log of the lender, so the drilldown shows them all.
+    params = {"lender": str(lender_id), "account": "all", "range": "custom", "from": start.isoformat(), "to": end.isoformat()}
     event = {"bounce": "BOUNCE", "bounced": "BOUNCE", "block": "BLOCKED", "blocked": "BLOCKED", "defer": "DEFERRED",
              "not_attempted": "DROPPED", "failed": "FAILED"}.get(what or "")
     if what in ("bounce", "bounced", "block", "blocked", "not_attempted", "failed", "expired", "failures"):
@@ -891,6 +893,8 @@ def log_link(
         params["type"] = email_type
     if audience:
         params["audience"] = audience
+    if family:
+        params["family"] = family
     return params
 
 

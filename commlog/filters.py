@@ -2,7 +2,8 @@
 LogFilter that queries run with. Pure: no database, no Streamlit.
 
 URL parameters (all optional):
-  lender=<id> (ops only) · account=<id> (a borrower; absent = the lender's own log)
+  lender=<id> (ops only) · account=<id> (a borrower; absent = the lender's own log; all = every
+  log of the lender, lender and borrowers) · family=google|microsoft|yahoo|apple|other
   range=24h|7d|30d|custom · from=YYYY-MM-DD · to=YYYY-MM-DD (custom; dates in the viewer's zone)
   status=sent|failed · delivery=DELIVERED|NOT_DELIVERED|PENDING|NOT_CHECKED · event=<EVENT TYPE>
   type=<email type> · audience=staff|borrower · q=<recipient or subject text> · domain=<domain>
@@ -18,11 +19,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from commlog.domains import FAMILIES
 from commlog.vocabulary import NOT_CHECKED, Audience, DeliveryStatus, EventType, SendStatus
 
 PRESETS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PRESET_LABELS = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom dates"}
 DEFAULT_RANGE = "30d"
+ALL_LOGS_PARAM = "all"  # account=all: every log of the lender
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE = 100_000
@@ -41,6 +44,7 @@ class ViewState:
 
     lender_id: int | None = None
     account_id: int | None = None
+    all_logs: bool = False  # every log of the lender (lender's own and all borrowers')
     range: str = DEFAULT_RANGE
     date_from: date | None = None
     date_to: date | None = None
@@ -51,6 +55,7 @@ class ViewState:
     audience: str | None = None
     text: str | None = None
     domain: str | None = None
+    provider_family: str | None = None
     sort: str = DEFAULT_SORT
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
@@ -61,7 +66,8 @@ class LogFilter:
     """What a log query runs with: UTC bounds, validated values, one lender."""
 
     lender_id: int
-    account_id: int | None = None  # None: the lender's own log
+    account_id: int | None = None  # None: the lender's own log (or every log with all_logs)
+    all_logs: bool = False
     since: datetime | None = None  # inclusive, UTC
     until: datetime | None = None  # exclusive, UTC
     send_status: str | None = None
@@ -71,6 +77,7 @@ class LogFilter:
     audience: str | None = None
     text: str | None = None
     domain: str | None = None
+    provider_family: str | None = None
     sort: str = DEFAULT_SORT
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
@@ -132,7 +139,9 @@ def parse_query_params(params: Mapping[str, object]) -> ParseResult:
     get = lambda k: _first(params.get(k))  # noqa: E731
 
     lender_id = _positive_int(get("lender"), "lender", notices)
-    account_id = _positive_int(get("account"), "account", notices)
+    raw_account = get("account")
+    all_logs = raw_account is not None and raw_account.lower() == ALL_LOGS_PARAM
+    account_id = None if all_logs else _positive_int(raw_account, "account", notices)
     rng = _choice(get("range"), "range", set(PRESET_LABELS), notices) or DEFAULT_RANGE
     date_from = _parse_date(get("from"), "from", notices)
     date_to = _parse_date(get("to"), "to", notices)
@@ -150,6 +159,7 @@ def parse_query_params(params: Mapping[str, object]) -> ParseResult:
     delivery = _choice(get("delivery"), "delivery", set(DELIVERY_CHOICES), notices, str.upper)
     event = _choice(get("event"), "event", {e.value for e in EventType}, notices, str.upper)
     audience = _choice(get("audience"), "audience", {a.value for a in Audience}, notices, str.lower)
+    family = _choice(get("family"), "family", set(FAMILIES), notices, str.lower)
     email_type = get("type")
     if email_type is not None:
         email_type = email_type.lower()
@@ -178,6 +188,7 @@ def parse_query_params(params: Mapping[str, object]) -> ParseResult:
     view = ViewState(
         lender_id=lender_id,
         account_id=account_id,
+        all_logs=all_logs,
         range=rng,
         date_from=date_from,
         date_to=date_to,
@@ -188,6 +199,7 @@ def parse_query_params(params: Mapping[str, object]) -> ParseResult:
         audience=audience,
         text=text,
         domain=domain,
+        provider_family=family,
         sort=sort,
         page=page,
         page_size=page_size,
@@ -216,7 +228,9 @@ def to_query_params(view: ViewState) -> dict[str, str]:
     out: dict[str, str] = {}
     if view.lender_id is not None:
         out["lender"] = str(view.lender_id)
-    if view.account_id is not None:
+    if view.all_logs:
+        out["account"] = ALL_LOGS_PARAM
+    elif view.account_id is not None:
         out["account"] = str(view.account_id)
     if view.range != DEFAULT_RANGE:
         out["range"] = view.range
@@ -233,6 +247,7 @@ def to_query_params(view: ViewState) -> dict[str, str]:
         ("audience", view.audience),
         ("q", view.text),
         ("domain", view.domain),
+        ("family", view.provider_family),
     ):
         if value:
             out[key] = value
@@ -260,7 +275,8 @@ def to_log_filter(view: ViewState, lender_id: int, tz: ZoneInfo, now: datetime) 
     since, until = time_bounds(view, tz, now)
     return LogFilter(
         lender_id=lender_id,
-        account_id=view.account_id,
+        account_id=None if view.all_logs else view.account_id,
+        all_logs=view.all_logs,
         since=since,
         until=until,
         send_status=view.send_status,
@@ -270,6 +286,7 @@ def to_log_filter(view: ViewState, lender_id: int, tz: ZoneInfo, now: datetime) 
         audience=view.audience,
         text=view.text,
         domain=view.domain,
+        provider_family=view.provider_family,
         sort=view.sort,
         page=view.page,
         page_size=view.page_size,

@@ -124,28 +124,43 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _prefix_range(column, prefix: str) -> list:  # noqa: ANN001
+    """`column` starts with `prefix`, as an index range (LIKE 'x%' cannot use a plain index in SQLite)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return [column >= prefix, column < upper, column.like(escaped + "%", escape="\\")]
+
+
 def search_borrowers(
     conn: Connection, principal: Principal, lender_id: int, text: str, limit: int = TYPEAHEAD_LIMIT
 ) -> list[AccountRow]:
-    """Type-ahead over one lender's borrowers by name or email (case-insensitive substring)."""
+    """Type-ahead over one lender's borrowers by name or email (case-insensitive).
+
+    Borrowers whose email or name starts with the text come first (what people type, found through
+    index ranges), then those containing it anywhere (a scan of the lender's borrowers, only when
+    the prefixes did not fill the list). Within each group: by name.
+    """
     lender_id = principal.require_lender(lender_id)
-    text = " ".join((text or "").split())[:100]
+    text = " ".join((text or "").split())[:100].lower()
     if len(text) < MIN_TYPEAHEAD:
         return []
-    pattern = _like_pattern(text)
-    # Matches at the start of the email come first: that is what people type.
-    starts = Account.email.like(text.lower().replace("%", "").replace("_", "") + "%")
-    stmt = (
-        select(Account.id, Account.lender_id, Account.kind, Account.name, Account.email)
-        .where(
-            Account.lender_id == lender_id,
-            Account.kind == Audience.BORROWER.value,
-            Account.search_text.like(pattern, escape="\\"),
-        )
-        .order_by(case((starts, 0), else_=1), Account.name, Account.id)
-        .limit(max(1, min(limit, 100)))
+    limit = max(1, min(limit, 100))
+    cols = (Account.id, Account.lender_id, Account.kind, Account.name, Account.email)
+    mine = [Account.lender_id == lender_id, Account.kind == Audience.BORROWER.value]
+    by_email = select(*cols).where(*mine, *_prefix_range(Account.email, text))
+    by_name = select(*cols).where(*mine, *_prefix_range(Account.search_text, text))
+    prefixed = [AccountRow(*r) for r in conn.execute(by_email.union(by_name).order_by("name", "id").limit(limit))]
+    if len(prefixed) == limit:
+        return prefixed
+    seen = [a.id for a in prefixed]
+    contains = (
+        select(*cols)
+        .where(*mine, Account.search_text.like(_like_pattern(text), escape="\\"))
+        .order_by(Account.name, Account.id)
+        .limit(limit - len(prefixed) + len(seen))
     )
-    return [AccountRow(*r) for r in conn.execute(stmt)]
+    rest = [AccountRow(*r) for r in conn.execute(contains) if r.id not in seen]
+    return prefixed + rest[: limit - len(prefixed)]
 
 
 # --- the log -----------------------------------------------------------------------------------
@@ -163,7 +178,7 @@ def _conditions(f: LogFilter, span: str = SPAN_LOG) -> list:
     cond = []
     if span != SPAN_ALL:
         cond.append(Message.lender_id == f.lender_id)
-    if span == SPAN_LOG:
+    if span == SPAN_LOG and not f.all_logs:
         cond.append(Message.log_account_id.is_(None) if f.account_id is None else Message.log_account_id == f.account_id)
     if f.since is not None:
         cond.append(Message.sent_at >= f.since)
@@ -183,6 +198,8 @@ def _conditions(f: LogFilter, span: str = SPAN_LOG) -> list:
         cond.append(Message.audience == f.audience)
     if f.domain:
         cond.append(Message.recipient_domain == f.domain)
+    if f.provider_family:
+        cond.append(Message.provider_family == f.provider_family)
     if f.text:
         pattern = _like_pattern(f.text)
         cond.append(

@@ -94,6 +94,8 @@ class Account(Base):
     __table_args__ = (
         Index("ix_account_lender_kind_email", "lender_id", "kind", "email"),
         Index("ix_account_lender_kind_name", "lender_id", "kind", "name"),
+        # Type-ahead: prefix ranges on "first name ..." before any substring scan.
+        Index("ix_account_lender_kind_search", "lender_id", "kind", "search_text"),
     )
 
 
@@ -158,8 +160,9 @@ class Message(Base):
         # Lender log (log_account_id IS NULL) and one borrower's log, newest first.
         Index("ix_message_log", "lender_id", "log_account_id", "sent_at", "id"),
         Index("ix_message_lender_sent", "lender_id", "sent_at", "id"),
-        Index("ix_message_lender_delivery", "lender_id", "delivery_status", "sent_at"),
-        Index("ix_message_lender_domain", "lender_id", "recipient_domain", "sent_at"),
+        # One log filtered by delivery status or by recipient domain, newest first.
+        Index("ix_message_log_delivery", "lender_id", "log_account_id", "delivery_status", "sent_at"),
+        Index("ix_message_log_domain", "lender_id", "log_account_id", "recipient_domain", "sent_at"),
         Index("ix_message_provider_message_id", "provider_message_id"),
     )
 

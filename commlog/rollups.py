@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 
-from sqlalchemy import Connection, and_, case, cast, delete, func, insert, literal, select, String as SAString
+from sqlalchemy import Connection, case, cast, delete, func, insert, literal, select, String as SAString
 from sqlalchemy import Date as SADate
 from sqlalchemy.dialects import postgresql, sqlite
 

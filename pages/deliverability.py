@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from commlog import deliverability as D
-from commlog.domains import FAMILIES, FAMILY_LABELS
+from commlog.domains import FAMILIES
 from commlog.principal import Principal
 from commlog.ui import charts
 from commlog.ui.guard import require_login

@@ -41,7 +41,12 @@ if page.page != view.page:
     st.session_state[K + "page"] = page.page
 sync_url(view, principal)
 
-whose = f"{account.name}'s log ({account.email})" if account else f"{lender.name}: lender's own log"
+if account:
+    whose = f"{account.name}'s log ({account.email})"
+elif view.all_logs:
+    whose = f"all of {lender.name}'s logs (lender and borrowers)"
+else:
+    whose = f"{lender.name}: lender's own log"
 st.markdown(f"**{page.total:,}** email{'s' if page.total != 1 else ''} in {whose}")
 st.caption(f"Times in {tz.key}. Status: did our mail servers send it. Delivery status: did the receiving server take it.")
 

@@ -238,7 +238,8 @@ def test_health_levels_and_findings(engine):
     assert not any("Other Lender" in s for s in sentences)
     micro = next(x for x in report.findings if x.provider_family == "microsoft")
     assert micro.log_params() == {
-        "lender": str(ids["alpha"]), "range": "custom", "from": "2026-11-14", "to": "2026-11-20", "delivery": "NOT_DELIVERED", "event": "BLOCKED",
+        "lender": str(ids["alpha"]), "account": "all", "range": "custom", "from": "2026-11-14", "to": "2026-11-20",
+        "delivery": "NOT_DELIVERED", "event": "BLOCKED", "family": "microsoft",
     }
 
 
@@ -269,7 +270,8 @@ def test_bad_queries_are_refused():
 def test_log_link_for_each_bucket():
     start, end = date(2026, 11, 1), date(2026, 11, 7)
     assert D.log_link(3, start, end, "bounce", domain="gmial.com") == {
-        "lender": "3", "range": "custom", "from": "2026-11-01", "to": "2026-11-07", "delivery": "NOT_DELIVERED", "event": "BOUNCE", "domain": "gmial.com",
+        "lender": "3", "account": "all", "range": "custom", "from": "2026-11-01", "to": "2026-11-07",
+        "delivery": "NOT_DELIVERED", "event": "BOUNCE", "domain": "gmial.com",
     }
     assert D.log_link(3, start, end, "defer")["event"] == "DEFERRED" and "delivery" not in D.log_link(3, start, end, "defer")
     assert D.log_link(3, start, end, "failed_to_send")["status"] == "failed"

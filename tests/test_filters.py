@@ -64,3 +64,11 @@ def test_any_url_parses_to_a_valid_view(params):
     assert v.page_size in filters.PAGE_SIZES and 1 <= v.page <= filters.MAX_PAGE
     assert v.text is None or len(v.text) <= filters.MAX_TEXT
     assert v.domain is None or filters.DOMAIN_RE.match(v.domain)
+
+
+def test_all_logs_and_family_round_trip():
+    view = ViewState(lender_id=2, all_logs=True, provider_family="microsoft")
+    assert to_query_params(view) == {"lender": "2", "account": "all", "family": "microsoft"}
+    assert parse_query_params({"account": "ALL", "family": "Microsoft"}).view == ViewState(all_logs=True, provider_family="microsoft")
+    bad = parse_query_params({"family": "aol"})
+    assert bad.view.provider_family is None and bad.notices

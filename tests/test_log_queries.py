@@ -144,3 +144,15 @@ def test_resolve_view_refuses_foreign_ids_with_a_notice(engine, world):
     assert r.view.lender_id == world["a"] and r.view.account_id is None
     assert len(r.notices) == 2
     assert all("Lender B" not in n and "Zed" not in n for n in r.notices)
+
+
+def test_all_logs_view_and_mailbox_provider_filter(engine, world):
+    """Deliverability's figures count every log of a lender; its drilldown needs the same rows."""
+    with engine.connect() as c:
+        adm = world["admin_a"]
+        everything = fetch_log_page(c, adm, month(world, all_logs=True))
+        assert {r["id"] for r in everything.rows} == {
+            world["msgs"][k] for k in ("confirm_ana", "reset_ana", "confirm_bob", "failed", "staff")
+        }
+        assert count_log(c, adm, month(world, all_logs=True, provider_family="microsoft")) == 2
+        assert count_log(c, adm, month(world, all_logs=True, provider_family="google")) == 2

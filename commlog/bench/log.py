@@ -64,9 +64,11 @@ def _naive_typeahead(conn, lender_id: int, q: str, limit: int = 20):  # noqa: AN
         conn,
         params={"l": lender_id},
     )
-    hit = df[df["search_text"].str.contains(q.lower(), regex=False)]
-    starts = ~hit["email"].str.startswith(q.lower())
-    return hit.assign(_s=starts).sort_values(["_s", "name", "id"]).head(limit)
+    q = q.lower()
+    hit = df[df["search_text"].str.contains(q, regex=False)]
+    # Same order as commlog: email or name starting with the text first, then by name.
+    later = ~(hit["email"].str.startswith(q) | hit["search_text"].str.startswith(q))
+    return hit.assign(_s=later).sort_values(["_s", "name", "id"]).head(limit)
 
 
 @register("log", "Communication Log queries beside the naive pandas way")

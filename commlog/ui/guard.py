@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from commlog import auth
 from commlog.principal import Principal, Role
@@ -67,11 +68,15 @@ def require_login(role: Role | None = None) -> Principal:
 
 def render_sidebar(principal: Principal) -> None:
     """Our own menu (config hides Streamlit's): the same in both modes, and role-aware."""
+    links = [("pages/log.py", "log", "Communication Log", "✉️"), ("pages/deliverability.py", "deliverability", "Deliverability", "📈")]
+    if principal.role == Role.OPS:
+        links.append(("pages/audit.py", "audit", "Audit", "🗒️"))
     with st.sidebar:
-        st.page_link("pages/log.py", label="Communication Log", icon="✉️")
-        st.page_link("pages/deliverability.py", label="Deliverability", icon="📈")
-        if principal.role == Role.OPS:
-            st.page_link("pages/audit.py", label="Audit", icon="🗒️")
+        for path, url_path, label, icon in links:
+            try:
+                st.page_link(path, label=label, icon=icon)
+            except StreamlitAPIException:  # a page file run on its own (no page registry): plain link
+                st.markdown(f"{icon} [{label}](/{url_path})")
         st.divider()
         st.caption(f"Signed in as `{principal.email}`")
         st.caption("Platform ops: all lenders, read-only" if principal.is_ops else "Lender admin")

@@ -15,12 +15,15 @@ from sqlalchemy import Engine
 
 from commlog import filters
 from commlog.filters import DELIVERY_CHOICES, PRESET_LABELS, SORTS, ViewState
+from commlog.domains import FAMILIES, FAMILY_LABELS
 from commlog.log_queries import AccountRow, LenderRow, email_types, list_lenders, resolve_view, search_borrowers
 from commlog.principal import Principal
 from commlog.vocabulary import NOT_CHECKED, NOT_CHECKED_LABEL, Audience, EventType, SendStatus
 
 ANY = "Any"
-LENDER_LOG = 0  # the Account selector's value for the lender's own log (None would read as "no choice")
+# The Account selector's values besides borrower ids (None would read as "no choice").
+LENDER_LOG = 0  # the lender's own log
+ALL_LOGS = -1  # every log of the lender: where Deliverability's figures come from
 K = "log_"  # widget key prefix
 _APPLIED = K + "applied_params"  # the URL params the widgets were last set from / wrote
 
@@ -36,7 +39,7 @@ def _params_now() -> dict[str, str]:
 def _load_into_widgets(view: ViewState, account: AccountRow | None, tz) -> None:  # noqa: ANN001
     ss = st.session_state
     ss[_k("lender")] = view.lender_id
-    ss[_k("account")] = view.account_id or LENDER_LOG
+    ss[_k("account")] = ALL_LOGS if view.all_logs else (view.account_id or LENDER_LOG)
     ss[_k("account_row")] = account
     ss[_k("range")] = view.range
     today = datetime.now(tz).date()
@@ -48,6 +51,7 @@ def _load_into_widgets(view: ViewState, account: AccountRow | None, tz) -> None:
     ss[_k("audience")] = view.audience or ANY
     ss[_k("q")] = view.text or ""
     ss[_k("domain")] = view.domain or ""
+    ss[_k("family")] = view.provider_family or ANY
     ss[_k("sort")] = view.sort
     ss[_k("size")] = view.page_size
     ss[_k("page")] = view.page
@@ -106,19 +110,19 @@ def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState
         matches = search_borrowers(conn, principal, lender.id, search or "")
     # Options: the lender's log, the borrower shown now (kept while the search text changes), matches.
     remembered: AccountRow | None = ss.get(_k("account_row"))
-    options: dict[int, AccountRow | None] = {LENDER_LOG: None}
+    options: dict[int, AccountRow | None] = {LENDER_LOG: None, ALL_LOGS: None}
     if remembered is not None and remembered.lender_id == lender.id:
         options[remembered.id] = remembered
     for acc in matches:
         options[acc.id] = acc
     if ss.get(_k("account")) not in options:
         ss[_k("account")] = LENDER_LOG
-    lender_label = f"{lender.name}: lender's own log"
+    fixed = {LENDER_LOG: f"{lender.name}: lender's own log", ALL_LOGS: f"All of {lender.name}'s logs (lender and borrowers)"}
     with next(col):
         st.selectbox(
             "Account",
             options=list(options),
-            format_func=lambda i: options[i].label if options.get(i) else lender_label,
+            format_func=lambda i: options[i].label if options.get(i) else fixed[i],
             key=_k("account"),
             help="The lender's own log holds emails tied to the lender account (staff password resets, "
             "borrower account confirmations). A borrower's log holds emails from their own account activity.",
@@ -160,11 +164,14 @@ def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState
         with c4:
             st.selectbox("Audience", options=[ANY, *[a.value for a in Audience]], key=_k("audience"))
             st.selectbox("Sort", options=list(SORTS), format_func=SORTS.get, key=_k("sort"))
-        t1, t2 = st.columns([3, 1])
+        t1, t2, t3 = st.columns([2, 1, 1])
         with t1:
             st.text_input("Recipient or subject contains", key=_k("q"), max_chars=filters.MAX_TEXT)
         with t2:
             st.text_input("Recipient domain", key=_k("domain"), max_chars=filters.MAX_DOMAIN, placeholder="gmail.com")
+        with t3:
+            st.selectbox("Mailbox provider", options=[ANY, *FAMILIES], key=_k("family"),
+                         format_func=lambda v: v if v == ANY else FAMILY_LABELS.get(v, v))
 
     view = _view_from_widgets(lender, account)
     return view, lender, account
@@ -189,6 +196,7 @@ def _view_from_widgets(lender: LenderRow, account: AccountRow | None) -> ViewSta
     return ViewState(
         lender_id=lender.id,
         account_id=account.id if account else None,
+        all_logs=ss.get(_k("account")) == ALL_LOGS,
         range=rng,
         date_from=date_from if rng == "custom" else None,
         date_to=date_to if rng == "custom" else None,
@@ -199,6 +207,7 @@ def _view_from_widgets(lender: LenderRow, account: AccountRow | None) -> ViewSta
         audience=_opt(ss[_k("audience")]),
         text=filters.clean_text(ss.get(_k("q"))),
         domain=domain,
+        provider_family=_opt(ss.get(_k("family"), ANY)),
         sort=ss[_k("sort")],
         page=int(ss.get(_k("page")) or 1),
         page_size=int(ss.get(_k("size")) or filters.DEFAULT_PAGE_SIZE),

@@ -16,7 +16,6 @@ not running and no skeleton is left. Every flow saves a full-page screenshot to 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -102,24 +101,6 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
-def _bootstrap_shim(tmp: Path) -> str | None:
-    """commlog.ui.resources imports commlog.bootstrap (first-start migrate/seed). While that module
-    is not in the tree yet, give the server a no-op stand-in: the database is already migrated and
-    seeded by the CLI here. Returns a PYTHONPATH entry, or None when the real module exists."""
-    if importlib.util.find_spec("commlog.bootstrap") is not None:
-        return None
-    warnings.warn("commlog.bootstrap is missing: the e2e server runs with a no-op stand-in", stacklevel=1)
-    shim = tmp / "shim"
-    shim.mkdir(exist_ok=True)
-    (shim / "sitecustomize.py").write_text(
-        "import sys, types\n"
-        "_m = types.ModuleType('commlog.bootstrap')\n"
-        "_m.ensure_database = lambda url: 'prepared by the e2e fixture'\n"
-        "sys.modules['commlog.bootstrap'] = _m\n"
-    )
-    return str(shim)
-
-
 _LOGIN_LINE = re.compile(r"^\s+(\S+@\S+)\s+(ops|lender_admin)\s+(\S.*?)\s*$")
 
 
@@ -144,9 +125,6 @@ def demo(tmp_path_factory) -> Demo:
     url = f"sqlite:///{db}"
     env = _clean_env()
     env.update(COMMLOG_DATABASE_URL=url, COMMLOG_PROVIDER="sandbox", PYTHONUNBUFFERED="1")
-    shim = _bootstrap_shim(tmp)
-    if shim:
-        env["PYTHONPATH"] = os.pathsep.join([shim, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     run = subprocess.run(
         [sys.executable, "-m", "commlog", "--database-url", url, "seed-demo", *SEED_ARGS, "--no-progress"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -359,8 +337,9 @@ def login(page, email: str, password: str) -> None:  # noqa: ANN001
     page.get_by_role("textbox", name="Email", exact=True).fill(email)
     page.get_by_role("textbox", name="Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
-    wait_for_run(page)
+    expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    wait_for_run(page)  # the login reruns the script: wait for the signed-in run to finish
 
 
 def main_text(page) -> str:  # noqa: ANN001
@@ -413,6 +392,7 @@ def screenshot(page, name: str) -> Path:  # noqa: ANN001
             return Math.max(m ? m.scrollHeight : 0, s ? s.scrollHeight : 0, document.body.scrollHeight);
         }"""
     )
+    page.mouse.move(2, 2)  # no hover tooltip in the picture
     page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height), 6000))})
     page.wait_for_timeout(500)  # charts and the grid re-layout to the new size
     path = SHOTS / f"{name}.png"

@@ -28,6 +28,7 @@ COUNT = re.compile(r"([\d,]+) emails? in (.+)")
 
 
 def shown_count(page) -> tuple[int, str]:  # noqa: ANN001
+    expect(page.get_by_test_id("stMain")).to_contain_text(COUNT)
     m = COUNT.search(main_text(page))
     assert m, f"no email count on the page:\n{main_text(page)[:1500]}"
     return int(m.group(1).replace(",", "")), m.group(2)

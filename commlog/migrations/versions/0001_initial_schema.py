@@ -63,6 +63,7 @@ def upgrade() -> None:
     with op.batch_alter_table('account', schema=None) as batch_op:
         batch_op.create_index('ix_account_lender_kind_email', ['lender_id', 'kind', 'email'], unique=False)
         batch_op.create_index('ix_account_lender_kind_name', ['lender_id', 'kind', 'name'], unique=False)
+        batch_op.create_index('ix_account_lender_kind_search', ['lender_id', 'kind', 'search_text'], unique=False)
 
     op.create_table('app_user',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -122,8 +123,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_message'))
     )
     with op.batch_alter_table('message', schema=None) as batch_op:
-        batch_op.create_index('ix_message_lender_delivery', ['lender_id', 'delivery_status', 'sent_at'], unique=False)
-        batch_op.create_index('ix_message_lender_domain', ['lender_id', 'recipient_domain', 'sent_at'], unique=False)
+        batch_op.create_index('ix_message_log_delivery', ['lender_id', 'log_account_id', 'delivery_status', 'sent_at'], unique=False)
+        batch_op.create_index('ix_message_log_domain', ['lender_id', 'log_account_id', 'recipient_domain', 'sent_at'], unique=False)
         batch_op.create_index('ix_message_lender_sent', ['lender_id', 'sent_at', 'id'], unique=False)
         batch_op.create_index('ix_message_log', ['lender_id', 'log_account_id', 'sent_at', 'id'], unique=False)
         batch_op.create_index('ix_message_provider_message_id', ['provider_message_id'], unique=False)
@@ -163,8 +164,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_message_provider_message_id')
         batch_op.drop_index('ix_message_log')
         batch_op.drop_index('ix_message_lender_sent')
-        batch_op.drop_index('ix_message_lender_domain')
-        batch_op.drop_index('ix_message_lender_delivery')
+        batch_op.drop_index('ix_message_log_domain')
+        batch_op.drop_index('ix_message_log_delivery')
 
     op.drop_table('message')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
@@ -174,6 +175,7 @@ def downgrade() -> None:
     op.drop_table('audit_entry')
     op.drop_table('app_user')
     with op.batch_alter_table('account', schema=None) as batch_op:
+        batch_op.drop_index('ix_account_lender_kind_search')
         batch_op.drop_index('ix_account_lender_kind_name')
         batch_op.drop_index('ix_account_lender_kind_email')
 

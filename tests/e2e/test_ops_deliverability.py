@@ -49,7 +49,9 @@ def test_deliverability_charts_render_and_a_drilldown_opens_the_filtered_log(ser
     assert "lender" not in params  # a lender admin's URLs never carry a lender
     expect_selected(page, "Delivery status", "NOT_DELIVERED")
     expect_selected(page, "Sent", "Custom dates")
-    m = re.search(r"([\d,]+) emails? in (.+)", main_text(page))
+    count = re.compile(r"([\d,]+) emails? in (.+)")
+    expect(page.get_by_test_id("stMain")).to_contain_text(count)
+    m = count.search(main_text(page))
     assert m and int(m.group(1).replace(",", "")) > 0, main_text(page)[:1500]
     assert m.group(2).startswith(demo.lender_name)
     if "event" in params:
