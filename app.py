@@ -15,8 +15,17 @@ st.set_page_config(page_title="Communication Log", page_icon="✉️", layout="w
 ensure_ready()
 principal = current_principal()
 
+
+def _home() -> None:
+    """`/` forwards to `/log` with its query parameters: the default page of st.navigation is only
+    served at `/`, and shared links must work at the log's own address."""
+    st.switch_page(log_page, query_params=st.query_params.to_dict())
+
+
+log_page = st.Page("pages/log.py", title="Communication Log", icon="✉️", url_path="log")
 pages = [
-    st.Page("pages/log.py", title="Communication Log", icon="✉️", url_path="log", default=True),
+    st.Page(_home, title="Communication Log", url_path="home", default=True, visibility="hidden"),
+    log_page,
     st.Page("pages/message.py", title="Message", url_path="message", visibility="hidden"),
     st.Page("pages/deliverability.py", title="Deliverability", icon="📈", url_path="deliverability"),
 ]

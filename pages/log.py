@@ -3,16 +3,17 @@
 from dataclasses import replace
 from datetime import datetime, timezone
 
-import pandas as pd
 import streamlit as st
 
 from commlog.filters import PAGE_SIZES, to_log_filter
 from commlog.log_queries import fetch_log_page, get_message
-from commlog.ui.format import delivery_label, email_type_label, local_time, send_status_text, viewer_timezone
 from commlog.ui.check_controls import render_bulk_check
+from commlog.ui.format import viewer_timezone
 from commlog.ui.export_panel import render_export_panel
 from commlog.ui.guard import require_login
 from commlog.ui.log_controls import K, render_controls, sync_url
+from commlog.ui.log_selection import clear_selection, current_selection
+from commlog.ui.log_table import render_log_table
 from commlog.ui.maintenance import expire_pending_now_and_then
 from commlog.ui.message_view import render_message
 from commlog.ui.resources import ensure_ready
@@ -26,11 +27,12 @@ st.title("Communication Log")
 view, lender, account = render_controls(engine, principal, tz)
 expire_pending_now_and_then(engine, lender.id, now)
 
-# A changed filter starts again at page 1.
+# A changed filter starts again at page 1, with nothing selected.
 signature = replace(view, page=1)
 if st.session_state.get(K + "signature") not in (None, signature):
     view = replace(view, page=1)
     st.session_state[K + "page"] = 1
+    clear_selection()
 st.session_state[K + "signature"] = signature
 
 log_filter = to_log_filter(view, lender.id, tz, now)
@@ -39,6 +41,9 @@ with engine.connect() as conn:
 if page.page != view.page:
     view = replace(view, page=page.page)
     st.session_state[K + "page"] = page.page
+if st.session_state.get(K + "shown_page") not in (None, page.page):
+    clear_selection()  # positions on another page mean other emails
+st.session_state[K + "shown_page"] = page.page
 sync_url(view, principal)
 
 if account:
@@ -54,52 +59,23 @@ with st.expander("Export failures as CSV", icon="⬇️"):
     render_export_panel(engine, principal, view, log_filter, tz)
 
 if page.total == 0:
-    st.info(
-        "No emails match these filters. Widen the date range, clear a filter, "
-        "or pick another account." if view.text or view.domain or view.delivery_status or view.send_status
-        or view.event_type or view.email_type or view.audience else "No emails in this log for this period yet."
-    )
-    st.stop()
-
-ids = [r["id"] for r in page.rows]
-table = pd.DataFrame(
-    {
-        "Sent": [local_time(r["sent_at"], tz) for r in page.rows],
-        "To": [r["recipient_email"] for r in page.rows],
-        "Subject": [r["subject"] for r in page.rows],
-        "Status": [send_status_text(r["send_status"], r["send_error"]) for r in page.rows],
-        "Delivery status": [delivery_label(r["delivery_status"], r["send_status"]) for r in page.rows],
-        "Last event": [r["last_event_type"] or "" for r in page.rows],
-        # A delivered email's "250 OK" is not a reason anyone looks for.
-        "Reason": [(r["status_reason"] or "") if r["delivery_status"] != "DELIVERED" else "" for r in page.rows],
-        "Email type": [email_type_label(r["email_type"]) for r in page.rows],
-    }
-)
-event = st.dataframe(
-    table,
-    key=K + "table",
-    on_select="rerun",
-    selection_mode="multi-row",
-    hide_index=True,
-    column_config={
-        "Subject": st.column_config.TextColumn(width="medium"),
-        "Status": st.column_config.TextColumn(width="small", help="Did our mail servers send it?"),
-        "Delivery status": st.column_config.TextColumn(help="Did the receiving mail server take it?"),
-        "Last event": st.column_config.TextColumn(width="small"),
-        "Reason": st.column_config.TextColumn(width="medium"),
-    },
-)
-selected = [ids[i] for i in event.selection.rows if 0 <= i < len(ids)]
-
-pcol, scol = st.columns([4, 1])
-with pcol:
-    st.pagination(page.num_pages, key=K + "page")
-with scol:
-    st.selectbox("Rows per page", options=list(PAGE_SIZES), key=K + "size")
-st.caption(f"Page {page.page} of {page.num_pages:,}. Select a row to open the email; select several to check them together.")
+    filtered = any((view.text, view.domain, view.delivery_status, view.send_status, view.event_type,
+                    view.email_type, view.audience, view.provider_family))
+    st.info("No emails match these filters. Widen the date range, clear a filter, or pick another account."
+            if filtered else "No emails in this log for this period yet.")
+    selected = current_selection()
+else:
+    selected = render_log_table(page, tz)
+    pcol, scol = st.columns([4, 1])
+    with pcol:
+        st.pagination(page.num_pages, key=K + "page")
+    with scol:
+        st.selectbox("Rows per page", options=list(PAGE_SIZES), key=K + "size")
+    st.caption(f"Page {page.page} of {page.num_pages:,}. Select a row to open the email; "
+               "select several to check them together.")
 
 if len(selected) > 1:
-    render_bulk_check(engine, principal, selected, tz)
+    render_bulk_check(engine, principal, selected, tz, {r["id"]: r for r in page.rows})
 elif len(selected) == 1:
     with engine.connect() as conn:
         detail = get_message(conn, principal, selected[0])

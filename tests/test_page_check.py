@@ -83,7 +83,7 @@ def test_provider_outage_is_a_clear_message_and_writes_nothing(world, fake):
 
 def test_bulk_check_of_selected_rows(world):
     at = app(user_id=world["users"]["admin_a"]).run()
-    at.session_state["log_table"] = {"selection": {"rows": [0, 1, 2], "columns": [], "cells": []}}
+    at.session_state["log_table_0"] = {"selection": {"rows": [0, 1, 2], "columns": [], "cells": []}}
     at.run()
     at.button(key="bulk_check").click().run()
     assert not at.exception
@@ -91,3 +91,20 @@ def test_bulk_check_of_selected_rows(world):
     assert len(results) == 3
     assert "was never sent" in " ".join(results["Result"])  # the failed send is not asked
     assert set(results["Delivery status"]) >= {"DELIVERED"}
+
+
+def test_detail_stays_on_the_checked_email_when_it_leaves_the_filter(world):
+    """Filtered to 'Not checked yet', a check moves the email out of the list: the detail must keep
+    showing that email (not whichever row now sits at its position)."""
+    at = app(user_id=world["users"]["admin_a"], params={"delivery": "NOT_CHECKED", "range": "7d"}).run()
+    rows = at.dataframe[0].value
+    assert len(rows) == 1  # the failed send ("Not sent") has no delivery status either
+    at = app(user_id=world["users"]["admin_a"], params={"delivery": "NOT_CHECKED", "account": str(world["ana"])}).run()
+    assert list(at.dataframe[0].value["Subject"]) == ["Reset your Alpha Lending password"]
+    at.session_state["log_table_0"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key=f"log{world['ids']['reset_ana']}_check_{world['ids']['reset_ana']}").click().run()
+    assert not at.exception
+    text = page_text(at)
+    assert "Reset your Alpha Lending password" in text and "### DELIVERED" in text
+    assert "No emails match these filters" in text  # the list itself moved on

@@ -106,7 +106,7 @@ def test_bad_url_values_give_a_notice_and_fall_back(world):
 
 def test_selecting_a_row_opens_the_message_with_events_explained(world):
     at = app(user_id=world["users"]["admin_a"], params={"delivery": "NOT_DELIVERED"}).run()
-    at.session_state["log_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.session_state["log_table_0"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     text = page_text(at)
     assert "BOUNCE" in text and "suppressed" in text
@@ -136,7 +136,8 @@ def test_lender_admin_never_sees_another_lenders_data_through_the_url(world, par
 def test_lender_admin_typeahead_finds_no_foreign_borrower(world):
     at = app(user_id=world["users"]["admin_a"]).run()
     at.text_input(key="log_borrower_search").input("zulu").run()
-    assert at.selectbox(key="log_account").options == ["Alpha Lending: lender's own log"]
+    assert at.selectbox(key="log_account").options == [
+        "Alpha Lending: lender's own log", "All of Alpha Lending's logs (lender and borrowers)"]
     assert "No borrower of this lender matches" in page_text(at)
 
 

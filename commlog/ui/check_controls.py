@@ -12,6 +12,7 @@ from commlog.checks import CheckOutcome, check_message, check_messages
 from commlog.log_queries import MessageDetail
 from commlog.principal import Principal
 from commlog.ui.format import delivery_label, local_time
+from commlog.ui.log_selection import refresh_grid
 
 _OUTCOME = "check_outcome_{}"
 
@@ -24,6 +25,7 @@ def render_single_check(engine: Engine, principal: Principal, detail: MessageDet
         with st.spinner(f"Asking {m['provider']} about this email…"):
             outcome = check_message(engine, principal, m["id"])
         st.session_state[_OUTCOME.format(m["id"])] = outcome
+        refresh_grid()  # the row may leave the current filter: keep the detail on this email
         st.rerun()  # reload the detail: the new events and status are stored
     outcome: CheckOutcome | None = st.session_state.get(_OUTCOME.format(m["id"]))
     if outcome is not None:
@@ -50,36 +52,50 @@ def show_outcome(outcome: CheckOutcome, tz: ZoneInfo) -> None:
         (st.warning if outcome.suppression.suppressed else st.info)(outcome.suppression.describe())
 
 
-def render_bulk_check(engine: Engine, principal: Principal, message_ids: list[int], tz: ZoneInfo) -> None:
+def render_bulk_check(
+    engine: Engine, principal: Principal, message_ids: list[int], tz: ZoneInfo, rows: dict[int, dict] | None = None
+) -> None:
+    """Check several emails at once; `rows` (id -> log row) names them in the results."""
+    rows = rows or {}
     n = len(message_ids)
     st.markdown(f"**{n} emails selected.**")
     if st.button(f"Check delivery status of {n} emails", key="bulk_check", type="primary", icon="🔎"):
         bar = st.progress(0.0, text=f"Checking 0 of {n}…")
-        rows: dict[int, CheckOutcome] = {}
 
         def progress(done: int, total: int, outcome: CheckOutcome) -> None:
-            rows[outcome.message_id] = outcome
             bar.progress(done / total, text=f"Checked {done} of {total}…")
 
         outcomes = check_messages(engine, principal, message_ids, on_progress=progress)
         bar.progress(1.0, text=f"Checked {n} of {n}.")
         st.session_state["bulk_outcomes"] = outcomes
     outcomes: list[CheckOutcome] | None = st.session_state.get("bulk_outcomes")
-    if outcomes and {o.message_id for o in outcomes} == set(message_ids):
-        failed = [o for o in outcomes if o.error]
-        table = pd.DataFrame(
-            {
-                "Message": [o.message_id for o in outcomes],
-                "Delivery status": [
-                    delivery_label(str(o.status)) if o.status else (o.last_known_status or "—") for o in outcomes
-                ],
-                "Result": [o.error or ("PENDING: not known to the provider yet" if o.kind == "pending_unknown"
-                                       else f"{o.events} events, {o.new_events} new") for o in outcomes],
-                "Reason": [o.reason or "" for o in outcomes],
-            }
-        )
-        st.dataframe(table, hide_index=True, key="bulk_results")
-        if failed:
-            st.warning(f"{len(failed)} of {len(outcomes)} could not be checked: see Result.")
-        else:
-            st.success(f"All {len(outcomes)} checked. The log above shows the new statuses after a refresh.")
+    if not outcomes or {o.message_id for o in outcomes} != set(message_ids):
+        return
+    failed = [o for o in outcomes if o.error]
+
+    def result(o: CheckOutcome) -> str:
+        if o.error:
+            return o.error
+        if o.kind == "pending_unknown":
+            return "Not known to the provider yet (sent moments ago): PENDING"
+        return f"{o.events} event{'s' if o.events != 1 else ''}, {o.new_events} new"
+
+    table = pd.DataFrame(
+        {
+            "To": [rows.get(o.message_id, {}).get("recipient_email", "") for o in outcomes],
+            "Subject": [rows.get(o.message_id, {}).get("subject", "") for o in outcomes],
+            "Delivery status": [
+                delivery_label(str(o.status)) if o.status else (o.last_known_status or "—") for o in outcomes
+            ],
+            "Result": [result(o) for o in outcomes],
+            "Reason": [o.reason or "" if o.status != "DELIVERED" else "" for o in outcomes],
+        }
+    )
+    st.dataframe(table, hide_index=True)
+    if failed:
+        st.warning(f"{len(failed)} of {len(outcomes)} could not be checked: see Result.")
+    else:
+        st.success(f"All {len(outcomes)} checked.")
+    if st.button("Show the new statuses in the log", key="bulk_refresh"):
+        refresh_grid()
+        st.rerun()

@@ -46,8 +46,7 @@ def render_export_panel(engine: Engine, principal: Principal, view: ViewState, l
     if lender is None:  # outside the principal's scope: say nothing about it
         return
 
-    with st.container(border=True):
-        st.markdown("**Export failures (CSV)**")
+    with st.container():  # the log page puts it in an "Export failures as CSV" expander
         this_log = f"{account.name}'s log" if account else "The lender's own log"
         span = st.radio(
             "Rows from",

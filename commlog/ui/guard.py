@@ -32,6 +32,12 @@ def current_principal() -> Principal | None:
 
 def login_form() -> None:
     """The local-account login. Query parameters are left alone, so a shared link still opens its view."""
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        _login_form_body()
+
+
+def _login_form_body() -> None:
     st.title("Communication Log")
     st.caption("Sign in to see your lender's emails and whether they were delivered.")
     with st.form("login", clear_on_submit=False):

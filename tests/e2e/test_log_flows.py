@@ -105,8 +105,6 @@ def test_filters_go_to_the_url_and_a_pasted_url_restores_them(server, demo, cont
     screenshot(pasted, "filters-restored")
 
 
-@pytest.mark.xfail(strict=True, reason="the log page is st.navigation's default page, served at / only: /log "
-                   "opens a 'Page not found' dialog (its query parameters survive, at /)")
 def test_a_log_link_with_the_log_path_opens_without_a_page_not_found_dialog(server, demo, page):
     open_app(page, server.url("/log?delivery=NOT_DELIVERED&range=7d"))
     expect(page.get_by_role("dialog")).to_have_count(0, timeout=3_000)
@@ -139,8 +137,6 @@ def test_open_a_message_and_check_its_delivery_status(server, demo, page):
     screenshot(page, "message-check")
 
 
-@pytest.mark.xfail(strict=True, reason="the log keeps the selection as row positions: when a check moves the "
-                   "message out of the filtered page (here: Not checked yet), the detail silently shows the next email")
 def test_the_detail_stays_on_the_checked_email_in_a_not_checked_view(server, demo, page):
     b = demo.borrower
     open_app(page, server.url(f"/?account={b.id}&delivery=NOT_CHECKED"))
