@@ -48,8 +48,14 @@ def show_outcome(outcome: CheckOutcome, tz: ZoneInfo) -> None:
                    f"({tz.key}): {outcome.events} event{'s' if outcome.events != 1 else ''}{new}.")
     for note in outcome.notes:
         st.caption(note)
-    if outcome.suppression is not None:
-        (st.warning if outcome.suppression.suppressed else st.info)(outcome.suppression.describe())
+    sup = outcome.suppression
+    if sup is not None:
+        if sup.suppressed and not sup.error:
+            since = f" since {local_time(sup.since, tz)} ({tz.key})" if sup.since else ""
+            st.warning(f"The address is on the provider's {sup.list_name or 'suppression'} list{since}: future emails "
+                       "to it will not be sent until it is corrected or removed from the list.")
+        else:
+            st.info(sup.describe())
 
 
 def render_bulk_check(
