@@ -140,3 +140,19 @@ def audit_users(conn: Connection, principal: Principal) -> list[str]:
 
 
 __all__ = ["ALL_LENDERS", "AuditFilter", "AuditPage", "AuditRow", "audit_actions", "audit_users", "list_audit"]
+
+
+def filters_text(filters: dict | None, limit: int = 400) -> str:
+    """An audit entry's filters as people read them: `key: value · key: value`."""
+    if not filters:
+        return ""
+    parts = []
+    for key in sorted(filters):
+        value = filters[key]
+        if isinstance(value, (list, tuple)):
+            shown = ", ".join(map(str, value[:10])) + (f" … (+{len(value) - 10})" if len(value) > 10 else "")
+        else:
+            shown = str(value)
+        parts.append(f"{key}: {shown}")
+    text = " · ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

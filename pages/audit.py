@@ -1,14 +1,13 @@
 """Audit trail (platform ops only): every export and delivery check, who, when, scope, filters, rows.
 Read-only: audit rows cannot be changed or deleted from the app."""
 
-import json
 from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 
 import pandas as pd
 import streamlit as st
 
-from commlog.audit_queries import ALL_LENDERS, PAGE_SIZE, AuditFilter, audit_actions, audit_users, list_audit
+from commlog.audit_queries import ALL_LENDERS, PAGE_SIZE, AuditFilter, audit_actions, audit_users, filters_text, list_audit
 from commlog.log_queries import list_lenders
 from commlog.principal import Role
 from commlog.ui.format import viewer_timezone
@@ -76,7 +75,7 @@ st.dataframe(
             "Action": [r.action for r in page.rows],
             "Scope": [r.scope for r in page.rows],
             "Rows": [r.row_count for r in page.rows],
-            "Filters": [json.dumps(r.filters, ensure_ascii=False, sort_keys=True) if r.filters else "" for r in page.rows],
+            "Filters": [filters_text(r.filters) for r in page.rows],
             "Detail": [r.detail or "" for r in page.rows],
         }
     ),
