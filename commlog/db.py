@@ -27,7 +27,27 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "begin", _set_lender_scope)
+    return engine
+
+
+def _set_lender_scope(conn) -> None:  # noqa: ANN001 - a Connection, at the start of each transaction
+    """Row-level security (migration 0003): the transaction's first statement names its lender
+    (commlog.tenancy's scope; '' = unscoped), local to the transaction, on the same DBAPI connection
+    and therefore inside the transaction its queries run in. In autocommit mode there is no
+    transaction to be local to: the setting is made for the session instead, and since every begin
+    sets it again, it never leaks into the connection's next use."""
+    from commlog.tenancy import SETTING, current_lender, setting_value
+
+    dbapi_conn = conn.connection.dbapi_connection
+    local = not getattr(dbapi_conn, "autocommit", False)
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("SELECT set_config(%s, %s, %s)", (SETTING, setting_value(current_lender()), local))
+    finally:
+        cur.close()
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -105,7 +105,8 @@ def _first(value) -> str | None:  # noqa: ANN001 - query params arrive as str or
 def _positive_int(raw: str | None, name: str, notices: list[str], maximum: int = 2**53) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 16 or not (1 <= int(raw) <= maximum):
+    # ASCII digits only: str.isdigit() is also true for '²' or '¹²', which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16 or not (1 <= int(raw) <= maximum):
         notices.append(f"Ignored {name}={_show(raw)}: not a valid {name}.")
         return None
     return int(raw)
@@ -128,7 +129,8 @@ def _choice(raw: str | None, name: str, allowed, notices: list[str], transform=s
 def clean_text(raw: str | None) -> str | None:
     if raw is None:
         return None
-    text = " ".join(raw.split())[:MAX_TEXT]
+    # NUL never reaches SQL: PostgreSQL refuses it in text (a DataError, not a notice).
+    text = " ".join(raw.replace("\x00", " ").split())[:MAX_TEXT]
     return text or None
 
 

@@ -126,9 +126,14 @@ def _like_pattern(text: str) -> str:
 
 def _prefix_range(column, prefix: str) -> list:  # noqa: ANN001
     """`column` starts with `prefix`, as an index range (LIKE 'x%' cannot use a plain index in SQLite)."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return [column >= prefix, column < upper, column.like(escaped + "%", escape="\\")]
+    like = column.like(escaped + "%", escape="\\")
+    nxt = ord(prefix[-1]) + 1
+    if nxt > 0x10FFFF:  # no character after the last one: LIKE alone decides
+        return [column >= prefix, like]
+    if 0xD800 <= nxt <= 0xDFFF:  # skip the surrogates (not encodable): the next character is U+E000
+        nxt = 0xE000
+    return [column >= prefix, column < prefix[:-1] + chr(nxt), like]
 
 
 def search_borrowers(
@@ -141,7 +146,7 @@ def search_borrowers(
     the prefixes did not fill the list). Within each group: by name.
     """
     lender_id = principal.require_lender(lender_id)
-    text = " ".join((text or "").split())[:100].lower()
+    text = " ".join((text or "").replace("\x00", " ").split())[:100].lower()  # NUL: PostgreSQL refuses it
     if len(text) < MIN_TYPEAHEAD:
         return []
     limit = max(1, min(limit, 100))

@@ -11,7 +11,7 @@ from commlog.ui.check_controls import render_bulk_check
 from commlog.ui.format import viewer_timezone
 from commlog.ui.export_panel import render_export_panel
 from commlog.ui.guard import require_login
-from commlog.ui.log_controls import K, render_controls, sync_url
+from commlog.ui.log_controls import K, plain, render_controls, sync_url
 from commlog.ui.log_selection import clear_selection, current_selection
 from commlog.ui.log_table import render_log_table
 from commlog.ui.maintenance import expire_pending_now_and_then
@@ -47,11 +47,11 @@ st.session_state[K + "shown_page"] = page.page
 sync_url(view, principal)
 
 if account:
-    whose = f"{account.name}'s log ({account.email})"
+    whose = f"{plain(account.name)}'s log ({plain(account.email)})"  # borrower-supplied text: no Markdown
 elif view.all_logs:
-    whose = f"all of {lender.name}'s logs (lender and borrowers)"
+    whose = f"all of {plain(lender.name)}'s logs (lender and borrowers)"
 else:
-    whose = f"{lender.name}: lender's own log"
+    whose = f"{plain(lender.name)}: lender's own log"
 st.markdown(f"**{page.total:,}** email{'s' if page.total != 1 else ''} in {whose}")
 st.caption(f"Times in {tz.key}. Status: did our mail servers send it. Delivery status: did the receiving server take it.")
 

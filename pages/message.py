@@ -13,7 +13,7 @@ engine = ensure_ready()
 tz = viewer_timezone()
 
 raw_id = st.query_params.get("id", "")
-message_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else None
+message_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18 else None  # ASCII: '²' is a digit to isdigit()
 
 st.page_link("pages/log.py", label="Back to the Communication Log", icon="⬅️")
 detail = None

@@ -12,11 +12,13 @@ from commlog.commands import engine_from_args, utcnow
 def register(subparsers) -> None:  # noqa: ANN001
     p = subparsers.add_parser("users", help="manage who can log in")
     sub = p.add_subparsers(dest="users_command", required=True)
-    add = sub.add_parser("add", help="add a user; the password is read from standard input")
+    add = sub.add_parser("add", help="add a user; the password is read from standard input "
+                                      "(without --password-stdin: a single sign-on only user, no local password)")
     add.add_argument("--email", required=True)
     add.add_argument("--role", required=True, choices=["ops", "lender_admin"])
     add.add_argument("--lender", help="lender slug (lender_admin only)")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input; omit for a single sign-on only user")
     add.set_defaults(func=run_add)
     ls = sub.add_parser("list", help="list users")
     ls.set_defaults(func=run_list)
@@ -36,7 +38,8 @@ def run_add(args) -> int:  # noqa: ANN001
             auth.add_user(conn, args.email, args.role, args.lender, password, utcnow())
     except auth.UserError as exc:
         raise CommandError(str(exc)) from None
-    print(f"added {auth.normalize_email(args.email)} ({args.role})")
+    how = "" if password is not None else ", single sign-on only"
+    print(f"added {auth.normalize_email(args.email)} ({args.role}{how})")
     return 0
 
 

@@ -7,6 +7,7 @@ widgets' state, and written back after every change, so every view can be bookma
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -30,6 +31,15 @@ _APPLIED = K + "applied_params"  # the URL params the widgets were last set from
 
 def _k(name: str) -> str:
     return K + name
+
+
+_MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
+def plain(text: str) -> str:
+    """Text shown as itself in st.markdown / st.warning: every ASCII punctuation character is
+    backslash-escaped, so URL values or stored names cannot become links, images or directives."""
+    return _MD_PUNCT.sub(r"\\\1", text)
 
 
 def _params_now() -> dict[str, str]:
@@ -70,7 +80,7 @@ def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState
             parsed = filters.parse_query_params(params)
             resolved = resolve_view(conn, principal, parsed.view)
             for notice in parsed.notices + resolved.notices:
-                st.warning(notice, icon="⚠️")
+                st.warning(plain(notice), icon="⚠️")  # notices quote URL values
             _load_into_widgets(resolved.view, resolved.account, tz)
             ss[_APPLIED] = params
         lenders = list_lenders(conn, principal)
