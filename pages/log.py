@@ -8,7 +8,7 @@ import streamlit as st
 from commlog.filters import PAGE_SIZES, to_log_filter
 from commlog.log_queries import fetch_log_page, get_message
 from commlog.ui.check_controls import render_bulk_check
-from commlog.ui.format import viewer_timezone
+from commlog.ui.format import plain, viewer_timezone
 from commlog.ui.export_panel import render_export_panel
 from commlog.ui.guard import require_login
 from commlog.ui.log_controls import K, plain, render_controls, sync_url

@@ -97,9 +97,12 @@ def _all_ids(conn, principal, f: LogFilter, span: str) -> set[int]:  # noqa: ANN
 def test_random_url_parameters_through_the_real_queries(dworld):
     admin, ops, a_ids = dworld["admin_a"], dworld["ops"], dworld["a_ids"]
 
+    ran: list[int] = []
+
     @DOMAIN_SETTINGS
     @given(params=_params(dworld))
     def check(params):
+        ran.append(1)
         parsed = parse_query_params(params)
         assert all(isinstance(n, str) for n in parsed.notices)
         with dworld["engine"].connect() as conn:
@@ -122,6 +125,8 @@ def test_random_url_parameters_through_the_real_queries(dworld):
                 fetch_log_page(conn, ops, to_log_filter(resolved_ops.view, resolved_ops.lender.id, UTC, NOW))
 
     check()
+    print(f"{len(ran)} examples")
+    assert len(ran) >= 15
 
 
 def test_random_log_filters_and_typeahead_text(dworld):
@@ -146,9 +151,12 @@ def test_random_log_filters_and_typeahead_text(dworld):
         page_size=hs.integers(1, 100),
     )
 
+    ran: list[int] = []
+
     @DOMAIN_SETTINGS
     @given(f=filters, typed=hs.text(max_size=120))
     def check(f, typed):
+        ran.append(1)
         with dworld["engine"].connect() as conn:
             assert {r["id"] for r in fetch_log_page(conn, admin, f).rows} <= a_ids
             assert _all_ids(conn, admin, f, SPAN_LENDER) <= a_ids
@@ -158,6 +166,8 @@ def test_random_log_filters_and_typeahead_text(dworld):
             assert dworld["zed"] not in ids and dworld["ana_b"] not in ids
 
     check()
+    print(f"{len(ran)} examples")
+    assert len(ran) >= 15
 
 
 # --- the page (AppTest) ----------------------------------------------------------------------------------
@@ -187,22 +197,30 @@ def _page_ok(at, w, typed=()) -> None:  # noqa: ANN001
 
 
 def test_random_url_parameters_on_the_log_page(pworld):
+    ran: list[int] = []
+
     @PAGE_SETTINGS
     @given(params=_params(pworld))
     def check(params):
+        ran.append(1)
         at = app(user_id=pworld["users"]["admin_a"], params=params).run()
         _page_ok(at, pworld)
         assert "lender" not in at.query_params
 
     check()
+    print(f"{len(ran)} examples")
+    assert len(ran) >= 15
 
 
 def test_random_text_in_the_log_pages_search_widgets(pworld):
     at = app(user_id=pworld["users"]["admin_a"]).run()
 
+    ran: list[int] = []
+
     @PAGE_SETTINGS
     @given(search=hs.text(max_size=100), q=hs.text(max_size=200), domain=hs.text(max_size=80))
     def check(search, q, domain):
+        ran.append(1)
         at.text_input(key="log_borrower_search").input(search)
         at.text_input(key="log_q").input(q)
         at.text_input(key="log_domain").input(domain)
@@ -212,14 +230,19 @@ def test_random_text_in_the_log_pages_search_widgets(pworld):
         assert not any("Bravo" in o or "Zed" in o for o in options)
 
     check()
+    print(f"{len(ran)} examples")
+    assert len(ran) >= 15
 
 
 def test_message_page_random_ids(pworld):
     at = app(user_id=pworld["users"]["admin_a"]).run()
 
+    ran: list[int] = []
+
     @PAGE_SETTINGS
     @given(raw=hs.one_of(hs.text(max_size=30), hs.sampled_from([str(i) for i in pworld["b_ids"]])))
     def check(raw):
+        ran.append(1)
         at.switch_page("pages/message.py")
         at.query_params["id"] = raw
         at.run()
@@ -227,3 +250,5 @@ def test_message_page_random_ids(pworld):
         assert "Bravo" not in "\n".join(str(m.value) for m in at.markdown)
 
     check()
+    print(f"{len(ran)} examples")
+    assert len(ran) >= 15

@@ -241,6 +241,7 @@ def test_refusal_page_sign_out_ends_the_sso_identity(world):
     at.button(key="sso_sign_out").click().run()
     assert not at.exception
     assert at.user.get("is_logged_in") is False
+    at.run()  # a browser is sent to /auth/logout and comes back: the login page
     assert [b.label for b in at.button] == ["Sign in with single sign-on", "Sign in"]
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from commlog.checks import CheckOutcome, check_message, check_messages
 from commlog.log_queries import MessageDetail
 from commlog.principal import Principal
-from commlog.ui.format import delivery_label, local_time
+from commlog.ui.format import delivery_label, local_time, plain
 from commlog.ui.log_selection import refresh_grid
 
 _OUTCOME = "check_outcome_{}"
@@ -52,7 +52,7 @@ def show_outcome(outcome: CheckOutcome, tz: ZoneInfo) -> None:
     if sup is not None:
         if sup.suppressed and not sup.error:
             since = f" since {local_time(sup.since, tz)} ({tz.key})" if sup.since else ""
-            st.warning(f"The address is on the provider's {sup.list_name or 'suppression'} list{since}: future emails "
+            st.warning(f"The address is on the provider's {plain(sup.list_name or 'suppression')} list{since}: future emails "
                        "to it will not be sent until it is corrected or removed from the list.")
         else:
             st.info(sup.describe())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,3 +71,15 @@ def send_status_text(send_status: str, send_error: str | None) -> str:
 
 def email_type_label(email_type: str) -> str:
     return email_type.replace("_", " ").capitalize()
+
+
+_MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+_AUTOLINK = re.compile(r"(?i)(:)(//)|(w)(ww\.)")  # what GFM turns into a link even when escaped
+
+
+def plain(text: str) -> str:
+    """Text shown as itself in st.markdown / st.warning: every ASCII punctuation character is
+    backslash-escaped and URL starts get an invisible word joiner, so URL values or stored names
+    cannot become links, images or directives."""
+    text = _AUTOLINK.sub(lambda m: "\u2060".join(g for g in m.groups() if g), text)
+    return _MD_PUNCT.sub(r"\\\1", text)

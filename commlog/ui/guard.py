@@ -105,11 +105,14 @@ def _login_form_body() -> None:
         password = st.text_input("Password", type="password", max_chars=auth.MAX_PASSWORD_LENGTH, autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        try:
-            with ensure_ready().begin() as conn:
+        refusal = None
+        with ensure_ready().begin() as conn:
+            try:
                 principal = auth.authenticate(conn, email, password, datetime.now(timezone.utc))
-        except auth.AuthError as exc:
-            st.error(str(exc))
+            except auth.AuthError as exc:
+                refusal = exc  # caught inside the transaction: the failed attempt is committed (throttling)
+        if refusal is not None:
+            st.error(str(refusal))
             return
         st.session_state[SESSION_KEY] = principal.user_id
         st.rerun()

@@ -7,7 +7,6 @@ widgets' state, and written back after every change, so every view can be bookma
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -17,6 +16,7 @@ from sqlalchemy import Engine
 from commlog import filters
 from commlog.filters import DELIVERY_CHOICES, PRESET_LABELS, SORTS, ViewState
 from commlog.domains import FAMILIES, FAMILY_LABELS
+from commlog.ui.format import plain
 from commlog.log_queries import AccountRow, LenderRow, email_types, list_lenders, resolve_view, search_borrowers
 from commlog.principal import Principal
 from commlog.vocabulary import NOT_CHECKED, NOT_CHECKED_LABEL, Audience, EventType, SendStatus
@@ -33,13 +33,6 @@ def _k(name: str) -> str:
     return K + name
 
 
-_MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
-
-
-def plain(text: str) -> str:
-    """Text shown as itself in st.markdown / st.warning: every ASCII punctuation character is
-    backslash-escaped, so URL values or stored names cannot become links, images or directives."""
-    return _MD_PUNCT.sub(r"\\\1", text)
 
 
 def _params_now() -> dict[str, str]:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from commlog.log_queries import MessageDetail
 from commlog.principal import Principal
 from commlog.ui.check_controls import render_single_check
+from commlog.ui.format import plain
 from commlog.ui.format import (
     NOT_SENT_LABEL,
     delivery_label,
@@ -25,20 +26,21 @@ def render_message(
     engine: Engine, principal: Principal, detail: MessageDetail, tz: ZoneInfo, *, key_prefix: str = "msg"
 ) -> None:
     m = detail.message
-    st.subheader(m["subject"])
-    who = f"borrower **{detail.log_account.name}** (account {detail.log_account.id})" if detail.log_account else "the lender's own log"
-    st.caption(f"{detail.lender.name} · {who} · times in {tz.key}")
+    # Stored text (subjects, names, addresses, provider replies) is shown as itself, never as Markdown.
+    st.subheader(plain(m["subject"]))
+    who = f"borrower **{plain(detail.log_account.name)}** (account {detail.log_account.id})" if detail.log_account else "the lender's own log"
+    st.caption(f"{plain(detail.lender.name)} · {who} · times in {tz.key}")
 
     left, right = st.columns([3, 2])
     with left:
         st.markdown(
             "\n".join(
                 [
-                    f"- **To:** {m['recipient_email']} ({m['audience']})",
+                    f"- **To:** {plain(m['recipient_email'])} ({m['audience']})",
                     f"- **Sent:** {local_time(m['sent_at'], tz, seconds=True)}",
                     f"- **Email type:** {email_type_label(m['email_type'])}",
-                    f"- **Status:** {send_status_text(m['send_status'], m['send_error'])}",
-                    f"- **Provider:** {m['provider']} · message id `{m['provider_message_id'] or '—'}`",
+                    f"- **Status:** {plain(send_status_text(m['send_status'], m['send_error']))}",
+                    f"- **Provider:** {plain(m['provider'])} · message id `{(m['provider_message_id'] or '—').replace('`', '')}`",
                 ]
             )
         )
@@ -62,7 +64,7 @@ def render_status_box(m: dict, tz: ZoneInfo) -> None:
     status = m["delivery_status"]
     body = f"### {delivery_label(status)}\n{status_meaning(status)}"
     if m["status_reason"] and status != "DELIVERED":
-        body += f"\n\n**Reason:** {m['status_reason']}"
+        body += f"\n\n**Reason:** {plain(m['status_reason'])}"
     _STATUS_BOX.get(status, st.info)(body)
     if m["checked_at"]:
         st.caption(f"Last checked with the provider {local_time(m['checked_at'], tz, seconds=True)} ({tz.key})")

@@ -7,6 +7,7 @@ unknown, disabled or unverified one gets the refusal page; Sign out ends the ide
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -55,8 +56,6 @@ def sso(browser, tmp_path_factory):  # noqa: ARG001 - `browser` first: skips cle
     env.update(COMMLOG_DATABASE_URL=url, COMMLOG_PROVIDER="sandbox", PYTHONUNBUFFERED="1")
     password, logins = _parse_logins(_cli(env, url, "seed-demo", *SEED))
     admin, (_, slug) = next((e, v) for e, v in logins.items() if v[0] == "lender_admin")
-    import sqlite3
-
     with sqlite3.connect(tmp / "sso.sqlite3") as c:
         names = dict(c.execute("SELECT slug, name FROM lender"))
     other = next(n for s, n in names.items() if s != slug)
@@ -122,10 +121,8 @@ def test_mapped_identity_signs_on_sees_its_lenders_log_and_signs_out(sso, page):
     wait_for_run(page)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
 
-    page.on("request", lambda r: print("REQ", r.method, r.url) if "static" not in r.url else None)
-    page.on("framenavigated", lambda f: print("NAV", f.url))
-    print("CLICK")
-    page.get_by_role("button", name="Sign out").click()
+    with page.expect_request(re.compile(r"/auth/logout$")):  # Streamlit's logout route clears the cookie
+        page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name=SSO_BUTTON)).to_be_visible()
     wait_for_run(page)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
@@ -150,7 +147,8 @@ def test_unknown_disabled_or_unverified_identity_is_refused(sso, page, who, veri
     assert sso.lender_name not in main_text(page) and sso.other_lender not in main_text(page)
     if who == "stranger@elsewhere.example":
         screenshot(page, "sso-refused")
-    page.get_by_role("button", name="Sign out").click()
+    with page.expect_request(re.compile(r"/auth/logout$")):
+        page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name=SSO_BUTTON)).to_be_visible()
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
 
