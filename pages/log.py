@@ -11,7 +11,7 @@ from commlog.ui.check_controls import render_bulk_check
 from commlog.ui.format import plain, viewer_timezone
 from commlog.ui.export_panel import render_export_panel
 from commlog.ui.guard import require_login
-from commlog.ui.log_controls import K, plain, render_controls, sync_url
+from commlog.ui.log_controls import K, render_controls, sync_url
 from commlog.ui.log_selection import clear_selection, current_selection
 from commlog.ui.log_table import render_log_table
 from commlog.ui.maintenance import expire_pending_now_and_then

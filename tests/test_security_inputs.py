@@ -29,7 +29,6 @@ from commlog.domains import FAMILIES
 from commlog.filters import (
     DELIVERY_CHOICES,
     PAGE_SIZES,
-    PRESET_LABELS,
     SORTS,
     LogFilter,
     clean_text,
@@ -172,14 +171,16 @@ def test_random_log_filters_and_typeahead_text(dworld):
 
 # --- the page (AppTest) ----------------------------------------------------------------------------------
 
-from tests.test_security_tenancy import template  # noqa: E402, F401 - the module-scoped world, reused
+import tests.test_security_tenancy as _tenancy  # noqa: E402
+
+template = _tenancy.template  # the module-scoped world fixture, reused here
 
 PAGE_SETTINGS = settings(max_examples=15, deadline=None, database=None,
                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 @pytest.fixture
-def pworld(template, tmp_path, monkeypatch):  # noqa: F811
+def pworld(template, tmp_path, monkeypatch):
     url, w = copy_world(template, tmp_path)
     monkeypatch.setenv("COMMLOG_DATABASE_URL", url)
     monkeypatch.setenv("COMMLOG_PROVIDER", "sandbox")

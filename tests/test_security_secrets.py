@@ -279,6 +279,7 @@ def _sign_in(email: str, password: str):  # noqa: ANN202
 
 
 def test_login_form_throttles_after_repeated_failures(small_world):
+    """Was a bug (the failed attempts rolled back with the AuthError); fixed in commlog/ui/guard.py."""
     for i in range(6):
         at = _sign_in("admin@alpha.example", f"wrong-password-{i}")
         assert [e.value for e in at.error] == ["Email or password is not right."] or "Too many" in at.error[0].value
@@ -291,6 +292,7 @@ def test_login_form_throttles_after_repeated_failures(small_world):
 
 
 def test_smtp_reply_is_not_markdown_in_the_status_box(small_world, sqlite_engine):
+    """Was a bug (the stored reason went into the status box's Markdown); fixed in commlog/ui/message_view.py."""
     w = small_world
     evil = "550 5.1.1 [Verify your account](https://evil.example/login) ![x](https://evil.example/p.png)"
     with sqlite_engine.begin() as c:
