@@ -98,3 +98,15 @@ def pg_engine(pg_database_url) -> Iterator[Engine]:
 def engine(request) -> Engine:
     """A freshly migrated database; every test using it runs on both backends."""
     return request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_engine")
+
+
+@pytest.fixture(autouse=True)
+def _clear_streamlit_caches():
+    """Streamlit caches are process-global: every test starts and ends with them empty."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -178,15 +178,6 @@ def deferred(monkeypatch):
     return seen
 
 
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 def _panel(engine, user_id, view: dict, tz: str = "UTC") -> AppTest:
     at = AppTest.from_function(_panel_script, kwargs={"url": _url(engine), "view": view, "tz": tz}, default_timeout=30)
     at.session_state["commlog_user_id"] = user_id

@@ -8,15 +8,6 @@ from commlog.providers.fake_server import FakeProvider
 from tests.ui_support import app, build_two_lenders, page_text
 
 
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def fake():
     with FakeProvider(auto=True) as server:

@@ -7,15 +7,6 @@ import streamlit as st
 from tests.ui_support import PASSWORD, app, build_two_lenders, page_text
 
 
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def world(sqlite_engine, sqlite_url, monkeypatch):
     monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)

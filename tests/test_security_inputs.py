@@ -69,15 +69,6 @@ def _params(world_ids: dict) -> hs.SearchStrategy[dict]:
     return hs.dictionaries(hs.sampled_from(PARAMS), _value(world_ids), max_size=8)
 
 
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def dworld(engine) -> dict:
     w = build_world(engine)

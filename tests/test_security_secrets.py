@@ -49,15 +49,6 @@ PM_TOKEN = "pm-s3cr3t-POSTMARK-token-8d2a55"
 DB_PASSWORD = "s3cr3t-DB-pw-71c9e0"
 
 
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)

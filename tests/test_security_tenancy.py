@@ -137,15 +137,6 @@ def assert_nothing_foreign(at, world, typed: tuple[str, ...] = ()) -> None:  # n
             assert value in ("all", "") or int(value[0] if isinstance(value, list) else value) not in (world["zed"], world["ana_b"])
 
 
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def fake():
     with FakeProvider(auto=True) as server:

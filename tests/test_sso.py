@@ -142,15 +142,6 @@ def test_users_cli_adds_an_sso_only_user_without_password_stdin(sqlite_url, sqli
 # --- the login gate in AppTest -------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def world(sqlite_engine, sqlite_url, monkeypatch):
     monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
