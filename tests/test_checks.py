@@ -15,8 +15,8 @@ from commlog import checks
 from commlog.checks import check_message, check_messages
 from commlog.models import AuditEntry, DeliveryEvent, Message
 from commlog.principal import Principal, Role
-from commlog.providers import ProviderSet, errors
-from commlog.providers.base import FetchResult, Provider, Suppression
+from commlog.providers import ProviderSet
+from commlog.providers.base import Provider
 from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.sendgrid import SendGridProvider
 from commlog.vocabulary import DeliveryStatus

@@ -10,7 +10,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from sqlalchemy import select, text
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest

@@ -2,7 +2,6 @@
 the bulk check with its per-row results, and what the user reads when the provider refuses."""
 
 import pytest
-import streamlit as st
 
 from commlog.providers.fake_server import FakeProvider
 from tests.ui_support import app, build_two_lenders, page_text

@@ -2,7 +2,6 @@
 and a lender admin trying to reach another lender through every input."""
 
 import pytest
-import streamlit as st
 
 from tests.ui_support import PASSWORD, app, build_two_lenders, page_text
 

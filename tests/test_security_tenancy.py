@@ -52,7 +52,6 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from sqlalchemy import func, select
 from streamlit.runtime.media_file_manager import MediaFileManager
 

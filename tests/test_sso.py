@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import streamlit as st
 from sqlalchemy import select
 
 from commlog import auth, sso

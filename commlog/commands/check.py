@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from commlog import checks
 from commlog.cli import CommandError
-from commlog.commands import engine_from_args, utcnow
+from commlog.commands import engine_from_args
 from commlog.config import setting
 from commlog.models import Lender, Message
 from commlog.principal import Principal, Role
@@ -106,7 +106,6 @@ def run(args) -> int:  # noqa: ANN001
     if not ids:
         print("no messages match")
         return 0
-    now = utcnow()
     try:
         providers = get_providers(engine, policy=cli_policy())
     except perr.ProviderError as exc:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import math
 import random
 import threading
 import time
