@@ -114,7 +114,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeProvider:
-    def __init__(self, *, api_key: str = "SG.test-key-1234567890", postmark_token: str = "pm-test-token-123", auto: bool = False, latency: float = 0.0) -> None:
+    def __init__(self, *, api_key: str = "fake-sendgrid-key-for-tests", postmark_token: str = "pm-test-token-123", auto: bool = False, latency: float = 0.0) -> None:
         self.api_key = api_key
         self.postmark_token = postmark_token
         self.auto = auto
