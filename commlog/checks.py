@@ -43,7 +43,7 @@ from commlog.providers import ProviderSet, get_providers
 from commlog.providers import errors as perr
 from commlog.providers.base import FetchResult, Provider, StoredMessage, Suppression
 from commlog.status import StatusEvent, overall_status
-from commlog.store import record_events
+from commlog.store import UnmatchedEventRow, keep_unmatched, record_events
 from commlog.vocabulary import DeliveryStatus, EventType
 
 log = logging.getLogger("commlog.checks")
@@ -455,28 +455,12 @@ def _match_remote(conn, remotes, lender_scope: int | None) -> dict[str, _Loaded]
 
 
 def _keep_unmatched(engine: Engine, provider_name: str, events, now: datetime) -> int:  # noqa: ANN001
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    from commlog.models import UnmatchedEvent
-
-    if not events:
-        return 0
     rows = [
-        {
-            "provider": provider_name,
-            "provider_event_id": e.provider_event_id,
-            "provider_message_id": e.provider_message_id,
-            "recipient_email": (e.recipient_email or "").lower() or None,
-            "payload": json.dumps(e.payload, separators=(",", ":"), default=str),
-            "received_at": now,
-            "matched_at": None,
-        }
+        UnmatchedEventRow(provider_name, e.provider_event_id, e.provider_message_id, e.recipient_email, e.payload)
         for e in events
     ]
     with engine.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(UnmatchedEvent).on_conflict_do_nothing(index_elements=["provider", "provider_event_id"]).returning(UnmatchedEvent.id)
-        return len(conn.execute(stmt, rows).all())
+        return keep_unmatched(conn, rows, now)
 
 
 def sync_recent(

@@ -5,6 +5,7 @@ status rule and anything derived from it (rollups) stay in one place.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commlog import rollups
-from commlog.models import DeliveryEvent, Message
+from commlog.models import DeliveryEvent, Message, UnmatchedEvent
 from commlog.status import RETRY_WINDOW, StatusEvent, overall_status
 from commlog.vocabulary import DeliveryStatus, mask_of
 
@@ -62,9 +63,44 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
         }
         for e in events
     ]
+    conn.execute(_insert_once(conn, DeliveryEvent), rows)
+
+
+def _insert_once(conn: Connection, model):  # noqa: ANN001, ANN202
+    """INSERT that skips rows whose (provider, provider_event_id) is already stored."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(DeliveryEvent).on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
-    conn.execute(stmt, rows)
+    return dialect.insert(model).on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+
+
+@dataclass(frozen=True)
+class UnmatchedEventRow:
+    """A provider event whose message is not known (yet): kept to be matched later."""
+
+    provider: str
+    provider_event_id: str
+    provider_message_id: str | None
+    recipient_email: str | None
+    payload: dict
+
+
+def keep_unmatched(conn: Connection, events: Sequence[UnmatchedEventRow], now: datetime) -> int:
+    """Store unmatched events once each; returns how many were new (RETURNING: exact even when
+    concurrent writers carry the same events). Sorted by event id so concurrent batches lock alike."""
+    if not events:
+        return 0
+    rows = [
+        {
+            "provider": e.provider,
+            "provider_event_id": e.provider_event_id,
+            "provider_message_id": e.provider_message_id,
+            "recipient_email": (e.recipient_email or "").lower() or None,
+            "payload": json.dumps(e.payload, separators=(",", ":"), default=str),
+            "received_at": now,
+            "matched_at": None,
+        }
+        for e in sorted(events, key=lambda e: e.provider_event_id)
+    ]
+    return len(conn.execute(_insert_once(conn, UnmatchedEvent).returning(UnmatchedEvent.id), rows).all())
 
 
 def refresh_status(

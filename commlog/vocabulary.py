@@ -60,10 +60,6 @@ def mask_of(types) -> int:
     return mask
 
 
-def types_in_mask(mask: int) -> list[EventType]:
-    return [t for t, bit in EVENT_BIT.items() if mask & bit]
-
-
 EVENT_MEANING: dict[EventType, str] = {
     EventType.PROCESSED: "Our mail servers accepted the email and handed it to the email provider for sending.",
     EventType.DEFERRED: (

@@ -110,3 +110,21 @@ def _clear_streamlit_caches():
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture
+def deferred(monkeypatch):
+    """Download buttons' deferred files by id -> (media manager, file name, mimetype): what a
+    browser click would fetch (see tests.ui_support.download)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    seen: dict[str, tuple] = {}
+    real = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):  # noqa: ANN001
+        file_id = real(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
+        seen[file_id] = (self, file_name, mimetype)
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return seen

@@ -7,11 +7,9 @@ import csv
 import io
 import json
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from commlog.cli import CommandError
@@ -20,6 +18,7 @@ from commlog.export import HEADER
 from commlog.models import AuditEntry
 from commlog.store import expire_pending
 from tests.test_export import expected_rows, world  # noqa: F401 - the shared fixture
+from tests.ui_support import download
 
 DAY_FROM, DAY_TO = date(2026, 11, 10), date(2026, 11, 20)
 
@@ -162,21 +161,6 @@ def _panel_script(url: str, view: dict, tz: str) -> None:
     render_export_panel(engine, principal, v, to_log_filter(v, v.lender_id, zone, datetime.now(timezone.utc)), zone)
 
 
-@pytest.fixture
-def deferred(monkeypatch):
-    """The download button's data callables, by deferred file id (what a browser click runs)."""
-    seen: dict[str, tuple] = {}
-    real = MediaFileManager.add_deferred
-
-    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):  # noqa: ANN001
-        file_id = real(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
-        seen[file_id] = (self, file_name, mimetype)
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    return seen
-
-
 def _panel(engine, user_id, view: dict, tz: str = "UTC") -> AppTest:
     at = AppTest.from_function(_panel_script, kwargs={"url": _url(engine), "view": view, "tz": tz}, default_timeout=30)
     at.session_state["commlog_user_id"] = user_id
@@ -185,13 +169,9 @@ def _panel(engine, user_id, view: dict, tz: str = "UTC") -> AppTest:
 
 def _download(at: AppTest, deferred) -> tuple[bytes, str]:
     """Click the download button and fetch the file the way the browser would (execute_deferred)."""
-    (button,) = at.get("download_button")
-    file_id = button.proto.deferred_file_id
-    assert file_id and not button.proto.url  # built only on click
-    mgr, name, mime = deferred[file_id]
+    content, name, mime = download(at, deferred)
     assert mime == "text/csv"
-    url = mgr.execute_deferred(file_id)
-    return mgr._storage.get_file(Path(url).name).content, name
+    return content, name
 
 
 def _text(at: AppTest) -> str:

@@ -19,7 +19,6 @@ import json
 import logging
 import warnings
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -27,7 +26,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from streamlit.runtime.media_file_manager import MediaFileManager
 
 from commlog.db import make_engine
 from commlog.migrate import upgrade
@@ -38,7 +36,7 @@ from commlog.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, publi
 from tests import factories as f
 from tests.conftest import _drop_pg_schema
 from tests.test_security_tenancy import _everything, build_world
-from tests.ui_support import PASSWORD, app, build_two_lenders, page_text
+from tests.ui_support import PASSWORD, app, build_two_lenders, download, page_text
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -91,20 +89,6 @@ def all_logs():
         for h in handlers:
             lg.addHandler(h)
         lg.setLevel(level)
-
-
-@pytest.fixture
-def deferred(monkeypatch):
-    seen: dict[str, MediaFileManager] = {}
-    real = MediaFileManager.add_deferred
-
-    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):  # noqa: ANN001
-        file_id = real(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
-        seen[file_id] = self
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    return seen
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -187,10 +171,7 @@ def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd,
         at.button(key="bulk_check").click().run()
         look(at)
         fake.set_fault(None)
-        (button,) = at.get("download_button")
-        mgr = deferred[button.proto.deferred_file_id]
-        file_url = mgr.execute_deferred(button.proto.deferred_file_id)
-        seen.append(mgr._storage.get_file(Path(file_url).name).content.decode("utf-8-sig"))  # noqa: SLF001
+        seen.append(download(at, deferred)[0].decode("utf-8-sig"))
         for path, params in (("pages/message.py", {"id": str(pm_id)}), ("pages/deliverability.py", {})):
             at = app(user_id=w["users"]["admin_a"]).run()
             at.switch_page(path)

@@ -53,7 +53,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from streamlit.runtime.media_file_manager import MediaFileManager
 
 from commlog import checks, export, rollups
 from commlog.domains import FAMILIES
@@ -66,7 +65,7 @@ from commlog.principal import Principal, Role, ScopeError
 from commlog.providers.fake_server import FakeProvider
 from commlog.vocabulary import Audience, EventType, SendStatus
 from tests import factories as f
-from tests.ui_support import app, build_two_lenders, page_text
+from tests.ui_support import app, build_two_lenders, download, page_text
 
 # What only lender B's data contains. The user's own typed text is removed before scanning.
 FOREIGN_MARKERS = ("Bravo", "bravo", "Zed Zulu", "zed.zulu", "payment_reminder", "Payment reminder")
@@ -430,25 +429,8 @@ def test_export_with_foreign_lender_account_or_span(world):
     assert set(ids) & world["b_ids"]
 
 
-@pytest.fixture
-def deferred(monkeypatch):
-    seen: dict[str, tuple] = {}
-    real = MediaFileManager.add_deferred
-
-    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):  # noqa: ANN001
-        file_id = real(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
-        seen[file_id] = self
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    return seen
-
-
 def _download(at, deferred) -> bytes:  # noqa: ANN001
-    (button,) = at.get("download_button")
-    mgr = deferred[button.proto.deferred_file_id]
-    url = mgr.execute_deferred(button.proto.deferred_file_id)
-    return mgr._storage.get_file(Path(url).name).content  # noqa: SLF001
+    return download(at, deferred)[0]
 
 
 @pytest.mark.parametrize("params", [

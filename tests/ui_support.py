@@ -74,3 +74,13 @@ def page_text(at: AppTest) -> str:
     for ti in at.text_input:
         parts.append(f"{ti.label}: {ti.value}")
     return "\n".join(parts)
+
+
+def download(at: AppTest, deferred: dict) -> tuple[bytes, str, str]:
+    """Run the page's one download button as a browser click would: (content, file name, mimetype)."""
+    (button,) = at.get("download_button")
+    file_id = button.proto.deferred_file_id
+    assert file_id and not button.proto.url  # built only on click
+    manager, name, mime = deferred[file_id]
+    url = manager.execute_deferred(file_id)
+    return manager._storage.get_file(Path(url).name).content, name, mime  # noqa: SLF001

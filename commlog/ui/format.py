@@ -10,7 +10,6 @@ import streamlit as st
 
 from commlog.vocabulary import NOT_CHECKED_LABEL, STATUS_MEANING, NOT_CHECKED
 
-STATUS_COLOR = {"DELIVERED": "green", "NOT_DELIVERED": "red", "PENDING": "orange", NOT_CHECKED: "gray"}
 EVENT_COLOR = {
     "DELIVERED": "green",
     "OPEN": "green",

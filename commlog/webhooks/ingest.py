@@ -29,13 +29,12 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import BigInteger, Connection, Engine, Integer, String, and_, any_, bindparam, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
 from commlog.providers.normalize import ParsedEvent, parse_sendgrid_webhook_event, sendgrid_message_prefix
-from commlog.store import NewEvent, record_events
+from commlog.store import NewEvent, UnmatchedEventRow, keep_unmatched, record_events
 
 log = logging.getLogger("commlog.webhooks")
 
@@ -245,29 +244,9 @@ def _existing_ids(conn: Connection, table, ids: Sequence[str]) -> set[str]:  # n
 
 
 def _insert_unmatched(conn: Connection, events: Sequence[WebhookEvent], now: datetime) -> int:
-    """Keep events whose message is unknown; returns how many were new (RETURNING: exact even when
-    concurrent posts carry the same events)."""
-    if not events:
-        return 0
-    rows = [
-        {
-            "provider": PROVIDER,
-            "provider_event_id": e.provider_event_id,
-            "provider_message_id": e.sg_message_id,
-            "recipient_email": e.email,
-            "payload": json.dumps(e.payload, separators=(",", ":"), default=str),
-            "received_at": now,
-            "matched_at": None,
-        }
-        for e in sorted(events, key=lambda e: e.provider_event_id)
-    ]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(UnmatchedEvent)
-        .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
-        .returning(UnmatchedEvent.id)
-    )
-    return len(conn.execute(stmt, rows).all())
+    """Keep events whose message is unknown; returns how many were new."""
+    rows = [UnmatchedEventRow(PROVIDER, e.provider_event_id, e.sg_message_id, e.email, e.payload) for e in events]
+    return keep_unmatched(conn, rows, now)
 
 
 def _begin_write(conn: Connection) -> None:
