@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine, select
 
-from commlog import audit
+from commlog import audit, tenancy
 from commlog.models import Message
 from commlog.principal import Principal
 from commlog.providers import ProviderSet, get_providers
@@ -291,6 +291,12 @@ def check_messages(
     """Ask the provider about each message and store the answers. Returns outcomes in input order.
 
     `client`: a `ProviderSet` or one `Provider` for every message (default: `get_providers`)."""
+    # PostgreSQL row-level security from the principal itself, whichever thread calls (commlog.tenancy).
+    with tenancy.lender_scope(tenancy.principal_scope(principal)):
+        return _check_messages(engine, principal, message_ids, now, client, on_progress, concurrency)
+
+
+def _check_messages(engine, principal, message_ids, now, client, on_progress, concurrency) -> list[CheckOutcome]:  # noqa: ANN001
     ids: list[int] = []
     for raw in message_ids:
         i = int(raw)

@@ -236,6 +236,37 @@ def test_log_queries_return_the_right_rows_under_rls(app_engine, world):
         assert Q.fetch_log_page(conn, ops, LogFilter(lender_id=b, **month)).total == 1
 
 
+def test_an_export_off_the_script_thread_runs_under_the_principals_lender(app_engine, world, monkeypatch):
+    """The download button builds the file on a thread where no script run set the scope; the export
+    sets it from the principal. Proof: with the query's own lender WHERE removed (a bug we simulate),
+    a lender admin's file still holds only their lender's rows, and the audit entry is written."""
+    import threading
+
+    from commlog import export as E
+
+    def forgetful_select(principal, spec):  # noqa: ANN001, ANN202 - no lender condition at all
+        return select(*E._CELLS).select_from(E._FROM).where(E.failure_condition(spec.include_deferred))
+
+    monkeypatch.setattr(E, "export_select", forgetful_select)
+    spec = E.FailureExport(LogFilter(lender_id=world["a"]), span=Q.SPAN_LENDER)
+    out: dict = {}
+
+    def download() -> None:  # a fresh thread: a fresh context, no scope set
+        out["scope"] = current_lender()
+        out["admin"] = E.build_csv(app_engine, world["admin_a"], spec, source="page", file_name="f.csv")
+        out["ops"] = E.build_csv(app_engine, world["ops"], spec, source="page", file_name="g.csv")
+
+    t = threading.Thread(target=download)
+    t.start()
+    t.join()
+    assert out["scope"] is None
+    assert b"Alpha Lending" in out["admin"] and b"Bravo" not in out["admin"]
+    assert b"Bravo Credit" in out["ops"]  # ops: unscoped, so the simulated bug shows there
+    with app_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "export")).scalar_one() == 5
+    assert current_lender() is None
+
+
 def test_platform_median_still_reaches_every_lender_for_a_lender_admin(pg_engine, app_url):
     from tests.test_deliverability import RECENT, build_health
 

@@ -28,7 +28,15 @@ from commlog import auth
 from commlog.demo import catalog
 from commlog.demo.names import local_part, person, staff_local_part
 from commlog.demo.outcomes import LENDER_AGE, MessageFacts, address_fate, planned_events
-from commlog.demo.subjects import ACCOUNT_CONFIRMATION, POSTMARK_INACTIVE, SEND_ERRORS, TYPES, subject
+from commlog.demo.subjects import (
+    ACCOUNT_CONFIRMATION,
+    MIME_ENCODED_TYPES,
+    POSTMARK_INACTIVE,
+    SEND_ERRORS,
+    TYPES,
+    mime_encoded,
+    subject,
+)
 from commlog.domains import provider_family
 from commlog.models import Account, AppUser, DeliveryEvent, Lender, Message
 from commlog.status import StatusEvent, overall_status
@@ -95,6 +103,7 @@ def _dt(us: int) -> datetime:
 _DIURNAL = [0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.4, 0.7, 0.9, 1.0, 1.0, 0.95, 0.9, 0.95, 1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.35, 0.25]
 _HOUR_US = 3_600_000_000
 _DAY_US = 24 * _HOUR_US
+_ENCODED_FROM, _ENCODED_UNTIL = timedelta(days=6), timedelta(days=2)  # the MIME-encoded subjects episode
 
 
 @dataclass
@@ -499,6 +508,8 @@ def _compute(chunk_no: int, chunk: list[tuple], ctx: dict) -> tuple[list[tuple],
         provider = providers[li]
         lender_id = lender_ids[li]
         subj = subject(etype.name, etype.audience, brands[li], rng, sent_at)
+        if etype.name in MIME_ENCODED_TYPES and anchor - _ENCODED_FROM <= sent_at < anchor - _ENCODED_UNTIL:
+            subj = mime_encoded(subj)
         if send_error is None:
             send_status, pmid = "sent", _provider_message_id(rng, provider, sent_us)
         else:
