@@ -222,6 +222,21 @@ def test_page_offers_this_log_by_default_and_names_the_borrower(engine, world, d
     assert [int(r[-1]) for r in rows[1:]] == [world["ids"]["bounce"]]
 
 
+def test_page_with_every_log_shown_exports_every_log_and_says_so(engine, world, deferred):
+    """Account = all of the lender's logs: no "Rows from" choice that could read as the lender's own
+    log only; the file holds the failures of every log, as the page says."""
+    view = {"lender_id": world["a"], "all_logs": True, "range": "custom", "date_from": DAY_FROM, "date_to": DAY_TO}
+    at = _panel(engine, world["users"]["admin_a"], view).run()
+    assert not at.exception
+    assert not at.radio
+    assert "lender's own log" not in _text(at) and "and borrowers" in _text(at)
+    expected = len(expected_rows(engine, lenders=[world["a"]]))
+    assert f"**{expected:,}** failures match" in _text(at)
+    data, _ = _download(at, deferred)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert len(rows) == expected + 1 and {r[1] for r in rows[1:]} == {"Lender", "Borrower"}
+
+
 def test_page_header_only_notice(engine, world, deferred):
     view = {"lender_id": world["a"], "range": "custom", "date_from": date(2020, 1, 1), "date_to": date(2020, 1, 2)}
     at = _panel(engine, world["users"]["admin_a"], view).run()

@@ -17,6 +17,7 @@ from commlog.export import FailureExport, build_csv, count_failures, file_name
 from commlog.filters import LogFilter, ViewState, view_dict
 from commlog.log_queries import SPAN_LENDER, SPAN_LOG, get_borrower, get_lender
 from commlog.principal import Principal, ScopeError
+from commlog.ui.format import plain
 
 # st.download_button holds the finished file in server memory; bigger exports go through the CLI.
 PAGE_MAX_ROWS = 200_000
@@ -47,14 +48,19 @@ def render_export_panel(engine: Engine, principal: Principal, view: ViewState, l
         return
 
     with st.container():  # the log page puts it in an "Export failures as CSV" expander
-        this_log = f"{account.name}'s log" if account else "The lender's own log"
-        span = st.radio(
-            "Rows from",
-            options=[SPAN_LOG, SPAN_LENDER],
-            format_func=lambda s: this_log if s == SPAN_LOG else f"All of {lender.name}'s logs (lender and borrowers)",
-            horizontal=True,
-            key=K + "span",
-        )
+        all_logs = f"All of {lender.name}'s logs (lender and borrowers)"
+        if log_filter.all_logs:  # the log shows every log already: nothing to choose
+            span = SPAN_LOG
+            st.markdown(f"Rows from: {plain(all_logs)}")
+        else:
+            this_log = f"{account.name}'s log" if account else "The lender's own log"
+            span = st.radio(
+                "Rows from",
+                options=[SPAN_LOG, SPAN_LENDER],
+                format_func=lambda s: this_log if s == SPAN_LOG else all_logs,
+                horizontal=True,
+                key=K + "span",
+            )
         c1, c2 = st.columns(2)
         include_deferred = c1.checkbox(
             "Include emails still DEFERRED", key=K + "deferred", help="Emails the receiving server delayed and that are still being retried."
