@@ -95,3 +95,16 @@ def ensure_database(url: str | None = None, *, demo: dict | None = None, progres
     finally:
         engine.dispose()
         result.seconds = time.perf_counter() - t0
+
+
+def answers(url: str) -> bool:
+    """Does the database accept a connection and a SELECT 1 (whatever else fails)?"""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: it does not answer
+        return False
+    finally:
+        engine.dispose()

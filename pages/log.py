@@ -11,7 +11,7 @@ from commlog.ui.check_controls import render_bulk_check
 from commlog.ui.format import plain, viewer_timezone
 from commlog.ui.export_panel import render_export_panel
 from commlog.ui.guard import require_login
-from commlog.ui.log_controls import K, render_controls, sync_url
+from commlog.ui.log_controls import K, quiet_page_state_warning, render_controls, sync_url
 from commlog.ui.log_selection import clear_selection, current_selection
 from commlog.ui.log_table import render_log_table
 from commlog.ui.maintenance import expire_pending_now_and_then
@@ -68,6 +68,7 @@ else:
     selected = render_log_table(page, tz)
     pcol, scol = st.columns([4, 1])
     with pcol:
+        quiet_page_state_warning()
         st.pagination(page.num_pages, key=K + "page")
     with scol:
         st.selectbox("Rows per page", options=list(PAGE_SIZES), key=K + "size")

@@ -164,3 +164,31 @@ def test_unreachable_database_gives_a_clear_page_without_the_password(monkeypatc
     assert "database is not reachable" in text
     assert "s3cret-pw" not in text and "127.0.0.1:1" in text
     assert not at.exception
+
+
+def test_the_page_widgets_state_warning_is_dropped_and_only_that_one():
+    """Streamlit would log "created with a default value but also had its value set via the Session
+    State API" on every run for the page number we set from the URL; ops would read it as a fault."""
+    import logging
+
+    from commlog.ui.log_controls import quiet_page_state_warning
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):  # noqa: ANN001
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("streamlit.elements.lib.policies")
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        quiet_page_state_warning()
+        quiet_page_state_warning()  # once per process, however often the page runs
+        msg = 'The widget with key "%s" was created with a default value but also had its value set via the Session State API.'
+        logger.warning(msg, "log_page")
+        logger.warning(msg, "some_other_widget")
+    finally:
+        logger.removeHandler(handler)
+    assert records == [msg % "some_other_widget"]
+    assert sum(type(f).__name__ == "_PageStateWarning" for f in logger.filters) == 1

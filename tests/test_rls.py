@@ -314,6 +314,29 @@ def test_the_app_runs_as_the_non_owner_role(app_url, world, monkeypatch):
     assert current_lender() is None  # the script's scope stayed in the script's run
 
 
+def test_a_pending_migration_as_the_non_owner_role_says_what_to_do(app_url, pg_engine, world, monkeypatch):
+    """The app's login may not change tables: a page after a deploy with a pending migration says
+    the database answers and the owner must run init-db (not "not reachable"), and changes nothing."""
+    from tests.ui_support import app, page_text
+
+    with pg_engine.begin() as c:  # as if 0003 were new in this deploy
+        c.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", app_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = app("pages/log.py", user_id=world["users"]["admin_a"]).run()
+        assert not at.exception, [e.value for e in at.exception]
+        text_ = page_text(at)
+        assert "The database answers, but commlog could not prepare it" in text_ and "init-db" in text_
+        assert "not reachable" not in text_ and not at.dataframe
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    with pg_engine.connect() as c:
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+
+
 def _scope_probe() -> None:  # an AppTest script: what the login gate leaves for the page's queries
     import streamlit as st
     from sqlalchemy import text

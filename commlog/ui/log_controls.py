@@ -7,6 +7,7 @@ widgets' state, and written back after every change, so every view can be bookma
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -31,6 +32,22 @@ _APPLIED = K + "applied_params"  # the URL params the widgets were last set from
 
 def _k(name: str) -> str:
     return K + name
+
+
+class _PageStateWarning(logging.Filter):
+    """st.pagination always passes a default, so Streamlit warns "created with a default value but
+    also had its value set via the Session State API" on every run for the page widget, whose value
+    we set from the URL on purpose. Drop that one warning for that one key; every other stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.args and record.args[0] == _k("page") and "Session State API" in str(record.msg))
+
+
+def quiet_page_state_warning() -> None:
+    """Install _PageStateWarning on Streamlit's widget-policy logger (once per process)."""
+    logger = logging.getLogger("streamlit.elements.lib.policies")
+    if not any(isinstance(f, _PageStateWarning) for f in logger.filters):
+        logger.addFilter(_PageStateWarning())
 
 
 

@@ -42,6 +42,19 @@ def _bootstrapped(url: str) -> str:
     return url
 
 
+def _cause(exc: Exception, url: str) -> str:
+    """The driver's first line about it, for the log; the password masked should a driver echo it."""
+    from sqlalchemy.engine import make_url
+
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = lines[0][:300] if lines else ""
+    try:
+        password = make_url(url).password
+    except Exception:  # noqa: BLE001 - an unparsable URL has no password to find
+        password = None
+    return text.replace(str(password), "***") if password else text
+
+
 def ensure_ready() -> Engine:
     """The engine for a migrated database; shows a clear page and stops when it is unreachable."""
     url = database_url()
@@ -54,10 +67,20 @@ def ensure_ready() -> Engine:
     except Exception as exc:  # noqa: BLE001 - the page names the database, never the password
         _engine_for.clear()
         _bootstrapped.clear()
-        log.warning("database unavailable: %s (%s)", config.masked_url(url), type(exc).__name__)
-        st.error(
-            f"**The database is not reachable.**\n\ncommlog could not open `{config.masked_url(url)}` "
-            f"({type(exc).__name__}). Check that the server is running and the URL in "
-            "`COMMLOG_DATABASE_URL` is right, then reload this page."
-        )
+        from commlog.bootstrap import answers
+
+        log.warning("database unavailable: %s (%s: %s)", config.masked_url(url), type(exc).__name__, _cause(exc, url))
+        if answers(url):  # it answers, so preparing it failed: most often a migration the app's login may not run
+            st.error(
+                f"**The database answers, but commlog could not prepare it.**\n\n`{config.masked_url(url)}` "
+                f"({type(exc).__name__}). If a new commlog version was just deployed, its database update must be "
+                "run by the database owner: `python -m commlog --database-url OWNER_URL init-db` (the app's own "
+                "login cannot change tables). Then reload this page."
+            )
+        else:
+            st.error(
+                f"**The database is not reachable.**\n\ncommlog could not open `{config.masked_url(url)}` "
+                f"({type(exc).__name__}). Check that the server is running and the URL in "
+                "`COMMLOG_DATABASE_URL` is right, then reload this page."
+            )
         st.stop()
