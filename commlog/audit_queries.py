@@ -142,17 +142,21 @@ def audit_users(conn: Connection, principal: Principal) -> list[str]:
 __all__ = ["ALL_LENDERS", "AuditFilter", "AuditPage", "AuditRow", "audit_actions", "audit_users", "list_audit"]
 
 
+def _value_text(value) -> str:  # noqa: ANN001 - JSON values
+    """yes/no for flags, `k=v, k=v` for a nested filter, the first ten items of a list."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_value_text(v)}" for k, v in sorted(value.items())) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(_value_text, value[:10])) + (f" … (+{len(value) - 10})" if len(value) > 10 else "")
+    return str(value)
+
+
 def filters_text(filters: dict | None, limit: int = 400) -> str:
     """An audit entry's filters as people read them: `key: value · key: value`."""
     if not filters:
         return ""
-    parts = []
-    for key in sorted(filters):
-        value = filters[key]
-        if isinstance(value, (list, tuple)):
-            shown = ", ".join(map(str, value[:10])) + (f" … (+{len(value) - 10})" if len(value) > 10 else "")
-        else:
-            shown = str(value)
-        parts.append(f"{key}: {shown}")
+    parts = [f"{key}: {_value_text(filters[key])}" for key in sorted(filters)]
     text = " · ".join(parts)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -229,3 +229,14 @@ def test_audit_rows_count_unchanged_by_viewing(page_world):
     _page(data["users"]["ops"]).run()
     with page_world.connect() as c:
         assert c.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == 60
+
+
+def test_filters_read_as_words_not_python():
+    from commlog.audit_queries import filters_text
+
+    text = filters_text({"bom": True, "include_deferred": False, "source": "page",
+                         "filter": {"lender_id": 3, "all_logs": True, "since": "2026-11-20T05:00:00Z"},
+                         "message_ids": list(range(12))})
+    assert text == ("bom: yes · filter: all_logs=yes, lender_id=3, since=2026-11-20T05:00:00Z · include_deferred: no · "
+                    "message_ids: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 … (+2) · source: page")
+    assert "{" not in text and "True" not in text
