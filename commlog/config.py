@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
@@ -61,3 +61,16 @@ def masked_url(url: str) -> str:
     host = netloc[-1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def without_password(text: str, url: str) -> str:
+    """`text` (a driver's error message, say) with the URL's password masked, should it be echoed."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return text
+    if not password:
+        return text
+    for form in sorted({password, unquote(password)}, key=len, reverse=True):  # as in the URL, and as the driver got it
+        text = text.replace(form, "***")
+    return text

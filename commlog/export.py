@@ -6,7 +6,7 @@ optionally also the emails still DEFERRED (PENDING with a DEFERRED event seen).
 
 The query is the Communication Log's own (commlog.log_queries.log_select: scoped by the principal,
 filtered and ordered in SQL) plus the failure condition. Rows are streamed from SQL in chunks
-(`yield_per`; a server-side cursor on PostgreSQL) and written as bytes chunks, so memory does not
+(commlog.driver_rows: the driver's own cursor, server-side on PostgreSQL) and written as bytes chunks, so memory does not
 grow with the export.
 
 The file is safe to open in a spreadsheet: RFC 4180 quoting as the csv module writes it (excel
@@ -15,7 +15,8 @@ formula (= + - @ tab CR, and their full-width forms) gets a leading single quote
 with a BOM for Excel.
 
 Speed: the database formats every cell (text, ISO times, the formula quote), so Python does little
-per row: a row that needs no quoting is one str.join, any other goes through csv.writer (write_rows).
+per row: the driver's tuples are written as they come (no SQLAlchemy Row objects); a row that needs
+no quoting is one str.join, any other goes through csv.writer (write_rows).
 
 Columns (README): see COLUMNS below; times are UTC, ISO 8601, to the second (2026-11-20T12:00:00Z).
 """

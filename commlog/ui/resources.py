@@ -44,15 +44,8 @@ def _bootstrapped(url: str) -> str:
 
 def _cause(exc: Exception, url: str) -> str:
     """The driver's first line about it, for the log; the password masked should a driver echo it."""
-    from sqlalchemy.engine import make_url
-
     lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    text = lines[0][:300] if lines else ""
-    try:
-        password = make_url(url).password
-    except Exception:  # noqa: BLE001 - an unparsable URL has no password to find
-        password = None
-    return text.replace(str(password), "***") if password else text
+    return config.without_password(lines[0][:300] if lines else "", url)
 
 
 def ensure_ready() -> Engine:
