@@ -8,6 +8,7 @@ a freshly started server). Streamlit's own menu is hidden in .streamlit/config.t
 import streamlit as st
 
 from commlog.principal import Role
+from commlog.ui.boundary import error_boundary
 from commlog.ui.guard import current_principal
 from commlog.ui.resources import ensure_ready
 
@@ -34,4 +35,5 @@ pages = [
 if principal is None or principal.role == Role.OPS:
     pages.append(st.Page("pages/audit.py", title="Audit", icon="🗒️", url_path="audit"))
 
-st.navigation(pages, position="hidden").run()
+with error_boundary("navigation"):  # pages run their own boundary; this catches what escapes them
+    st.navigation(pages, position="hidden").run()

@@ -10,6 +10,7 @@ import streamlit as st
 
 from commlog import config
 from commlog.db import make_engine
+from commlog.ui.boundary import on_script_error
 from commlog.webhooks.app import routes
 
 
@@ -18,4 +19,5 @@ def _engine():
     return make_engine(config.database_url())
 
 
-app = st.App("app.py", routes=routes(_engine))
+# on_script_error: the last net behind every page's own error boundary (commlog.ui.boundary).
+app = st.App("app.py", routes=routes(_engine), on_script_error=on_script_error)

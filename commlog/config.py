@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -74,3 +75,18 @@ def without_password(text: str, url: str) -> str:
     for form in sorted({password, unquote(password)}, key=len, reverse=True):  # as in the URL, and as the driver got it
         text = text.replace(form, "***")
     return text
+
+
+# Settings whose values must never reach a page or a log line.
+SECRET_SETTINGS = ("SENDGRID_API_KEY", "POSTMARK_SERVER_TOKEN", "SENDGRID_WEBHOOK_PUBLIC_KEY")
+_KEY_SHAPES = re.compile(r"SG\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")  # a SendGrid API key, configured or not
+
+
+def redact(text: str) -> str:
+    """`text` (a traceback, say) with every configured secret and the database password masked."""
+    text = without_password(text, database_url())
+    for name in SECRET_SETTINGS:
+        value = setting(name)
+        if value and len(value) >= 6:
+            text = text.replace(value, "***")
+    return _KEY_SHAPES.sub("SG.***", text)

@@ -7,6 +7,8 @@ from sqlalchemy.engine import make_url
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    # Bound values (addresses, names) stay out of error messages and so out of every log line.
+    kwargs.setdefault("hide_parameters", True)
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":

@@ -147,7 +147,8 @@ def test_the_audit_page_guards_itself_first():
     tree = ast.parse((ROOT / "pages" / "audit.py").read_text(encoding="utf-8"))
     body = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom)) and not (
         isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
-    assert ast.unparse(body[0]) == "principal = require_login(Role.OPS)"
+    assert isinstance(body[0], ast.With)  # the whole page runs inside its login check and error boundary
+    assert ast.unparse(body[0].items[0]) == "guarded(Role.OPS) as principal"
 
 
 # --- the page ------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from commlog.export import FailureExport, build_csv, count_failures, file_name
 from commlog.filters import LogFilter, ViewState, view_dict
 from commlog.log_queries import SPAN_LENDER, SPAN_LOG, get_borrower, get_lender
 from commlog.principal import Principal, ScopeError
+from commlog.ui.boundary import fragment, record_incident
+from commlog.ui.choices import choose
 from commlog.ui.format import plain
 
 # st.download_button holds the finished file in server memory; bigger exports go through the CLI.
@@ -28,12 +30,16 @@ def make_download(engine: Engine, principal: Principal, spec: FailureExport, *, 
     """The zero-argument callable the download button runs on click (no st.* inside)."""
 
     def data() -> bytes:
-        return build_csv(engine, principal, spec, source="page", file_name=name, bom=bom, audit_extra=audit_extra)
+        try:
+            return build_csv(engine, principal, spec, source="page", file_name=name, bom=bom, audit_extra=audit_extra)
+        except Exception as exc:  # the download fails in the browser; the traceback goes to the log only
+            record_incident(exc, "export download")
+            raise
 
     return data
 
 
-@st.fragment
+@fragment
 def render_export_panel(engine: Engine, principal: Principal, view: ViewState, log_filter: LogFilter, tz: ZoneInfo) -> None:
     """Count the failures the log's filters match and offer them as a CSV download."""
     now = datetime.now(timezone.utc)
@@ -53,14 +59,10 @@ def render_export_panel(engine: Engine, principal: Principal, view: ViewState, l
             span = SPAN_LOG
             st.markdown(f"Rows from: {plain(all_logs)}")
         else:
+            # The labels follow the view (another Account renames "this log"): `choose` keeps the
+            # remembered span valid whatever the labels say.
             this_log = f"{account.name}'s log" if account else "The lender's own log"
-            span = st.radio(
-                "Rows from",
-                options=[SPAN_LOG, SPAN_LENDER],
-                format_func=lambda s: this_log if s == SPAN_LOG else all_logs,
-                horizontal=True,
-                key=K + "span",
-            )
+            span = choose(st.radio, "Rows from", {SPAN_LOG: this_log, SPAN_LENDER: all_logs}, key=K + "span", horizontal=True)
         c1, c2 = st.columns(2)
         include_deferred = c1.checkbox(
             "Include emails still DEFERRED", key=K + "deferred", help="Emails the receiving server delayed and that are still being retried."

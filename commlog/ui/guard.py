@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from commlog import auth, sso
 from commlog.principal import Principal, Role
 from commlog.tenancy import principal_scope, set_current_lender
+from commlog.ui.boundary import sidebar_drawn
+from commlog.ui.links import page_link
 from commlog.ui.resources import ensure_ready
 
 SESSION_KEY = "commlog_user_id"
@@ -124,6 +125,7 @@ def require_login(role: Role | None = None) -> Principal:
     Also lays out the page and its sidebar, identically whether the page runs under app.py's
     st.navigation or directly (Streamlit's legacy pages/ mode on a fresh server)."""
     st.set_page_config(page_title="Communication Log", page_icon="✉️", layout="wide")
+    sidebar_drawn.set(False)  # threads are reused: this run has not drawn its sidebar yet
     set_current_lender(None)  # every run starts unscoped (threads are reused), logged in or not
     principal = current_principal()
     if principal is None:
@@ -139,21 +141,23 @@ def require_login(role: Role | None = None) -> Principal:
 
 def render_sidebar(principal: Principal) -> None:
     """Our own menu (config hides Streamlit's): the same in both modes, and role-aware."""
-    links = [("pages/log.py", "log", "Communication Log", "✉️"), ("pages/deliverability.py", "deliverability", "Deliverability", "📈")]
+    links = [("pages/log.py", "Communication Log", "✉️"), ("pages/deliverability.py", "Deliverability", "📈")]
     if principal.role == Role.OPS:
-        links.append(("pages/audit.py", "audit", "Audit", "🗒️"))
+        links.append(("pages/audit.py", "Audit", "🗒️"))
     with st.sidebar:
-        for path, url_path, label, icon in links:
-            try:
-                st.page_link(path, label=label, icon=icon)
-            except StreamlitAPIException:  # a page file run on its own (no page registry): plain link
-                st.markdown(f"{icon} [{label}](/{url_path})")
+        for path, label, icon in links:
+            page_link(path, label, icon=icon)
         st.divider()
         st.caption(f"Signed in as `{principal.email}`")
         st.caption("Platform ops: all lenders, read-only" if principal.is_ops else "Lender admin")
-        if st.button("Sign out", key="sign_out"):
-            logout()
-            st.rerun()
+        sign_out_button()
+    sidebar_drawn.set(True)
+
+
+def sign_out_button() -> None:
+    if st.button("Sign out", key="sign_out"):
+        logout()
+        st.rerun()
 
 
 def logout() -> None:

@@ -17,7 +17,9 @@ from sqlalchemy import Engine
 from commlog import filters
 from commlog.filters import DELIVERY_CHOICES, PRESET_LABELS, SORTS, ViewState
 from commlog.domains import FAMILIES, FAMILY_LABELS
-from commlog.ui.format import plain
+from commlog.ui.boundary import safe_callback
+from commlog.ui.choices import choose, remembered, same_labels
+from commlog.ui.format import email_type_label, plain
 from commlog.log_queries import AccountRow, LenderRow, email_types, list_lenders, resolve_view, search_borrowers
 from commlog.principal import Principal
 from commlog.vocabulary import NOT_CHECKED, NOT_CHECKED_LABEL, Audience, EventType, SendStatus
@@ -99,17 +101,10 @@ def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState
     top = st.columns([2, 3, 3]) if principal.is_ops else st.columns([3, 3])
     col = iter(top)
     if principal.is_ops:
-        if ss.get(_k("lender")) not in by_id:
-            ss[_k("lender")] = lenders[0].id if lenders else None
         with next(col):
-            st.selectbox(
-                "Lender",
-                options=[lender.id for lender in lenders],
-                format_func=lambda i: by_id[i].name,
-                key=_k("lender"),
-                on_change=_reset_account,
-            )
-        lender = by_id.get(ss[_k("lender")])
+            lender_choice = choose(st.selectbox, "Lender", {lender.id: lender.name for lender in lenders},
+                                   key=_k("lender"), on_change=_reset_account) if lenders else None
+        lender = by_id.get(lender_choice)
     else:
         lender = by_id.get(principal.lender_id)
         ss[_k("lender")] = lender.id if lender else None
@@ -135,19 +130,15 @@ def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState
         options[remembered.id] = remembered
     for acc in matches:
         options[acc.id] = acc
-    if ss.get(_k("account")) not in options:
-        ss[_k("account")] = LENDER_LOG
-    fixed = {LENDER_LOG: f"{lender.name}: lender's own log", ALL_LOGS: f"All of {lender.name}'s logs (lender and borrowers)"}
+    labels = {LENDER_LOG: f"{lender.name}: lender's own log", ALL_LOGS: f"All of {lender.name}'s logs (lender and borrowers)"}
+    labels.update({i: acc.label for i, acc in options.items() if acc is not None})
     with next(col):
-        st.selectbox(
-            "Account",
-            options=list(options),
-            format_func=lambda i: options[i].label if options.get(i) else fixed[i],
-            key=_k("account"),
+        account_choice = choose(
+            st.selectbox, "Account", labels, key=_k("account"), default=LENDER_LOG,
             help="The lender's own log holds emails tied to the lender account (staff password resets, "
             "borrower account confirmations). A borrower's log holds emails from their own account activity.",
         )
-    account = options.get(ss[_k("account")])
+    account = options.get(account_choice)
     ss[_k("account_row")] = account
     account_id = account.id if account else None
     if search and len(search.strip()) >= 2 and not matches:
@@ -158,54 +149,53 @@ def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState
     with engine.connect() as conn:
         types = email_types(conn, principal, lender.id)
 
+    picked: dict[str, str] = {}  # what each choice widget returned (always one of its options)
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns(4)
         with c1:
-            st.selectbox("Sent", options=list(PRESET_LABELS), format_func=PRESET_LABELS.get, key=_k("range"))
-            if ss[_k("range")] == "custom":
+            picked["range"] = choose(st.selectbox, "Sent", PRESET_LABELS, key=_k("range"))
+            if picked["range"] == "custom":
                 st.date_input("From – to", key=_k("dates"), format="YYYY-MM-DD")
         with c2:
-            st.selectbox("Status", options=[ANY, *[s.value for s in SendStatus]], key=_k("status"),
-                         help="Did our mail servers send it?")
-            st.selectbox(
-                "Delivery status",
-                options=[ANY, *DELIVERY_CHOICES],
-                format_func=lambda v: NOT_CHECKED_LABEL if v == NOT_CHECKED else v,
-                key=_k("delivery"),
-            )
+            picked["status"] = choose(st.selectbox, "Status", same_labels([ANY, *[s.value for s in SendStatus]]),
+                                      key=_k("status"), help="Did our mail servers send it?")
+            delivery_labels = {v: NOT_CHECKED_LABEL if v == NOT_CHECKED else v for v in DELIVERY_CHOICES}
+            picked["delivery"] = choose(st.selectbox, "Delivery status", {ANY: ANY, **delivery_labels}, key=_k("delivery"))
         with c3:
-            st.selectbox("Event type", options=[ANY, *[e.value for e in EventType]], key=_k("event"),
-                         help="Messages that had at least one event of this type.")
+            picked["event"] = choose(st.selectbox, "Event type", same_labels([ANY, *[e.value for e in EventType]]),
+                                     key=_k("event"), help="Messages that had at least one event of this type.")
             type_options = [ANY, *types]
-            if ss.get(_k("type")) not in type_options:
-                type_options.append(ss[_k("type")])
-            st.selectbox("Email type", options=type_options, key=_k("type"),
-                         format_func=lambda v: v if v == ANY else v.replace("_", " ").capitalize())
+            if ss.get(_k("type")) not in type_options and filters.EMAIL_TYPE_RE.match(str(ss.get(_k("type")))):
+                type_options.append(ss[_k("type")])  # a type from a shared link this lender never sent: shown, not dropped
+            type_labels = {t: t if t == ANY else email_type_label(t) for t in type_options}
+            picked["type"] = choose(st.selectbox, "Email type", type_labels, key=_k("type"))
         with c4:
-            st.selectbox("Audience", options=[ANY, *[a.value for a in Audience]], key=_k("audience"))
-            st.selectbox("Sort", options=list(SORTS), format_func=SORTS.get, key=_k("sort"))
+            picked["audience"] = choose(st.selectbox, "Audience", same_labels([ANY, *[a.value for a in Audience]]),
+                                        key=_k("audience"))
+            picked["sort"] = choose(st.selectbox, "Sort", SORTS, key=_k("sort"))
         t1, t2, t3 = st.columns([2, 1, 1])
         with t1:
             st.text_input("Recipient or subject contains", key=_k("q"), max_chars=filters.MAX_TEXT)
         with t2:
             st.text_input("Recipient domain", key=_k("domain"), max_chars=filters.MAX_DOMAIN, placeholder="gmail.com")
         with t3:
-            st.selectbox("Mailbox provider", options=[ANY, *FAMILIES], key=_k("family"),
-                         format_func=lambda v: v if v == ANY else FAMILY_LABELS.get(v, v))
+            family_labels = {ANY: ANY, **{f: FAMILY_LABELS.get(f, f) for f in FAMILIES}}
+            picked["family"] = choose(st.selectbox, "Mailbox provider", family_labels, key=_k("family"))
 
-    view = _view_from_widgets(lender, account)
+    view = _view_from_widgets(lender, account, account_choice == ALL_LOGS, picked)
     return view, lender, account
 
 
+@safe_callback
 def _reset_account() -> None:
     st.session_state[_k("account")] = LENDER_LOG
     st.session_state[_k("account_row")] = None
     st.session_state[_k("borrower_search")] = ""
 
 
-def _view_from_widgets(lender: LenderRow, account: AccountRow | None) -> ViewState:
+def _view_from_widgets(lender: LenderRow, account: AccountRow | None, all_logs: bool, picked: dict[str, str]) -> ViewState:
     ss = st.session_state
-    rng = ss[_k("range")]
+    rng = picked["range"]
     dates = ss.get(_k("dates")) or ()
     date_from = dates[0] if len(dates) > 0 else None
     date_to = dates[1] if len(dates) > 1 else date_from
@@ -216,21 +206,21 @@ def _view_from_widgets(lender: LenderRow, account: AccountRow | None) -> ViewSta
     return ViewState(
         lender_id=lender.id,
         account_id=account.id if account else None,
-        all_logs=ss.get(_k("account")) == ALL_LOGS,
+        all_logs=all_logs,
         range=rng,
         date_from=date_from if rng == "custom" else None,
         date_to=date_to if rng == "custom" else None,
-        send_status=_opt(ss[_k("status")]),
-        delivery_status=_opt(ss[_k("delivery")]),
-        event_type=_opt(ss[_k("event")]),
-        email_type=_opt(ss[_k("type")]),
-        audience=_opt(ss[_k("audience")]),
+        send_status=_opt(picked["status"]),
+        delivery_status=_opt(picked["delivery"]),
+        event_type=_opt(picked["event"]),
+        email_type=_opt(picked["type"]),
+        audience=_opt(picked["audience"]),
         text=filters.clean_text(ss.get(_k("q"))),
         domain=domain,
-        provider_family=_opt(ss.get(_k("family"), ANY)),
-        sort=ss[_k("sort")],
-        page=int(ss.get(_k("page")) or 1),
-        page_size=int(ss.get(_k("size")) or filters.DEFAULT_PAGE_SIZE),
+        provider_family=_opt(picked["family"]),
+        sort=picked["sort"],
+        page=remembered(_k("page"), range(1, filters.MAX_PAGE + 1), 1),
+        page_size=remembered(_k("size"), filters.PAGE_SIZES, filters.DEFAULT_PAGE_SIZE),
     )
 
 
