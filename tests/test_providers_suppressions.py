@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from commlog.providers import errors
 from commlog.providers.base import SuppressionEntry, SuppressionReport
 from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.postmark import PostmarkProvider
