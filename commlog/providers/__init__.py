@@ -24,7 +24,15 @@ from sqlalchemy import Engine
 
 from commlog.config import setting
 from commlog.providers import errors
-from commlog.providers.base import FetchResult, Provider, RemoteMessage, StoredMessage, Suppression
+from commlog.providers.base import (
+    FetchResult,
+    Provider,
+    RemoteMessage,
+    StoredMessage,
+    Suppression,
+    SuppressionEntry,
+    SuppressionReport,
+)
 from commlog.providers.http import ProviderHttp, RetryPolicy, Secret
 from commlog.providers.normalize import ParsedEvent, parse_sendgrid_webhook_event
 
@@ -36,6 +44,8 @@ __all__ = [
     "RemoteMessage",
     "StoredMessage",
     "Suppression",
+    "SuppressionEntry",
+    "SuppressionReport",
     "errors",
     "get_providers",
     "mode",

@@ -1,8 +1,9 @@
 """The provider interface: what every adapter (SendGrid Logs/Activity, Postmark, the sandbox) offers.
 
 An adapter answers for one stored message (`fetch_events`), says whether an address is on the
-provider's suppression list right now (`suppression`), and lists recent messages for `sync`
-(`list_messages` + `fetch_remote`). Failures are `commlog.providers.errors.ProviderError`s whose
+provider's suppression list right now (`suppression`: the first list that holds it, for checks),
+reports every suppression list that holds it (`suppressions`: for the "Why didn't they get it?"
+panel), and lists recent messages for `sync` (`list_messages` + `fetch_remote`). Failures are `commlog.providers.errors.ProviderError`s whose
 text is safe to show.
 """
 
@@ -61,6 +62,51 @@ class Suppression:
 
 
 @dataclass(frozen=True)
+class SuppressionEntry:
+    """One provider suppression list that holds the address."""
+
+    #: SendGrid: bounces | blocks | invalid_emails | spam_reports | unsubscribes;
+    #: Postmark: the SuppressionReason (HardBounce | SpamComplaint | ManualSuppression)
+    list_key: str
+    #: for people: "bounces", "blocks", "invalid emails", "spam reports", "global unsubscribes",
+    #: "hard bounce (outbound stream)" ...
+    label: str
+    since: datetime | None  # when it was added (UTC aware); None when the provider does not say
+    reason: str | None  # the provider's reason text (often the receiving server's SMTP reply)
+    #: False for SendGrid blocks: SendGrid does not suppress future messages to blocked addresses
+    stops_sending: bool
+    #: spam report, unsubscribe, Postmark SpamComplaint (or a ManualSuppression whose Origin is
+    #: Recipient): the recipient asked for it, so commlog never offers to remove it
+    recipient_asked: bool
+
+
+@dataclass(frozen=True)
+class SuppressionReport:
+    """Every suppression list of one provider account that holds an address, as asked just now.
+
+    `lists_asked` holds the list keys the provider answered for, in the order asked: when a lookup
+    fails (`error`), the lists after it were not asked and are not in it, so "not on" is only ever
+    said of lists that answered. Entries found before the failure are kept."""
+
+    provider: str  # provider label, e.g. "SendGrid"
+    address: str
+    lists_asked: tuple[str, ...]
+    entries: tuple[SuppressionEntry, ...]
+    error: str | None = None  # user-safe text when a lookup failed
+
+    @property
+    def suppressed(self) -> bool:
+        """On any list that stops sending (a SendGrid block alone does not)."""
+        return any(e.stops_sending for e in self.entries)
+
+    @property
+    def not_on(self) -> tuple[str, ...]:
+        """The list keys that answered and do not hold the address."""
+        held = {e.list_key for e in self.entries}
+        return tuple(k for k in self.lists_asked if k not in held)
+
+
+@dataclass(frozen=True)
 class RemoteMessage:
     """One message as a provider's search lists it (for sync)."""
 
@@ -82,6 +128,12 @@ class Provider(ABC):
 
     def suppression(self, email: str, hint: str | None = None) -> Suppression | None:
         """Suppression list status of an address; None when this provider cannot tell."""
+        return None
+
+    def suppressions(self, email: str) -> SuppressionReport | None:
+        """Every suppression list of this provider account that holds `email` now, with since when
+        and why; None when this provider cannot tell. Lookup failures are reported in the
+        report's `error`, never raised."""
         return None
 
     def list_messages(self, since: datetime, until: datetime) -> Iterator[RemoteMessage]:

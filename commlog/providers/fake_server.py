@@ -135,7 +135,9 @@ class FakeProvider:
         self.activity_detail: dict[str, dict] = {}
         self.postmark_details: dict[str, dict] = {}
         self.postmark_outbound: list[dict] = []
-        self.suppressions: dict[tuple[str, str], list | dict] = {}  # (list, email) -> body
+        # (list, email) -> body; lists: bounces, blocks, invalid_emails, spam_reports, and
+        # "unsubscribes" for GET /v3/asm/suppressions/global/{email} (default {} = not listed)
+        self.suppressions: dict[tuple[str, str], list | dict] = {}
         self.postmark_suppressions: dict[str, list] = {}
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
@@ -242,6 +244,9 @@ class FakeProvider:
         if method == "GET" and m:
             key = (m.group(1), unquote(m.group(2)))
             return 200, self.suppressions.get(key, [])
+        m = re.fullmatch(r"/v3/asm/suppressions/global/(.+)", path)
+        if method == "GET" and m:
+            return 200, self.suppressions.get(("unsubscribes", unquote(m.group(1))), {})
         m = re.fullmatch(r"/messages/outbound/([^/]+)/details", path)
         if method == "GET" and m:
             mid = unquote(m.group(1))

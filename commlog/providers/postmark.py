@@ -16,7 +16,15 @@ from urllib.parse import quote
 
 from commlog.config import setting
 from commlog.providers import errors
-from commlog.providers.base import FetchResult, Provider, RemoteMessage, StoredMessage, Suppression
+from commlog.providers.base import (
+    FetchResult,
+    Provider,
+    RemoteMessage,
+    StoredMessage,
+    Suppression,
+    SuppressionEntry,
+    SuppressionReport,
+)
 from commlog.providers.http import Answer, ProviderHttp, Secret, limiter_for
 from commlog.providers.normalize import EventParseError, parse_postmark_details, parse_time
 
@@ -28,6 +36,10 @@ RETENTION = timedelta(days=45)
 PAGE = 500
 MAX_DEPTH = 10_000  # count + offset
 FEATURE = "this Postmark server's messages (check POSTMARK_SERVER_TOKEN is the server's API token)"
+
+# The SuppressionReason values one dump answers for (all of them: one request asks every "list").
+SUPPRESSION_REASONS = ("HardBounce", "SpamComplaint", "ManualSuppression")
+_REASON_WORDS = {"HardBounce": "hard bounce", "SpamComplaint": "spam complaint", "ManualSuppression": "manual suppression"}
 
 
 class PostmarkProvider(Provider):
@@ -110,9 +122,8 @@ class PostmarkProvider(Provider):
         return self._details(message.provider_message_id.strip(), message.recipient_email, [])
 
     def suppression(self, email: str, hint: str | None = None) -> Suppression | None:
-        path = f"/message-streams/{quote(self.message_stream, safe='')}/suppressions/dump?EmailAddress={quote(email, safe='')}"
         try:
-            body = self._ok_json(self._get(path))
+            body = self._ok_json(self._get(self._dump_path(email)))
         except errors.ProviderError as exc:
             return Suppression(False, error=str(exc))
         rows = body.get("Suppressions") if isinstance(body, dict) else None
@@ -127,6 +138,52 @@ class PostmarkProvider(Provider):
                     pass
                 return Suppression(True, f"{self.message_stream} stream suppressions", since, row.get("SuppressionReason"))
         return Suppression(False)
+
+    def _dump_path(self, email: str) -> str:
+        stream = quote(self.message_stream, safe="")
+        return f"/message-streams/{stream}/suppressions/dump?EmailAddress={quote(email, safe='')}"
+
+    def suppressions(self, email: str) -> SuppressionReport:
+        """Every suppression of the message stream that holds `email` now: one entry per row of
+        the stream's suppression dump for that address (one request answers for every reason).
+        Every Postmark suppression stops sending to the stream; a SpamComplaint, or a
+        ManualSuppression the recipient made (Origin "Recipient": an unsubscribe), was asked for
+        by the recipient."""
+        try:
+            body = self._ok_json(self._get(self._dump_path(email)))
+            rows = body.get("Suppressions") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                raise errors.bad_response(self.name, "no Suppressions list")
+        except errors.ProviderError as exc:
+            return SuppressionReport(self.label, email, (), (), str(exc))
+        entries = tuple(
+            self._suppression_entry(row)
+            for row in rows
+            if isinstance(row, dict) and str(row.get("EmailAddress", "")).lower() == email.lower()
+        )
+        return SuppressionReport(self.label, email, SUPPRESSION_REASONS, entries)
+
+    def _suppression_entry(self, row: dict) -> SuppressionEntry:
+        """One dump row `{EmailAddress, SuppressionReason, Origin, CreatedAt}` as an entry."""
+        key = str(row.get("SuppressionReason") or "Unknown")
+        by_recipient = str(row.get("Origin") or "").lower() == "recipient"
+        if key == "ManualSuppression" and by_recipient:
+            words = "unsubscribed by the recipient"
+        else:
+            words = _REASON_WORDS.get(key, key)
+        since = None
+        try:
+            since = parse_time(row.get("CreatedAt")) if row.get("CreatedAt") else None
+        except EventParseError:
+            pass
+        return SuppressionEntry(
+            list_key=key,
+            label=f"{words} ({self.message_stream} stream)",
+            since=since,
+            reason=None,  # the dump carries no reason text, only the SuppressionReason
+            stops_sending=True,
+            recipient_asked=key == "SpamComplaint" or (key == "ManualSuppression" and by_recipient),
+        )
 
     def list_messages(self, since: datetime, until: datetime) -> Iterator[RemoteMessage]:
         """Outbound messages received in [since, until). Filter dates carry no zone: the window is

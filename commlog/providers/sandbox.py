@@ -5,8 +5,14 @@ It speaks the SendGrid Email Logs API's own JSON (`GET /v3/logs/{sg_message_id}`
 `httpx.MockTransport`, so a check in the demo runs the real SendGrid adapter, HTTP layer, retries
 and rate limiter. Its answers come from the demo's ground truth (`commlog.demo.outcomes`): what the
 provider knows about a message at "now" is `truth_for_message(conn, id, now)`, so a check agrees
-with the seeded events and reveals the events that have "happened" since seeding. An address is on
-the bounce list from its first BOUNCE on, on the spam-report list from a COMPLAINT.
+with the seeded events and reveals the events that have "happened" since seeding.
+
+Suppression lists (one sandbox "account" for every lender, as one SendGrid account would be): an
+address is on `bounces` from its first BOUNCE on, on `spam_reports` from a COMPLAINT, and on
+`blocks` while its latest message that has ended (a DELIVERED, BOUNCE, BLOCKED, DROPPED or FAILED
+is known) ended BLOCKED, since that BLOCKED event, with its SMTP reply. `invalid_emails` is always
+empty (every demo address is valid syntax; the typo domains bounce instead) and so is the global
+unsubscribe list (the demo has no unsubscribes). Entries carry `created` in Unix seconds.
 
 Realism, configurable: latency `COMMLOG_SANDBOX_LATENCY_MS` (default `80-300`, `0` to disable) and
 an occasional 429 with `Retry-After: 1` (`COMMLOG_SANDBOX_429_RATE`, default `0.03`), which the
@@ -35,7 +41,7 @@ from commlog.providers import errors
 from commlog.providers.base import FetchResult, StoredMessage
 from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.sendgrid import SendGridProvider
-from commlog.vocabulary import EventType
+from commlog.vocabulary import TERMINAL_FAILURES, EventType
 
 SANDBOX_KEY = "SG.sandbox"
 
@@ -66,6 +72,8 @@ _ROLLUP = {
     EventType.FAILED: "dropped",
 }
 _FROM = "no-reply@portal.example"
+# Events that end a message's delivery (the status rule's terminal events).
+_ENDINGS = TERMINAL_FAILURES | {EventType.DELIVERED}
 
 
 def _latency_from_settings() -> tuple[float, float]:
@@ -278,14 +286,25 @@ class SandboxBackend:
         return _json(200, {"messages": out})
 
     def _suppression(self, lst: str, email: str, now: datetime) -> httpx.Response:
-        from commlog.demo.outcomes import truth_for_message
+        """`GET /v3/suppression/{lst}/{email}`: a one-row array when the list holds the address."""
+        with Session(self.engine) as conn:
+            if lst == "bounces":
+                row = self._first_event_row(conn, email, EventType.BOUNCE, now)
+            elif lst == "spam_reports":
+                row = self._first_event_row(conn, email, EventType.COMPLAINT, now)
+            elif lst == "blocks":
+                row = self._block_row(conn, email, now)
+            else:  # invalid_emails: no demo address is invalid syntax
+                row = None
+        return _json(200, [row] if row else [])
+
+    def _sent_pmids(self, conn: Session, email: str, now: datetime, *, newest_first: bool = False) -> list[str]:
+        """Provider message ids of the (at most 20 oldest or newest) messages sent to `email` by `now`."""
         from commlog.models import Message
 
-        wanted = {"bounces": "BOUNCE", "spam_reports": "COMPLAINT"}.get(lst)
-        if wanted is None:
-            return _json(200, [])
-        with Session(self.engine) as conn:
-            pmids = conn.execute(
+        order = (Message.sent_at.desc(), Message.id.desc()) if newest_first else (Message.sent_at, Message.id)
+        return list(
+            conn.execute(
                 select(Message.provider_message_id)
                 .where(
                     Message.recipient_email == email.lower(),
@@ -293,19 +312,43 @@ class SandboxBackend:
                     Message.provider_message_id.is_not(None),
                     Message.sent_at <= now,
                 )
-                .order_by(Message.sent_at, Message.id)
+                .order_by(*order)
                 .limit(20)
-            ).scalars().all()
-            for pmid in pmids:
-                for pe in truth_for_message(conn, pmid, now) or []:
-                    if pe.event_type == wanted:
-                        row = {"created": int(pe.occurred_at.timestamp()), "email": email.lower()}
-                        if lst == "bounces":
-                            row |= {"reason": pe.reason, "status": pe.smtp_status}
-                        else:
-                            row |= {"ip": "168.245.0.1"}
-                        return _json(200, [row])
-        return _json(200, [])
+            ).scalars()
+        )
+
+    def _first_event_row(self, conn: Session, email: str, wanted: EventType, now: datetime) -> dict | None:
+        """The list row of the address's first `wanted` event (BOUNCE: bounces, COMPLAINT: spam reports)."""
+        from commlog.demo.outcomes import truth_for_message
+
+        for pmid in self._sent_pmids(conn, email, now):
+            for pe in truth_for_message(conn, pmid, now) or []:
+                if pe.event_type == wanted:
+                    row = {"created": int(pe.occurred_at.timestamp()), "email": email.lower()}
+                    if wanted == EventType.BOUNCE:
+                        return row | {"reason": pe.reason, "status": pe.smtp_status}
+                    return row | {"ip": "168.245.0.1"}
+        return None
+
+    def _block_row(self, conn: Session, email: str, now: datetime) -> dict | None:
+        """The blocks row of the address when its latest ended message ended BLOCKED. Messages
+        still under way (only PROCESSED/DEFERRED known) neither add nor clear a block."""
+        from commlog.demo.outcomes import truth_for_message
+
+        for pmid in self._sent_pmids(conn, email, now, newest_first=True):
+            known = truth_for_message(conn, pmid, now) or []
+            outcome = next((pe for pe in reversed(known) if pe.event_type in _ENDINGS), None)
+            if outcome is None:
+                continue
+            if outcome.event_type != EventType.BLOCKED:
+                return None
+            return {
+                "created": int(outcome.occurred_at.timestamp()),
+                "email": email.lower(),
+                "reason": outcome.reason,
+                "status": outcome.smtp_status,
+            }
+        return None
 
 
 class SandboxProvider(SendGridProvider):

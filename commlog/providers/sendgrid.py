@@ -1,6 +1,12 @@
 """SendGrid adapter: the Email Logs API (default) or the legacy Email Activity API
 (`COMMLOG_SENDGRID_API=activity`), plus read-only suppression lookups.
 
+Suppressions: `suppression()` (for checks) stops at the first list that holds the address among
+bounces, invalid_emails and spam_reports; `suppressions()` asks all five lists one after another
+(`GET /v3/suppression/{bounces|blocks|invalid_emails|spam_reports}/{email}`, then
+`GET /v3/asm/suppressions/global/{email}`) and reports every one that holds it. Both go through
+`_call` and the one API limiter of the account; the first failure ends the lookup.
+
 Message ids: commlog stores the full per-recipient id (`<X-Message-Id>.recvd-…`).
 * Logs: a full id is fetched directly with `GET /v3/logs/{sg_message_id}` (one request). An id
   without the per-recipient suffix (only the X-Message-Id) is searched with `POST /v3/logs`
@@ -28,7 +34,15 @@ from urllib.parse import quote
 
 from commlog.config import setting
 from commlog.providers import errors
-from commlog.providers.base import FetchResult, Provider, RemoteMessage, StoredMessage, Suppression
+from commlog.providers.base import (
+    FetchResult,
+    Provider,
+    RemoteMessage,
+    StoredMessage,
+    Suppression,
+    SuppressionEntry,
+    SuppressionReport,
+)
 from commlog.providers.http import Answer, ProviderHttp, Secret, limiter_for
 from commlog.providers.normalize import (
     EventParseError,
@@ -65,6 +79,12 @@ _LIST_NAMES = {
     "blocks": "blocks",
     "unsubscribes": "global unsubscribes",
 }
+# Every list `suppressions()` asks, in order. "unsubscribes" is the global unsubscribe list (ASM).
+SUPPRESSION_LISTS = ("bounces", "blocks", "invalid_emails", "spam_reports", "unsubscribes")
+# SendGrid keeps sending to blocked addresses (official Blocks API doc): a block does not suppress.
+_NOT_STOPPING = frozenset({"blocks"})
+# The recipient asked for these: never offered for removal.
+_RECIPIENT_ASKED = frozenset({"spam_reports", "unsubscribes"})
 
 
 def _ts(dt: datetime) -> str:
@@ -73,6 +93,16 @@ def _ts(dt: datetime) -> str:
 
 def _qstr(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _since(value: object) -> datetime | None:
+    """A suppression's `created` (Unix seconds) as UTC, or None when absent or unreadable."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_time(value)
+    except (EventParseError, OverflowError, OSError, ValueError):
+        return None
 
 
 class SendGridProvider(Provider):
@@ -295,6 +325,73 @@ class SendGridProvider(Provider):
                         pass
                     return Suppression(True, _LIST_NAMES.get(lst, lst), since, row.get("reason"))
         return Suppression(False)
+
+    def suppressions(self, email: str) -> SuppressionReport:
+        """Every SendGrid suppression list that holds `email` now. The five lists are asked one
+        after another; the first failure (refused key, rate limit, provider down, unreadable
+        answer) is reported in `error` and the remaining lists are not asked."""
+        asked: list[str] = []
+        entries: list[SuppressionEntry] = []
+        error = None
+        for lst in SUPPRESSION_LISTS:
+            try:
+                entry = self._suppression_entry(lst, email)
+            except errors.ProviderError as exc:
+                error = str(exc)
+                break
+            asked.append(lst)
+            if entry is not None:
+                entries.append(entry)
+        return SuppressionReport(self.label, email, tuple(asked), tuple(entries), error)
+
+    def _suppression_entry(self, lst: str, email: str) -> SuppressionEntry | None:
+        """Ask one list about `email`: its entry, or None when the list does not hold it (an empty
+        answer or a 404). Raises ProviderError."""
+        if lst == "unsubscribes":
+            path = f"/v3/asm/suppressions/global/{quote(email, safe='')}"
+        else:
+            path = f"/v3/suppression/{lst}/{quote(email, safe='')}"
+        ans = self._call("GET", path, limiter=self.api_limiter)
+        if ans.status_code == 404:
+            return None
+        body = self._ok_json(ans, SUPPRESSION_FEATURE)
+        if lst == "unsubscribes":
+            return self._global_unsubscribe_entry(body, email)
+        if isinstance(body, dict) and (body.get("email") or not body):  # one row, or {} = not listed
+            body = [body] if body else []
+        if not isinstance(body, list):
+            raise errors.bad_response(self.name, f"the {_LIST_NAMES[lst]} answer is not a list of addresses")
+        row = next(
+            (r for r in body if isinstance(r, dict) and str(r.get("email", email)).lower() == email.lower()), None
+        )
+        if row is None:
+            return None
+        reason = row.get("reason")
+        return SuppressionEntry(
+            list_key=lst,
+            label=_LIST_NAMES[lst],
+            since=_since(row.get("created")),
+            reason=str(reason) if reason else None,
+            stops_sending=lst not in _NOT_STOPPING,
+            recipient_asked=lst in _RECIPIENT_ASKED,
+        )
+
+    def _global_unsubscribe_entry(self, body: object, email: str) -> SuppressionEntry | None:
+        """`{"recipient_email": ...}` when the address is globally unsubscribed, `{}` when not. The
+        answer says nothing about when, so `since` is None."""
+        if not isinstance(body, dict):
+            raise errors.bad_response(self.name, "the global unsubscribes answer is not an object")
+        listed = body.get("recipient_email")
+        if not listed or str(listed).lower() != email.lower():
+            return None
+        return SuppressionEntry(
+            list_key="unsubscribes",
+            label=_LIST_NAMES["unsubscribes"],
+            since=None,
+            reason=None,
+            stops_sending=True,
+            recipient_asked=True,
+        )
 
     # --- sync -------------------------------------------------------------------------------------
 
