@@ -428,6 +428,95 @@ def window_median(conn: Connection, principal: Principal, q: MetricsQuery, metri
     return (statistics.median(vals) if len(vals) >= min_lenders else None), len(vals)
 
 
+# --- one mailbox provider across the platform (the troubleshooter) ------------------------------
+
+EPISODE_LOOKBACK_DAYS = 30
+EPISODE_MIN_RATE = 3.0  # % of a day's attempted mail to the family blocked, platform-wide ...
+EPISODE_FACTOR = 3.0  # ... and at least this many times the family's usual day (the median of the lookback)
+EPISODE_MIN_ATTEMPTED = 50  # a day with less mail to the family says nothing
+
+
+@dataclass(frozen=True)
+class PlatformEpisode:
+    """Days on which a mailbox provider blocked an unusual share of the platform's mail (every
+    lender at once: a platform-side cause, not one lender's addresses)."""
+
+    family: str
+    start: date  # first UTC send day of the episode
+    end: date  # last
+    ongoing: bool  # it reaches yesterday or today
+    counts: Counts  # the episode's days together
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+    def sentence(self) -> str:
+        who, rate = FAMILY_SHORT.get(self.family, self.family), pct(self.counts.rate("block").value)
+        if self.ongoing:
+            return f"{who} is blocking {rate} of mail from this platform since {_day_label(self.start)}."
+        if self.start == self.end:
+            return f"{who} blocked {rate} of mail from this platform on {_day_label(self.start)}; it has not happened since."
+        first = str(self.start.day) if (self.start.year, self.start.month) == (self.end.year, self.end.month) else _day_label(self.start)
+        return f"{who} blocked {rate} of mail from this platform between {first} and {_day_label(self.end)}; it has not happened since."
+
+
+@dataclass(frozen=True)
+class MailboxProviderHealth:
+    """How one mailbox provider (Google, Microsoft, ...) treats mail from the whole platform lately:
+    an anonymous aggregate over every lender, like the platform median."""
+
+    family: str
+    recent: Counts  # the last RECENT_DAYS send days, every lender
+    episode: PlatformEpisode | None  # the latest block episode of the last EPISODE_LOOKBACK_DAYS
+
+    def sentence(self) -> str:
+        who = FAMILY_SHORT.get(self.family, self.family)
+        if self.episode is not None and self.episode.ongoing:
+            return self.episode.sentence()
+        block, defer = self.recent.rate("block"), self.recent.rate("defer")
+        if not self.recent.attempted:
+            return f"No mail from this platform to {who} addresses in the last {RECENT_DAYS} days."
+        now = (f"In the last {RECENT_DAYS} days {who} blocked {pct(block.value)} and delayed {pct(defer.value)} "
+               f"of mail from this platform ({self.recent.attempted:,} attempted).")
+        return f"{self.episode.sentence()} {now}" if self.episode is not None else now
+
+
+def mailbox_provider_health(conn: Connection, principal: Principal, family: str, today: date) -> MailboxProviderHealth:
+    """The platform's recent mail to one mailbox-provider family, and its latest block episode.
+    Reads every lender's rollups, past row-level security; only anonymous totals leave."""
+    principal.lender_scope(None if principal.is_ops else principal.lender_id)  # any logged-in principal
+    start = today - timedelta(days=EPISODE_LOOKBACK_DAYS - 1)
+    t = LenderDayRollup
+    with tenancy.unscoped(conn):
+        rows = conn.execute(
+            select(t.day, *_sum_columns(t)).where(t.day >= start, t.day <= today, t.provider_family == family).group_by(t.day)
+        ).all()
+    by_day = {_as_date(r.day): _counts(r) for r in rows}
+    recent = sum((c for d, c in by_day.items() if d > today - timedelta(days=RECENT_DAYS)), Counts())
+    return MailboxProviderHealth(family, recent, _latest_block_episode(family, by_day, today))
+
+
+def _latest_block_episode(family: str, by_day: dict[date, Counts], today: date) -> PlatformEpisode | None:
+    rates = {d: c.rate("block").value or 0.0 for d, c in by_day.items() if c.attempted >= EPISODE_MIN_ATTEMPTED}
+    if not rates:
+        return None
+    usual = statistics.median(rates.values())
+    bad = sorted(d for d, r in rates.items() if r >= max(EPISODE_MIN_RATE, EPISODE_FACTOR * usual))
+    if not bad:
+        return None
+    end = start = bad[-1]
+    while True:  # back over the episode's days; a day with too little mail to judge does not end it
+        before = start - timedelta(days=1)
+        if before in bad:
+            start = before
+        elif before not in rates and before - timedelta(days=1) in bad:
+            start = before - timedelta(days=1)
+        else:
+            break
+    days = [d for d in by_day if start <= d <= end]
+    return PlatformEpisode(family, start, end, end >= today - timedelta(days=1), sum((by_day[d] for d in days), Counts()))
+
+
 def family_matrix(conn: Connection, principal: Principal, q: MetricsQuery) -> dict[tuple[int, str], Counts]:
     """Counts per lender × provider family (ops: all lenders; a lender admin: their own)."""
     lender = _scope(principal, q)
@@ -903,6 +992,9 @@ def log_link(
 
 __all__ = [
     "Bands",
+    "MailboxProviderHealth",
+    "PlatformEpisode",
+    "mailbox_provider_health",
     "Benchmark",
     "Counts",
     "DomainRow",

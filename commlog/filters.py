@@ -8,6 +8,8 @@ URL parameters (all optional):
   status=sent|failed · delivery=DELIVERED|NOT_DELIVERED|PENDING|NOT_CHECKED · event=<EVENT TYPE>
   type=<email type> · audience=staff|borrower · q=<recipient or subject text> · domain=<domain>
   sort=newest|oldest|recipient|status · page=<n> · size=25|50|100
+  find=<text> ("Find emails to…": every email to the matching recipients, across the lender's logs)
+  lenders=all (ops: that search across every lender)
 Anything invalid is dropped with a short notice; it never reaches SQL.
 """
 
@@ -26,6 +28,7 @@ PRESETS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(day
 PRESET_LABELS = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom dates"}
 DEFAULT_RANGE = "30d"
 ALL_LOGS_PARAM = "all"  # account=all: every log of the lender
+ALL_LENDERS_PARAM = "all"  # lenders=all: the recipient search over every lender (ops)
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE = 100_000
@@ -59,6 +62,8 @@ class ViewState:
     sort: str = DEFAULT_SORT
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
+    search: str | None = None  # "Find emails to…" text: the page lists the search's results, not the log
+    search_all_lenders: bool = False  # ops: the search spans every lender
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,14 @@ def parse_query_params(params: Mapping[str, object]) -> ParseResult:
     text = clean_text(raw_text)
     if raw_text and len(raw_text) > MAX_TEXT:
         notices.append(f"Search text was cut to {MAX_TEXT} characters.")
+    raw_search = get("find")
+    search = clean_text(raw_search)
+    if raw_search and len(raw_search) > MAX_TEXT:
+        notices.append(f"Search text was cut to {MAX_TEXT} characters.")
+    raw_lenders = get("lenders")
+    search_all = raw_lenders is not None and raw_lenders.lower() == ALL_LENDERS_PARAM
+    if raw_lenders is not None and not search_all:
+        notices.append(f"Ignored lenders={_show(raw_lenders)}: the only choice is lenders=all.")
     sort = _choice(get("sort"), "sort", set(SORTS), notices, str.lower) or DEFAULT_SORT
     page = _positive_int(get("page"), "page", notices, MAX_PAGE) or 1
     size_raw = _positive_int(get("size"), "size", notices)
@@ -205,6 +218,8 @@ def parse_query_params(params: Mapping[str, object]) -> ParseResult:
         sort=sort,
         page=page,
         page_size=page_size,
+        search=search,
+        search_all_lenders=search_all and search is not None,
     )
     return ParseResult(view, notices)
 
@@ -259,6 +274,10 @@ def to_query_params(view: ViewState) -> dict[str, str]:
         out["page"] = str(view.page)
     if view.page_size != DEFAULT_PAGE_SIZE:
         out["size"] = str(view.page_size)
+    if view.search:
+        out["find"] = view.search
+        if view.search_all_lenders:
+            out["lenders"] = ALL_LENDERS_PARAM
     return out
 
 

@@ -347,6 +347,9 @@ def resolve_view(conn: Connection, principal: Principal, view: ViewState) -> Res
         if view.lender_id is not None and view.lender_id != principal.lender_id:
             notices.append("That lender is not available to you: showing your own lender's log.")
         lender = get_lender(conn, principal, principal.lender_id)
+    if view.search_all_lenders and not principal.is_ops:
+        notices.append("Searching every lender is for platform ops only: searching your own lender's logs.")
+        view = replace(view, search_all_lenders=False)
     account = None
     if view.account_id is not None:
         account = get_borrower(conn, principal, lender.id, view.account_id) if lender is not None else None

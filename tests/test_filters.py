@@ -15,6 +15,7 @@ def test_round_trip_of_a_full_view():
         lender_id=3, account_id=77, range="custom", date_from=date(2026, 11, 1), date_to=date(2026, 11, 7),
         send_status="sent", delivery_status="NOT_DELIVERED", event_type="BOUNCE", email_type="password_reset",
         audience="borrower", text="ana@", domain="gmail.com", sort="oldest", page=3, page_size=100,
+        search="billy nasser", search_all_lenders=True,
     )
     parsed = parse_query_params(to_query_params(view))
     assert parsed.notices == []
@@ -72,3 +73,16 @@ def test_all_logs_and_family_round_trip():
     assert parse_query_params({"account": "ALL", "family": "Microsoft"}).view == ViewState(all_logs=True, provider_family="microsoft")
     bad = parse_query_params({"family": "aol"})
     assert bad.view.provider_family is None and bad.notices
+
+
+def test_a_recipient_search_in_the_url():
+    parsed = parse_query_params({"find": "  nasser   ALBERT ", "lenders": "all"})
+    assert (parsed.view.search, parsed.view.search_all_lenders, parsed.notices) == ("nasser ALBERT", True, [])
+    assert to_query_params(parsed.view) == {"find": "nasser ALBERT", "lenders": "all"}
+
+
+def test_every_lender_without_a_search_means_nothing_and_a_bad_value_is_named():
+    assert parse_query_params({"lenders": "all"}).view.search_all_lenders is False
+    parsed = parse_query_params({"find": "x" * 500, "lenders": "some"})
+    assert len(parsed.view.search) == 200 and not parsed.view.search_all_lenders
+    assert parsed.notices == ["Search text was cut to 200 characters.", "Ignored lenders='some': the only choice is lenders=all."]
