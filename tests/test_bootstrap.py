@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from commlog import auth, config
 from commlog.bootstrap import DEFAULT_DEMO, ensure_database
 from commlog.db import make_engine
+from commlog.demo.personas import PERSONAS
 from commlog.migrate import current_revision
-from commlog.models import AppUser, Lender, Message
+from commlog.models import Account, AppUser, Lender, Message
 
 TINY = dict(lenders=3, borrowers=120, messages=600, days=20)
+WITH_PERSONAS = 600 + sum(len(p.emails) for p in PERSONAS)  # the demo personas' emails come on top
 
 
 @pytest.fixture
@@ -44,16 +46,19 @@ def test_default_database_is_seeded_once(default_db, now):
     assert first.logins and first.logins[0][0] == "ops@commlog.example"
     assert default_db.exists()
     lenders, messages, users = _counts(url)
-    assert (lenders, messages) == (3, 600) and users == 4  # ops + one admin per lender
+    assert (lenders, messages) == (3, WITH_PERSONAS) and users == 4  # ops + one admin per lender
 
     second = ensure_database(demo=TINY)
     assert not second.seeded and second.lenders == 3
-    assert _counts(url)[:2] == (3, 600)
+    assert _counts(url)[:2] == (3, WITH_PERSONAS)
 
     eng = make_engine(url)
     with eng.begin() as conn:  # the documented demo login works
         p = auth.authenticate(conn, "admin@harbor-credit.example", "demo-password-1", now)
         assert p.lender_id is not None
+        # ... and sees the README's personas (its borrowers)
+        planted = conn.execute(select(Account.lender_id).where(Account.email.in_([x.email for x in PERSONAS]))).scalars().all()
+        assert planted == [p.lender_id] * len(PERSONAS)
     eng.dispose()
 
 
@@ -73,7 +78,7 @@ def test_two_sessions_starting_at_once_seed_once(default_db):
         t.join(120)
     assert not errors
     assert sum(r.seeded for r in results) == 1
-    assert _counts(config.default_database_url())[:2] == (3, 600)
+    assert _counts(config.default_database_url())[:2] == (3, WITH_PERSONAS)
 
 
 def test_configured_database_is_never_seeded(default_db, tmp_path, monkeypatch):

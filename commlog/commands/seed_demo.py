@@ -78,6 +78,11 @@ def run(args) -> int:  # noqa: ANN001
         f"{result.messages} messages ({result.checked} with delivery information), {result.events} events "
         f"in {result.seconds:.1f} s; demo now = {result.anchor:%Y-%m-%d %H:%M} UTC"
     )
+    if result.personas:
+        from commlog.demo.personas import LENDER
+
+        print(f"planted {result.personas} demo personas at {LENDER.name} ({result.persona_messages} messages; "
+              "commlog/demo/personas.py tells their stories)")  # fmt: skip
     if result.logins:
         print(f"demo logins (password {DEMO_PASSWORD!r}, demo only):")
         for email, role, slug in result.logins:

@@ -18,6 +18,11 @@ Its inputs (``MessageFacts``) are the message row's own columns plus two derived
   (``address_fate(email) is not None``): the first send bounces and suppresses the address, later
   sends are DROPPED ("Bounced Address"). For live addresses it is ignored.
 
+The demo's personas (``commlog.demo.personas``: Harbor Credit Union borrowers, one per
+troubleshooting case) are part of the same function: ``planned_events`` returns their crafted
+events (``personas.crafted_plan``), and ``address_fate`` treats ``personas.NO_MAILBOX`` as
+nonexistent mailboxes.
+
 Randomness comes only from ``hashlib.blake2b`` of ``provider_message_id`` (per message) and of the
 address (per address: nonexistent mailboxes, mailboxes that are often full), never from Python's
 ``hash()`` or a global RNG. Typo domains (gmial.com, hotmial.com, yaho.com ...) are always dead.
@@ -56,6 +61,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, or_, select
 
+from commlog.demo import personas
 from commlog.vocabulary import EventType
 
 UTC = timezone.utc
@@ -208,7 +214,7 @@ def _address_fate(email: str, family: str | None) -> AddressFate | None:
 
         family = provider_family(domain)
     rate = CONSUMER_DEAD_RATE if family in _CONSUMER else CORPORATE_DEAD_RATE
-    if address_hash(email) >= rate:
+    if address_hash(email) >= rate and email not in personas.NO_MAILBOX:
         return None
     if family == "google":
         return AddressFate(
@@ -317,12 +323,7 @@ def _deferral(family: str, full: bool, d: bytes, ip: str, email: str) -> tuple[s
         return "4.4.2", "421 4.4.2 Connection timed out while talking to gmail-smtp-in.l.google.com", "Technical"
     if family == "microsoft":
         if pick < 2:
-            return (
-                "4.7.650",
-                f"451 4.7.650 The mail server [{ip}] has been temporarily rate limited due to IP reputation. "
-                f"For e-mail delivery information, see https://postmaster.live.com (S775) {_ms_host(d)}",
-                "Reputation",
-            )
+            return _ms_rate_limited(ip, d)
         return "4.7.500", f"451 4.7.500 Server busy. Please try again later from [{ip}]. (S77719) {_ms_host(d)}", "Frequency or Volume Too High"
     if family == "yahoo":
         return (
@@ -336,6 +337,19 @@ def _deferral(family: str, full: bool, d: bytes, ip: str, email: str) -> tuple[s
     if pick == 1:
         return "4.4.1", "451 4.4.1 No answer from host", "Technical"
     return "4.4.2", "421 4.4.2 Connection dropped: timeout exceeded", "Technical"
+
+
+def _ms_rate_limited(ip: str, d: bytes) -> tuple[str, str, str]:
+    """Microsoft's temporary rate limit of a sending IP: (smtp_status, reason, classification)."""
+    return (
+        "4.7.650",
+        f"451 4.7.650 The mail server [{ip}] has been temporarily rate limited due to IP reputation. "
+        f"For e-mail delivery information, see https://postmaster.live.com (S775) {_ms_host(d)}",
+        "Reputation",
+    )
+
+
+MAILBOX_FULL_552 = "552 5.2.2 Mailbox full: the recipient's mailbox has exceeded its storage limit"
 
 
 def _block(family: str, domain: str, sender_domain: str, d: bytes, ip: str) -> tuple[str, str, str]:
@@ -378,7 +392,7 @@ def _block(family: str, domain: str, sender_domain: str, d: bytes, ip: str) -> t
     if pick == 0:
         return "5.7.26", f"550 5.7.26 Unauthenticated email from {sender_domain} is not accepted due to domain's DMARC policy", "Technical"
     if pick == 1:
-        return "5.2.2", "552 5.2.2 Mailbox full: the recipient's mailbox has exceeded its storage limit", "Mailbox Unavailable"
+        return "5.2.2", MAILBOX_FULL_552, "Mailbox Unavailable"
     return "5.7.1", f"550 5.7.1 Message rejected as spam by Content Filtering. [{domain}]", "Content"
 
 
@@ -445,6 +459,9 @@ def planned_events(facts: MessageFacts) -> list[PlannedEvent]:
     provider = facts.provider
     postmark = provider == "postmark"
     raw = _PM_RAW if postmark else _SG_RAW
+    crafted = personas.crafted_plan(facts, d)  # the demo personas' scripted histories
+    if crafted is not None:
+        return _materialize(facts, crafted, raw)
     family = facts.provider_family
     email = facts.recipient_email
     out: list[tuple] = []  # (type, offset seconds, reason, smtp, attempt, classification)

@@ -2,7 +2,9 @@
 
 Same `SeedConfig` (seed *and* `now`) -> the same rows. Delivery outcomes come from the pure
 `commlog.demo.outcomes.planned_events`, so messages stored without delivery information ("not
-checked yet") can be answered later, consistently, by the sandbox provider.
+checked yet") can be answered later, consistently, by the sandbox provider. The personas
+(`commlog.demo.personas`: Harbor Credit Union borrowers with a crafted history) are written after
+the generated rows, from their own RNG, so the generated rows are the same with or without them.
 
 Speed: rows are built in Python and written with raw DB-API `executemany` (SQLite, one transaction)
 or `COPY` (PostgreSQL); statuses come from `commlog.status.overall_status` (the one status rule).
@@ -25,7 +27,7 @@ from itertools import accumulate
 from sqlalchemy import Engine, func, select
 
 from commlog import auth
-from commlog.demo import catalog
+from commlog.demo import catalog, personas
 from commlog.demo.names import local_part, person, staff_local_part
 from commlog.demo.outcomes import LENDER_AGE, MessageFacts, address_fate, planned_events
 from commlog.demo.subjects import (
@@ -65,10 +67,14 @@ class SeedConfig:
     failed_share: float = 0.005  # send failures
     users: bool = True
     password: str = DEMO_PASSWORD
+    personas: bool = True  # plant commlog.demo.personas (when days >= personas.MIN_DAYS)
 
 
 @dataclass
 class SeedResult:
+    """What was written. lenders .. checked: the generated demo set (`messages` is what the
+    config asked for); personas, persona_messages: the planted personas, written after it."""
+
     anchor: datetime
     lenders: int = 0
     staff: int = 0
@@ -76,6 +82,8 @@ class SeedResult:
     messages: int = 0
     events: int = 0
     checked: int = 0
+    personas: int = 0
+    persona_messages: int = 0
     seconds: float = 0.0
     logins: list[tuple[str, str, str | None]] = field(default_factory=list)  # (email, role, lender slug)
 
@@ -400,6 +408,7 @@ def seed_demo(engine: Engine, cfg: SeedConfig = SeedConfig(), progress: bool = T
     b = _Builder(cfg, anchor, bases)
     b.build_accounts()
     messages = b.build_messages()
+    planted = _plant_personas(b) if cfg.personas and cfg.days >= personas.MIN_DAYS else []
     result = SeedResult(anchor=anchor, lenders=len(b.lenders))
     result.staff = sum(len(s) for s in b.staff)
     result.borrowers = sum(len(x) for x in b.borrowers)
@@ -428,6 +437,7 @@ def seed_demo(engine: Engine, cfg: SeedConfig = SeedConfig(), progress: bool = T
                 w.write("account", ACCOUNT_COLS, acct_rows[i : i + 50_000], True)
             del acct_rows
             _write_messages(w, b, messages, bases, anchor, result, progress, pool)
+            _write_personas(w, b, planted, bases["message"] + len(messages), result)
             if rebuild and progress:
                 print("building indexes ...", file=sys.stderr, flush=True)
             for ix in rebuild:
@@ -492,10 +502,10 @@ def _basics(b: _Builder, messages: list[tuple], first_id: int):
         yield c // CHUNK, out
 
 
-def _compute(chunk_no: int, chunk: list[tuple], ctx: dict) -> tuple[list[tuple], list[tuple]]:
+def _compute(chunk_no: int, chunk: list[tuple], ctx: dict, rng: random.Random | None = None) -> tuple[list[tuple], list[tuple]]:
     """Message and event rows for one chunk. Depends only on its arguments (its own RNG stream for
-    subjects and provider message ids), so it can run in a worker process."""
-    rng = random.Random(f"commlog-demo-{ctx['seed']}-chunk-{chunk_no}")
+    subjects and provider message ids, or `rng`), so it can run in a worker process."""
+    rng = rng if rng is not None else random.Random(f"commlog-demo-{ctx['seed']}-chunk-{chunk_no}")
     anchor = ctx["anchor"]
     slugs, providers, lender_ids, brands = ctx["slugs"], ctx["providers"], ctx["lender_ids"], ctx["brands"]
     fmt = sqlite_ts if ctx["sqlite"] else (lambda v: v)  # noqa: E731
@@ -551,13 +561,9 @@ def _pool(n_messages: int):
     return ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=multiprocessing.get_context("fork"))
 
 
-def _write_messages(w: _Writer, b: _Builder, messages: list[tuple], bases: dict[str, int], anchor: datetime,
-                    result: SeedResult, progress: bool, pool) -> None:  # noqa: ANN001  # fmt: skip
-    from collections import deque
-
-    from tqdm import tqdm
-
-    ctx = {
+def _context(w: _Writer, b: _Builder, anchor: datetime) -> dict:
+    """What `_compute` needs besides its chunk (picklable, for worker processes)."""
+    return {
         "anchor": anchor,
         "slugs": [lender.slug for lender in b.lenders],
         "providers": ["postmark" if i == b.postmark_lender else "sendgrid" for i in range(len(b.lenders))],
@@ -566,6 +572,15 @@ def _write_messages(w: _Writer, b: _Builder, messages: list[tuple], bases: dict[
         "brands": [lender.brand for lender in b.lenders],
         "seed": b.cfg.seed,
     }
+
+
+def _write_messages(w: _Writer, b: _Builder, messages: list[tuple], bases: dict[str, int], anchor: datetime,
+                    result: SeedResult, progress: bool, pool) -> None:  # noqa: ANN001  # fmt: skip
+    from collections import deque
+
+    from tqdm import tqdm
+
+    ctx = _context(w, b, anchor)
     bar = tqdm(total=len(messages), unit="msg", unit_scale=True, desc="seeding demo", file=sys.stderr,
                disable=not progress, mininterval=0.5)  # fmt: skip
     n_events = n_checked = 0
@@ -592,3 +607,41 @@ def _write_messages(w: _Writer, b: _Builder, messages: list[tuple], bases: dict[
     result.messages = len(messages)
     result.events = n_events
     result.checked = n_checked
+
+
+# --- the personas ----------------------------------------------------------------------------------
+
+
+def _plant_personas(b: _Builder) -> list[tuple[int, int, int, str | None, bool]]:
+    """Add the personas' accounts (commlog.demo.personas) after every generated account, so their
+    ids come after; return their emails in send order as (sent_us, type index (-1 =
+    confirmation), account index, send error, checked). Draws nothing from the generated streams."""
+    li = personas.LENDER_INDEX
+    accounts = {p.email: b._add_account(li, "borrower", p.name, p.email, _us(p.joined_at(b.anchor))) for p in personas.PERSONAS}
+    return [
+        (_us(sent_at), -1 if e.email_type == ACCOUNT_CONFIRMATION else TYPES.index(e.email_type), accounts[p.email], e.send_error, e.checked)
+        for p, e, sent_at in personas.schedule(b.anchor)
+    ]
+
+
+def _write_personas(w: _Writer, b: _Builder, planted: list[tuple[int, int, int, str | None, bool]], first_id: int,
+                    result: SeedResult) -> None:  # fmt: skip
+    """The personas' messages and events, after the generated ones (ids after theirs), built by
+    `_compute` like every other message but with their own RNG ("commlog-persona-<seed>")."""
+    if not planted:
+        return
+    li = personas.LENDER_INDEX
+    chunk = []
+    sent_dead: set[str] = set()  # as `_basics`: a dead address's later sends are "earlier_send"
+    for n, (sent_us, ti, ai, send_error, checked) in enumerate(planted):
+        a = b.accounts[ai]
+        earlier = a.dead and a.email in sent_dead
+        if a.dead and send_error is None:
+            sent_dead.add(a.email)
+        chunk.append((first_id + n, li, ti, a.id, a.email, a.domain, a.family, sent_us, send_error, earlier,
+                      checked and send_error is None))  # fmt: skip
+    mrows, erows = _compute(0, chunk, _context(w, b, b.anchor), random.Random(f"commlog-persona-{b.cfg.seed}"))
+    w.write("message", MESSAGE_COLS, mrows)
+    w.write("delivery_event", EVENT_COLS[1:], erows)
+    result.personas = len(personas.PERSONAS)
+    result.persona_messages = len(mrows)
