@@ -28,6 +28,7 @@ pages = [
     st.Page(_home, title="Communication Log", url_path="home", default=True, visibility="hidden"),
     log_page,
     st.Page("pages/message.py", title="Message", url_path="message", visibility="hidden"),
+    st.Page("pages/why.py", title="Why didn't they get it?", url_path="why", visibility="hidden"),
     st.Page("pages/deliverability.py", title="Deliverability", icon="📈", url_path="deliverability"),
 ]
 # Logged out, every page stays routable so a shared link survives the login: each shows the form.

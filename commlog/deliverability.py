@@ -47,6 +47,8 @@ OPS_MEDIAN_MIN_LENDERS = 2
 BENCHMARK_MIN_ATTEMPTED = 20  # a lender's period counts toward the median from this volume
 
 FAMILY_SHORT = {"google": "Google", "microsoft": "Microsoft", "yahoo": "Yahoo/AOL", "apple": "Apple", "other": "Other-domain"}
+# One family as the subject of a sentence ("Microsoft is blocking ..."; "other" is every other domain).
+FAMILY_SUBJECT = {**FAMILY_SHORT, "other": "Other mailbox providers (ISPs and company domains)"}
 
 METRICS: dict[str, str] = {
     "bounce": "Bounce rate",
@@ -451,7 +453,7 @@ class PlatformEpisode:
         return self.start <= day <= self.end
 
     def sentence(self) -> str:
-        who, rate = FAMILY_SHORT.get(self.family, self.family), pct(self.counts.rate("block").value)
+        who, rate = FAMILY_SUBJECT.get(self.family, self.family), pct(self.counts.rate("block").value)
         if self.ongoing:
             return f"{who} is blocking {rate} of mail from this platform since {_day_label(self.start)}."
         if self.start == self.end:
@@ -470,7 +472,7 @@ class MailboxProviderHealth:
     episode: PlatformEpisode | None  # the latest block episode of the last EPISODE_LOOKBACK_DAYS
 
     def sentence(self) -> str:
-        who = FAMILY_SHORT.get(self.family, self.family)
+        who = FAMILY_SUBJECT.get(self.family, self.family)
         if self.episode is not None and self.episode.ongoing:
             return self.episode.sentence()
         block, defer = self.recent.rate("block"), self.recent.rate("defer")

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Connection, and_, func, select
 from commlog.deliverability import MailboxProviderHealth, mailbox_provider_health
 from commlog.domains import provider_family
 from commlog.log_queries import LOG_COLUMNS, AccountRow, LenderRow, MessageDetail, get_lender, get_message
-from commlog.models import RECIPIENT_EMAIL, Account, Message
+from commlog.models import ACCOUNT_EMAIL, RECIPIENT_EMAIL, Account, Message
 from commlog.principal import Principal
 from commlog.troubleshoot.address import AddressCheck, check_address
 from commlog.troubleshoot.next_step import Focus
@@ -133,7 +133,7 @@ def _account_with(conn: Connection, lender_id: int, address: str) -> AccountRow 
     """The lender's account with this address: a borrower before staff (the same person)."""
     rows = conn.execute(
         select(Account.id, Account.lender_id, Account.kind, Account.name, Account.email)
-        .where(Account.lender_id == lender_id, func.lower(Account.email) == address)
+        .where(Account.lender_id == lender_id, ACCOUNT_EMAIL == address)
         .order_by(Account.kind, Account.id)  # 'borrower' < 'staff'
         .limit(1)
     ).first()

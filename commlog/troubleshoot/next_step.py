@@ -165,7 +165,7 @@ def _request_removal(s: Situation) -> NextStep | None:
     if _is_nonexistent(cause):
         return None  # handled by correct_address when the reply was stored; never ask to unsuppress a dead address
     since = f" since {_when(entry.since, s.tz)}" if entry.since else ""
-    said = f" The receiving server said: {cause}" if cause else ""
+    said = f" The receiving server said: {_full_stop(cause)}" if cause else ""
     return NextStep("request_removal", "Ask for the address to be taken off the suppression list",
                     f"The address is on the provider's {entry.label} list{since}, so no email to it is sent.{said} "
                     "That was a temporary problem, not a wrong address: once the borrower confirms their mailbox "
@@ -190,7 +190,7 @@ def _wait_and_recheck(s: Situation) -> NextStep | None:
                         "few minutes after sending.")
     gives_up = f.first_deferral_at + RETRY_WINDOW
     recheck = min(s.now + RECHECK_AFTER, gives_up)
-    said = f" The receiving server said: {f.reason}" if f.reason else ""
+    said = f" The receiving server said: {_full_stop(f.reason)}" if f.reason else ""
     return NextStep("wait_and_recheck", "Wait, then check again",
                     f"The receiving server has delayed this email {f.deferrals} time{'s' if f.deferrals != 1 else ''} "
                     f"and the email provider keeps retrying until {_when(gives_up, s.tz)}.{said} It may still arrive: "
@@ -257,6 +257,11 @@ def _nonexistent_bounce(s: Situation) -> str | None:
         return s.previous_bounce
     listed = [e.reason for e in (s.suppression.entries if s.suppression else ()) if e.stops_sending and e.reason]
     return next((r for r in listed if _is_nonexistent(r)), None)
+
+
+def _full_stop(text: str) -> str:
+    text = text.strip()
+    return text if text[-1:] in ".!?" else text + "."
 
 
 def _when(at: datetime, tz: ZoneInfo) -> str:

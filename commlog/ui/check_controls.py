@@ -12,7 +12,7 @@ from commlog.checks import CheckOutcome, check_message, check_messages
 from commlog.log_queries import MessageDetail
 from commlog.principal import Principal
 from commlog.ui.format import delivery_label, local_time, plain
-from commlog.ui.log_selection import refresh_grid
+from commlog.ui.log_selection import refresh_grids
 
 _OUTCOME = "check_outcome_{}"
 
@@ -25,7 +25,7 @@ def render_single_check(engine: Engine, principal: Principal, detail: MessageDet
         with st.spinner(f"Asking {m['provider']} about this email…"):
             outcome = check_message(engine, principal, m["id"])
         st.session_state[_OUTCOME.format(m["id"])] = outcome
-        refresh_grid()  # the row may leave the current filter: keep the detail on this email
+        refresh_grids()  # the row may leave the current filter: keep the detail on this email
         st.rerun()  # reload the detail: the new events and status are stored
     outcome: CheckOutcome | None = st.session_state.get(_OUTCOME.format(m["id"]))
     if outcome is not None:
@@ -103,5 +103,5 @@ def render_bulk_check(
     else:
         st.success(f"All {len(outcomes)} checked.")
     if st.button("Show the new statuses in the log", key="bulk_refresh"):
-        refresh_grid()
+        refresh_grids()
         st.rerun()

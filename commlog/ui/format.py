@@ -68,6 +68,11 @@ def send_status_text(send_status: str, send_error: str | None) -> str:
     return "sent"
 
 
+def log_label(borrower_name: str | None) -> str:
+    """Whose Communication Log an email is in: the lender's own, or a borrower's."""
+    return f"{borrower_name}'s log" if borrower_name else "Lender's own log"
+
+
 def email_type_label(email_type: str) -> str:
     return email_type.replace("_", " ").capitalize()
 

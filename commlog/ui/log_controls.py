@@ -1,4 +1,5 @@
-"""The Communication Log's controls: lender picker, Account selector, filters; kept in the URL.
+"""The Communication Log's controls: lender picker, "Find emails to…", Account selector, filters;
+kept in the URL.
 
 The URL is read once per session (and whenever it no longer matches what the widgets show, e.g. a
 pasted link), validated by commlog.filters + commlog.log_queries.resolve_view, pushed into the
@@ -8,7 +9,7 @@ widgets' state, and written back after every change, so every view can be bookma
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import streamlit as st
@@ -61,6 +62,8 @@ def _params_now() -> dict[str, str]:
 def _load_into_widgets(view: ViewState, account: AccountRow | None, tz) -> None:  # noqa: ANN001
     ss = st.session_state
     ss[_k("lender")] = view.lender_id
+    ss[_k("find")] = view.search or ""
+    ss[_k("find_all")] = view.search_all_lenders
     ss[_k("account")] = ALL_LOGS if view.all_logs else (view.account_id or LENDER_LOG)
     ss[_k("account_row")] = account
     ss[_k("range")] = view.range
@@ -83,67 +86,114 @@ def _opt(value: str) -> str | None:
     return None if value in (ANY, "", None) else value
 
 
-def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState, LenderRow | None, AccountRow | None]:  # noqa: ANN001, C901
-    """Draw the controls; return the validated view, its lender and borrower (None: lender log)."""
+# While a recipient search is shown the log's own controls are not drawn: their values are kept
+# for this page ("page"), so clearing the search brings the log back as it was.
+KEEP = {"persist_state": "page"}
+
+
+def load_url(engine: Engine, principal: Principal, tz) -> None:  # noqa: ANN001
+    """Push the URL's view into the widgets when it is not what they last showed (the first run of
+    a session, a pasted or shared link, a link from another page); say what was wrong with it."""
     ss = st.session_state
     params = _params_now()
+    if ss.get(_APPLIED) == params:
+        return
+    parsed = filters.parse_query_params(params)
     with engine.connect() as conn:
-        if ss.get(_APPLIED) != params:
-            parsed = filters.parse_query_params(params)
-            resolved = resolve_view(conn, principal, parsed.view)
-            for notice in parsed.notices + resolved.notices:
-                st.warning(plain(notice), icon="⚠️")  # notices quote URL values
-            _load_into_widgets(resolved.view, resolved.account, tz)
-            ss[_APPLIED] = params
-        lenders = list_lenders(conn, principal)
+        resolved = resolve_view(conn, principal, parsed.view)
+    for notice in parsed.notices + resolved.notices:
+        st.warning(plain(notice), icon="⚠️")  # notices quote URL values
+    _load_into_widgets(resolved.view, resolved.account, tz)
+    ss[_APPLIED] = params
 
+
+def render_lender(engine: Engine, principal: Principal) -> LenderRow:
+    """Ops choose the lender; a lender admin's is always their own. Stops when there is none."""
+    with engine.connect() as conn:
+        lenders = list_lenders(conn, principal)
     by_id = {lender.id: lender for lender in lenders}
-    top = st.columns([2, 3, 3]) if principal.is_ops else st.columns([3, 3])
-    col = iter(top)
-    if principal.is_ops:
-        with next(col):
-            lender_choice = choose(st.selectbox, "Lender", {lender.id: lender.name for lender in lenders},
-                                   key=_k("lender"), on_change=_reset_account) if lenders else None
-        lender = by_id.get(lender_choice)
+    if principal.is_ops and lenders:
+        choice = choose(st.selectbox, "Lender", {lender.id: lender.name for lender in lenders}, key=_k("lender"),
+                        on_change=_reset_account)
+        lender = by_id.get(choice)
     else:
         lender = by_id.get(principal.lender_id)
-        ss[_k("lender")] = lender.id if lender else None
+        st.session_state[_k("lender")] = lender.id if lender else None
     if lender is None:
         st.info("No lender to show yet.")
         st.stop()
+    return lender
 
+
+@dataclass(frozen=True)
+class SearchRequest:
+    text: str | None  # None: no search, the log is shown
+    all_lenders: bool  # ops only
+
+
+def render_search_box(principal: Principal) -> SearchRequest:
+    """ "Find emails to…": an address, part of one, or a borrower's name; every log of the lender."""
+    if principal.is_ops:
+        box, every = st.columns([4, 1], vertical_alignment="bottom")
+    else:
+        box, every = st.container(), None
+    with box:
+        text = st.text_input(
+            "Find emails to…", key=_k("find"), max_chars=filters.MAX_TEXT,
+            placeholder="An address, part of one, or a borrower's name: every log, all dates",
+            help="Lists every email sent to the matching recipients, from the lender's own log and from "
+            "every borrower's log, each labelled with the log it is in.",
+        )
+    all_lenders = False
+    if every is not None:
+        all_lenders = every.checkbox("Every lender", key=_k("find_all"), help="Search every lender's logs at once.")
+    return SearchRequest(filters.clean_text(text), all_lenders)
+
+
+@safe_callback
+def clear_search() -> None:
+    st.session_state[_k("find")] = ""
+    st.session_state[_k("find_all")] = False
+
+
+def render_log_controls(engine: Engine, principal: Principal, lender: LenderRow, tz) -> tuple[ViewState, AccountRow | None]:  # noqa: ANN001
+    """The Account selector and the filters; return the validated view and its borrower (None: the
+    lender's own log, or all logs)."""
+    ss = st.session_state
     # Account: the lender's own log, or one borrower's, found by typing part of a name or email.
-    with next(col):
+    find_col, account_col = st.columns([3, 3])
+    with find_col:
         search = st.text_input(
             "Find a borrower (name or email)",
             key=_k("borrower_search"),
             max_chars=100,
             placeholder="Type at least 2 characters…",
             live=True,
+            **KEEP,
         )
     with engine.connect() as conn:
         matches = search_borrowers(conn, principal, lender.id, search or "")
     # Options: the lender's log, the borrower shown now (kept while the search text changes), matches.
-    remembered: AccountRow | None = ss.get(_k("account_row"))
+    remembered_row: AccountRow | None = ss.get(_k("account_row"))
     options: dict[int, AccountRow | None] = {LENDER_LOG: None, ALL_LOGS: None}
-    if remembered is not None and remembered.lender_id == lender.id:
-        options[remembered.id] = remembered
+    if remembered_row is not None and remembered_row.lender_id == lender.id:
+        options[remembered_row.id] = remembered_row
     for acc in matches:
         options[acc.id] = acc
     labels = {LENDER_LOG: f"{lender.name}: lender's own log", ALL_LOGS: f"All of {lender.name}'s logs (lender and borrowers)"}
     labels.update({i: acc.label for i, acc in options.items() if acc is not None})
-    with next(col):
+    with account_col:
         account_choice = choose(
             st.selectbox, "Account", labels, key=_k("account"), default=LENDER_LOG,
             help="The lender's own log holds emails tied to the lender account (staff password resets, "
             "borrower account confirmations). A borrower's log holds emails from their own account activity.",
+            **KEEP,
         )
     account = options.get(account_choice)
     ss[_k("account_row")] = account
-    account_id = account.id if account else None
     if search and len(search.strip()) >= 2 and not matches:
         st.caption("No borrower of this lender matches that text.")
-    elif matches and account_id is None:
+    elif matches and account is None:
         st.caption(f"{len(matches)} borrower{'s' if len(matches) != 1 else ''} match: pick one in **Account**.")
 
     with engine.connect() as conn:
@@ -153,40 +203,40 @@ def render_controls(engine: Engine, principal: Principal, tz) -> tuple[ViewState
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns(4)
         with c1:
-            picked["range"] = choose(st.selectbox, "Sent", PRESET_LABELS, key=_k("range"))
+            picked["range"] = choose(st.selectbox, "Sent", PRESET_LABELS, key=_k("range"), **KEEP)
             if picked["range"] == "custom":
-                st.date_input("From – to", key=_k("dates"), format="YYYY-MM-DD")
+                st.date_input("From – to", key=_k("dates"), format="YYYY-MM-DD", **KEEP)
         with c2:
             picked["status"] = choose(st.selectbox, "Status", same_labels([ANY, *[s.value for s in SendStatus]]),
-                                      key=_k("status"), help="Did our mail servers send it?")
+                                      key=_k("status"), help="Did our mail servers send it?", **KEEP)
             delivery_labels = {v: NOT_CHECKED_LABEL if v == NOT_CHECKED else v for v in DELIVERY_CHOICES}
-            picked["delivery"] = choose(st.selectbox, "Delivery status", {ANY: ANY, **delivery_labels}, key=_k("delivery"))
+            picked["delivery"] = choose(st.selectbox, "Delivery status", {ANY: ANY, **delivery_labels}, key=_k("delivery"),
+                                        **KEEP)
         with c3:
             picked["event"] = choose(st.selectbox, "Event type", same_labels([ANY, *[e.value for e in EventType]]),
-                                     key=_k("event"), help="Messages that had at least one event of this type.")
+                                     key=_k("event"), help="Messages that had at least one event of this type.", **KEEP)
             type_options = [ANY, *types]
             if ss.get(_k("type")) not in type_options and filters.EMAIL_TYPE_RE.match(str(ss.get(_k("type")))):
                 type_options.append(ss[_k("type")])  # a type from a shared link this lender never sent: shown, not dropped
             type_labels = {t: t if t == ANY else email_type_label(t) for t in type_options}
-            picked["type"] = choose(st.selectbox, "Email type", type_labels, key=_k("type"))
+            picked["type"] = choose(st.selectbox, "Email type", type_labels, key=_k("type"), **KEEP)
         with c4:
             picked["audience"] = choose(st.selectbox, "Audience", same_labels([ANY, *[a.value for a in Audience]]),
-                                        key=_k("audience"))
-            picked["sort"] = choose(st.selectbox, "Sort", SORTS, key=_k("sort"))
+                                        key=_k("audience"), **KEEP)
+            picked["sort"] = choose(st.selectbox, "Sort", SORTS, key=_k("sort"), **KEEP)
         t1, t2, t3 = st.columns([2, 1, 1])
         with t1:
-            st.text_input("Recipient or subject contains", key=_k("q"), max_chars=filters.MAX_TEXT)
+            st.text_input("Recipient or subject contains", key=_k("q"), max_chars=filters.MAX_TEXT, **KEEP)
         with t2:
-            st.text_input("Recipient domain", key=_k("domain"), max_chars=filters.MAX_DOMAIN, placeholder="gmail.com")
+            st.text_input("Recipient domain", key=_k("domain"), max_chars=filters.MAX_DOMAIN, placeholder="gmail.com", **KEEP)
         with t3:
             family_labels = {ANY: ANY, **{f: FAMILY_LABELS.get(f, f) for f in FAMILIES}}
-            picked["family"] = choose(st.selectbox, "Mailbox provider", family_labels, key=_k("family"))
+            picked["family"] = choose(st.selectbox, "Mailbox provider", family_labels, key=_k("family"), **KEEP)
 
     view = _view_from_widgets(lender, account, account_choice == ALL_LOGS, picked)
-    return view, lender, account
+    return view, account
 
 
-@safe_callback
 def _reset_account() -> None:
     st.session_state[_k("account")] = LENDER_LOG
     st.session_state[_k("account_row")] = None

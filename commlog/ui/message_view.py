@@ -10,16 +10,17 @@ from sqlalchemy import Engine
 from commlog.log_queries import MessageDetail
 from commlog.principal import Principal
 from commlog.ui.check_controls import render_single_check
-from commlog.ui.format import plain
 from commlog.ui.format import (
     NOT_SENT_LABEL,
     delivery_label,
     email_type_label,
     event_badge,
     local_time,
+    plain,
     send_status_text,
     status_meaning,
 )
+from commlog.ui.links import page_link
 
 
 def render_message(
@@ -30,6 +31,12 @@ def render_message(
     st.subheader(plain(m["subject"]))
     who = f"borrower **{plain(detail.log_account.name)}** (account {detail.log_account.id})" if detail.log_account else "the lender's own log"
     st.caption(f"{plain(detail.lender.name)} · {who} · times in {tz.key}")
+    why, log = st.columns(2)
+    with why:
+        page_link("pages/why.py", "Why didn't they get it?", icon="🩺", query_params={"message": str(m["id"])})
+    with log:
+        label = f"Open {detail.log_account.name}'s log" if detail.log_account else "Open the lender's own log"
+        page_link("pages/log.py", label, icon="✉️", query_params=log_params(principal, detail))
 
     left, right = st.columns([3, 2])
     with left:
@@ -50,6 +57,14 @@ def render_message(
     if m["send_status"] != "failed":
         render_single_check(engine, principal, detail, tz, key_prefix=key_prefix)
     render_events(detail, tz)
+
+
+def log_params(principal: Principal, detail: MessageDetail) -> dict[str, str]:
+    """The Communication Log's URL parameters for the log an email is in."""
+    params = {"lender": str(detail.lender.id)} if principal.is_ops else {}
+    if detail.log_account is not None:
+        params["account"] = str(detail.log_account.id)
+    return params
 
 
 _STATUS_BOX = {"DELIVERED": st.success, "NOT_DELIVERED": st.error, "PENDING": st.warning}

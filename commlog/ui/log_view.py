@@ -1,0 +1,98 @@
+"""The log itself under its controls: how many emails, the export panel, one page of the grid,
+and the selected email (or the bulk check of several)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from commlog.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES, ViewState, to_log_filter
+from commlog.log_queries import AccountRow, LenderRow, fetch_log_page, get_message
+from commlog.principal import Principal
+from commlog.ui.check_controls import render_bulk_check
+from commlog.ui.choices import choose, same_labels
+from commlog.ui.export_panel import render_export_panel
+from commlog.ui.format import plain
+from commlog.ui.links import page_link
+from commlog.ui.log_controls import K, quiet_page_state_warning
+from commlog.ui.log_selection import LOG
+from commlog.ui.log_table import render_log_table
+from commlog.ui.message_view import render_message
+
+
+def render_log(engine: Engine, principal: Principal, view: ViewState, lender: LenderRow, account: AccountRow | None,
+               tz: ZoneInfo, now: datetime) -> ViewState:
+    """Draw the log the view asks for; return the view with the page actually shown."""
+    ss = st.session_state
+    # A changed filter starts again at page 1, with nothing selected.
+    signature = replace(view, page=1)
+    if ss.get(K + "signature") not in (None, signature):
+        view = replace(view, page=1)
+        ss[K + "page"] = 1
+        LOG.clear()
+    ss[K + "signature"] = signature
+
+    log_filter = to_log_filter(view, lender.id, tz, now)
+    with engine.connect() as conn:
+        page = fetch_log_page(conn, principal, log_filter)
+    if page.page != view.page:
+        view = replace(view, page=page.page)
+        ss[K + "page"] = page.page
+    if ss.get(K + "shown_page") not in (None, page.page):
+        LOG.clear()  # positions on another page mean other emails
+    ss[K + "shown_page"] = page.page
+
+    if account:
+        whose = f"{plain(account.name)}'s log ({plain(account.email)})"  # borrower-supplied text: no Markdown
+    elif view.all_logs:
+        whose = f"all of {plain(lender.name)}'s logs (lender and borrowers)"
+    else:
+        whose = f"{plain(lender.name)}: lender's own log"
+    count, why = st.columns([3, 1], vertical_alignment="center")
+    count.markdown(f"**{page.total:,}** email{'s' if page.total != 1 else ''} in {whose}")
+    if account:
+        with why:
+            page_link("pages/why.py", f"Why didn't {account.name.split()[0]} get it?", icon="🩺",
+                      query_params={"account": str(account.id)})
+    st.caption(f"Times in {tz.key}. Status: did our mail servers send it. Delivery status: did the receiving server take it.")
+
+    with st.expander("Export failures as CSV", icon="⬇️"):
+        render_export_panel(engine, principal, view, log_filter, tz)
+
+    if page.total == 0:
+        filtered = any((view.text, view.domain, view.delivery_status, view.send_status, view.event_type,
+                        view.email_type, view.audience, view.provider_family))
+        st.info("No emails match these filters. Widen the date range, clear a filter, or pick another account."
+                if filtered else "No emails in this log for this period yet.")
+        selected = LOG.current()
+    else:
+        selected = render_log_table(page.rows, tz)
+        pages, size = st.columns([4, 1])
+        with pages:
+            quiet_page_state_warning()
+            st.pagination(page.num_pages, key=K + "page", persist_state="page")
+        with size:
+            choose(st.selectbox, "Rows per page", same_labels(list(PAGE_SIZES)), key=K + "size",
+                   default=DEFAULT_PAGE_SIZE, persist_state="page")
+        st.caption(f"Page {page.page} of {page.num_pages:,}. Select a row to open the email; "
+                   "select several to check them together.")
+    render_selected(engine, principal, selected, tz, page.rows, key_prefix="log")
+    return view
+
+
+def render_selected(engine: Engine, principal: Principal, selected: list[int], tz: ZoneInfo, rows: list[dict], *,
+                    key_prefix: str) -> None:
+    """Under a grid: the one selected email, or the bulk check of several."""
+    if len(selected) > 1:
+        render_bulk_check(engine, principal, selected, tz, {r["id"]: r for r in rows})
+    elif len(selected) == 1:
+        with engine.connect() as conn:
+            detail = get_message(conn, principal, selected[0])
+        if detail is not None:
+            with st.container(border=True):
+                render_message(engine, principal, detail, tz, key_prefix=f"{key_prefix}{selected[0]}")
+                page_link("pages/message.py", "Open on its own page", query_params={"id": str(selected[0])})

@@ -1,0 +1,173 @@
+"""The sections of "Why didn't they get it?" (pages/why.py): who it is about, the next step, the
+last emails (checking the never-checked ones at once), the provider's suppression lists, the address
+checks and the mailbox provider's health on the platform."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from commlog.checks import check_messages
+from commlog.deliverability import FAMILY_SHORT, MailboxProviderHealth
+from commlog.principal import Principal
+from commlog.providers.base import SuppressionReport
+from commlog.troubleshoot.address import AddressCheck
+from commlog.troubleshoot.diagnosis import ask_suppression_lists
+from commlog.troubleshoot.evidence import Evidence, Subject, subject_of_account, subject_of_message
+from commlog.troubleshoot.next_step import NextStep
+from commlog.ui.format import delivery_label, local_time, log_label, plain, send_status_text
+from commlog.ui.links import page_link
+
+LISTS_FRESH_S = 300  # a suppression answer is reused this long, then asked again
+_CHECKED = "why_checked"
+
+STEP_ICON = {
+    "no_email": "❔", "correct_address": "✏️", "resend": "🔁", "recipient_asked": "🚫", "platform_block": "🛡️",
+    "request_removal": "🧹", "check_first": "🔎", "wait_and_recheck": "⏳", "check_spam": "📥", "blocked": "⛔",
+    "expired": "⌛", "ask_ops": "🧑‍💻",
+}
+
+
+def subject_from_url(engine: Engine, principal: Principal) -> Subject:
+    """The address the page is about, from `?message=<id>` or `?account=<id>`; stops with a notice
+    (the same words whether the id does not exist or belongs to another lender)."""
+    message_id, account_id = _id_param("message"), _id_param("account")
+    subject = None
+    with engine.connect() as conn:
+        if message_id is not None:
+            subject = subject_of_message(conn, principal, message_id)
+        elif account_id is not None:
+            subject = subject_of_account(conn, principal, account_id)
+    if subject is None:
+        st.warning("That email or borrower was not found in the logs you can see. Find the borrower in the "
+                   "Communication Log (Find emails to…) and open “Why didn't they get it?” from there.")
+        st.stop()
+    return subject
+
+
+def render_header(evidence: Evidence, tz: ZoneInfo) -> None:
+    s = evidence.subject
+    who = f"{plain(s.account.name)} ({s.account.kind}) · " if s.account else ""
+    st.markdown(f"{who}`{s.address.replace('`', '')}` · {plain(s.lender.name)}")
+    focus = evidence.focus
+    if focus is not None:
+        m = focus.message
+        newest = not evidence.emails or evidence.emails[0]["id"] == m["id"]
+        about = "the newest email to this address" if newest else "the email you opened"
+        st.caption(f"About {about}: “{plain(m['subject'])}”, sent {local_time(m['sent_at'], tz)} ({tz.key}).")
+
+
+def render_next_step(step: NextStep) -> None:
+    with st.container(border=True):
+        st.caption("Next step")
+        st.subheader(f"{STEP_ICON.get(step.kind, '➡️')} {plain(step.title)}", anchor=False)
+        st.markdown(plain(step.detail))
+
+
+def render_last_emails(engine: Engine, principal: Principal, evidence: Evidence, tz: ZoneInfo) -> None:
+    st.subheader("The last emails to this address", anchor=False)
+    shown = len(evidence.emails)
+    st.caption(f"{'The newest ' + str(shown) + ' of ' if evidence.total > shown else ''}{evidence.total:,} "
+               f"email{'s' if evidence.total != 1 else ''}, from every log of {plain(evidence.subject.lender.name)}. "
+               f"Times in {tz.key}.")
+    for row in evidence.emails:
+        sent, subject, status, link = st.columns([2, 5, 3, 1], vertical_alignment="center")
+        sent.markdown(local_time(row["sent_at"], tz))
+        subject.markdown(f"{plain(row['subject'])}  \n:gray[{plain(log_label(row['log_account_name'] if row['log_account_id'] else None))}]")
+        status.markdown(_status_words(row))
+        with link:
+            page_link("pages/message.py", "Open", query_params={"id": str(row["id"])})
+    _check_the_unchecked(engine, principal, evidence)
+
+
+def _status_words(row: dict) -> str:
+    if row["send_status"] == "failed":
+        return f":red[{plain(send_status_text(row['send_status'], row['send_error']))}]"
+    label = delivery_label(row["delivery_status"], row["send_status"])
+    color = {"DELIVERED": "green", "NOT_DELIVERED": "red", "PENDING": "orange"}.get(row["delivery_status"], "gray")
+    last = f" · {row['last_event_type']}" if row["last_event_type"] and row["delivery_status"] != "DELIVERED" else ""
+    return f":{color}[**{label}**]{last}"
+
+
+def _check_the_unchecked(engine: Engine, principal: Principal, evidence: Evidence) -> None:
+    done = st.session_state.pop(_CHECKED, None)
+    if done:
+        st.success(done)
+    ids = evidence.not_checked_ids
+    if not ids:
+        return
+    st.info(f"{len(ids):,} email{'s' if len(ids) != 1 else ''} to this address {'were' if len(ids) != 1 else 'was'} "
+            "sent but never checked with the email provider.")
+    if st.button(f"Check delivery status of {'all ' if len(ids) > 1 else ''}{len(ids):,} email{'s' if len(ids) != 1 else ''}",
+                 key="why_check", type="primary", icon="🔎"):
+        bar = st.progress(0.0, text=f"Checking 0 of {len(ids)}…")
+        outcomes = check_messages(engine, principal, ids,
+                                  on_progress=lambda done, total, _o: bar.progress(done / total, text=f"Checked {done} of {total}…"))
+        results = Counter(str(o.status) if o.ok and o.status else "could not be checked" for o in outcomes)
+        st.session_state[_CHECKED] = "Checked " + ", ".join(f"{n} {what}" for what, n in sorted(results.items())) + "."
+        st.rerun()
+
+
+def suppression_lists(engine: Engine, evidence: Evidence) -> SuppressionReport | None:
+    """The provider's answer for this address, asked at most every LISTS_FRESH_S seconds per session."""
+    key = f"why_lists_{evidence.subject.lender.id}_{evidence.subject.address}"
+    cached = st.session_state.get(key)
+    if cached is not None and time.monotonic() - cached[0] < LISTS_FRESH_S:
+        return cached[1]
+    with st.spinner("Asking the email provider's suppression lists…"):
+        report = ask_suppression_lists(engine, evidence)
+    st.session_state[key] = (time.monotonic(), report)
+    return report
+
+
+def render_suppressions(report: SuppressionReport | None, tz: ZoneInfo) -> None:
+    st.subheader("Suppression lists", anchor=False)
+    if report is None:
+        st.caption("This email provider cannot tell whether an address is suppressed.")
+        return
+    for entry in report.entries:
+        since = f" since {local_time(entry.since, tz)} ({tz.key})" if entry.since else ""
+        effect = "future emails to it are not sent" if entry.stops_sending else "future emails are still sent"
+        text = f"On {_possessive(report.provider)} **{plain(entry.label)}** list{since}: {effect}."
+        if entry.recipient_asked:
+            text += " The recipient asked for this: it cannot be removed for them."
+        if entry.reason:
+            text += f"  \nWhy: {plain(entry.reason)}"
+        (st.error if entry.stops_sending else st.warning)(text)
+    if report.error:
+        st.warning(f"Could not ask every list: {plain(report.error)}", icon="⚠️")
+    clear = [lst for lst in report.not_on if lst]
+    if clear:
+        names = ", ".join(lst.replace("_", " ") for lst in clear)
+        st.success(f"Not on {_possessive(report.provider)} {names} list{'s' if len(clear) != 1 else ''}.")
+
+
+def render_address_checks(check: AddressCheck) -> None:
+    st.subheader("The address", anchor=False)
+    if not check.findings:
+        st.success("Written correctly, no likely typo, and not a placeholder or an address nobody reads.")
+    for finding in check.findings:
+        st.warning(plain(finding), icon="✏️")
+
+
+def render_mailbox_health(health: MailboxProviderHealth) -> None:
+    who = "Other mailbox providers" if health.family == "other" else FAMILY_SHORT.get(health.family, health.family)
+    st.subheader(f"{who} on this platform", anchor=False)
+    ongoing = health.episode is not None and health.episode.ongoing
+    (st.warning if ongoing else st.info)(plain(health.sentence()))
+    st.caption("Mail from every lender on the platform to this mailbox provider; no lender is named.")
+
+
+def _possessive(provider: str) -> str:
+    """"SendGrid's", "the sandbox email provider's"."""
+    name = provider[0].lower() + provider[1:] if provider.startswith("The ") else provider
+    return f"{plain(name)}'s"
+
+
+def _id_param(name: str) -> int | None:
+    raw = st.query_params.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None  # '²' is a digit to isdigit()

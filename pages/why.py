@@ -1,0 +1,46 @@
+"""Why didn't they get it? One address, in plain words, with the evidence: the next step, the last
+emails to it, the provider's suppression lists, the address checks and the mailbox provider's
+health. /why?message=<id> (from an email) or /why?account=<id> (from a borrower)."""
+
+from datetime import datetime, timezone
+
+import streamlit as st
+
+from commlog.troubleshoot.diagnosis import next_step_for
+from commlog.troubleshoot.evidence import gather
+from commlog.ui.format import viewer_timezone
+from commlog.ui.links import page_link
+from commlog.ui.page import guarded
+from commlog.ui.resources import ensure_ready
+from commlog.ui.troubleshooter import (
+    render_address_checks,
+    render_header,
+    render_last_emails,
+    render_mailbox_health,
+    render_next_step,
+    render_suppressions,
+    subject_from_url,
+    suppression_lists,
+)
+
+with guarded() as principal:
+    engine = ensure_ready()
+    tz = viewer_timezone()
+    now = datetime.now(timezone.utc)
+
+    page_link("pages/log.py", "Back to the Communication Log", icon="⬅️")
+    st.title("Why didn't they get it?")
+    subject = subject_from_url(engine, principal)
+    with engine.connect() as conn:
+        evidence = gather(conn, principal, subject, now.date())
+    lists = suppression_lists(engine, evidence)
+
+    render_header(evidence, tz)
+    render_next_step(next_step_for(evidence, lists, now, tz))
+    render_last_emails(engine, principal, evidence, tz)
+    left, right = st.columns(2)
+    with left:
+        render_suppressions(lists, tz)
+    with right:
+        render_address_checks(evidence.address_check)
+        render_mailbox_health(evidence.mailbox_health)
