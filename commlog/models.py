@@ -7,6 +7,7 @@ Every lender-owned table carries `lender_id`, so every read can be scoped by len
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -20,8 +21,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 # SQLite only aliases rowid for INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -52,6 +57,30 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class Bytewise(FunctionElement):
+    """Text compared byte by byte (code point order), whatever the database's collation: the one
+    order in which "starts with x" is exactly the range [x, x with its last character + 1).
+
+    PostgreSQL: `expr COLLATE "C"`; an index on the same expression sorts the same way, and a query
+    must use this very expression for the index to apply. SQLite: `expr` (its default collation,
+    BINARY, is already bytewise).
+    """
+
+    inherit_cache = True
+    name = "bytewise"  # never rendered: the two compilers below say what it is
+    type = String()
+
+
+@compiles(Bytewise)
+def _bytewise_default(element: Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(Bytewise, "postgresql")
+def _bytewise_postgresql(element: Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'{compiler.process(element.clauses, **kw)} COLLATE "C"'
 
 
 NAMING = {
@@ -165,6 +194,19 @@ class Message(Base):
         Index("ix_message_log_domain", "lender_id", "log_account_id", "recipient_domain", "sent_at"),
         Index("ix_message_provider_message_id", "provider_message_id"),
     )
+
+
+# The recipient search (commlog.recipient_search; migration 0004) compares addresses lower-cased,
+# whatever case the sender stored, and bytewise, so that "starts with" is an index range:
+RECIPIENT_EMAIL = Bytewise(func.lower(Message.recipient_email))
+RECIPIENT_DOMAIN = Bytewise(func.lower(Message.recipient_domain))
+# One lender's emails to one address (every log), newest first; addresses starting with a text.
+Index("ix_message_lender_recipient", Message.lender_id, RECIPIENT_EMAIL, Message.sent_at, Message.id)
+# One lender's addresses on a domain, or on domains starting with a text ("gmial").
+Index("ix_message_lender_domain_recipient", Message.lender_id, RECIPIENT_DOMAIN, RECIPIENT_EMAIL)
+# The lender's account (staff or borrower) with a given address.
+ACCOUNT_EMAIL = func.lower(Account.email)
+Index("ix_account_lender_email", Account.lender_id, ACCOUNT_EMAIL)
 
 
 class DeliveryEvent(Base):

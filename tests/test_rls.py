@@ -267,6 +267,29 @@ def test_an_export_off_the_script_thread_runs_under_the_principals_lender(app_en
     assert current_lender() is None
 
 
+def test_recipient_search_without_its_lender_conditions_still_sees_only_the_lenders_emails(app_engine, pg_engine, world, monkeypatch):
+    """"Find emails to…" scopes every query by lender itself. Proof that the database guards it as
+    well: with the search's lender conditions removed (a bug we simulate), a lender admin still
+    finds only their lender's emails to an address another lender also wrote to."""
+    from sqlalchemy import true
+
+    from commlog import recipient_search as RS
+
+    with pg_engine.begin() as c:
+        bravo_ana = f.message(c, world["b"], "ana.souza@gmail.com", subject="Bravo secret subject")
+    monkeypatch.setattr(RS, "_of_lenders", lambda column, lenders: true())
+    monkeypatch.setattr(RS, "_sent_to", lambda pairs, lender_column, email: email.in_({address for _, address in pairs}))
+    admin_a = world["admin_a"]
+    with lender_scope(principal_scope(admin_a)), app_engine.connect() as conn:
+        for typed in ("ana.souza@gmail.com", "souza", "ana.s", "gmail.com"):
+            res = RS.find_emails_to(conn, admin_a, typed, lender_id=None)
+            assert {r.lender_id for r in res.recipients} == {world["a"]}, typed
+            assert {r["lender_id"] for r in res.rows} == {world["a"]} and bravo_ana not in {r["id"] for r in res.rows}, typed
+    with app_engine.connect() as conn:  # ops: unscoped, so the simulated bug shows there
+        res = RS.find_emails_to(conn, world["ops"], "ana.souza@gmail.com", lender_id=world["a"])
+        assert bravo_ana in {r["id"] for r in res.rows}
+
+
 def test_platform_median_still_reaches_every_lender_for_a_lender_admin(pg_engine, app_url):
     from tests.test_deliverability import RECENT, build_health
 
