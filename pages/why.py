@@ -35,9 +35,10 @@ with guarded() as principal:
         evidence = gather(conn, principal, subject, now.date())
     lists = suppression_lists(engine, evidence)
 
+    step = next_step_for(evidence, lists, now, tz)
     render_header(evidence, tz)
-    render_next_step(next_step_for(evidence, lists, now, tz))
-    render_last_emails(engine, principal, evidence, tz)
+    render_next_step(engine, principal, step, evidence)
+    render_last_emails(engine, principal, evidence, step, tz)
     left, right = st.columns(2)
     with left:
         render_suppressions(lists, tz)

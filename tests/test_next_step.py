@@ -115,7 +115,9 @@ def test_a_block_during_a_platform_wide_episode_is_for_ops(ongoing):
     f = focus(delivery_status="NOT_DELIVERED", last_event_type="BLOCKED", provider_family="microsoft",
               reason="550 5.7.1 ... part of their network is on our block list (S3150)")
     step = next_step(situation("ethan.brooks@hotmail.com", focus=f, platform_episode=episode(ongoing)))
-    assert (step.kind, step.title) == ("platform_block", "Nothing for you to do: platform ops are on it")
+    assert step.kind == "platform_block"
+    assert step.title == ("Nothing for you to do: platform ops are on it" if ongoing
+                          else "A block against the whole platform, now over: send it again")
     assert "Microsoft" in step.detail and "not this address or your lender" in step.detail
     assert ("It is over: ask the borrower to request the email again." in step.detail) is (not ongoing)
     assert ("is blocking 6.0 % of mail from this platform since 17 Nov" in step.detail) is ongoing

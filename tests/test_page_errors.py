@@ -43,9 +43,12 @@ def logged(caplog, incident: str) -> str:
 
 PAGES = [
     # (page, role, what fails)
-    ("pages/log.py", "admin_a", "commlog.log_queries.fetch_log_page"),
-    ("app.py", "admin_a", "commlog.log_queries.fetch_log_page"),
+    ("pages/log.py", "admin_a", "commlog.ui.log_view.fetch_log_page"),
+    ("app.py", "admin_a", "commlog.ui.log_view.fetch_log_page"),
+    ("pages/log.py", "ops", "commlog.ui.recipient_search.find_emails_to"),  # with ?find=
     ("pages/message.py", "admin_a", "commlog.log_queries.get_message"),
+    ("pages/why.py", "admin_a", "commlog.troubleshoot.evidence.gather"),
+    ("pages/why.py", "ops", "commlog.ui.troubleshooter.ask_suppression_lists"),
     ("pages/deliverability.py", "admin_a", "commlog.deliverability.data_range"),
     ("pages/deliverability.py", "ops", "commlog.deliverability.data_range"),
     ("pages/audit.py", "ops", "commlog.audit_queries.list_audit"),
@@ -57,6 +60,10 @@ def test_a_failure_in_a_page_shows_the_calm_message_and_keeps_sign_out(world, mo
     module, name = target.rsplit(".", 1)
     monkeypatch.setattr(f"{module}.{name}", fail)
     params = {"id": str(world["ids"]["reset_ana"])} if path.endswith("message.py") else {}
+    if path.endswith("why.py"):
+        params = {"message": str(world["ids"]["reset_ana"])}
+    if target.endswith("find_emails_to"):
+        params = {"find": "souza"}
     with caplog.at_level(logging.ERROR, logger="commlog.incident"):
         at = app(path, user_id=world["users"][role], params=params).run()
     incident = incident_of(at)
@@ -77,7 +84,7 @@ def test_a_failure_in_the_export_panel_leaves_the_log_on_screen(world, monkeypat
 
 
 def test_sign_out_still_works_after_an_incident(world, monkeypatch):
-    monkeypatch.setattr("commlog.log_queries.fetch_log_page", fail)
+    monkeypatch.setattr("commlog.ui.log_view.fetch_log_page", fail)
     at = app("pages/log.py", user_id=world["users"]["admin_a"]).run()
     incident_of(at)
     at.sidebar.button[0].click().run()
@@ -94,6 +101,6 @@ def test_a_failure_before_the_sidebar_still_offers_sign_out(world, monkeypatch, 
 
 
 def test_incident_ids_differ_between_incidents(world, monkeypatch, caplog):
-    monkeypatch.setattr("commlog.log_queries.fetch_log_page", fail)
+    monkeypatch.setattr("commlog.ui.log_view.fetch_log_page", fail)
     ids = {incident_of(app("pages/log.py", user_id=world["users"]["admin_a"]).run()) for _ in range(3)}
     assert len(ids) == 3

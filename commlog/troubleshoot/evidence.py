@@ -112,13 +112,15 @@ def focus_of(detail: MessageDetail | None) -> Focus | None:
         return None
     m = detail.message
     deferrals = [e for e in detail.events if e.event_type == EventType.DEFERRED]
+    # The deciding event's whole reply (the stored status reason is cut short for the grid).
+    last = next((e for e in reversed(detail.events) if e.event_type == m["last_event_type"] and e.reason), None)
     return Focus(
         sent_at=m["sent_at"],
         send_status=m["send_status"],
         send_error=m["send_error"],
         delivery_status=m["delivery_status"],
         last_event_type=m["last_event_type"],
-        reason=m["status_reason"],
+        reason=last.reason if last is not None else m["status_reason"],
         first_deferral_at=min((e.occurred_at for e in deferrals), default=None),
         deferrals=len(deferrals),
         complained=any(e.event_type in (EventType.COMPLAINT, EventType.UNSUBSCRIBE) for e in detail.events),

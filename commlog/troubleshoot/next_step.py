@@ -152,7 +152,8 @@ def _platform_block(s: Situation) -> NextStep | None:
     detail = (f"{episode.sentence()} That block was against the whole platform's mail, not this address or your "
               "lender: nothing you can do changes it, and platform ops handle it with " + who + ".")
     if not episode.ongoing:
-        detail += " It is over: ask the borrower to request the email again."
+        return NextStep("platform_block", "A block against the whole platform, now over: send it again",
+                        detail + " It is over: ask the borrower to request the email again.")
     return NextStep("platform_block", "Nothing for you to do: platform ops are on it", detail)
 
 
@@ -261,7 +262,7 @@ def _nonexistent_bounce(s: Situation) -> str | None:
 
 def _full_stop(text: str) -> str:
     text = text.strip()
-    return text if text[-1:] in ".!?" else text + "."
+    return text if text[-1:] in ".!?…" else text + "."
 
 
 def _when(at: datetime, tz: ZoneInfo) -> str:

@@ -61,14 +61,22 @@ def render_header(evidence: Evidence, tz: ZoneInfo) -> None:
         st.caption(f"About {about}: “{plain(m['subject'])}”, sent {local_time(m['sent_at'], tz)} ({tz.key}).")
 
 
-def render_next_step(step: NextStep) -> None:
+def render_next_step(engine: Engine, principal: Principal, step: NextStep, evidence: Evidence) -> None:
+    """The step, large, with the one button it calls for (checking, or checking again)."""
     with st.container(border=True):
         st.caption("Next step")
         st.subheader(f"{STEP_ICON.get(step.kind, '➡️')} {plain(step.title)}", anchor=False)
         st.markdown(plain(step.detail))
+        done = st.session_state.pop(_CHECKED, None)
+        if done:
+            st.success(done)
+        if step.kind == "check_first" and evidence.not_checked_ids:
+            _check_button(engine, principal, evidence.not_checked_ids, "why_check")
+        elif step.kind == "wait_and_recheck" and evidence.focus is not None:
+            _check_button(engine, principal, [evidence.focus.message["id"]], "why_recheck", label="Check again now")
 
 
-def render_last_emails(engine: Engine, principal: Principal, evidence: Evidence, tz: ZoneInfo) -> None:
+def render_last_emails(engine: Engine, principal: Principal, evidence: Evidence, step: NextStep, tz: ZoneInfo) -> None:
     st.subheader("The last emails to this address", anchor=False)
     shown = len(evidence.emails)
     st.caption(f"{'The newest ' + str(shown) + ' of ' if evidence.total > shown else ''}{evidence.total:,} "
@@ -77,11 +85,16 @@ def render_last_emails(engine: Engine, principal: Principal, evidence: Evidence,
     for row in evidence.emails:
         sent, subject, status, link = st.columns([2, 5, 3, 1], vertical_alignment="center")
         sent.markdown(local_time(row["sent_at"], tz))
-        subject.markdown(f"{plain(row['subject'])}  \n:gray[{plain(log_label(row['log_account_name'] if row['log_account_id'] else None))}]")
+        whose = log_label(row["log_account_name"] if row["log_account_id"] else None)
+        subject.markdown(f"{plain(row['subject'])}  \n:gray[{plain(whose)}]")
         status.markdown(_status_words(row))
         with link:
             page_link("pages/message.py", "Open", query_params={"id": str(row["id"])})
-    _check_the_unchecked(engine, principal, evidence)
+    ids = evidence.not_checked_ids
+    if ids and step.kind != "check_first":  # the next step carries the button then
+        st.info(f"{len(ids):,} email{'s' if len(ids) != 1 else ''} to this address {'were' if len(ids) != 1 else 'was'} "
+                "sent but never checked with the email provider.")
+        _check_button(engine, principal, ids, "why_check")
 
 
 def _status_words(row: dict) -> str:
@@ -93,23 +106,17 @@ def _status_words(row: dict) -> str:
     return f":{color}[**{label}**]{last}"
 
 
-def _check_the_unchecked(engine: Engine, principal: Principal, evidence: Evidence) -> None:
-    done = st.session_state.pop(_CHECKED, None)
-    if done:
-        st.success(done)
-    ids = evidence.not_checked_ids
-    if not ids:
+def _check_button(engine: Engine, principal: Principal, ids: list[int], key: str, label: str | None = None) -> None:
+    n = len(ids)
+    label = label or f"Check delivery status of {'all ' if n > 1 else ''}{n:,} email{'s' if n != 1 else ''}"
+    if not st.button(label, key=key, type="primary", icon="🔎"):
         return
-    st.info(f"{len(ids):,} email{'s' if len(ids) != 1 else ''} to this address {'were' if len(ids) != 1 else 'was'} "
-            "sent but never checked with the email provider.")
-    if st.button(f"Check delivery status of {'all ' if len(ids) > 1 else ''}{len(ids):,} email{'s' if len(ids) != 1 else ''}",
-                 key="why_check", type="primary", icon="🔎"):
-        bar = st.progress(0.0, text=f"Checking 0 of {len(ids)}…")
-        outcomes = check_messages(engine, principal, ids,
-                                  on_progress=lambda done, total, _o: bar.progress(done / total, text=f"Checked {done} of {total}…"))
-        results = Counter(str(o.status) if o.ok and o.status else "could not be checked" for o in outcomes)
-        st.session_state[_CHECKED] = "Checked " + ", ".join(f"{n} {what}" for what, n in sorted(results.items())) + "."
-        st.rerun()
+    bar = st.progress(0.0, text=f"Checking 0 of {n}…")
+    outcomes = check_messages(engine, principal, ids,
+                              on_progress=lambda done, total, _o: bar.progress(done / total, text=f"Checked {done} of {total}…"))
+    results = Counter(str(o.status) if o.ok and o.status else "could not be checked" for o in outcomes)
+    st.session_state[_CHECKED] = "Checked just now: " + ", ".join(f"{k} {what}" for what, k in sorted(results.items())) + "."
+    st.rerun()  # read the evidence again: the answers are stored
 
 
 def suppression_lists(engine: Engine, evidence: Evidence) -> SuppressionReport | None:
