@@ -7,8 +7,9 @@ first this server sees.
 """
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import expect, login, main_text, open_app, screenshot
+from tests.e2e.support import login, main_text, open_app, screenshot
 
 pytestmark = pytest.mark.e2e
 

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import (
+from tests.e2e.support import (
     VIEWER_TZ,
     borrower_log,
     choose,
     click_row,
-    expect,
     expect_selected,
     login,
     main_text,
@@ -217,7 +217,6 @@ def test_last_weeks_failures_as_csv_as_a_lender_admin_would(server, demo, page):
     choose(page, "Sent", "Last 7 days")
     assert url_params(page).get("range") == "7d" and url_params(page).get("account") == "all"
     page.get_by_test_id("stExpander").filter(has_text="Export failures").get_by_text("Export failures").first.click()
-    wait_for_run(page)
     main = page.get_by_test_id("stMain")
     expect(main).to_contain_text(re.compile(r"[\d,]+ failures? match"))
     announced = int(re.search(r"([\d,]+) failures? match", main_text(page)).group(1).replace(",", ""))
@@ -259,7 +258,6 @@ def test_export_failures_csv_download(server, demo, page):
     open_app(page, server.url("/?delivery=NOT_DELIVERED"))
     login(page, demo.admin, demo.password)
     page.get_by_test_id("stExpander").filter(has_text="Export failures").get_by_text("Export failures").first.click()
-    wait_for_run(page)
     button = page.get_by_role("button", name="Download failures CSV")
     expect(page.get_by_test_id("stMain")).to_contain_text(re.compile(r"[\d,]+ failures? match"))
     with page.expect_download() as info:

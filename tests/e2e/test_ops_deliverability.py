@@ -4,8 +4,17 @@ ops-only Audit trail."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import expect, expect_selected, login, main_text, open_app, screenshot, url_params, wait_for_run
+from tests.e2e.support import (
+    expect_selected,
+    login,
+    main_text,
+    open_app,
+    screenshot,
+    url_params,
+    wait_for_run,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
 

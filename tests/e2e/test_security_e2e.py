@@ -17,8 +17,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import expect, login, main_text, open_app, url_params
+from tests.e2e.support import login, main_text, open_app, url_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
 

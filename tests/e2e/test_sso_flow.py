@@ -12,19 +12,11 @@ import subprocess
 import sys
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import (
-    ROOT,
-    StreamlitServer,
-    _clean_env,
-    _parse_logins,
-    expect,
-    main_text,
-    open_app,
-    screenshot,
-    wait_for_run,
-)
 from tests.e2e.oidc_provider import OIDCProvider
+from tests.e2e.servers import ROOT, StreamlitServer, clean_env, parse_logins
+from tests.e2e.support import main_text, open_app, screenshot, wait_for_run
 
 pytestmark = pytest.mark.e2e
 
@@ -52,9 +44,9 @@ def _cli(env, url, *args):  # noqa: ANN001, ANN202
 def sso(browser, tmp_path_factory):  # noqa: ARG001 - `browser` first: skips cleanly without chromium
     tmp = tmp_path_factory.mktemp("sso")
     url = f"sqlite:///{tmp / 'sso.sqlite3'}"
-    env = _clean_env()
+    env = clean_env()
     env.update(COMMLOG_DATABASE_URL=url, COMMLOG_PROVIDER="sandbox", PYTHONUNBUFFERED="1")
-    password, logins = _parse_logins(_cli(env, url, "seed-demo", *SEED))
+    password, logins = parse_logins(_cli(env, url, "seed-demo", *SEED))
     admin, (_, slug) = next((e, v) for e, v in logins.items() if v[0] == "lender_admin")
     with sqlite3.connect(tmp / "sso.sqlite3") as c:
         names = dict(c.execute("SELECT slug, name FROM lender"))

@@ -1,0 +1,186 @@
+"""The Communication Log's journeys as combinations, as people click them: every Account mode
+(the lender's own log, one borrower, all logs) × every action (open a row, check it, bulk-check
+three, page forward, change a filter, open the export panel and download) × every role (lender
+admin, ops). After each step: no error of any kind on the page, the grid still there, and what the
+step should show. The actions run one after another in each walk, as a person would, so each one
+also runs on top of the state the previous ones left (the crash of issue 10 was such a
+combination: pick a borrower, then click a row)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.support import (
+    choose,
+    click_row,
+    expect_no_error,
+    login,
+    open_app,
+    screenshot,
+    type_and_enter,
+    url_params,
+    wait_for_run,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
+
+MODES = ("lender log", "one borrower", "all logs")
+ROLES = ("lender admin", "ops")
+CHECK = re.compile(r"^(Check again|Check delivery status)$")
+
+
+def step_ok(page: Page) -> None:
+    """What every step must leave: no error anywhere, the log's grid on the page."""
+    expect_no_error(page)
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+
+
+def set_mode(page: Page, demo, mode: str) -> None:  # noqa: ANN001
+    if mode == "one borrower":
+        box = page.get_by_role("textbox", name="Find a borrower (name or email)")
+        box.fill(demo.borrower.search)
+        wait_for_run(page)
+        choose(page, "Account", demo.borrower.email)
+        expect(page.get_by_test_id("stMain")).to_contain_text(f"{demo.borrower.name}'s log")
+    elif mode == "all logs":
+        choose(page, "Account", f"All of {demo.lender_name}'s logs")
+        expect(page.get_by_test_id("stMain")).to_contain_text(f"all of {demo.lender_name}'s logs")
+    else:
+        expect(page.get_by_test_id("stMain")).to_contain_text(f"{demo.lender_name}: lender's own log")
+    step_ok(page)
+
+
+def open_a_row(page: Page) -> int:
+    """Open the first email that was sent (a failed send has nothing to check); returns its row."""
+    main = page.get_by_test_id("stMain")
+    for row in range(5):
+        click_row(page, row)
+        expect(main.get_by_role("link", name="Open on its own page")).to_be_visible()
+        if page.get_by_role("button", name=CHECK).count():
+            return row
+        click_row(page, row)  # untick it again: a ticked second row would select two
+    pytest.fail("none of the first five emails was sent")
+
+
+def walk(page: Page, demo, mode: str, server) -> None:  # noqa: ANN001
+    main = page.get_by_test_id("stMain")
+    set_mode(page, demo, mode)
+
+    # 1. open a row: the email opens below the grid, with where to go next.
+    open_a_row(page)
+    expect(main.get_by_role("link", name="Why didn't they get it?")).to_be_visible()
+    expect(main).to_contain_text("Events")
+    step_ok(page)
+
+    # 2. check it: the provider answers (or says why not); the same email stays open.
+    subject = main.get_by_test_id("stHeading").filter(has=page.locator("h3")).first.inner_text()
+    page.get_by_role("button", name=CHECK).click()
+    wait_for_run(page)
+    expect(main).to_contain_text(re.compile(r"Checked with the provider at|try again|could not", re.IGNORECASE))
+    expect(main.get_by_test_id("stHeading").filter(has_text=subject).first).to_be_visible()
+    step_ok(page)
+
+    # 3. bulk-check three: tick three rows (the grid was drawn afresh by the check, without ticks)
+    # and check them together.
+    for r in range(3):
+        click_row(page, r)
+    expect(main).to_contain_text("3 emails selected.")
+    page.get_by_role("button", name="Check delivery status of 3 emails").click()
+    wait_for_run(page)
+    expect(main).to_contain_text(re.compile(r"All 3 checked\.|of 3 could not be checked"))
+    step_ok(page)
+
+    # 4. page forward (a short log has one page: then it says so).
+    following = page.get_by_test_id("stPaginationNext")
+    if following.is_enabled():
+        following.click()
+        wait_for_run(page)
+        expect(main).to_contain_text(re.compile(r"Page 2 of [\d,]+\."))
+        assert url_params(page).get("page") == "2", page.url
+    else:
+        expect(main).to_contain_text("Page 1 of 1.")
+    step_ok(page)
+
+    # 5. change a filter: back to page 1 of the filtered log, in the URL.
+    choose(page, "Delivery status", "DELIVERED")
+    expect(page).to_have_url(re.compile(r"[?&]delivery=DELIVERED"))
+    expect(main).to_contain_text(re.compile(r"[\d,]+ emails? in "))
+    assert "page" not in url_params(page)
+    expect_no_error(page)
+
+    # 6. open the export panel and download the failures of this view.
+    page.get_by_test_id("stExpander").filter(has_text="Export failures").get_by_text("Export failures").first.click()
+    expect(main).to_contain_text(re.compile(r"[\d,]+ failures? match"))
+    button = page.get_by_role("button", name="Download failures CSV")
+    expect(button).to_be_visible()
+    expect(button).to_be_enabled()
+    media: list[tuple[int, str]] = []
+    page.on("response", lambda r: media.append((r.status, r.url)) if "/media/" in r.url else None)
+    try:
+        with page.expect_download() as download:
+            button.click()
+    except Exception as exc:  # say what the browser fetched
+        raise AssertionError(f"no download; media responses: {media}; runs: {page.evaluate('window.__commlogRuns')}") from exc
+    body = download.value.path().read_bytes().decode("utf-8-sig")
+    assert body.startswith("Lender,Log,"), body[:200]
+    expect_no_error(page)
+    assert server.incidents() == [], server.incidents()
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_walk_through_the_log(server, demo, page, mode, role):
+    open_app(page, server.url("/log"))
+    login(page, demo.admin if role == "lender admin" else demo.ops, demo.password)
+    if role == "ops":
+        choose(page, "Lender", demo.lender_name)
+    walk(page, demo, mode, server)
+    if (mode, role) == ("one borrower", "lender admin"):
+        screenshot(page, "journey-borrower")
+
+
+def test_find_a_borrower_read_why_and_check_what_was_never_checked(server, demo, page):
+    """The seed's own case, as a new lender admin: part of the borrower's email, every email to them
+    across logs, "Why didn't they get it?", the next step, and the never-checked email checked."""
+    open_app(page, server.url("/log"))
+    login(page, demo.admin, demo.password)
+    main = page.get_by_test_id("stMain")
+    type_and_enter(page, "Find emails to…", "nora.quin")
+    expect(main).to_contain_text("2 emails to 1 recipient matching")
+    expect(main).to_contain_text("Lender's own log")  # her account confirmation
+    expect(main).to_contain_text("Nora Quinn's log")  # her password reset
+    assert url_params(page).get("find") == "nora.quin"
+    screenshot(page, "find-emails-to")
+
+    main.get_by_role("link", name="Why didn't they get it?").first.click()
+    wait_for_run(page)
+    expect(page.get_by_role("heading", name="Why didn't they get it?")).to_be_visible()
+    expect(main).to_contain_text("Check delivery status first")
+    expect(main).to_contain_text("Nora Quinn (borrower)")
+    page.get_by_role("button", name="Check delivery status of 1 email").click()
+    wait_for_run(page)
+    expect(main).to_contain_text("Checked just now: 1 DELIVERED.")
+    expect(main).to_contain_text("Ask them to look in their spam folder")
+    expect_no_error(page)
+    screenshot(page, "why")
+    assert server.incidents() == []
+
+
+def test_ops_find_a_mistyped_address_in_every_lender(server, demo, page):
+    open_app(page, server.url("/log"))
+    login(page, demo.ops, demo.password)
+    main = page.get_by_test_id("stMain")
+    page.get_by_text("Every lender").click()
+    wait_for_run(page)
+    type_and_enter(page, "Find emails to…", "owen.hargrove")
+    expect(main).to_contain_text("owen.hargrove@gmial.com")
+    assert url_params(page).get("lenders") == "all"
+    main.get_by_role("link", name="Why didn't they get it?").first.click()
+    wait_for_run(page)
+    expect(main).to_contain_text("Correct the address")
+    expect(main).to_contain_text("Did you mean owen.hargrove@gmail.com?")
+    expect_no_error(page)
+    screenshot(page, "why-typo")
