@@ -46,7 +46,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 from sqlalchemy.orm import aliased
 
 from commlog.log_queries import LOG_COLUMNS
-from commlog.models import ACCOUNT_EMAIL, RECIPIENT_DOMAIN, RECIPIENT_EMAIL, Account, Lender, Message
+from commlog.models import ACCOUNT_EMAIL, RECIPIENT_DOMAIN, RECIPIENT_EMAIL, Account, Bytewise, Lender, Message
 from commlog.principal import Principal, ScopeError
 from commlog.vocabulary import Audience
 
@@ -232,7 +232,7 @@ def _account_name(conn: Connection, lenders: Sequence[int], text: str, limit: in
             *(Account.search_text.like(w, escape="\\") for w in words),
             emailed,
         )
-        .order_by(Account.name, Account.id)
+        .order_by(Bytewise(Account.name), Account.id)
     )
     rows_wanted = limit
     while True:
