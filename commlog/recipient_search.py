@@ -138,7 +138,7 @@ def domain_fragment(text: str) -> str | None:
     """The domain part a fragment can be the start of ("gmial", "@gmial.com" -> "gmial.com"), if any."""
     if " " in text:
         return None
-    domain = text[1:] if text.startswith("@") else text
+    domain = text.removeprefix("@")
     if "@" in domain or len(domain) < MIN_FRAGMENT:
         return None
     return domain
