@@ -19,9 +19,9 @@ How the text matches (after `normalize_text`):
   lender's accounts); "domain": addresses whose domain starts with it ("gmial", "gmial.com",
   "@gmial.com"; an index range; only for text without spaces and without an inner "@").
   Each way finds at most MAX_RECIPIENTS + 1 recipients in its own order (addresses
-  alphabetically, accounts by name, domains then addresses alphabetically); the ways run best
-  first and stop once the list is full, and beyond MAX_RECIPIENTS the list is cut
-  (`more_recipients`): the admin types more.
+  alphabetically, lender by lender; accounts by name; domains then addresses alphabetically,
+  lender by lender); the ways run best first and stop once the list is full, and beyond
+  MAX_RECIPIENTS the list is cut (`more_recipients`): the admin types more.
 
 Recipients are listed best match first, then by their newest email. A recipient is one address at
 one lender: with all lenders (ops), the same address at two lenders is two recipients.
@@ -46,7 +46,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 from sqlalchemy.orm import aliased
 
 from commlog.log_queries import LOG_COLUMNS
-from commlog.models import ACCOUNT_EMAIL, RECIPIENT_DOMAIN, RECIPIENT_EMAIL, Account, Lender, Message
+from commlog.models import ACCOUNT_EMAIL, RECIPIENT_DOMAIN, RECIPIENT_EMAIL, Account, Bytewise, Lender, Message
 from commlog.principal import Principal, ScopeError
 from commlog.vocabulary import Audience
 
@@ -138,7 +138,7 @@ def domain_fragment(text: str) -> str | None:
     """The domain part a fragment can be the start of ("gmial", "@gmial.com" -> "gmial.com"), if any."""
     if " " in text:
         return None
-    domain = text[1:] if text.startswith("@") else text
+    domain = text.removeprefix("@")
     if "@" in domain or len(domain) < MIN_FRAGMENT:
         return None
     return domain
@@ -232,7 +232,7 @@ def _account_name(conn: Connection, lenders: Sequence[int], text: str, limit: in
             *(Account.search_text.like(w, escape="\\") for w in words),
             emailed,
         )
-        .order_by(Account.name, Account.id)
+        .order_by(Bytewise(Account.name), Account.id)
     )
     rows_wanted = limit
     while True:
@@ -263,8 +263,8 @@ _WAYS = (_address_prefix, _account_name, _domain_prefix)  # best first
 def _fragment(conn: Connection, lenders: Sequence[int], text: str) -> tuple[list[_Candidate], bool]:
     """The recipients a fragment matches, best way first, at most MAX_RECIPIENTS; and whether more matched.
 
-    Each way finds at most MAX_RECIPIENTS + 1; those it finds again (already found a better way)
-    are fewer than the list already holds, so a way cut by its limit always overfills the list."""
+    Each way finds at most MAX_RECIPIENTS + 1. Those it finds again (found a better way before)
+    are at most as many as the list holds, so a way cut by its limit always overfills the list."""
     found: dict[tuple[int, str], _Candidate] = {}
     for way in _WAYS:
         for c in way(conn, lenders, text, MAX_RECIPIENTS + 1):

@@ -243,3 +243,43 @@ def test_more_recipients_counts_every_way_of_matching(engine, world):
     res = search(engine, world["admin_a"], "quinn")
     assert len(res.recipients) == MAX_RECIPIENTS and res.more_recipients
     assert [r.match for r in res.recipients[:half]] == [MATCH_PREFIX] * half
+
+
+def test_address_prefixes_are_exact_under_a_linguistic_collation(pg_database_url):
+    """A PostgreSQL database whose collation sorts like a dictionary ("né" between "ne" and "nf"):
+    "starts with" still means starts with (the search compares bytewise, commlog.models.Bytewise)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from commlog.db import make_engine
+    from commlog.migrate import upgrade
+
+    name = f"commlog_test_icu_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"))
+    except DBAPIError as exc:
+        admin.dispose()
+        pytest.skip(f"no ICU collation on this server: {exc.orig}")
+    eng = make_engine(make_url(pg_database_url).set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(eng)
+        with eng.begin() as c:
+            lender = f.lender(c, "icu")
+            for address in ("ne@x.com", "né@x.com", "nE2@x.com", "nf@x.com", "n.e@x.com"):
+                f.message(c, lender, address)
+            in_range = "SELECT count(*) FROM message WHERE lower(recipient_email) >= 'ne' AND lower(recipient_email) < 'nf'"
+            assert c.execute(text(in_range)).scalar() == 3  # the collation's own range holds né@x.com too
+        admin_l = Principal(1, "admin@icu.example", Role.LENDER_ADMIN, lender)
+        with eng.connect() as c:
+            assert emails(find_emails_to(c, admin_l, "ne", lender_id=None)) == ["ne2@x.com", "ne@x.com"]
+            assert emails(find_emails_to(c, admin_l, "n.", lender_id=None)) == ["n.e@x.com"]
+    finally:
+        eng.dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
