@@ -7,7 +7,15 @@ from datetime import datetime, time, timedelta, timezone
 import pandas as pd
 import streamlit as st
 
-from commlog.audit_queries import ALL_LENDERS, PAGE_SIZE, AuditFilter, audit_actions, audit_users, filters_text, list_audit
+from commlog.audit_queries import (
+    ALL_LENDERS,
+    PAGE_SIZE,
+    AuditFilter,
+    audit_actions,
+    audit_users,
+    filters_text,
+    list_audit,
+)
 from commlog.log_queries import list_lenders
 from commlog.principal import Role
 from commlog.ui.choices import choose, same_labels

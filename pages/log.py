@@ -7,7 +7,13 @@ import streamlit as st
 
 from commlog.filters import ViewState
 from commlog.ui.format import viewer_timezone
-from commlog.ui.log_controls import load_url, render_lender, render_log_controls, render_search_box, sync_url
+from commlog.ui.log_controls import (
+    load_url,
+    render_lender,
+    render_log_controls,
+    render_search_box,
+    sync_url,
+)
 from commlog.ui.log_view import render_log
 from commlog.ui.maintenance import expire_pending_now_and_then
 from commlog.ui.page import guarded

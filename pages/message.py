@@ -5,8 +5,8 @@ import streamlit as st
 from commlog.log_queries import get_message
 from commlog.ui.format import viewer_timezone
 from commlog.ui.links import page_link
-from commlog.ui.page import guarded
 from commlog.ui.message_view import render_message
+from commlog.ui.page import guarded
 from commlog.ui.resources import ensure_ready
 
 with guarded() as principal:

@@ -101,7 +101,7 @@ def test_ops_search_every_lender_and_see_which_lender(world):
 
 def test_a_mistyped_whole_address_says_what_was_probably_meant(world):
     at = search(app(user_id=world["users"]["admin_a"]).run(), "ana.souza@gmial.com")
-    assert any("Did you mean ana.souza@gmail.com?" in w.value.replace("\\", "") for w in at.warning)
+    assert any("Did you mean `ana.souza@gmail.com`?" in w.value.replace("\\", "") for w in at.warning)
 
 
 def test_a_selected_result_opens_with_why_and_its_log(world):

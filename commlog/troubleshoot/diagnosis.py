@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from commlog.providers import get_providers
 from commlog.providers import errors as provider_errors
+from commlog.providers import get_providers
 from commlog.providers.base import SuppressionReport
 from commlog.troubleshoot.evidence import Evidence, focus_of
 from commlog.troubleshoot.next_step import NextStep, Situation, next_step

@@ -19,7 +19,14 @@ from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from commlog.deliverability import MailboxProviderHealth, mailbox_provider_health
 from commlog.domains import provider_family
-from commlog.log_queries import LOG_COLUMNS, AccountRow, LenderRow, MessageDetail, get_lender, get_message
+from commlog.log_queries import (
+    LOG_COLUMNS,
+    AccountRow,
+    LenderRow,
+    MessageDetail,
+    get_lender,
+    get_message,
+)
 from commlog.models import ACCOUNT_EMAIL, RECIPIENT_EMAIL, Account, Message
 from commlog.principal import Principal
 from commlog.troubleshoot.address import AddressCheck, check_address

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
-from commlog.vocabulary import NOT_CHECKED_LABEL, STATUS_MEANING, NOT_CHECKED
+from commlog.vocabulary import NOT_CHECKED, NOT_CHECKED_LABEL, STATUS_MEANING
 
 EVENT_COLOR = {
     "DELIVERED": "green",
@@ -79,11 +79,23 @@ def email_type_label(email_type: str) -> str:
 
 _MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 _AUTOLINK = re.compile(r"(?i)(:)(//)|(w)(ww\.)")  # what GFM turns into a link even when escaped
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^{|}~-]+@[\w-]+(?:\.[\w-]+)+")  # GFM links these even when escaped
 
 
 def plain(text: str) -> str:
     """Text shown as itself in st.markdown / st.warning: every ASCII punctuation character is
     backslash-escaped and URL starts get an invisible word joiner, so URL values or stored names
-    cannot become links, images or directives."""
+    cannot become links, images or directives; an email address is shown as code (copyable as it
+    is, never a mailto link)."""
+    out, last = [], 0
+    for m in _EMAIL.finditer(text):
+        out.append(_escape(text[last:m.start()]))
+        out.append(f"`{m.group()}`")
+        last = m.end()
+    out.append(_escape(text[last:]))
+    return "".join(out)
+
+
+def _escape(text: str) -> str:
     text = _AUTOLINK.sub(lambda m: "\u2060".join(g for g in m.groups() if g), text)
     return _MD_PUNCT.sub(r"\\\1", text)

@@ -16,14 +16,27 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from commlog import filters
-from commlog.filters import DELIVERY_CHOICES, PRESET_LABELS, SORTS, ViewState
 from commlog.domains import FAMILIES, FAMILY_LABELS
+from commlog.filters import DELIVERY_CHOICES, PRESET_LABELS, SORTS, ViewState
+from commlog.log_queries import (
+    AccountRow,
+    LenderRow,
+    email_types,
+    list_lenders,
+    resolve_view,
+    search_borrowers,
+)
+from commlog.principal import Principal
 from commlog.ui.boundary import safe_callback
 from commlog.ui.choices import choose, remembered, same_labels
 from commlog.ui.format import email_type_label, plain
-from commlog.log_queries import AccountRow, LenderRow, email_types, list_lenders, resolve_view, search_borrowers
-from commlog.principal import Principal
-from commlog.vocabulary import NOT_CHECKED, NOT_CHECKED_LABEL, Audience, EventType, SendStatus
+from commlog.vocabulary import (
+    NOT_CHECKED,
+    NOT_CHECKED_LABEL,
+    Audience,
+    EventType,
+    SendStatus,
+)
 
 ANY = "Any"
 # The Account selector's values besides borrower ids (None would read as "no choice").

@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from commlog.ui.format import delivery_label, email_type_label, local_time, log_label, send_status_text
+from commlog.ui.format import (
+    delivery_label,
+    email_type_label,
+    local_time,
+    log_label,
+    send_status_text,
+)
 from commlog.ui.log_selection import LOG, Selection
 
 ROW_PX = 35

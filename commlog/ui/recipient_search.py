@@ -11,7 +11,12 @@ from sqlalchemy import Engine
 
 from commlog.log_queries import LenderRow
 from commlog.principal import Principal
-from commlog.recipient_search import MIN_FRAGMENT, Recipient, RecipientSearch, find_emails_to
+from commlog.recipient_search import (
+    MIN_FRAGMENT,
+    Recipient,
+    RecipientSearch,
+    find_emails_to,
+)
 from commlog.troubleshoot.address import check_address
 from commlog.ui.choices import remembered
 from commlog.ui.format import local_time, plain

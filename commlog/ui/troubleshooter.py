@@ -17,9 +17,20 @@ from commlog.principal import Principal
 from commlog.providers.base import SuppressionReport
 from commlog.troubleshoot.address import AddressCheck
 from commlog.troubleshoot.diagnosis import ask_suppression_lists
-from commlog.troubleshoot.evidence import Evidence, Subject, subject_of_account, subject_of_message
+from commlog.troubleshoot.evidence import (
+    Evidence,
+    Subject,
+    subject_of_account,
+    subject_of_message,
+)
 from commlog.troubleshoot.next_step import NextStep
-from commlog.ui.format import delivery_label, local_time, log_label, plain, send_status_text
+from commlog.ui.format import (
+    delivery_label,
+    local_time,
+    log_label,
+    plain,
+    send_status_text,
+)
 from commlog.ui.links import page_link
 
 LISTS_FRESH_S = 300  # a suppression answer is reused this long, then asked again
@@ -83,7 +94,7 @@ def render_last_emails(engine: Engine, principal: Principal, evidence: Evidence,
                f"email{'s' if evidence.total != 1 else ''}, from every log of {plain(evidence.subject.lender.name)}. "
                f"Times in {tz.key}.")
     for row in evidence.emails:
-        sent, subject, status, link = st.columns([2, 5, 3, 1], vertical_alignment="center")
+        sent, subject, status, link = st.columns([3, 6, 4, 2], vertical_alignment="center")
         sent.markdown(local_time(row["sent_at"], tz))
         whose = log_label(row["log_account_name"] if row["log_account_id"] else None)
         subject.markdown(f"{plain(row['subject'])}  \n:gray[{plain(whose)}]")
