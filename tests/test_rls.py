@@ -209,6 +209,24 @@ def test_unscoped_helper_reads_across_lenders_then_restores_the_scope(app_engine
         assert conn.execute(text(SETTING_SQL)).scalar() == str(a)
 
 
+def test_a_unit_of_work_carries_the_principals_lender_and_leaves_nothing_behind(app_engine, world):
+    from commlog.unit_of_work import platform_reading, reading, writing
+
+    a, b = world["a"], world["b"]
+    admin = Principal(1, "admin@alpha.example", Role.LENDER_ADMIN, a)
+    ops = Principal(2, "ops@commlog.example", Role.OPS, None)
+    with reading(app_engine, admin) as conn:  # no lender condition anywhere: the database keeps to Alpha
+        assert _lenders_seen(conn, "message") == {a}
+    with writing(app_engine, admin) as conn:
+        assert conn.execute(update(Message).values(status_reason="touched")).rowcount == 4  # own rows only
+    assert current_lender() is None  # restored after the block
+    with reading(app_engine, ops) as conn, platform_reading(app_engine) as platform:
+        assert _lenders_seen(conn, "message") == _lenders_seen(platform, "message") == {a, b}
+    nowhere = Principal(3, "admin@nowhere.example", Role.LENDER_ADMIN, None)  # a lender admin without a lender
+    with reading(app_engine, nowhere) as conn:
+        assert _lenders_seen(conn, "message") == set()  # nothing, never everything
+
+
 # --- the app's own reads, as the non-owner role -----------------------------------------------------
 
 
