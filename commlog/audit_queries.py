@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from commlog.models import AuditEntry, Lender
+from commlog.paging import Page
 from commlog.principal import Principal, ScopeError
 
 PAGE_SIZE = 50
@@ -52,18 +53,6 @@ class AuditRow:
         return self.lender_name or f"lender {self.lender_id}"
 
 
-@dataclass(frozen=True)
-class AuditPage:
-    rows: list[AuditRow]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def num_pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-
 def _require_ops(principal: Principal) -> None:
     if not principal.is_ops:
         raise ScopeError("the audit trail is for platform ops only")
@@ -96,7 +85,7 @@ def _filters_json(text: str | None) -> dict | None:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def list_audit(conn: Connection, principal: Principal, f: AuditFilter) -> AuditPage:
+def list_audit(conn: Connection, principal: Principal, f: AuditFilter) -> Page[AuditRow]:
     """One page of audit entries, newest first."""
     _require_ops(principal)
     size = max(1, min(int(f.page_size), MAX_PAGE_SIZE))
@@ -126,7 +115,7 @@ def list_audit(conn: Connection, principal: Principal, f: AuditFilter) -> AuditP
         )
         for e in conn.execute(stmt)
     ]
-    return AuditPage(rows, total, page, size)
+    return Page(rows, total, page, size)
 
 
 def audit_actions(conn: Connection, principal: Principal) -> list[str]:
@@ -139,7 +128,7 @@ def audit_users(conn: Connection, principal: Principal) -> list[str]:
     return list(conn.execute(select(AuditEntry.user_email).distinct().order_by(AuditEntry.user_email)).scalars())
 
 
-__all__ = ["ALL_LENDERS", "AuditFilter", "AuditPage", "AuditRow", "audit_actions", "audit_users", "list_audit"]
+__all__ = ["ALL_LENDERS", "AuditFilter", "AuditRow", "audit_actions", "audit_users", "list_audit"]
 
 
 def _value_text(value) -> str:  # noqa: ANN001 - JSON values

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, func, insert, select, update
 
+from commlog.log_queries import lender_by_slug
 from commlog.models import AppUser, Lender, LoginAttempt
 from commlog.principal import Principal, Role
 
@@ -125,9 +126,10 @@ def add_user(conn: Connection, email: str, role: str, lender_slug: str | None, p
     if role == Role.LENDER_ADMIN:
         if not lender_slug:
             raise UserError("a lender_admin needs --lender")
-        lender_id = conn.execute(select(Lender.id).where(Lender.slug == lender_slug)).scalar()
-        if lender_id is None:
+        lender = lender_by_slug(conn, lender_slug)
+        if lender is None:
             raise UserError(f"no lender with slug {lender_slug!r}")
+        lender_id = lender.id
     elif lender_slug:
         raise UserError("ops users see every lender; do not give --lender")
     if password is not None and not (MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH):

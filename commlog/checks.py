@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine, select
 
-from commlog import audit, tenancy
+from commlog import audit
 from commlog.models import Message
 from commlog.principal import Principal
 from commlog.providers import ProviderSet, get_providers
@@ -44,6 +44,7 @@ from commlog.providers import errors as perr
 from commlog.providers.base import FetchResult, Provider, StoredMessage, Suppression
 from commlog.status import StatusEvent, overall_status
 from commlog.store import UnmatchedEventRow, keep_unmatched, record_events
+from commlog.unit_of_work import platform_writing, reading, writing
 from commlog.vocabulary import DeliveryStatus, EventType
 
 log = logging.getLogger("commlog.checks")
@@ -123,7 +124,7 @@ def load_messages(engine: Engine, principal: Principal, ids: Sequence[int]) -> d
     """The messages among `ids` that the principal may see (lender-scoped in SQL)."""
     scope = principal.lender_scope(None)
     out: dict[int, _Loaded] = {}
-    with engine.connect() as conn:
+    with reading(engine, principal) as conn:
         for i in range(0, len(ids), 500):
             q = select(
                 Message.id,
@@ -207,7 +208,7 @@ def _age_text(delta: timedelta) -> str:
     return f"{hours:.0f} hours" if hours < 48 else f"{hours / 24:.0f} days"
 
 
-def _store(engine: Engine, f: _Fetched, provider: Provider, now: datetime) -> CheckOutcome:
+def _store(engine: Engine, principal: Principal, f: _Fetched, provider: Provider, now: datetime) -> CheckOutcome:
     msg = f.loaded.msg
     out = CheckOutcome(msg.id, last_known_status=f.loaded.delivery_status)
     pending_unknown = False
@@ -223,7 +224,7 @@ def _store(engine: Engine, f: _Fetched, provider: Provider, now: datetime) -> Ch
     # Stored under the message's own provider name: ids are unique per provider.
     events = [dataclasses.replace(e, provider=msg.provider) for e in events]
     try:
-        with engine.begin() as conn:
+        with writing(engine, principal) as conn:
             before = _event_count(conn, msg.id)
             statuses = record_events(conn, events, now, checked_ids=[msg.id])
             row = conn.execute(select(Message.status_reason, Message.checked_at).where(Message.id == msg.id)).first()
@@ -260,7 +261,7 @@ def _audit(engine: Engine, principal: Principal, ids: list[int], outcomes: list[
     per = {str(o.message_id): (str(o.status) if o.ok else o.kind) for o in outcomes[:100]}
     detail = json.dumps({"results": dict(sorted(counts.items())), "per_message": per}, sort_keys=True)
     try:
-        with engine.begin() as conn:
+        with writing(engine, principal) as conn:
             audit.record(
                 conn,
                 principal,
@@ -290,13 +291,9 @@ def check_messages(
 ) -> list[CheckOutcome]:
     """Ask the provider about each message and store the answers. Returns outcomes in input order.
 
-    `client`: a `ProviderSet` or one `Provider` for every message (default: `get_providers`)."""
-    # PostgreSQL row-level security from the principal itself, whichever thread calls (commlog.tenancy).
-    with tenancy.lender_scope(tenancy.principal_scope(principal)):
-        return _check_messages(engine, principal, message_ids, now, client, on_progress, concurrency)
-
-
-def _check_messages(engine, principal, message_ids, now, client, on_progress, concurrency) -> list[CheckOutcome]:  # noqa: ANN001
+    `client`: a `ProviderSet` or one `Provider` for every message (default: `get_providers`).
+    Every read and write is the principal's own unit of work (commlog.unit_of_work), whichever
+    thread calls."""
     ids: list[int] = []
     for raw in message_ids:
         i = int(raw)
@@ -343,14 +340,14 @@ def _check_messages(engine, principal, message_ids, now, client, on_progress, co
                 finish(CheckOutcome(lm.msg.id, error=str(exc), kind=exc.kind, last_known_status=lm.delivery_status))
             todo = []
         else:
-            _run(engine, providers, todo, now, _concurrency(concurrency), finish)
+            _run(engine, principal, providers, todo, now, _concurrency(concurrency), finish)
 
     outcomes = [results[i] for i in ids]
     _audit(engine, principal, ids, outcomes, loaded, now)
     return outcomes
 
 
-def _run(engine: Engine, providers: ProviderSet, todo: list[_Loaded], now: datetime, workers: int, finish) -> None:  # noqa: ANN001
+def _run(engine: Engine, principal: Principal, providers: ProviderSet, todo: list[_Loaded], now: datetime, workers: int, finish) -> None:  # noqa: ANN001
     stop: perr.ProviderError | None = None
     queue = list(reversed(todo))
     with ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="commlog-check") as pool:
@@ -370,7 +367,7 @@ def _run(engine: Engine, providers: ProviderSet, todo: list[_Loaded], now: datet
                 fetched = fut.result()
                 if fetched.error is not None and fetched.error.stops_bulk and stop is None:
                     stop = fetched.error
-                finish(_store(engine, fetched, prov, now))
+                finish(_store(engine, principal, fetched, prov, now))
             submit_more()
     # Not attempted after the provider refused the account or went down: same message, nothing written.
     for lm in reversed(queue):
@@ -465,7 +462,7 @@ def _keep_unmatched(engine: Engine, provider_name: str, events, now: datetime) -
         UnmatchedEventRow(provider_name, e.provider_event_id, e.provider_message_id, e.recipient_email, e.payload)
         for e in events
     ]
-    with engine.begin() as conn:
+    with platform_writing(engine) as conn:  # an unknown message's events belong to no lender yet
         return keep_unmatched(conn, rows, now)
 
 
@@ -505,7 +502,7 @@ def sync_recent(
         _audit_sync(engine, principal, scope, since, until, report, now)
         return report
     report.listed = len(remotes)
-    with engine.connect() as conn:
+    with reading(engine, principal) as conn:
         matched = _match_remote(conn, remotes, scope)
     report.matched = len(matched)
     work = []
@@ -550,7 +547,7 @@ def sync_recent(
                 elif lm is None:
                     report.unmatched_events += _keep_unmatched(engine, provider.name if provider.name != "sandbox" else "sendgrid", result.events, now)
                 else:
-                    o = _store(engine, _Fetched(lm, result=result), provider, now)
+                    o = _store(engine, principal, _Fetched(lm, result=result), provider, now)
                     if o.ok:
                         report.updated += 1
                         report.new_events += o.new_events
@@ -569,7 +566,7 @@ def sync_recent(
 
 def _audit_sync(engine: Engine, principal: Principal, scope, since, until, report: SyncReport, now: datetime) -> None:  # noqa: ANN001
     try:
-        with engine.begin() as conn:
+        with writing(engine, principal) as conn:
             audit.record(
                 conn, principal, "sync", at=now, lender_id=scope,
                 filters={"since": since.isoformat(), "until": until.isoformat()},

@@ -6,9 +6,9 @@ No Streamlit import: the CLI, the webhook receiver and the tests read settings t
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -41,15 +41,17 @@ def _set_lender_scope(conn) -> None:  # noqa: ANN001 - a Connection, at the star
     and therefore inside the transaction its queries run in. In autocommit mode there is no
     transaction to be local to: the setting is made for the session instead, and since every begin
     sets it again, it never leaks into the connection's next use."""
-    from commlog.tenancy import SETTING, current_lender, setting_value
+    from commlog.tenancy import SCOPE_INFO, SETTING, current_lender, setting_value
 
     dbapi_conn = conn.connection.dbapi_connection
     local = not getattr(dbapi_conn, "autocommit", False)
+    scope = current_lender()
     cur = dbapi_conn.cursor()
     try:
-        cur.execute("SELECT set_config(%s, %s, %s)", (SETTING, setting_value(current_lender()), local))
+        cur.execute("SELECT set_config(%s, %s, %s)", (SETTING, setting_value(scope), local))
     finally:
         cur.close()
+    conn.info[SCOPE_INFO] = scope  # the transaction's scope, for tenancy.unscoped to restore
 
 
 def is_sqlite(bind: Engine | Connection) -> bool:

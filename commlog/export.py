@@ -28,22 +28,41 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, Connection, Engine, Select, String, and_, case, cast, func, literal, or_
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Engine,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
-from commlog import audit, tenancy
+from commlog import audit
 from commlog.driver_rows import driver_row_chunks
-from commlog.filters import LogFilter
 from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, count_log, log_select
+from commlog.log_view import LogQuery
 from commlog.models import Account, Lender, Message
 from commlog.principal import Principal
-from commlog.vocabulary import EVENT_BIT, NOT_CHECKED, DeliveryStatus, EventType, SendStatus
+from commlog.unit_of_work import reading, writing
+from commlog.vocabulary import (
+    EVENT_BIT,
+    NOT_CHECKED,
+    DeliveryStatus,
+    EventType,
+    SendStatus,
+)
 
 AUDIT_ACTION = "export"
 CHUNK_ROWS = 5_000  # rows fetched from SQL and written per bytes chunk
@@ -186,9 +205,9 @@ _FROM = Message.__table__.join(Lender.__table__, Lender.id == Message.lender_id)
 
 @dataclass(frozen=True)
 class FailureExport:
-    """What to export: the log's filter, how much of the log, and whether DEFERRED counts."""
+    """What to export: the log's query, how much of the log, and whether DEFERRED counts."""
 
-    log_filter: LogFilter
+    query: LogQuery
     span: str = SPAN_LOG  # SPAN_LOG: the filter's log · SPAN_LENDER: all of its lender's logs · SPAN_ALL: every lender (ops)
     include_deferred: bool = False
 
@@ -218,7 +237,7 @@ def export_select(principal: Principal, spec: FailureExport) -> Select:
     columns of the file. Raises ScopeError when the principal may not read that scope."""
     stmt = log_select(
         principal,
-        spec.log_filter,
+        spec.query,
         _CELLS,
         span=spec.span,
         extra_conditions=(failure_condition(spec.include_deferred),),
@@ -228,7 +247,7 @@ def export_select(principal: Principal, spec: FailureExport) -> Select:
 
 def count_failures(conn: Connection, principal: Principal, spec: FailureExport) -> int:
     return count_log(
-        conn, principal, spec.log_filter, span=spec.span, extra_conditions=(failure_condition(spec.include_deferred),)
+        conn, principal, spec.query, span=spec.span, extra_conditions=(failure_condition(spec.include_deferred),)
     )
 
 
@@ -338,27 +357,23 @@ def stream_failures(
         if on_rows is not None:
             on_rows(n)
 
-    # PostgreSQL row-level security from the principal itself: the page's download callable and
-    # the CLI run outside the Streamlit script run that set the scope (commlog.tenancy). Set only
-    # around each transaction's begin, never across a yield, so it cannot leak into the caller.
-    scope = tenancy.principal_scope(principal)
+    # The principal's own unit of work (row-level security on PostgreSQL): the page's download
+    # callable and the CLI run outside any Streamlit script run; its scope never crosses a yield.
     try:
-        with engine.connect() as conn:
-            with tenancy.lender_scope(scope):
-                conn.begin()
+        with reading(engine, principal) as conn:
             yield from iter_csv(conn, stmt, bom=bom, chunk_rows=chunk_rows, on_rows=counted)
         outcome = "complete"
     except GeneratorExit:
         outcome = "stopped"
         raise
     finally:
-        with tenancy.lender_scope(scope), engine.begin() as conn:
+        with writing(engine, principal) as conn:
             audit.record(
                 conn,
                 principal,
                 AUDIT_ACTION,
                 at=started,
-                lender_id=None if spec.span == SPAN_ALL else spec.log_filter.lender_id,
+                lender_id=None if spec.span == SPAN_ALL else spec.query.lender_id,
                 filters=audit_filters(spec, bom=bom, source=source, extra=audit_extra),
                 row_count=rows,
                 detail=f"failures CSV {file_name} from the {source}: {outcome}",
@@ -421,15 +436,17 @@ def file_name(
 
 
 def audit_filters(spec: FailureExport, *, bom: bool, source: str, extra: dict | None = None) -> dict:
-    """What the audit entry keeps: the filter (no paging), the span, the options, the source."""
-    f = {k: v for k, v in asdict(spec.log_filter).items() if v not in (None, "") and k not in ("page", "page_size")}
-    if spec.span == SPAN_ALL:
-        f.pop("lender_id", None)
+    """What the audit entry keeps: the lender and UTC bounds, the log view's filters as in its URL
+    (not its dates, which the bounds hold exactly, nor its paging), the span, the options, the source."""
+    q = spec.query
+    f = {k: v for k, v in q.view.to_query_params().items() if k not in ("lender", "range", "from", "to", "page", "size")}
+    if spec.span != SPAN_ALL:
+        f["lender_id"] = q.lender_id
     if spec.span != SPAN_LOG:
-        f.pop("account_id", None)
-    for key in ("since", "until"):
-        if key in f:
-            f[key] = iso_utc(f[key])
+        f.pop("account", None)
+    for key, value in (("since", q.since), ("until", q.until)):
+        if value is not None:
+            f[key] = iso_utc(value)
     out = {"span": spec.span, "include_deferred": spec.include_deferred, "bom": bom, "source": source, "filter": f}
     if extra:
         out.update(extra)

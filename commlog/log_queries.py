@@ -9,10 +9,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Select, and_, case, func, or_, select
 
-from commlog.filters import LogFilter, ViewState
+from commlog.log_filters import BY_PARAM
+from commlog.log_view import LogQuery, LogView
 from commlog.models import Account, DeliveryEvent, Lender, Message
+from commlog.paging import Page
 from commlog.principal import Principal, ScopeError
-from commlog.vocabulary import EVENT_BIT, NOT_CHECKED, Audience, EventType, explain_event
+from commlog.vocabulary import Audience, explain_event
 
 TYPEAHEAD_LIMIT = 20
 MIN_TYPEAHEAD = 2  # characters before the borrower search runs
@@ -55,18 +57,6 @@ class AccountRow:
 
 
 @dataclass(frozen=True)
-class LogPage:
-    rows: list[dict]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def num_pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-
-@dataclass(frozen=True)
 class EventRow:
     occurred_at: datetime
     event_type: str
@@ -103,6 +93,12 @@ def get_lender(conn: Connection, principal: Principal, lender_id: int) -> Lender
     except ScopeError:
         return None
     row = conn.execute(select(Lender.id, Lender.slug, Lender.name).where(Lender.id == lender_id)).first()
+    return LenderRow(*row) if row else None
+
+
+def lender_by_slug(conn: Connection, slug: str) -> LenderRow | None:
+    """The lender a command line names by its slug (the command runs as the platform)."""
+    row = conn.execute(select(Lender.id, Lender.slug, Lender.name).where(Lender.slug == slug)).first()
     return LenderRow(*row) if row else None
 
 
@@ -179,34 +175,22 @@ SPAN_ALL = "all"
 SPANS = (SPAN_LOG, SPAN_LENDER, SPAN_ALL)
 
 
-def _conditions(f: LogFilter, span: str = SPAN_LOG) -> list:
+def _conditions(q: LogQuery, span: str = SPAN_LOG) -> list:
+    v = q.view
     cond = []
     if span != SPAN_ALL:
-        cond.append(Message.lender_id == f.lender_id)
-    if span == SPAN_LOG and not f.all_logs:
-        cond.append(Message.log_account_id.is_(None) if f.account_id is None else Message.log_account_id == f.account_id)
-    if f.since is not None:
-        cond.append(Message.sent_at >= f.since)
-    if f.until is not None:
-        cond.append(Message.sent_at < f.until)
-    if f.send_status:
-        cond.append(Message.send_status == f.send_status)
-    if f.delivery_status == NOT_CHECKED:
-        cond.append(Message.delivery_status.is_(None))
-    elif f.delivery_status:
-        cond.append(Message.delivery_status == f.delivery_status)
-    if f.event_type:
-        cond.append(Message.event_mask.op("&")(EVENT_BIT[EventType(f.event_type)]) != 0)
-    if f.email_type:
-        cond.append(Message.email_type == f.email_type)
-    if f.audience:
-        cond.append(Message.audience == f.audience)
-    if f.domain:
-        cond.append(Message.recipient_domain == f.domain)
-    if f.provider_family:
-        cond.append(Message.provider_family == f.provider_family)
-    if f.text:
-        pattern = _like_pattern(f.text)
+        cond.append(Message.lender_id == q.lender_id)
+    if span == SPAN_LOG and not v.all_logs:
+        cond.append(Message.log_account_id.is_(None) if v.account_id is None else Message.log_account_id == v.account_id)
+    if q.since is not None:
+        cond.append(Message.sent_at >= q.since)
+    if q.until is not None:
+        cond.append(Message.sent_at < q.until)
+    cond.extend(BY_PARAM[param].condition(value) for param, value in v.choices)
+    if v.domain:
+        cond.append(Message.recipient_domain == v.domain)
+    if v.text:
+        pattern = _like_pattern(v.text)
         cond.append(
             or_(
                 func.lower(Message.recipient_email).like(pattern, escape="\\"),
@@ -233,42 +217,36 @@ def _order(sort: str) -> list:
     return [Message.sent_at.desc(), Message.id.desc()]
 
 
-def scoped_filter(principal: Principal, f: LogFilter) -> LogFilter:
-    """Raise ScopeError unless the principal may read this lender's log."""
-    principal.require_lender(f.lender_id)
-    return f
-
-
-def log_where(principal: Principal, f: LogFilter, *, span: str = SPAN_LOG, extra_conditions=()) -> list:  # noqa: ANN001
+def log_where(principal: Principal, q: LogQuery, *, span: str = SPAN_LOG, extra_conditions=()) -> list:  # noqa: ANN001
     """The scoped WHERE conditions of a log query, plus the caller's `extra_conditions` (the export
     adds "failures only"). span=SPAN_ALL is for ops only: anyone else gets ScopeError."""
     if span == SPAN_ALL:
         if not principal.is_ops:
             raise ScopeError("only platform ops can read every lender")
     elif span in (SPAN_LOG, SPAN_LENDER):
-        scoped_filter(principal, f)
+        principal.require_lender(q.lender_id)
     else:
         raise ValueError(f"unknown span {span!r}")
-    return [*_conditions(f, span), *extra_conditions]
+    return [*_conditions(q, span), *extra_conditions]
 
 
-def log_select(principal: Principal, f: LogFilter, columns=LOG_COLUMNS, *, span: str = SPAN_LOG, extra_conditions=()) -> Select:  # noqa: ANN001
+def log_select(principal: Principal, q: LogQuery, columns=LOG_COLUMNS, *, span: str = SPAN_LOG, extra_conditions=()) -> Select:  # noqa: ANN001
     """The filtered, scoped, ordered log query (no paging): the export streams this too."""
-    where = log_where(principal, f, span=span, extra_conditions=extra_conditions)
-    return select(*columns).where(and_(*where)).order_by(*_order(f.sort))
+    where = log_where(principal, q, span=span, extra_conditions=extra_conditions)
+    return select(*columns).where(and_(*where)).order_by(*_order(q.view.sort))
 
 
-def count_log(conn: Connection, principal: Principal, f: LogFilter, *, span: str = SPAN_LOG, extra_conditions=()) -> int:  # noqa: ANN001
-    where = log_where(principal, f, span=span, extra_conditions=extra_conditions)
+def count_log(conn: Connection, principal: Principal, q: LogQuery, *, span: str = SPAN_LOG, extra_conditions=()) -> int:  # noqa: ANN001
+    where = log_where(principal, q, span=span, extra_conditions=extra_conditions)
     return conn.execute(select(func.count()).select_from(Message).where(and_(*where))).scalar_one()
 
 
-def fetch_log_page(conn: Connection, principal: Principal, f: LogFilter) -> LogPage:
-    total = count_log(conn, principal, f)
-    page = min(f.page, max(1, -(-total // f.page_size)))
-    offset = (page - 1) * f.page_size
-    rows = conn.execute(log_select(principal, f).limit(f.page_size).offset(offset)).mappings().all()
-    return LogPage([dict(r) for r in rows], total, page, f.page_size)
+def fetch_log_page(conn: Connection, principal: Principal, q: LogQuery) -> Page[dict]:
+    size = q.view.page_size
+    total = count_log(conn, principal, q)
+    page = min(q.view.page, max(1, -(-total // size)))
+    rows = conn.execute(log_select(principal, q).limit(size).offset((page - 1) * size)).mappings().all()
+    return Page([dict(r) for r in rows], total, page, size)
 
 
 def email_types(conn: Connection, principal: Principal, lender_id: int) -> list[str]:
@@ -325,13 +303,13 @@ def get_message(conn: Connection, principal: Principal, message_id: int) -> Mess
 
 @dataclass
 class ResolvedView:
-    view: ViewState
+    view: LogView
     lender: LenderRow | None
     account: AccountRow | None
     notices: list[str]
 
 
-def resolve_view(conn: Connection, principal: Principal, view: ViewState) -> ResolvedView:
+def resolve_view(conn: Connection, principal: Principal, view: LogView) -> ResolvedView:
     """Check the view's lender and account against the principal and the database.
 
     A lender admin's lender is always their own (a lender= in the URL for another lender is
@@ -362,7 +340,6 @@ def resolve_view(conn: Connection, principal: Principal, view: ViewState) -> Res
 __all__ = [
     "AccountRow",
     "LenderRow",
-    "LogPage",
     "MessageDetail",
     "count_log",
     "fetch_log_page",

@@ -46,7 +46,15 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 from sqlalchemy.orm import aliased
 
 from commlog.log_queries import LOG_COLUMNS
-from commlog.models import ACCOUNT_EMAIL, RECIPIENT_DOMAIN, RECIPIENT_EMAIL, Account, Bytewise, Lender, Message
+from commlog.models import (
+    ACCOUNT_EMAIL,
+    RECIPIENT_DOMAIN,
+    RECIPIENT_EMAIL,
+    Account,
+    Bytewise,
+    Lender,
+    Message,
+)
 from commlog.principal import Principal, ScopeError
 from commlog.vocabulary import Audience
 

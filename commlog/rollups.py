@@ -35,8 +35,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 
-from sqlalchemy import Connection, case, cast, delete, func, insert, literal, select, String as SAString
+from sqlalchemy import Connection, case, cast, delete, func, insert, literal, select
 from sqlalchemy import Date as SADate
+from sqlalchemy import String as SAString
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commlog.models import DailyRollup, DomainRollup, LenderDayRollup, Message

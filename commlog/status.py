@@ -15,7 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from commlog.vocabulary import DELIVERY_PROOF, TERMINAL_FAILURES, DeliveryStatus, EventType
+from commlog.vocabulary import (
+    DELIVERY_PROOF,
+    TERMINAL_FAILURES,
+    DeliveryStatus,
+    EventType,
+)
 
 # How long providers keep retrying a deferred message (SendGrid and SES: 72 hours).
 RETRY_WINDOW = timedelta(hours=72)

@@ -25,6 +25,7 @@ from contextvars import ContextVar, Token
 from sqlalchemy import Connection, text
 
 SETTING = "commlog.lender_id"
+SCOPE_INFO = "commlog_lender_scope"  # Connection.info key: the scope the current transaction began with
 
 _current: ContextVar[int | None] = ContextVar("commlog_lender_scope", default=None)
 
@@ -60,7 +61,13 @@ def unscoped(conn: Connection) -> Iterator[None]:
     lender (the Deliverability page's anonymous platform median). Restores the scope afterwards.
 
     Use sparingly and only where the code's output is anonymous: this lifts the database's guard."""
-    if conn.dialect.name != "postgresql" or current_lender() is None:
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    if not conn.in_transaction():
+        conn.begin()  # the transaction the caller's next statement would begin: its scope is set now
+    scope = conn.info.get(SCOPE_INFO)
+    if scope is None:
         yield
         return
     conn.execute(text("SELECT set_config(:name, '', true)"), {"name": SETTING})
@@ -70,9 +77,7 @@ def unscoped(conn: Connection) -> Iterator[None]:
         ok = True
     finally:
         try:
-            conn.execute(
-                text("SELECT set_config(:name, :value, true)"), {"name": SETTING, "value": setting_value(current_lender())}
-            )
+            conn.execute(text("SELECT set_config(:name, :value, true)"), {"name": SETTING, "value": setting_value(scope)})
         except Exception:  # noqa: BLE001 - a failed transaction: its rollback discards the SET LOCAL anyway
             if ok:
                 raise

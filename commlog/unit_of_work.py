@@ -7,11 +7,13 @@
     with platform_writing(engine) as conn:        # the platform itself (webhooks, the command line, seeding)
         ...
 
-Every transaction such a connection begins carries the principal's lender to PostgreSQL's
-row-level security (`commlog.tenancy`, migration 0003): on PostgreSQL a query that forgets its
-lender condition still sees only that lender's rows. Queries scope by lender in SQL as well; this
-is the second guard. The scope is set for the block and restored after it, on whichever thread runs
-it (a download's thread, a check's workers), so nothing is left behind for the next piece of work.
+The block is one transaction, begun on entry, whose first statement hands the principal's lender
+to PostgreSQL's row-level security (`commlog.tenancy`, migration 0003): on PostgreSQL a query that
+forgets its lender condition still sees only that lender's rows. Queries scope by lender in SQL as
+well; this is the second guard. The scope is applied only while the transaction begins, so it never
+outlives the block nor leaks into its caller, on whichever thread runs it (a download's thread, a
+check's workers), even when the block holds a `yield` (a streamed export). Do not commit inside a
+block: the next transaction would begin without the scope.
 
 `platform_reading` / `platform_writing` are unscoped: for work that belongs to no lender (an event
 webhook, `sync`, migrations, the demo seed, the anonymous platform median). Use them only there.
@@ -22,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, RootTransaction
 
 from commlog import tenancy
 from commlog.principal import Principal
@@ -30,27 +32,39 @@ from commlog.principal import Principal
 
 @contextmanager
 def reading(engine: Engine, principal: Principal) -> Iterator[Connection]:
-    """A connection for the principal's reads."""
-    with tenancy.lender_scope(tenancy.principal_scope(principal)), engine.connect() as conn:
+    """A connection for the principal's reads (its transaction is rolled back at the end)."""
+    with engine.connect() as conn:
+        _begin(conn, tenancy.principal_scope(principal))
         yield conn
 
 
 @contextmanager
 def writing(engine: Engine, principal: Principal) -> Iterator[Connection]:
-    """A connection in one transaction for the principal's writes (and the reads among them)."""
-    with tenancy.lender_scope(tenancy.principal_scope(principal)), engine.begin() as conn:
-        yield conn
+    """A connection in one transaction for the principal's writes: committed at the end, rolled
+    back on an exception."""
+    with engine.connect() as conn:
+        transaction = _begin(conn, tenancy.principal_scope(principal))
+        with transaction:
+            yield conn
 
 
 @contextmanager
 def platform_reading(engine: Engine) -> Iterator[Connection]:
     """Unscoped reads, for the platform's own work."""
-    with tenancy.lender_scope(None), engine.connect() as conn:
+    with engine.connect() as conn:
+        _begin(conn, None)
         yield conn
 
 
 @contextmanager
 def platform_writing(engine: Engine) -> Iterator[Connection]:
     """One unscoped transaction, for the platform's own work."""
-    with tenancy.lender_scope(None), engine.begin() as conn:
-        yield conn
+    with engine.connect() as conn:
+        transaction = _begin(conn, None)
+        with transaction:
+            yield conn
+
+
+def _begin(conn: Connection, scope: int | None) -> RootTransaction:
+    with tenancy.lender_scope(scope):  # read by the "begin" hook (commlog.db) as the transaction starts
+        return conn.begin()

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from commlog.filters import ViewState
+from commlog.log_view import LogView
 from commlog.ui.format import viewer_timezone
 from commlog.ui.log_controls import (
     load_url,
@@ -35,11 +35,11 @@ with guarded() as principal:
         lender = render_lender(engine, principal)
     with search_column:
         search = render_search_box(principal)
-    expire_pending_now_and_then(engine, lender.id, now)
+    expire_pending_now_and_then(engine, principal, lender.id, now)
 
     if search.text:
         render_search_results(engine, principal, lender, search, tz)
-        sync_url(ViewState(lender_id=lender.id, search=search.text, search_all_lenders=search.all_lenders), principal)
+        sync_url(LogView(lender_id=lender.id, search=search.text, search_all_lenders=search.all_lenders), principal)
     else:
         view, account = render_log_controls(engine, principal, lender, tz)
         view = render_log(engine, principal, view, lender, account, tz, now)

@@ -8,6 +8,7 @@ from commlog.ui.links import page_link
 from commlog.ui.message_view import render_message
 from commlog.ui.page import guarded
 from commlog.ui.resources import ensure_ready
+from commlog.unit_of_work import reading
 
 with guarded() as principal:
     engine = ensure_ready()
@@ -19,7 +20,7 @@ with guarded() as principal:
     page_link("pages/log.py", "Back to the Communication Log", icon="⬅️")
     detail = None
     if message_id is not None:
-        with engine.connect() as conn:
+        with reading(engine, principal) as conn:
             detail = get_message(conn, principal, message_id)
     if detail is None:
         # Same words for "does not exist" and "another lender's": ids reveal nothing.

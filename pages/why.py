@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from commlog.troubleshoot.diagnosis import next_step_for
-from commlog.troubleshoot.evidence import gather
 from commlog.ui.format import viewer_timezone
 from commlog.ui.links import page_link
 from commlog.ui.page import guarded
 from commlog.ui.resources import ensure_ready
 from commlog.ui.troubleshooter import (
+    read_evidence,
     render_address_checks,
     render_header,
     render_last_emails,
@@ -31,8 +31,7 @@ with guarded() as principal:
     page_link("pages/log.py", "Back to the Communication Log", icon="⬅️")
     st.title("Why didn't they get it?")
     subject = subject_from_url(engine, principal)
-    with engine.connect() as conn:
-        evidence = gather(conn, principal, subject, now.date())
+    evidence = read_evidence(engine, principal, subject, now)
     lists = suppression_lists(engine, evidence)
 
     step = next_step_for(evidence, lists, now, tz)

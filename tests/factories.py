@@ -100,3 +100,18 @@ def events(conn: Connection, message_id: int, lender_id: int, *specs, now: datet
 
 def user(conn: Connection, email: str, role: str, lender_slug: str | None = None, password: str | None = "correct horse battery") -> int:
     return auth.add_user(conn, email, role, lender_slug, password, T0)
+
+
+# The choice filters by the names queries used to take them (commlog.log_filters has the URL's).
+_CHOICE_NAMES = {"send_status": "status", "delivery_status": "delivery", "event_type": "event", "email_type": "type",
+                 "audience": "audience", "provider_family": "family", "provider": "provider"}
+
+
+def log_query(lender_id: int, since: datetime | None = None, until: datetime | None = None, **view):  # noqa: ANN003
+    """A LogQuery for tests: the lender, UTC bounds, and the view's fields (choice filters by name)."""
+    from commlog.log_view import LogQuery, LogView
+
+    choices = {_CHOICE_NAMES[k]: view.pop(k) for k in list(view) if k in _CHOICE_NAMES and view[k] is not None}
+    for k in [k for k in view if k in _CHOICE_NAMES]:
+        view.pop(k)
+    return LogQuery(lender_id, LogView(choices=choices, **view), since, until)

@@ -30,7 +30,7 @@ from commlog.export import (
     stream_failures,
     write_rows,
 )
-from commlog.filters import LogFilter
+from tests.factories import log_query
 from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, log_select
 from commlog.models import Account, AuditEntry, Lender, Message
 from commlog.principal import Principal, Role, ScopeError
@@ -171,7 +171,7 @@ def expected_rows(engine, *, lenders, include_deferred=False, account=None, lend
 
 
 def test_file_read_back_equals_the_failure_rows_in_the_database(engine, world):
-    spec = FailureExport(LogFilter(lender_id=world["a"]), span=SPAN_LENDER)
+    spec = FailureExport(log_query(lender_id=world["a"]), span=SPAN_LENDER)
     data = build_csv(engine, world["admin_a"], spec, source="test", file_name="x.csv")
     rows = _parse(data)
     assert tuple(rows[0]) == HEADER
@@ -183,7 +183,7 @@ def test_file_read_back_equals_the_failure_rows_in_the_database(engine, world):
 
 
 def test_include_deferred_adds_messages_still_retrying(engine, world):
-    spec = FailureExport(LogFilter(lender_id=world["a"]), span=SPAN_LENDER, include_deferred=True)
+    spec = FailureExport(log_query(lender_id=world["a"]), span=SPAN_LENDER, include_deferred=True)
     rows = _parse(build_csv(engine, world["admin_a"], spec, source="test", file_name="x.csv"))
     assert rows[1:] == expected_rows(engine, lenders=[world["a"]], include_deferred=True)
     by_id = {int(r[-1]): r for r in rows[1:]}
@@ -194,10 +194,10 @@ def test_include_deferred_adds_messages_still_retrying(engine, world):
 
 def test_one_log_follows_the_logs_own_scope(engine, world):
     """SPAN_LOG: the lender's own log, or one borrower's log, exactly as the page shows it."""
-    own = _parse(build_csv(engine, OPS, FailureExport(LogFilter(lender_id=world["a"])), source="t", file_name="x"))
+    own = _parse(build_csv(engine, OPS, FailureExport(log_query(lender_id=world["a"])), source="t", file_name="x"))
     assert own[1:] == expected_rows(engine, lenders=[world["a"]], lender_log_only=True)
     zoe = _parse(
-        build_csv(engine, OPS, FailureExport(LogFilter(lender_id=world["a"], account_id=world["zoe"])), source="t", file_name="x")
+        build_csv(engine, OPS, FailureExport(log_query(lender_id=world["a"], account_id=world["zoe"])), source="t", file_name="x")
     )
     assert zoe[1:] == expected_rows(engine, lenders=[world["a"]], account=world["zoe"])
     assert [r[2] for r in zoe[1:]] == ['Zoë "Z" O\'Neil, Jr.']
@@ -220,7 +220,7 @@ def test_one_log_follows_the_logs_own_scope(engine, world):
 )
 def test_export_is_the_logs_query_restricted_to_failures(engine, world, extra):
     """Same filters, same order as the log (log_select), failures only."""
-    lf = LogFilter(lender_id=world["a"], **extra)
+    lf = log_query(lender_id=world["a"], **extra)
     with engine.connect() as c:
         log_ids = list(c.execute(log_select(OPS, lf, (Message.id,), span=SPAN_LENDER)).scalars())
         failing = set(
@@ -236,7 +236,7 @@ def test_export_is_the_logs_query_restricted_to_failures(engine, world, extra):
 
 
 def test_formula_payloads_are_text_and_everything_else_is_verbatim(engine, world):
-    rows = _parse(build_csv(engine, OPS, FailureExport(LogFilter(lender_id=world["a"]), span=SPAN_LENDER), source="t", file_name="x"))
+    rows = _parse(build_csv(engine, OPS, FailureExport(log_query(lender_id=world["a"]), span=SPAN_LENDER), source="t", file_name="x"))
     by_id = {int(r[-1]): r for r in rows[1:]}
     subject = HEADER.index("Subject")
     for key in ("failed_eq", "failed_tab", "failed_cr", "failed_fw", "failed_minus", "dropped", "at_bounce"):
@@ -255,7 +255,7 @@ def test_formula_payloads_are_text_and_everything_else_is_verbatim(engine, world
 
 
 def test_rfc4180_bytes_crlf_and_doubled_quotes(engine, world):
-    data = build_csv(engine, OPS, FailureExport(LogFilter(lender_id=world["a"], account_id=world["zoe"])), source="t", file_name="x")
+    data = build_csv(engine, OPS, FailureExport(log_query(lender_id=world["a"], account_id=world["zoe"])), source="t", file_name="x")
     assert data.startswith(b"Lender,Log,")
     assert b"\r\n" in data and data.endswith(b"\r\n")
     assert b'"Say ""hello"", then\nread line two\r\nand three"' in data
@@ -263,7 +263,7 @@ def test_rfc4180_bytes_crlf_and_doubled_quotes(engine, world):
 
 
 def test_bom_option(engine, world):
-    spec = FailureExport(LogFilter(lender_id=world["a"]), span=SPAN_LENDER)
+    spec = FailureExport(log_query(lender_id=world["a"]), span=SPAN_LENDER)
     plain = build_csv(engine, OPS, spec, source="t", file_name="x")
     bom = build_csv(engine, OPS, spec, source="t", file_name="x", bom=True)
     assert not plain.startswith(b"\xef\xbb\xbf")
@@ -322,7 +322,7 @@ def test_iso_utc_text_matches_python(engine, world):
 
 
 def test_header_only_file_when_nothing_matches(engine, world):
-    spec = FailureExport(LogFilter(lender_id=world["a"], text="no such thing anywhere"), span=SPAN_LENDER)
+    spec = FailureExport(log_query(lender_id=world["a"], text="no such thing anywhere"), span=SPAN_LENDER)
     data = build_csv(engine, OPS, spec, source="t", file_name="x")
     assert data == (",".join(HEADER) + "\r\n").encode()
     with engine.connect() as c:
@@ -335,10 +335,10 @@ def test_header_only_file_when_nothing_matches(engine, world):
 @pytest.mark.parametrize(
     "make_filter",
     [
-        lambda w: LogFilter(lender_id=w["a"]),
-        lambda w: LogFilter(lender_id=w["a"], account_id=w["zed"]),  # lender B's borrower
-        lambda w: LogFilter(lender_id=w["a"], text="bravo"),
-        lambda w: LogFilter(lender_id=w["a"], domain="bravo.example"),
+        lambda w: log_query(lender_id=w["a"]),
+        lambda w: log_query(lender_id=w["a"], account_id=w["zed"]),  # lender B's borrower
+        lambda w: log_query(lender_id=w["a"], text="bravo"),
+        lambda w: log_query(lender_id=w["a"], domain="bravo.example"),
     ],
 )
 @pytest.mark.parametrize("span", [SPAN_LOG, SPAN_LENDER])
@@ -353,9 +353,9 @@ def test_lender_admin_export_never_contains_another_lenders_row(engine, world, m
 @pytest.mark.parametrize("spec", ["other_lender", "all_lenders", "other_lender_lender_span"])
 def test_lender_admin_cannot_ask_for_another_lender_or_all(engine, world, spec):
     specs = {
-        "other_lender": FailureExport(LogFilter(lender_id=world["b"])),
-        "other_lender_lender_span": FailureExport(LogFilter(lender_id=world["b"]), span=SPAN_LENDER),
-        "all_lenders": FailureExport(LogFilter(lender_id=world["a"]), span=SPAN_ALL),
+        "other_lender": FailureExport(log_query(lender_id=world["b"])),
+        "other_lender_lender_span": FailureExport(log_query(lender_id=world["b"]), span=SPAN_LENDER),
+        "all_lenders": FailureExport(log_query(lender_id=world["a"]), span=SPAN_ALL),
     }
     with pytest.raises(ScopeError):
         export_select(world["admin_a"], specs[spec])
@@ -366,7 +366,7 @@ def test_lender_admin_cannot_ask_for_another_lender_or_all(engine, world, spec):
 
 
 def test_ops_all_lenders(engine, world):
-    spec = FailureExport(LogFilter(lender_id=0, since=f.T0 - timedelta(days=30)), span=SPAN_ALL)
+    spec = FailureExport(log_query(lender_id=0, since=f.T0 - timedelta(days=30)), span=SPAN_ALL)
     rows = _parse(build_csv(engine, OPS, spec, source="t", file_name="x"))
     assert rows[1:] == expected_rows(engine, lenders=[world["a"], world["b"]])
     assert {r[0] for r in rows[1:]} == {"Acme Lending", "'=Bravo+Credit"}
@@ -376,7 +376,7 @@ def test_ops_all_lenders(engine, world):
 
 
 def test_rows_are_streamed_in_chunks(engine, world):
-    stmt = export_select(OPS, FailureExport(LogFilter(lender_id=world["a"]), span=SPAN_LENDER))
+    stmt = export_select(OPS, FailureExport(log_query(lender_id=world["a"]), span=SPAN_LENDER))
     seen: list[int] = []
     with engine.connect() as c:
         chunks = list(iter_csv(c, stmt, chunk_rows=3, on_rows=seen.append))
@@ -389,7 +389,7 @@ def test_rows_are_streamed_in_chunks(engine, world):
 def test_rows_come_from_an_open_cursor_while_the_file_is_written(engine, world):
     """The first rows are written before the rest are read: on PostgreSQL from a server-side cursor,
     which is open while the caller writes and closed when the export ends early."""
-    stmt = export_select(OPS, FailureExport(LogFilter(lender_id=world["a"]), span=SPAN_LENDER))
+    stmt = export_select(OPS, FailureExport(log_query(lender_id=world["a"]), span=SPAN_LENDER))
     with engine.connect() as c:
         chunks = iter_csv(c, stmt, chunk_rows=2)
         next(chunks)  # header
@@ -410,7 +410,7 @@ def _audit(engine):
 
 
 def test_every_export_is_audited_with_scope_filters_and_row_count(engine, world, now):
-    spec = FailureExport(LogFilter(lender_id=world["a"], email_type="password_reset", since=now - timedelta(days=7)),
+    spec = FailureExport(log_query(lender_id=world["a"], email_type="password_reset", since=now - timedelta(days=7)),
                          span=SPAN_LENDER, include_deferred=True)
     data = build_csv(engine, world["admin_a"], spec, source="page", file_name="f.csv", bom=True, now=now,
                      audit_extra={"tz": "Europe/Berlin"})
@@ -423,20 +423,20 @@ def test_every_export_is_audited_with_scope_filters_and_row_count(engine, world,
     filters = json.loads(entry.filters)
     assert filters["span"] == "lender" and filters["include_deferred"] is True and filters["bom"] is True
     assert filters["source"] == "page" and filters["tz"] == "Europe/Berlin"
-    assert filters["filter"]["email_type"] == "password_reset"
+    assert filters["filter"]["type"] == "password_reset"  # as in the log's URL
     assert filters["filter"]["since"] == (now - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert "complete" in entry.detail and "f.csv" in entry.detail
 
 
 def test_all_lenders_export_is_audited_with_null_scope(engine, world):
-    build_csv(engine, OPS, FailureExport(LogFilter(lender_id=0), span=SPAN_ALL), source="cli", file_name="all.csv")
+    build_csv(engine, OPS, FailureExport(log_query(lender_id=0), span=SPAN_ALL), source="cli", file_name="all.csv")
     (entry,) = _audit(engine)
     assert entry.lender_id is None
     assert "lender_id" not in json.loads(entry.filters)["filter"]
 
 
 def test_an_export_stopped_midway_is_still_audited(engine, world):
-    gen = stream_failures(engine, OPS, FailureExport(LogFilter(lender_id=world["a"]), span=SPAN_LENDER),
+    gen = stream_failures(engine, OPS, FailureExport(log_query(lender_id=world["a"]), span=SPAN_LENDER),
                           source="cli", file_name="x.csv", chunk_rows=2)
     next(gen)  # header
     next(gen)  # two rows
@@ -459,7 +459,7 @@ def test_file_name_has_lender_slug_and_date_range():
 
 
 def test_sql_is_one_statement_with_the_failure_condition(world):
-    sql = str(export_select(OPS, FailureExport(LogFilter(lender_id=world["a"]), include_deferred=True)).compile())
+    sql = str(export_select(OPS, FailureExport(log_query(lender_id=world["a"]), include_deferred=True)).compile())
     assert sql.count("SELECT") == 1
     where = sql.split("WHERE", 1)[1]
     assert "message.send_status" in where and "message.delivery_status" in where and "event_mask" in where
@@ -467,7 +467,7 @@ def test_sql_is_one_statement_with_the_failure_condition(world):
 
 
 def test_sql_for_all_lenders_has_no_lender_condition(world):
-    sql = str(export_select(OPS, FailureExport(LogFilter(lender_id=0), span=SPAN_ALL)).compile())
+    sql = str(export_select(OPS, FailureExport(log_query(lender_id=0), span=SPAN_ALL)).compile())
     where = sql.split("WHERE", 1)[1]
     assert "lender_id" not in where and "log_account_id" not in where
 

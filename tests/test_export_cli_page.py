@@ -148,7 +148,7 @@ def _panel_script(url: str, view: dict, tz: str) -> None:
 
     from commlog import auth
     from commlog.db import make_engine
-    from commlog.filters import ViewState, to_log_filter
+    from commlog.log_view import LogView
     from commlog.ui.export_panel import render_export_panel
 
     engine = make_engine(url)
@@ -156,9 +156,9 @@ def _panel_script(url: str, view: dict, tz: str) -> None:
         principal = auth.load_principal(conn, int(st.session_state["commlog_user_id"]))
     from datetime import datetime, timezone
 
-    v = ViewState(**view)
+    v = LogView(**view)
     zone = ZoneInfo(tz)
-    render_export_panel(engine, principal, v, to_log_filter(v, v.lender_id, zone, datetime.now(timezone.utc)), zone)
+    render_export_panel(engine, principal, v.query(v.lender_id, zone, datetime.now(timezone.utc)), zone)
 
 
 def _panel(engine, user_id, view: dict, tz: str = "UTC") -> AppTest:
@@ -206,7 +206,7 @@ def test_page_download_and_cli_produce_the_same_bytes(engine, world, deferred, t
     page_entry, cli_entry = _audit(engine)
     assert page_entry.user_email == "admin@acme.example" and page_entry.row_count == expected_count
     page_filters = json.loads(page_entry.filters)
-    assert page_filters["source"] == "page" and page_filters["view"]["date_from"] == "2026-11-10"
+    assert page_filters["source"] == "page" and page_filters["view"]["from"] == "2026-11-10"
     assert page_filters["filter"] == json.loads(cli_entry.filters)["filter"]
 
 

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from commlog.filters import LogFilter
+from tests.factories import log_query
 from commlog.log_queries import count_log, fetch_log_page, get_message, resolve_view, search_borrowers
-from commlog.filters import ViewState
+from commlog.log_view import LogView
 from commlog.principal import Principal, Role, ScopeError
 from tests import factories as f
 from tests.factories import T0
@@ -43,7 +43,7 @@ def world(engine):
 
 
 def month(w, **kw):
-    return LogFilter(lender_id=w["a"], since=T0 - timedelta(days=30), **kw)
+    return log_query(lender_id=w["a"], since=T0 - timedelta(days=30), **kw)
 
 
 def test_lender_log_holds_lender_emails_not_borrower_activity(engine, world):
@@ -75,7 +75,7 @@ def test_filters_combine(engine, world):
         assert count_log(c, adm, month(world, domain="outlook.com")) == 2
         assert count_log(c, adm, month(world, text="ANA.SOUZA")) == 1
         assert count_log(c, adm, month(world, text="reset your")) == 1
-        assert count_log(c, adm, LogFilter(lender_id=world["a"])) == 5  # no date bound: the 40-day-old one too
+        assert count_log(c, adm, log_query(lender_id=world["a"])) == 5  # no date bound: the 40-day-old one too
 
 
 def test_search_text_is_data_not_sql_or_wildcards(engine, world):
@@ -102,7 +102,7 @@ def test_paging_and_sorting(engine, world):
 def test_lender_admin_cannot_read_another_lender(engine, world):
     with engine.connect() as c:
         with pytest.raises(ScopeError):
-            fetch_log_page(c, world["admin_a"], LogFilter(lender_id=world["b"]))
+            fetch_log_page(c, world["admin_a"], log_query(lender_id=world["b"]))
         with pytest.raises(ScopeError):
             search_borrowers(c, world["admin_a"], world["b"], "zed")
         assert get_message(c, world["admin_a"], world["msgs"]["foreign"]) is None
@@ -112,7 +112,7 @@ def test_lender_admin_cannot_read_another_lender(engine, world):
 
 def test_ops_reads_any_lender(engine, world):
     with engine.connect() as c:
-        page = fetch_log_page(c, world["ops"], LogFilter(lender_id=world["b"], since=T0 - timedelta(days=30)))
+        page = fetch_log_page(c, world["ops"], log_query(lender_id=world["b"], since=T0 - timedelta(days=30)))
         assert [r["id"] for r in page.rows] == [world["msgs"]["foreign"]]
         assert get_message(c, world["ops"], world["msgs"]["foreign"]) is not None
 
@@ -140,7 +140,7 @@ def test_message_detail_has_events_in_time_order_explained(engine, world):
 
 def test_resolve_view_refuses_foreign_ids_with_a_notice(engine, world):
     with engine.connect() as c:
-        r = resolve_view(c, world["admin_a"], ViewState(lender_id=world["b"], account_id=world["zed"]))
+        r = resolve_view(c, world["admin_a"], LogView(lender_id=world["b"], account_id=world["zed"]))
     assert r.view.lender_id == world["a"] and r.view.account_id is None
     assert len(r.notices) == 2
     assert all("Lender B" not in n and "Zed" not in n for n in r.notices)

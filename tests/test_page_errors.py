@@ -47,11 +47,11 @@ PAGES = [
     ("app.py", "admin_a", "commlog.ui.log_view.fetch_log_page"),
     ("pages/log.py", "ops", "commlog.ui.recipient_search.find_emails_to"),  # with ?find=
     ("pages/message.py", "admin_a", "commlog.log_queries.get_message"),
-    ("pages/why.py", "admin_a", "commlog.troubleshoot.evidence.gather"),
+    ("pages/why.py", "admin_a", "commlog.ui.troubleshooter.gather"),
     ("pages/why.py", "ops", "commlog.ui.troubleshooter.ask_suppression_lists"),
     ("pages/deliverability.py", "admin_a", "commlog.deliverability.data_range"),
     ("pages/deliverability.py", "ops", "commlog.deliverability.data_range"),
-    ("pages/audit.py", "ops", "commlog.audit_queries.list_audit"),
+    ("pages/audit.py", "ops", "commlog.ui.audit_view.list_audit"),
 ]
 
 

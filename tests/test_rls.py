@@ -21,7 +21,7 @@ from commlog import audit, rollups
 from commlog import deliverability as D
 from commlog import log_queries as Q
 from commlog.db import make_engine
-from commlog.filters import LogFilter
+from tests.factories import log_query
 from commlog.models import AuditEntry, Base, Message, UnmatchedEvent
 from commlog.principal import Principal, Role
 from commlog.tenancy import NO_LENDER, current_lender, lender_scope, principal_scope, unscoped
@@ -234,11 +234,11 @@ def test_log_queries_return_the_right_rows_under_rls(app_engine, world):
     a, b, admin_a, ops = world["a"], world["b"], world["admin_a"], world["ops"]
     month = dict(since=datetime.now(timezone.utc) - timedelta(days=30), until=datetime.now(timezone.utc) + timedelta(days=1))
     with lender_scope(principal_scope(admin_a)), app_engine.connect() as conn:
-        page = Q.fetch_log_page(conn, admin_a, LogFilter(lender_id=a, **month))
+        page = Q.fetch_log_page(conn, admin_a, log_query(lender_id=a, **month))
         assert {r["subject"] for r in page.rows} == {"Confirm your new account with Alpha Lending", "Your statement is ready"}
         assert page.total == 3
-        assert Q.count_log(conn, admin_a, LogFilter(lender_id=a, all_logs=True, **month)) == 4
-        borrower = Q.fetch_log_page(conn, admin_a, LogFilter(lender_id=a, account_id=world["ana"], **month))
+        assert Q.count_log(conn, admin_a, log_query(lender_id=a, all_logs=True, **month)) == 4
+        borrower = Q.fetch_log_page(conn, admin_a, log_query(lender_id=a, account_id=world["ana"], **month))
         assert [r["subject"] for r in borrower.rows] == ["Reset your Alpha Lending password"]
         detail = Q.get_message(conn, admin_a, world["ids"]["bounce_bob"])
         assert detail is not None and detail.lender.name == "Alpha Lending" and [e.event_type for e in detail.events] == ["PROCESSED", "BOUNCE"]
@@ -247,11 +247,11 @@ def test_log_queries_return_the_right_rows_under_rls(app_engine, world):
         assert [x.name for x in Q.list_lenders(conn, admin_a)] == ["Alpha Lending"]
         # even an ops principal's query, inside a lender admin's transaction, gets that lender only
         assert [x.name for x in Q.list_lenders(conn, ops)] == ["Alpha Lending"]
-        assert Q.count_log(conn, ops, LogFilter(lender_id=a, **month), span=Q.SPAN_ALL) == 4
+        assert Q.count_log(conn, ops, log_query(lender_id=a, **month), span=Q.SPAN_ALL) == 4
     with app_engine.connect() as conn:  # ops: unscoped, every lender
         assert [x.name for x in Q.list_lenders(conn, ops)] == ["Alpha Lending", "Bravo Credit"]
-        assert Q.count_log(conn, ops, LogFilter(lender_id=a, **month), span=Q.SPAN_ALL) == 5
-        assert Q.fetch_log_page(conn, ops, LogFilter(lender_id=b, **month)).total == 1
+        assert Q.count_log(conn, ops, log_query(lender_id=a, **month), span=Q.SPAN_ALL) == 5
+        assert Q.fetch_log_page(conn, ops, log_query(lender_id=b, **month)).total == 1
 
 
 def test_an_export_off_the_script_thread_runs_under_the_principals_lender(app_engine, world, monkeypatch):
@@ -266,7 +266,7 @@ def test_an_export_off_the_script_thread_runs_under_the_principals_lender(app_en
         return select(*E._CELLS).select_from(E._FROM).where(E.failure_condition(spec.include_deferred))
 
     monkeypatch.setattr(E, "export_select", forgetful_select)
-    spec = E.FailureExport(LogFilter(lender_id=world["a"]), span=Q.SPAN_LENDER)
+    spec = E.FailureExport(log_query(lender_id=world["a"]), span=Q.SPAN_LENDER)
     out: dict = {}
 
     def download() -> None:  # a fresh thread: a fresh context, no scope set

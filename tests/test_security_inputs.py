@@ -2,17 +2,17 @@
 foreign row (attack table: tests/test_security_tenancy.py, row 21).
 
 * Domain level, on SQLite and PostgreSQL: random URL parameters go through the real path of the
-  log page (filters.parse_query_params -> log_queries.resolve_view -> filters.to_log_filter ->
+  log page (LogView.from_query_params -> log_queries.resolve_view -> LogView.query ->
   fetch_log_page / count_log / export.count_failures / export.export_select), and random
-  LogFilter values and type-ahead text straight into the query functions; as lender admin A every
+  LogQuery values and type-ahead text straight into the query functions; as lender admin A every
   row is lender A's; as ops nothing raises.
 * Page level (AppTest, fewer examples): random URL parameters and random text typed into the
   search widgets of the log page: no exception, no error element, only lender A's rows.
 
 Found by these tests and fixed: a type-ahead text ending in U+10FFFF or U+D7FF raised (upper bound
 of the index range out of Unicode / a surrogate; commlog/log_queries.py), NUL in search text made
-PostgreSQL raise (commlog/filters.py clean_text, log_queries.search_borrowers), and a non-ASCII
-digit ('²') in an id parameter raised ValueError (commlog/filters.py, pages/message.py).
+PostgreSQL raise (commlog/log_view.py clean_text, log_queries.search_borrowers), and a non-ASCII
+digit ('²') in an id parameter raised ValueError (commlog/log_view.py, pages/message.py).
 """
 
 from __future__ import annotations
@@ -25,18 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from commlog import export
 from commlog.domains import FAMILIES
-from commlog.filters import (
-    DELIVERY_CHOICES,
-    PAGE_SIZES,
-    SORTS,
-    LogFilter,
-    clean_text,
-    parse_query_params,
-    to_log_filter,
-)
+from commlog.log_filters import DELIVERY_CHOICES
+from commlog.log_view import PAGE_SIZES, SORTS, LogQuery, LogView, clean_text
 from commlog.log_queries import SPAN_LENDER, SPAN_LOG, count_log, fetch_log_page, log_select, resolve_view, search_borrowers
 from commlog.models import Message
 from commlog.vocabulary import Audience, EventType, SendStatus
+from tests.factories import log_query
 from tests.test_security_tenancy import FOREIGN_MARKERS, build_world, copy_world, table_rows
 from tests.ui_support import app
 
@@ -79,7 +73,7 @@ DOMAIN_SETTINGS = settings(max_examples=120, deadline=None, database=None,
                            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-def _all_ids(conn, principal, f: LogFilter, span: str) -> set[int]:  # noqa: ANN001
+def _all_ids(conn, principal, f: LogQuery, span: str) -> set[int]:  # noqa: ANN001
     return set(conn.execute(log_select(principal, f, (Message.id,), span=span)).scalars())
 
 
@@ -92,13 +86,13 @@ def test_random_url_parameters_through_the_real_queries(dworld):
     @given(params=_params(dworld))
     def check(params):
         ran.append(1)
-        parsed = parse_query_params(params)
-        assert all(isinstance(n, str) for n in parsed.notices)
+        view, notices = LogView.from_query_params(params)
+        assert all(isinstance(n, str) for n in notices)
         with dworld["engine"].connect() as conn:
-            resolved = resolve_view(conn, admin, parsed.view)
+            resolved = resolve_view(conn, admin, view)
             assert resolved.lender is not None and resolved.lender.id == dworld["a"]
             assert resolved.account is None or resolved.account.lender_id == dworld["a"]
-            f = to_log_filter(resolved.view, resolved.lender.id, UTC, NOW)
+            f = resolved.view.query(resolved.lender.id, UTC, NOW)
             page = fetch_log_page(conn, admin, f)
             assert {r["id"] for r in page.rows} <= a_ids
             for span in (SPAN_LOG, SPAN_LENDER):
@@ -109,9 +103,9 @@ def test_random_url_parameters_through_the_real_queries(dworld):
                 rows = conn.execute(export.export_select(admin, spec)).all()
                 assert {int(r[-1]) for r in rows} <= a_ids
             # ops: the same input never raises either
-            resolved_ops = resolve_view(conn, ops, parsed.view)
+            resolved_ops = resolve_view(conn, ops, view)
             if resolved_ops.lender is not None:
-                fetch_log_page(conn, ops, to_log_filter(resolved_ops.view, resolved_ops.lender.id, UTC, NOW))
+                fetch_log_page(conn, ops, resolved_ops.view.query(resolved_ops.lender.id, UTC, NOW))
 
     check()
     print(f"{len(ran)} examples")
@@ -122,7 +116,7 @@ def test_random_log_filters_and_typeahead_text(dworld):
     admin, a_ids, a = dworld["admin_a"], dworld["a_ids"], dworld["a"]
     text = hs.text(alphabet=no_nul, max_size=60)
     filters = hs.builds(
-        LogFilter,
+        log_query,
         lender_id=hs.just(a),
         account_id=hs.one_of(hs.none(), hs.sampled_from([dworld["zed"], dworld["ana_b"], dworld["ana"], dworld["bob"]]),
                              hs.integers(1, 2**62)),
@@ -135,6 +129,7 @@ def test_random_log_filters_and_typeahead_text(dworld):
         text=hs.one_of(hs.none(), hs.text(max_size=250).map(clean_text)),  # what the page and URL pass: cleaned
         domain=hs.one_of(hs.none(), text, hs.sampled_from(["gmail.com", "bravo-borrower.example", "outlook.com"])),
         provider_family=hs.one_of(hs.none(), text, hs.sampled_from(FAMILIES)),
+        provider=hs.one_of(hs.none(), text, hs.sampled_from(["sendgrid", "postmark"])),
         sort=hs.one_of(hs.sampled_from(list(SORTS)), text),
         page=hs.integers(1, 100_000),
         page_size=hs.integers(1, 100),

@@ -18,7 +18,7 @@ exception or error page; a foreign value in a URL gives a short notice and falls
 | 6 | URL `account` | B's borrower id, `all` + lender=B, `-1`, `0`, `1e3`, `²`, 40 digits | notice, lender log of A | test_url_parameters_never_reach_another_lender |
 | 7 | URL `type` / `domain` / `q` | B-only email type, B's domain, B's subject words | empty or A-only rows | test_url_parameters_never_reach_another_lender |
 | 8 | URL values as Markdown | `type=[x](https://evil)`, `![i](https://evil/p.png)`, `:red[..]` echoed in notices | escaped: shown as text, no link, image or auto-link (FIXED: they rendered as a link / remote image in the app's own warning; `plain` in commlog/ui/format.py, used for notices in commlog/ui/log_controls.py and borrower names in pages/log.py) | test_url_values_are_not_markdown_in_notices |
-| 9 | Unicode digits in ids | `/log?page=²`, `lender=¹²`, `/message?id=²` | notice / "not found" (FIXED: was a ValueError page, commlog/filters.py, pages/message.py) | test_url_parameters_never_reach_another_lender, test_message_page_ids |
+| 9 | Unicode digits in ids | `/log?page=²`, `lender=¹²`, `/message?id=²` | notice / "not found" (FIXED: was a ValueError page, commlog/log_view.py, pages/message.py) | test_url_parameters_never_reach_another_lender, test_message_page_ids |
 | 10 | `/message?id=` | B's message id, id+1..., `0`, `-5`, `1.0`, ` 7`, `0x10`, 30 digits, `²` | "not found in the logs you can see" (same words as nonexistent) | test_message_page_ids |
 | 11 | Detail view selection (session state) | selected id = B's message | no detail shown | test_forged_selection_opens_nothing_foreign |
 | 12 | Bulk check selection | selected ids = [B's, A's], click Check | B's: "No such email in your Communication Log."; provider never asked about it; nothing stored for it | test_forged_selection_opens_nothing_foreign |
@@ -56,7 +56,9 @@ from sqlalchemy import func, select
 
 from commlog import checks, export, rollups
 from commlog.domains import FAMILIES
-from commlog.filters import DELIVERY_CHOICES, PAGE_SIZES, SORTS, LogFilter
+from commlog.log_filters import DELIVERY_CHOICES
+from commlog.log_view import PAGE_SIZES, SORTS
+from tests.factories import log_query
 from commlog.db import make_engine
 from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, AccountRow
 from commlog.migrate import upgrade
@@ -395,10 +397,10 @@ def _audit_count(engine) -> int:  # noqa: ANN001
 def test_export_with_foreign_lender_account_or_span(world):
     eng, admin, a, b = world["engine"], world["admin_a"], world["a"], world["b"]
     refused = [
-        export.FailureExport(LogFilter(lender_id=b)),
-        export.FailureExport(LogFilter(lender_id=b, all_logs=True), span=SPAN_LENDER, include_deferred=True),
-        export.FailureExport(LogFilter(lender_id=a), span=SPAN_ALL),
-        export.FailureExport(LogFilter(lender_id=b, account_id=world["zed"])),
+        export.FailureExport(log_query(lender_id=b)),
+        export.FailureExport(log_query(lender_id=b, all_logs=True), span=SPAN_LENDER, include_deferred=True),
+        export.FailureExport(log_query(lender_id=a), span=SPAN_ALL),
+        export.FailureExport(log_query(lender_id=b, account_id=world["zed"])),
     ]
     for spec in refused:
         with pytest.raises(ScopeError):
@@ -412,19 +414,19 @@ def test_export_with_foreign_lender_account_or_span(world):
         assert _audit_count(eng) == before  # refused before anything, nothing to audit
     wide = dict(since=datetime(2000, 1, 1, tzinfo=timezone.utc), until=datetime(2100, 1, 1, tzinfo=timezone.utc))
     empty = [
-        export.FailureExport(LogFilter(lender_id=a, account_id=world["zed"], **wide), include_deferred=True),
-        export.FailureExport(LogFilter(lender_id=a, account_id=world["ana_b"], **wide), include_deferred=True),
-        export.FailureExport(LogFilter(lender_id=a, text="bravo", all_logs=True, **wide), span=SPAN_LENDER, include_deferred=True),
-        export.FailureExport(LogFilter(lender_id=a, email_type="payment_reminder", all_logs=True, **wide), span=SPAN_LENDER),
+        export.FailureExport(log_query(lender_id=a, account_id=world["zed"], **wide), include_deferred=True),
+        export.FailureExport(log_query(lender_id=a, account_id=world["ana_b"], **wide), include_deferred=True),
+        export.FailureExport(log_query(lender_id=a, text="bravo", all_logs=True, **wide), span=SPAN_LENDER, include_deferred=True),
+        export.FailureExport(log_query(lender_id=a, email_type="payment_reminder", all_logs=True, **wide), span=SPAN_LENDER),
     ]
     for spec in empty:
         assert _csv_ids(export.build_csv(eng, admin, spec, source="test", file_name="x.csv")) == []
     for span in (SPAN_LOG, SPAN_LENDER):
-        spec = export.FailureExport(LogFilter(lender_id=a, all_logs=True, **wide), span=span, include_deferred=True)
+        spec = export.FailureExport(log_query(lender_id=a, all_logs=True, **wide), span=span, include_deferred=True)
         ids = _csv_ids(export.build_csv(eng, admin, spec, source="test", file_name="x.csv"))
         assert ids and set(ids) <= world["a_ids"]
     # ops (control): the same all-lenders export does hold B's failures
-    ids = _csv_ids(export.build_csv(eng, world["ops"], export.FailureExport(LogFilter(lender_id=0, **wide), span=SPAN_ALL,
+    ids = _csv_ids(export.build_csv(eng, world["ops"], export.FailureExport(log_query(lender_id=0, **wide), span=SPAN_ALL,
                                                                            include_deferred=True), source="test", file_name="x.csv"))
     assert set(ids) & world["b_ids"]
 

@@ -38,8 +38,8 @@ from sqlalchemy.engine import make_url
 from commlog.bench import BenchContext, register
 from commlog.db import make_engine
 from commlog.export import FailureExport, count_failures, export_select, stream_failures
-from commlog.filters import LogFilter
 from commlog.log_queries import SPAN_LENDER
+from commlog.log_view import LogQuery
 from commlog.migrate import upgrade
 from commlog.models import Account, Lender
 from commlog.principal import Principal, Role
@@ -185,7 +185,7 @@ def bench_engine(engine: Engine, backend: str, failures: int, workdir: Path, wit
     n_total = -(-failures * 10 // 9)  # 10 % delivered rows, which the export skips
     t0 = time.perf_counter()
     _seed(engine, n_total)
-    spec = FailureExport(LogFilter(lender_id=1), span=SPAN_LENDER)
+    spec = FailureExport(LogQuery(lender_id=1), span=SPAN_LENDER)
     with engine.connect() as c:
         expected = count_failures(c, OPS, spec)
     print(f"[{backend}] seeded {n_total:,} messages ({expected:,} failures) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

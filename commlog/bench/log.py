@@ -25,8 +25,8 @@ from sqlalchemy import Connection, func, select, text
 
 from commlog.bench import BenchContext, register
 from commlog.bench.stats import Timing, peak_memory_mb, timed
-from commlog.filters import LogFilter
 from commlog.log_queries import fetch_log_page, search_borrowers
+from commlog.log_view import LogQuery, LogView
 from commlog.models import Account, Lender, Message
 from commlog.principal import Principal, Role
 from commlog.recipient_search import (
@@ -52,23 +52,24 @@ PAGE_SIZE = 50
 DEEP_PAGE = 200
 
 
-def _naive_log(conn, lender_id: int, f: LogFilter):  # noqa: ANN001, ANN202
+def _naive_log(conn, lender_id: int, q: LogQuery):  # noqa: ANN001, ANN202
     import pandas as pd
 
     df = pd.read_sql(text("SELECT * FROM message WHERE lender_id = :l"), conn, params={"l": lender_id})
     sent = pd.to_datetime(df["sent_at"], utc=True, format="mixed")
-    mask = df["log_account_id"].isna() if f.account_id is None else df["log_account_id"] == f.account_id
-    if f.since is not None:
-        mask &= sent >= pd.Timestamp(f.since)
-    if f.delivery_status:
-        mask &= df["delivery_status"] == f.delivery_status
-    if f.domain:
-        mask &= df["recipient_domain"] == f.domain
+    v = q.view
+    mask = df["log_account_id"].isna() if v.account_id is None else df["log_account_id"] == v.account_id
+    if q.since is not None:
+        mask &= sent >= pd.Timestamp(q.since)
+    if v.choice("delivery"):
+        mask &= df["delivery_status"] == v.choice("delivery")
+    if v.domain:
+        mask &= df["recipient_domain"] == v.domain
     sel = df[mask].assign(_sent=sent[mask]).sort_values(["_sent", "id"], ascending=False)
     total = len(sel)
-    page = min(f.page, max(1, -(-total // f.page_size)))
-    start = (page - 1) * f.page_size
-    return sel.iloc[start : start + f.page_size], total
+    page = min(v.page, max(1, -(-total // v.page_size)))
+    start = (page - 1) * v.page_size
+    return sel.iloc[start : start + v.page_size], total
 
 
 def _naive_typeahead(conn, lender_id: int, q: str, limit: int = 20):  # noqa: ANN001, ANN202
@@ -155,10 +156,10 @@ def run(ctx: BenchContext) -> int:
             q = email.split("@")[0][:4]
             since = anchor - timedelta(days=30)
             cases = [
-                ("lender log, first page", LogFilter(lender_id, since=since, page_size=PAGE_SIZE)),
-                (f"borrower's log ({borrower_msgs} msgs)", LogFilter(lender_id, account_id=borrower_id, since=since, page_size=PAGE_SIZE)),
-                ("NOT_DELIVERED, 30 d, gmail.com", LogFilter(lender_id, since=since, delivery_status="NOT_DELIVERED", domain="gmail.com", page_size=PAGE_SIZE)),
-                (f"deep page {DEEP_PAGE}, all time", LogFilter(lender_id, page=DEEP_PAGE, page_size=PAGE_SIZE)),
+                ("lender log, first page", LogQuery(lender_id, LogView(page_size=PAGE_SIZE), since)),
+                (f"borrower's log ({borrower_msgs} msgs)", LogQuery(lender_id, LogView(account_id=borrower_id, page_size=PAGE_SIZE), since)),
+                ("NOT_DELIVERED, 30 d, gmail.com", LogQuery(lender_id, LogView(choices={"delivery": "NOT_DELIVERED"}, domain="gmail.com", page_size=PAGE_SIZE), since)),
+                (f"deep page {DEEP_PAGE}, all time", LogQuery(lender_id, LogView(page=DEEP_PAGE, page_size=PAGE_SIZE))),
             ]
             for label, f in cases:
                 page = fetch_log_page(conn, principal, f)
@@ -166,7 +167,7 @@ def run(ctx: BenchContext) -> int:
                 same = [r["id"] for r in page.rows] == [int(i) for i in naive_rows["id"]] and page.total == naive_total
                 fast = timed(lambda f=f: fetch_log_page(conn, principal, f), ctx.repeat)
                 slow = timed(lambda f=f: _naive_log(conn, lender_id, f), ctx.naive_repeat, warmup=0)
-                if page.page != f.page:
+                if page.page != f.view.page:
                     label += f" (last: {page.page})"
                 rows.append(_row(n, label, fast, slow, page.total, same, missed))
             hits = search_borrowers(conn, principal, lender_id, q)

@@ -22,11 +22,13 @@ from commlog import checks
 from commlog.cli import CommandError
 from commlog.commands import engine_from_args
 from commlog.config import setting
-from commlog.models import Lender, Message
+from commlog.log_queries import lender_by_slug
+from commlog.models import Message
 from commlog.principal import Principal, Role
-from commlog.providers import get_providers
 from commlog.providers import errors as perr
+from commlog.providers import get_providers
 from commlog.providers.http import RetryPolicy
+from commlog.unit_of_work import platform_reading
 from commlog.vocabulary import NOT_CHECKED, DeliveryStatus
 
 CLI_PRINCIPAL = Principal(user_id=0, email="cli", role=Role.OPS, lender_id=None)
@@ -68,10 +70,10 @@ def register(subparsers) -> None:  # noqa: ANN001
 
 
 def _lender_id(conn, slug: str) -> int:  # noqa: ANN001
-    lid = conn.execute(select(Lender.id).where(Lender.slug == slug)).scalar()
-    if lid is None:
+    lender = lender_by_slug(conn, slug)
+    if lender is None:
         raise CommandError(f"no lender with slug {slug!r}")
-    return lid
+    return lender.id
 
 
 def select_ids(engine, args) -> list[int]:  # noqa: ANN001
@@ -82,7 +84,7 @@ def select_ids(engine, args) -> list[int]:  # noqa: ANN001
     if args.limit < 1:
         raise CommandError("--limit must be at least 1")
     q = select(Message.id).where(Message.send_status == "sent")
-    with engine.connect() as conn:
+    with platform_reading(engine) as conn:
         if args.lender:
             q = q.where(Message.lender_id == _lender_id(conn, args.lender))
         if args.since:

@@ -19,17 +19,21 @@ import sys
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
-
 from commlog import auth
 from commlog.cli import CommandError
 from commlog.commands import engine_from_args, utcnow
 from commlog.export import FailureExport, count_failures, file_name, stream_failures
-from commlog.filters import SORTS, LogFilter, ViewState, time_bounds
-from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, get_borrower
-from commlog.models import Lender
+from commlog.log_queries import (
+    SPAN_ALL,
+    SPAN_LENDER,
+    SPAN_LOG,
+    get_borrower,
+    lender_by_slug,
+)
+from commlog.log_view import SORTS, LogQuery, LogView
 from commlog.principal import Principal, Role, ScopeError
 from commlog.store import expire_pending
+from commlog.unit_of_work import platform_reading, reading, writing
 
 
 def register(subparsers) -> None:  # noqa: ANN001
@@ -77,11 +81,11 @@ def _bound(raw: str | None, name: str, tz: ZoneInfo, now: datetime) -> datetime 
 
 
 def bounds(since_raw: str | None, until_raw: str | None, tz: ZoneInfo, now: datetime) -> tuple[datetime | None, datetime | None]:
-    """UTC [since, until). Dates follow the page's custom range exactly (commlog.filters.time_bounds)."""
+    """UTC [since, until). Dates follow the page's custom range exactly (commlog.log_view.LogView.bounds)."""
     since, until = _bound(since_raw, "since", tz, now), _bound(until_raw, "until", tz, now)
     day_since = since if isinstance(since, date) and not isinstance(since, datetime) else None
     day_until = until if isinstance(until, date) and not isinstance(until, datetime) else None
-    by_day = time_bounds(ViewState(range="custom", date_from=day_since, date_to=day_until), tz, now)
+    by_day = LogView(range="custom", date_from=day_since, date_to=day_until).bounds(tz, now)
     since_utc = by_day[0] if day_since else (since.astimezone(timezone.utc) if since else None)
     until_utc = by_day[1] if day_until else (until.astimezone(timezone.utc) if until else None)
     if since_utc and until_utc and since_utc >= until_utc:
@@ -108,17 +112,17 @@ def run(args) -> int:  # noqa: ANN001
     if args.all and args.account is not None:
         raise CommandError("--account needs --lender")
     engine = engine_from_args(args)
-    with engine.connect() as conn:
+    with platform_reading(engine) as conn:
         principal = cli_principal(conn, args.as_user)
         if args.all:
             if not principal.is_ops:
                 raise CommandError("--all is for platform ops; give --lender")
             lender_id, slug = 0, None  # not used by an all-lenders query
         else:
-            row = conn.execute(select(Lender.id, Lender.slug).where(Lender.slug == args.lender)).first()
-            if row is None:
+            lender = lender_by_slug(conn, args.lender)
+            if lender is None:
                 raise CommandError(f"no lender with slug {args.lender!r}")
-            lender_id, slug = row
+            lender_id, slug = lender.id, lender.slug
             try:
                 principal.require_lender(lender_id)
             except ScopeError as exc:
@@ -127,11 +131,11 @@ def run(args) -> int:  # noqa: ANN001
                 raise CommandError(f"no borrower account {args.account} at lender {slug!r}")
         span = SPAN_ALL if args.all else (SPAN_LOG if args.account is not None else SPAN_LENDER)
     # Deferrals past the retry window become NOT_DELIVERED (expired) first, as the log page does.
-    with engine.begin() as conn:
+    with writing(engine, principal) as conn:
         expire_pending(conn, now, None if args.all else lender_id)
-    with engine.connect() as conn:
+    with reading(engine, principal) as conn:
         spec = FailureExport(
-            LogFilter(lender_id=lender_id, account_id=args.account, since=since, until=until, sort=args.sort),
+            LogQuery(lender_id, LogView(account_id=args.account, sort=args.sort), since, until),
             span=span,
             include_deferred=args.include_deferred,
         )

@@ -12,6 +12,7 @@ from datetime import timedelta
 from commlog import config
 from commlog.cli import CommandError
 from commlog.commands import engine_from_args, utcnow
+from commlog.unit_of_work import platform_writing
 
 
 def register(subparsers) -> None:  # noqa: ANN001
@@ -28,7 +29,7 @@ def run(args) -> int:  # noqa: ANN001
     engine = engine_from_args(args)
     since = (utcnow() - timedelta(days=args.days - 1)).date() if args.days else None
     started = time.perf_counter()
-    with engine.begin() as conn:
+    with platform_writing(engine) as conn:
         result = rebuild_rollups(conn, since=since)
     scope = f"send days from {since.isoformat()}" if since else "all send days"
     print(

@@ -16,16 +16,16 @@ import re
 import sys
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from tqdm import tqdm
 
 from commlog import checks
 from commlog.cli import CommandError
 from commlog.commands import engine_from_args, utcnow
 from commlog.commands.check import CLI_PRINCIPAL, cli_policy, parse_when
-from commlog.models import Lender
-from commlog.providers import get_providers
+from commlog.log_queries import lender_by_slug
 from commlog.providers import errors as perr
+from commlog.providers import get_providers
+from commlog.unit_of_work import platform_reading
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -58,10 +58,11 @@ def run(args) -> int:  # noqa: ANN001
         raise CommandError("--since must be before --until")
     lender_id = None
     if args.lender:
-        with engine.connect() as conn:
-            lender_id = conn.execute(select(Lender.id).where(Lender.slug == args.lender)).scalar()
-        if lender_id is None:
+        with platform_reading(engine) as conn:
+            lender = lender_by_slug(conn, args.lender)
+        if lender is None:
             raise CommandError(f"no lender with slug {args.lender!r}")
+        lender_id = lender.id
     try:
         providers = get_providers(engine, policy=cli_policy())
     except perr.ProviderError as exc:

@@ -7,6 +7,7 @@ import sys
 from commlog import auth
 from commlog.cli import CommandError
 from commlog.commands import engine_from_args, utcnow
+from commlog.unit_of_work import platform_reading, platform_writing
 
 
 def register(subparsers) -> None:  # noqa: ANN001
@@ -34,7 +35,7 @@ def run_add(args) -> int:  # noqa: ANN001
         password = sys.stdin.readline().rstrip("\r\n")
     engine = engine_from_args(args)
     try:
-        with engine.begin() as conn:
+        with platform_writing(engine) as conn:
             auth.add_user(conn, args.email, args.role, args.lender, password, utcnow())
     except auth.UserError as exc:
         raise CommandError(str(exc)) from None
@@ -45,7 +46,7 @@ def run_add(args) -> int:  # noqa: ANN001
 
 def run_list(args) -> int:  # noqa: ANN001
     engine = engine_from_args(args)
-    with engine.connect() as conn:
+    with platform_reading(engine) as conn:
         rows = auth.list_users(conn)
     print(f"{'email':40} {'role':13} {'lender':20} {'state':9} last login (UTC)")
     for r in rows:
@@ -57,7 +58,7 @@ def run_list(args) -> int:  # noqa: ANN001
 def run_disable(args, disabled: bool) -> int:  # noqa: ANN001
     engine = engine_from_args(args)
     try:
-        with engine.begin() as conn:
+        with platform_writing(engine) as conn:
             auth.set_disabled(conn, args.email, disabled)
     except auth.UserError as exc:
         raise CommandError(str(exc)) from None

@@ -7,6 +7,7 @@ import logging
 from commlog import config
 from commlog.cli import CommandError
 from commlog.commands import engine_from_args, utcnow
+from commlog.unit_of_work import platform_reading
 
 
 def register(subparsers) -> None:  # noqa: ANN001
@@ -37,7 +38,7 @@ def run(args) -> int:  # noqa: ANN001
 
         try:
             n = match_unmatched(engine, utcnow())
-            with engine.connect() as conn:
+            with platform_reading(engine) as conn:
                 left = pending_unmatched(conn)
         except SQLAlchemyError as exc:
             raise CommandError(f"database error while matching kept events: {type(exc).__name__}") from None

@@ -26,7 +26,11 @@ from commlog.providers.base import (
     SuppressionReport,
 )
 from commlog.providers.http import Answer, ProviderHttp, Secret, limiter_for
-from commlog.providers.normalize import EventParseError, parse_postmark_details, parse_time
+from commlog.providers.normalize import (
+    EventParseError,
+    parse_postmark_details,
+    parse_time,
+)
 
 log = logging.getLogger("commlog.providers.postmark")
 

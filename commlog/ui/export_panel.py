@@ -1,6 +1,6 @@
 """The log page's "Export failures" panel: the row count first, the CSV built only on click.
 
-The log page calls `render_export_panel(engine, principal, view, log_filter, tz)` with the view it
+The log page calls `render_export_panel(engine, principal, view, query, tz)` with the view it
 shows. The download button gets a callable, so the file is built (streamed from SQL) only when the
 user clicks, on Streamlit's download thread, and recorded in the audit trail then.
 """
@@ -14,12 +14,13 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from commlog.export import FailureExport, build_csv, count_failures, file_name
-from commlog.filters import LogFilter, ViewState, view_dict
 from commlog.log_queries import SPAN_LENDER, SPAN_LOG, get_borrower, get_lender
+from commlog.log_view import LogQuery
 from commlog.principal import Principal, ScopeError
 from commlog.ui.boundary import fragment, record_incident
 from commlog.ui.choices import choose
 from commlog.ui.format import plain
+from commlog.unit_of_work import reading
 
 # st.download_button holds the finished file in server memory; bigger exports go through the CLI.
 PAGE_MAX_ROWS = 200_000
@@ -40,14 +41,15 @@ def make_download(engine: Engine, principal: Principal, spec: FailureExport, *, 
 
 
 @fragment
-def render_export_panel(engine: Engine, principal: Principal, view: ViewState, log_filter: LogFilter, tz: ZoneInfo) -> None:
-    """Count the failures the log's filters match and offer them as a CSV download."""
+def render_export_panel(engine: Engine, principal: Principal, query: LogQuery, tz: ZoneInfo) -> None:
+    """Count the failures the log's view matches and offer them as a CSV download."""
     now = datetime.now(timezone.utc)
-    with engine.connect() as conn:
-        lender = get_lender(conn, principal, log_filter.lender_id)
+    view = query.view
+    with reading(engine, principal) as conn:
+        lender = get_lender(conn, principal, query.lender_id)
         account = (
-            get_borrower(conn, principal, log_filter.lender_id, log_filter.account_id)
-            if lender is not None and log_filter.account_id is not None
+            get_borrower(conn, principal, query.lender_id, view.account_id)
+            if lender is not None and view.account_id is not None
             else None
         )
     if lender is None:  # outside the principal's scope: say nothing about it
@@ -55,7 +57,7 @@ def render_export_panel(engine: Engine, principal: Principal, view: ViewState, l
 
     with st.container():  # the log page puts it in an "Export failures as CSV" expander
         all_logs = f"All of {lender.name}'s logs (lender and borrowers)"
-        if log_filter.all_logs:  # the log shows every log already: nothing to choose
+        if view.all_logs:  # the log shows every log already: nothing to choose
             span = SPAN_LOG
             st.markdown(f"Rows from: {plain(all_logs)}")
         else:
@@ -68,14 +70,14 @@ def render_export_panel(engine: Engine, principal: Principal, view: ViewState, l
             "Include emails still DEFERRED", key=K + "deferred", help="Emails the receiving server delayed and that are still being retried."
         )
         bom = c2.checkbox("For Excel (UTF-8 with BOM)", key=K + "bom", help="Excel needs it to show accents and non-Latin text.")
-        spec = FailureExport(log_filter, span=span, include_deferred=include_deferred)
+        spec = FailureExport(query, span=span, include_deferred=include_deferred)
         try:
-            with engine.connect() as conn:
+            with reading(engine, principal) as conn:
                 total = count_failures(conn, principal, spec)
         except ScopeError:
             return
         name = file_name(
-            lender.slug, log_filter.since, log_filter.until, tz, now, account_id=account.id if span == SPAN_LOG and account else None
+            lender.slug, query.since, query.until, tz, now, account_id=account.id if span == SPAN_LOG and account else None
         )
         st.caption(
             "A failure: Status failed, or delivery status NOT_DELIVERED (BOUNCE, BLOCKED, DROPPED, FAILED, "
@@ -90,7 +92,7 @@ def render_export_panel(engine: Engine, principal: Principal, view: ViewState, l
             return
         if total == 0:
             st.info("No failures match these filters: the file will have the header row only.")
-        audit_extra = {"view": view_dict(view), "tz": tz.key}
+        audit_extra = {"view": view.to_query_params(), "tz": tz.key}  # the page's view, as in its URL
         st.download_button(
             "Download failures CSV",
             data=make_download(engine, principal, spec, bom=bom, name=name, audit_extra=audit_extra),

@@ -18,6 +18,7 @@ from commlog.tenancy import principal_scope, set_current_lender
 from commlog.ui.boundary import sidebar_drawn
 from commlog.ui.links import page_link
 from commlog.ui.resources import ensure_ready
+from commlog.unit_of_work import platform_reading, platform_writing
 
 SESSION_KEY = "commlog_user_id"
 SSO_SEEN_KEY = "commlog_sso_user_id"  # the user whose single sign-on was last recorded in this session
@@ -29,7 +30,7 @@ def current_principal() -> Principal | None:
     set_current_lender(None)  # read users unscoped; Streamlit reuses threads, so never keep a past run's scope
     user_id = st.session_state.get(SESSION_KEY)
     if user_id is not None:
-        with ensure_ready().connect() as conn:
+        with platform_reading(ensure_ready()) as conn:  # who is asking: read before any scope
             principal = auth.load_principal(conn, int(user_id))
         if principal is not None:
             return principal
@@ -63,10 +64,10 @@ def sso_outcome() -> Principal | sso.RefusalReason | None:
     claims = _sso_claims()
     if claims is None:
         return None
-    with ensure_ready().connect() as conn:
+    with platform_reading(ensure_ready()) as conn:
         outcome = sso.principal_for_identity(conn, claims)
     if isinstance(outcome, Principal) and st.session_state.get(SSO_SEEN_KEY) != outcome.user_id:
-        with ensure_ready().begin() as conn:
+        with platform_writing(ensure_ready()) as conn:
             sso.record_login(conn, outcome.user_id, datetime.now(timezone.utc))
         st.session_state[SSO_SEEN_KEY] = outcome.user_id
     return outcome
@@ -107,7 +108,7 @@ def _login_form_body() -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         refusal = None
-        with ensure_ready().begin() as conn:
+        with platform_writing(ensure_ready()) as conn:
             try:
                 principal = auth.authenticate(conn, email, password, datetime.now(timezone.utc))
             except auth.AuthError as exc:

@@ -2,8 +2,9 @@
 kept in the URL.
 
 The URL is read once per session (and whenever it no longer matches what the widgets show, e.g. a
-pasted link), validated by commlog.filters + commlog.log_queries.resolve_view, pushed into the
-widgets' state, and written back after every change, so every view can be bookmarked and shared.
+pasted link), validated by `LogView.from_query_params` + `commlog.log_queries.resolve_view`, pushed
+into the widgets' state, and written back after every change, so every view can be bookmarked and
+shared. The choice filters are drawn from `commlog.log_filters.FILTERS`, one selectbox each.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 from sqlalchemy import Engine
 
-from commlog import filters
-from commlog.domains import FAMILIES, FAMILY_LABELS
-from commlog.filters import DELIVERY_CHOICES, PRESET_LABELS, SORTS, ViewState
+from commlog.log_filters import FILTERS
 from commlog.log_queries import (
     AccountRow,
     LenderRow,
@@ -26,24 +26,34 @@ from commlog.log_queries import (
     resolve_view,
     search_borrowers,
 )
+from commlog.log_view import (
+    DEFAULT_PAGE_SIZE,
+    DOMAIN_RE,
+    MAX_DOMAIN,
+    MAX_PAGE,
+    MAX_TEXT,
+    PAGE_SIZES,
+    PRESET_LABELS,
+    SORTS,
+    LogView,
+    clean_text,
+)
 from commlog.principal import Principal
 from commlog.ui.boundary import safe_callback
-from commlog.ui.choices import choose, remembered, same_labels
-from commlog.ui.format import email_type_label, plain
-from commlog.vocabulary import (
-    NOT_CHECKED,
-    NOT_CHECKED_LABEL,
-    Audience,
-    EventType,
-    SendStatus,
-)
+from commlog.ui.choices import choose, remembered
+from commlog.ui.format import plain
+from commlog.unit_of_work import reading
 
 ANY = "Any"
 # The Account selector's values besides borrower ids (None would read as "no choice").
 LENDER_LOG = 0  # the lender's own log
 ALL_LOGS = -1  # every log of the lender: where Deliverability's figures come from
-K = "log_"  # widget key prefix
+K = "log_"  # widget key prefix; a choice filter's widget is K + its URL parameter
 _APPLIED = K + "applied_params"  # the URL params the widgets were last set from / wrote
+# While a recipient search is shown the log's own controls are not drawn: their values are kept
+# for this page ("page"), so clearing the search brings the log back as it was.
+KEEP = {"persist_state": "page"}
+FILTER_COLUMNS = 4
 
 
 def _k(name: str) -> str:
@@ -66,13 +76,30 @@ def quiet_page_state_warning() -> None:
         logger.addFilter(_PageStateWarning())
 
 
-
-
 def _params_now() -> dict[str, str]:
     return {k: st.query_params.get(k) for k in st.query_params.keys()}
 
 
-def _load_into_widgets(view: ViewState, account: AccountRow | None, tz) -> None:  # noqa: ANN001
+# --- the URL -> the widgets -------------------------------------------------------------------------
+
+
+def load_url(engine: Engine, principal: Principal, tz: ZoneInfo) -> None:
+    """Push the URL's view into the widgets when it is not what they last showed (the first run of
+    a session, a pasted or shared link, a link from another page); say what was wrong with it."""
+    ss = st.session_state
+    params = _params_now()
+    if ss.get(_APPLIED) == params:
+        return
+    view, notices = LogView.from_query_params(params)
+    with reading(engine, principal) as conn:
+        resolved = resolve_view(conn, principal, view)
+    for notice in notices + resolved.notices:
+        st.warning(plain(notice), icon="⚠️")  # notices quote URL values
+    _load_into_widgets(resolved.view, resolved.account, tz)
+    ss[_APPLIED] = params
+
+
+def _load_into_widgets(view: LogView, account: AccountRow | None, tz: ZoneInfo) -> None:
     ss = st.session_state
     ss[_k("lender")] = view.lender_id
     ss[_k("find")] = view.search or ""
@@ -82,47 +109,21 @@ def _load_into_widgets(view: ViewState, account: AccountRow | None, tz) -> None:
     ss[_k("range")] = view.range
     today = datetime.now(tz).date()
     ss[_k("dates")] = (view.date_from or today - timedelta(days=6), view.date_to or today)
-    ss[_k("status")] = view.send_status or ANY
-    ss[_k("delivery")] = view.delivery_status or ANY
-    ss[_k("event")] = view.event_type or ANY
-    ss[_k("type")] = view.email_type or ANY
-    ss[_k("audience")] = view.audience or ANY
+    for f in FILTERS:
+        ss[_k(f.param)] = view.choice(f.param) or ANY
     ss[_k("q")] = view.text or ""
     ss[_k("domain")] = view.domain or ""
-    ss[_k("family")] = view.provider_family or ANY
     ss[_k("sort")] = view.sort
     ss[_k("size")] = view.page_size
     ss[_k("page")] = view.page
 
 
-def _opt(value: str) -> str | None:
-    return None if value in (ANY, "", None) else value
-
-
-# While a recipient search is shown the log's own controls are not drawn: their values are kept
-# for this page ("page"), so clearing the search brings the log back as it was.
-KEEP = {"persist_state": "page"}
-
-
-def load_url(engine: Engine, principal: Principal, tz) -> None:  # noqa: ANN001
-    """Push the URL's view into the widgets when it is not what they last showed (the first run of
-    a session, a pasted or shared link, a link from another page); say what was wrong with it."""
-    ss = st.session_state
-    params = _params_now()
-    if ss.get(_APPLIED) == params:
-        return
-    parsed = filters.parse_query_params(params)
-    with engine.connect() as conn:
-        resolved = resolve_view(conn, principal, parsed.view)
-    for notice in parsed.notices + resolved.notices:
-        st.warning(plain(notice), icon="⚠️")  # notices quote URL values
-    _load_into_widgets(resolved.view, resolved.account, tz)
-    ss[_APPLIED] = params
+# --- the controls -----------------------------------------------------------------------------------
 
 
 def render_lender(engine: Engine, principal: Principal) -> LenderRow:
     """Ops choose the lender; a lender admin's is always their own. Stops when there is none."""
-    with engine.connect() as conn:
+    with reading(engine, principal) as conn:
         lenders = list_lenders(conn, principal)
     by_id = {lender.id: lender for lender in lenders}
     if principal.is_ops and lenders:
@@ -152,7 +153,7 @@ def render_search_box(principal: Principal) -> SearchRequest:
         box, every = st.container(), None
     with box:
         text = st.text_input(
-            "Find emails to…", key=_k("find"), max_chars=filters.MAX_TEXT,
+            "Find emails to…", key=_k("find"), max_chars=MAX_TEXT,
             placeholder="An address, part of one, or a borrower's name: every log, all dates",
             help="Lists every email sent to the matching recipients, from the lender's own log and from "
             "every borrower's log, each labelled with the log it is in.",
@@ -160,7 +161,7 @@ def render_search_box(principal: Principal) -> SearchRequest:
     all_lenders = False
     if every is not None:
         all_lenders = every.checkbox("Every lender", key=_k("find_all"), help="Search every lender's logs at once.")
-    return SearchRequest(filters.clean_text(text), all_lenders)
+    return SearchRequest(clean_text(text), all_lenders)
 
 
 @safe_callback
@@ -169,24 +170,34 @@ def clear_search() -> None:
     st.session_state[_k("find_all")] = False
 
 
-def render_log_controls(engine: Engine, principal: Principal, lender: LenderRow, tz) -> tuple[ViewState, AccountRow | None]:  # noqa: ANN001
+def render_log_controls(engine: Engine, principal: Principal, lender: LenderRow,
+                        tz: ZoneInfo) -> tuple[LogView, AccountRow | None]:
     """The Account selector and the filters; return the validated view and its borrower (None: the
     lender's own log, or all logs)."""
+    account, all_logs = _render_account(engine, principal, lender)
+    with reading(engine, principal) as conn:
+        types = email_types(conn, principal, lender.id)
+    with st.container(border=True):
+        rng, choices, sort = _render_choices(types)
+        text_column, domain_column = st.columns([3, 1])
+        with text_column:
+            st.text_input("Recipient or subject contains", key=_k("q"), max_chars=MAX_TEXT, **KEEP)
+        with domain_column:
+            st.text_input("Recipient domain", key=_k("domain"), max_chars=MAX_DOMAIN, placeholder="gmail.com", **KEEP)
+    return _view_from_widgets(lender, account, all_logs, rng, choices, sort), account
+
+
+def _render_account(engine: Engine, principal: Principal, lender: LenderRow) -> tuple[AccountRow | None, bool]:
+    """The Account: the lender's own log, every log, or one borrower's, found by typing part of a
+    name or email. Returns the borrower (None otherwise) and whether every log is shown."""
     ss = st.session_state
-    # Account: the lender's own log, or one borrower's, found by typing part of a name or email.
     find_col, account_col = st.columns([3, 3])
     with find_col:
-        search = st.text_input(
-            "Find a borrower (name or email)",
-            key=_k("borrower_search"),
-            max_chars=100,
-            placeholder="Type at least 2 characters…",
-            live=True,
-            **KEEP,
-        )
-    with engine.connect() as conn:
+        search = st.text_input("Find a borrower (name or email)", key=_k("borrower_search"), max_chars=100,
+                               placeholder="Type at least 2 characters…", live=True, **KEEP)
+    with reading(engine, principal) as conn:
         matches = search_borrowers(conn, principal, lender.id, search or "")
-    # Options: the lender's log, the borrower shown now (kept while the search text changes), matches.
+    # Options: the lender's log, every log, the borrower shown now (kept while the search text changes), matches.
     remembered_row: AccountRow | None = ss.get(_k("account_row"))
     options: dict[int, AccountRow | None] = {LENDER_LOG: None, ALL_LOGS: None}
     if remembered_row is not None and remembered_row.lender_id == lender.id:
@@ -196,102 +207,85 @@ def render_log_controls(engine: Engine, principal: Principal, lender: LenderRow,
     labels = {LENDER_LOG: f"{lender.name}: lender's own log", ALL_LOGS: f"All of {lender.name}'s logs (lender and borrowers)"}
     labels.update({i: acc.label for i, acc in options.items() if acc is not None})
     with account_col:
-        account_choice = choose(
+        choice = choose(
             st.selectbox, "Account", labels, key=_k("account"), default=LENDER_LOG,
             help="The lender's own log holds emails tied to the lender account (staff password resets, "
             "borrower account confirmations). A borrower's log holds emails from their own account activity.",
             **KEEP,
         )
-    account = options.get(account_choice)
+    account = options.get(choice)
     ss[_k("account_row")] = account
     if search and len(search.strip()) >= 2 and not matches:
         st.caption("No borrower of this lender matches that text.")
     elif matches and account is None:
         st.caption(f"{len(matches)} borrower{'s' if len(matches) != 1 else ''} match: pick one in **Account**.")
-
-    with engine.connect() as conn:
-        types = email_types(conn, principal, lender.id)
-
-    picked: dict[str, str] = {}  # what each choice widget returned (always one of its options)
-    with st.container(border=True):
-        c1, c2, c3, c4 = st.columns(4)
-        with c1:
-            picked["range"] = choose(st.selectbox, "Sent", PRESET_LABELS, key=_k("range"), **KEEP)
-            if picked["range"] == "custom":
-                st.date_input("From – to", key=_k("dates"), format="YYYY-MM-DD", **KEEP)
-        with c2:
-            picked["status"] = choose(st.selectbox, "Status", same_labels([ANY, *[s.value for s in SendStatus]]),
-                                      key=_k("status"), help="Did our mail servers send it?", **KEEP)
-            delivery_labels = {v: NOT_CHECKED_LABEL if v == NOT_CHECKED else v for v in DELIVERY_CHOICES}
-            picked["delivery"] = choose(st.selectbox, "Delivery status", {ANY: ANY, **delivery_labels}, key=_k("delivery"),
-                                        **KEEP)
-        with c3:
-            picked["event"] = choose(st.selectbox, "Event type", same_labels([ANY, *[e.value for e in EventType]]),
-                                     key=_k("event"), help="Messages that had at least one event of this type.", **KEEP)
-            type_options = [ANY, *types]
-            if ss.get(_k("type")) not in type_options and filters.EMAIL_TYPE_RE.match(str(ss.get(_k("type")))):
-                type_options.append(ss[_k("type")])  # a type from a shared link this lender never sent: shown, not dropped
-            type_labels = {t: t if t == ANY else email_type_label(t) for t in type_options}
-            picked["type"] = choose(st.selectbox, "Email type", type_labels, key=_k("type"), **KEEP)
-        with c4:
-            picked["audience"] = choose(st.selectbox, "Audience", same_labels([ANY, *[a.value for a in Audience]]),
-                                        key=_k("audience"), **KEEP)
-            picked["sort"] = choose(st.selectbox, "Sort", SORTS, key=_k("sort"), **KEEP)
-        t1, t2, t3 = st.columns([2, 1, 1])
-        with t1:
-            st.text_input("Recipient or subject contains", key=_k("q"), max_chars=filters.MAX_TEXT, **KEEP)
-        with t2:
-            st.text_input("Recipient domain", key=_k("domain"), max_chars=filters.MAX_DOMAIN, placeholder="gmail.com", **KEEP)
-        with t3:
-            family_labels = {ANY: ANY, **{f: FAMILY_LABELS.get(f, f) for f in FAMILIES}}
-            picked["family"] = choose(st.selectbox, "Mailbox provider", family_labels, key=_k("family"), **KEEP)
-
-    view = _view_from_widgets(lender, account, account_choice == ALL_LOGS, picked)
-    return view, account
+    return account, choice == ALL_LOGS
 
 
+def _render_choices(types: list[str]) -> tuple[str, dict[str, str], str]:
+    """Sent, one selectbox per choice filter, Sort: in a grid. Returns the range, the choices set
+    (filter param -> value) and the sort."""
+    ss = st.session_state
+    rows = -(-(len(FILTERS) + 2) // FILTER_COLUMNS)  # Sent, the filters, Sort
+    cells = iter([column for _ in range(rows) for column in st.columns(FILTER_COLUMNS)])
+    with next(cells):
+        rng = choose(st.selectbox, "Sent", PRESET_LABELS, key=_k("range"), **KEEP)
+        if rng == "custom":
+            st.date_input("From – to", key=_k("dates"), format="YYYY-MM-DD", **KEEP)
+    choices: dict[str, str] = {}
+    for f in FILTERS:
+        values = list(f.values) if f.values is not None else list(types)
+        held = ss.get(_k(f.param))
+        if f.values is None and held not in values and held != ANY and f.parse(str(held)) == held:
+            values.append(held)  # from a shared link: a value this lender never sent is shown, not dropped
+        with next(cells):
+            value = choose(st.selectbox, f.label, {ANY: ANY, **{v: f.reads_as(v) for v in values}},
+                           key=_k(f.param), help=f.help, **KEEP)
+        if value != ANY:
+            choices[f.param] = value
+    with next(cells):
+        sort = choose(st.selectbox, "Sort", SORTS, key=_k("sort"), **KEEP)
+    return rng, choices, sort
+
+
+@safe_callback
 def _reset_account() -> None:
     st.session_state[_k("account")] = LENDER_LOG
     st.session_state[_k("account_row")] = None
     st.session_state[_k("borrower_search")] = ""
 
 
-def _view_from_widgets(lender: LenderRow, account: AccountRow | None, all_logs: bool, picked: dict[str, str]) -> ViewState:
+def _view_from_widgets(lender: LenderRow, account: AccountRow | None, all_logs: bool, rng: str,
+                       choices: dict[str, str], sort: str) -> LogView:
     ss = st.session_state
-    rng = picked["range"]
     dates = ss.get(_k("dates")) or ()
     date_from = dates[0] if len(dates) > 0 else None
     date_to = dates[1] if len(dates) > 1 else date_from
     domain = (ss.get(_k("domain")) or "").strip().lower().lstrip("@") or None
-    if domain and not filters.DOMAIN_RE.match(domain):
+    if domain and not DOMAIN_RE.match(domain):
         st.warning("That is not a domain name: the domain filter is ignored.")
         domain = None
-    return ViewState(
+    return LogView(
         lender_id=lender.id,
         account_id=account.id if account else None,
         all_logs=all_logs,
         range=rng,
         date_from=date_from if rng == "custom" else None,
         date_to=date_to if rng == "custom" else None,
-        send_status=_opt(picked["status"]),
-        delivery_status=_opt(picked["delivery"]),
-        event_type=_opt(picked["event"]),
-        email_type=_opt(picked["type"]),
-        audience=_opt(picked["audience"]),
-        text=filters.clean_text(ss.get(_k("q"))),
+        choices=choices,
+        text=clean_text(ss.get(_k("q"))),
         domain=domain,
-        provider_family=_opt(picked["family"]),
-        sort=picked["sort"],
-        page=remembered(_k("page"), range(1, filters.MAX_PAGE + 1), 1),
-        page_size=remembered(_k("size"), filters.PAGE_SIZES, filters.DEFAULT_PAGE_SIZE),
+        sort=sort,
+        page=remembered(_k("page"), range(1, MAX_PAGE + 1), 1),
+        page_size=remembered(_k("size"), PAGE_SIZES, DEFAULT_PAGE_SIZE),
     )
 
 
-def sync_url(view: ViewState, principal: Principal) -> None:
+def sync_url(view: LogView, principal: Principal) -> None:
     """Write the view to the URL (lender admins' URLs carry no lender: it is always their own)."""
     if not principal.is_ops:
         view = replace(view, lender_id=None)
-    params = filters.to_query_params(view)
+    params = view.to_query_params()
     if params != _params_now():
         st.query_params.from_dict(params)
     st.session_state[_APPLIED] = params

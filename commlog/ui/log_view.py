@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy import Engine
 
-from commlog.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES, ViewState, to_log_filter
 from commlog.log_queries import AccountRow, LenderRow, fetch_log_page, get_message
+from commlog.log_view import DEFAULT_PAGE_SIZE, PAGE_SIZES, LogView
 from commlog.principal import Principal
 from commlog.ui.check_controls import render_bulk_check
 from commlog.ui.choices import choose, same_labels
@@ -22,10 +22,11 @@ from commlog.ui.log_controls import K, quiet_page_state_warning
 from commlog.ui.log_selection import LOG
 from commlog.ui.log_table import render_log_table
 from commlog.ui.message_view import render_message
+from commlog.unit_of_work import reading
 
 
-def render_log(engine: Engine, principal: Principal, view: ViewState, lender: LenderRow, account: AccountRow | None,
-               tz: ZoneInfo, now: datetime) -> ViewState:
+def render_log(engine: Engine, principal: Principal, view: LogView, lender: LenderRow, account: AccountRow | None,
+               tz: ZoneInfo, now: datetime) -> LogView:
     """Draw the log the view asks for; return the view with the page actually shown."""
     ss = st.session_state
     # A changed filter starts again at page 1, with nothing selected.
@@ -36,9 +37,9 @@ def render_log(engine: Engine, principal: Principal, view: ViewState, lender: Le
         LOG.clear()
     ss[K + "signature"] = signature
 
-    log_filter = to_log_filter(view, lender.id, tz, now)
-    with engine.connect() as conn:
-        page = fetch_log_page(conn, principal, log_filter)
+    query = view.query(lender.id, tz, now)
+    with reading(engine, principal) as conn:
+        page = fetch_log_page(conn, principal, query)
     if page.page != view.page:
         view = replace(view, page=page.page)
         ss[K + "page"] = page.page
@@ -61,13 +62,11 @@ def render_log(engine: Engine, principal: Principal, view: ViewState, lender: Le
     st.caption(f"Times in {tz.key}. Status: did our mail servers send it. Delivery status: did the receiving server take it.")
 
     with st.expander("Export failures as CSV", icon="⬇️"):
-        render_export_panel(engine, principal, view, log_filter, tz)
+        render_export_panel(engine, principal, query, tz)
 
     if page.total == 0:
-        filtered = any((view.text, view.domain, view.delivery_status, view.send_status, view.event_type,
-                        view.email_type, view.audience, view.provider_family))
         st.info("No emails match these filters. Widen the date range, clear a filter, or pick another account."
-                if filtered else "No emails in this log for this period yet.")
+                if view.filtered else "No emails in this log for this period yet.")
         selected = LOG.current()
     else:
         selected = render_log_table(page.rows, tz)
@@ -90,7 +89,7 @@ def render_selected(engine: Engine, principal: Principal, selected: list[int], t
     if len(selected) > 1:
         render_bulk_check(engine, principal, selected, tz, {r["id"]: r for r in rows})
     elif len(selected) == 1:
-        with engine.connect() as conn:
+        with reading(engine, principal) as conn:
             detail = get_message(conn, principal, selected[0])
         if detail is not None:
             with st.container(border=True):

@@ -25,6 +25,7 @@ from commlog.ui.log_controls import SearchRequest, clear_search
 from commlog.ui.log_selection import FIND
 from commlog.ui.log_table import render_log_table
 from commlog.ui.log_view import render_selected
+from commlog.unit_of_work import reading
 
 PAGE_SIZE = 50
 SHOWN_RECIPIENTS = 8  # listed with their links; the grid holds the emails of all of them
@@ -40,7 +41,7 @@ def render_search_results(engine: Engine, principal: Principal, lender: LenderRo
         ss[_PAGE] = 1
         FIND.clear()
     ss[_SIGNATURE] = signature
-    with engine.connect() as conn:
+    with reading(engine, principal) as conn:
         result = find_emails_to(conn, principal, search.text, lender_id=None if search.all_lenders else lender.id,
                                 all_lenders=search.all_lenders, page=remembered(_PAGE, range(1, 100_001), 1),
                                 page_size=PAGE_SIZE)

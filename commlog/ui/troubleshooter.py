@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -20,6 +21,7 @@ from commlog.troubleshoot.diagnosis import ask_suppression_lists
 from commlog.troubleshoot.evidence import (
     Evidence,
     Subject,
+    gather,
     subject_of_account,
     subject_of_message,
 )
@@ -32,6 +34,7 @@ from commlog.ui.format import (
     send_status_text,
 )
 from commlog.ui.links import page_link
+from commlog.unit_of_work import reading
 
 LISTS_FRESH_S = 300  # a suppression answer is reused this long, then asked again
 _CHECKED = "why_checked"
@@ -48,7 +51,7 @@ def subject_from_url(engine: Engine, principal: Principal) -> Subject:
     (the same words whether the id does not exist or belongs to another lender)."""
     message_id, account_id = _id_param("message"), _id_param("account")
     subject = None
-    with engine.connect() as conn:
+    with reading(engine, principal) as conn:
         if message_id is not None:
             subject = subject_of_message(conn, principal, message_id)
         elif account_id is not None:
@@ -58,6 +61,11 @@ def subject_from_url(engine: Engine, principal: Principal) -> Subject:
                    "Communication Log (Find emails to…) and open “Why didn't they get it?” from there.")
         st.stop()
     return subject
+
+
+def read_evidence(engine: Engine, principal: Principal, subject: Subject, now: datetime) -> Evidence:
+    with reading(engine, principal) as conn:
+        return gather(conn, principal, subject, now.date())
 
 
 def render_header(evidence: Evidence, tz: ZoneInfo) -> None:

@@ -28,13 +28,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, Connection, Engine, Integer, String, and_, any_, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
-from commlog.providers.normalize import ParsedEvent, parse_sendgrid_webhook_event, sendgrid_message_prefix
+from commlog.providers.normalize import (
+    ParsedEvent,
+    parse_sendgrid_webhook_event,
+    sendgrid_message_prefix,
+)
 from commlog.store import NewEvent, UnmatchedEventRow, keep_unmatched, record_events
+from commlog.unit_of_work import platform_writing
 
 log = logging.getLogger("commlog.webhooks")
 
@@ -330,7 +349,7 @@ def ingest_sendgrid_batch(engine: Engine, events: list[dict], now: datetime) -> 
         return IngestResult(rejected=rejected)
 
     def run() -> IngestResult:
-        with engine.begin() as conn:
+        with platform_writing(engine) as conn:  # a batch names its messages, not a lender: the platform's work
             return _write_batch(conn, parsed, now)
 
     result = with_retries(run)
@@ -360,7 +379,7 @@ def match_unmatched(engine: Engine, now: datetime, batch_size: int = 500) -> int
     last_id = 0
     while True:
         def run_chunk() -> tuple[int, int | None]:
-            with engine.begin() as conn:
+            with platform_writing(engine) as conn:
                 _begin_write(conn)
                 u = UnmatchedEvent.__table__
                 pmid = u.c.provider_message_id

@@ -7,9 +7,8 @@ Create Date: 2026-11-27 15:20:00
 Empty on upgrade; `python -m commlog rebuild-rollups` (commlog.rollups.rebuild_rollups) fills them
 from the message table, and commlog.store keeps them current from then on.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'

@@ -26,7 +26,6 @@ table of the models with a lender_id column that has no policy.
 """
 from alembic import op
 
-
 revision = '0003'
 down_revision = '0002'
 branch_labels = None

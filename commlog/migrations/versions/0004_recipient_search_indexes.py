@@ -18,9 +18,8 @@ COLLATE "C", whatever the database's collation; SQLite's default BINARY already 
 The existing message indexes cannot serve these: each starts (lender_id, log_account_id, ...), one
 log at a time, and a lender has tens of thousands of borrower logs.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0004'
 down_revision = '0003'
