@@ -5,8 +5,9 @@ temporary PostgreSQL database, dropped afterwards) is seeded with demo data (`--
 20,000, over 4 lenders) and one login per lender plus one ops login. Then, for `--duration` seconds
 (default 60):
 
-* `--sessions` threads (default 6) each run Streamlit sessions of the real app (AppTest of app.py,
-  the same scripts a browser session runs), as ops or as a lender admin, cycling through: open the
+* `--sessions` processes (default 6) each run Streamlit sessions of the real app (AppTest of app.py,
+  the same scripts a browser session runs; the driver is commlog.ui.soak_driver, since only
+  commlog.ui imports Streamlit), as ops or as a lender admin, cycling through: open the
   log, page through it, filter (delivery status, type-ahead + pick a borrower), select a row and
   Check delivery status, bulk-check 5 rows, build the failures CSV of the export panel (the download
   button's callable, as a click runs it), open a message on its own page, open Deliverability;
@@ -39,26 +40,19 @@ import statistics
 import sys
 import threading
 import time
-import traceback
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from sqlalchemy import func, select
 
-ROOT = Path(__file__).resolve().parents[2]
 SOAK_PREFIX = "soak-"
-SKIP = "skip"  # an action with nothing to do on the current page (e.g. no rows to select)
-APP_FAILURE_WORDS = ("database is not reachable", "Traceback", "could not be saved", "platform ops only")
-ACTIONS = ("open log", "next page", "filter", "type-ahead", "check one", "bulk check", "export CSV", "message page",
-           "deliverability")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
-    p.add_argument("--sessions", type=int, default=6, help="concurrent app sessions (threads; default 6)")
+    p.add_argument("--sessions", type=int, default=6, help="concurrent app sessions (processes; default 6)")
     p.add_argument("--actions-per-session", type=int, default=12, help="actions before a session is replaced (default 12)")
     p.add_argument("--messages", type=int, default=20_000, help="demo messages to seed (default 20000)")
     p.add_argument("--batch-size", type=int, default=50, help="events per webhook post (default 50)")
@@ -73,293 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # --- measurements -------------------------------------------------------------------------------------
 
 
-@dataclass
-class Stats:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    errors: Counter = field(default_factory=Counter)
-    error_samples: list[str] = field(default_factory=list)
-    provider_refusals: Counter = field(default_factory=Counter)  # check outcomes with a provider error (not app errors)
-    audited: Counter = field(default_factory=Counter)  # audit rows the actions must have written, by action
-    skipped: Counter = field(default_factory=Counter)
-
-    def as_dict(self) -> dict:
-        return {"latencies": dict(self.latencies), "errors": dict(self.errors), "error_samples": self.error_samples,
-                "provider_refusals": dict(self.provider_refusals), "audited": dict(self.audited), "skipped": dict(self.skipped)}
-
-    def merge(self, d: dict) -> None:
-        for k, v in d["latencies"].items():
-            self.latencies[k].extend(v)
-        for name in ("errors", "provider_refusals", "audited", "skipped"):
-            getattr(self, name).update(d[name])
-        self.error_samples.extend(d["error_samples"][: max(0, 10 - len(self.error_samples))])
-
-    def ok(self, action: str, seconds: float) -> None:
-        with self.lock:
-            self.latencies[action].append(seconds)
-
-    def error(self, action: str, what: str) -> None:
-        with self.lock:
-            self.errors[action] += 1
-            if len(self.error_samples) < 10:
-                self.error_samples.append(f"{action}: {what}")
-
-
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(q * len(s)) - 1))]
-
-
-# --- one app session ------------------------------------------------------------------------------------
-
-
-class _Deferred:
-    """The download buttons' data callables by file id (what a browser click runs)."""
-
-    def __init__(self) -> None:
-        from streamlit.runtime.media_file_manager import MediaFileManager
-
-        self.seen: dict[str, object] = {}
-        self._lock = threading.Lock()
-        self._cls = MediaFileManager
-        self._real = MediaFileManager.add_deferred
-        outer = self
-
-        def spy(mgr, data_callable, mimetype, coordinates, file_name=None, **kw):  # noqa: ANN001, ANN202
-            file_id = outer._real(mgr, data_callable, mimetype, coordinates, file_name=file_name, **kw)
-            with outer._lock:
-                outer.seen[file_id] = mgr
-            return file_id
-
-        MediaFileManager.add_deferred = spy
-
-    def fetch(self, file_id: str) -> bytes:
-        with self._lock:
-            mgr = self.seen.pop(file_id)
-        url = mgr.execute_deferred(file_id)
-        return mgr._storage.get_file(Path(url).name).content  # noqa: SLF001
-
-    def close(self) -> None:
-        self._cls.add_deferred = self._real
-
-
-class Session:
-    """One user's Streamlit session of the real app, driven like a browser would."""
-
-    def __init__(self, user_id: int, is_ops: bool, rnd: random.Random, deferred: _Deferred, stats: Stats) -> None:
-        self.user_id, self.is_ops, self.rnd, self.deferred, self.stats = user_id, is_ops, rnd, deferred, stats
-        self.at = None
-
-    def _new(self, path: str = "app.py", params: dict | None = None):  # noqa: ANN202
-        from streamlit.testing.v1 import AppTest
-
-        at = AppTest.from_file(str(ROOT / path), default_timeout=120)
-        at.session_state["commlog_user_id"] = self.user_id
-        for k, v in (params or {}).items():
-            at.query_params[k] = v
-        return at
-
-    def _problems(self, at) -> str | None:  # noqa: ANN001
-        if at.exception:
-            return "exception: " + "; ".join(str(e.value)[:200] for e in at.exception)
-        # st.error also draws NOT_DELIVERED status boxes and provider refusals (by design): only the
-        # app's own failure pages count.
-        errors = [str(e.value) for e in at.error if any(w in str(e.value) for w in APP_FAILURE_WORDS)]
-        if errors:
-            return "error element: " + "; ".join(e[:200] for e in errors)
-        return None
-
-    def _grid(self) -> str:
-        try:
-            return f"log_table_{self.at.session_state['log_table_gen']}"
-        except KeyError:
-            return "log_table_0"
-
-    def _rows(self) -> int:
-        for df in self.at.dataframe:
-            if "Sent" in df.value.columns:
-                return len(df.value)
-        return 0
-
-    def run(self, action: str) -> None:
-        t0 = time.perf_counter()
-        try:
-            problem = getattr(self, "_" + action.lower().replace(" ", "_").replace("-", "_"))()
-        except Exception as exc:  # noqa: BLE001 - counted, the soak goes on
-            self.stats.error(action, f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)[-400:]}")
-            self.at = None
-            return
-        if problem == SKIP:
-            with self.stats.lock:
-                self.stats.skipped[action] += 1
-            return
-        if problem:
-            self.stats.error(action, problem)
-            return
-        self.stats.ok(action, time.perf_counter() - t0)
-
-    # -- actions (each returns a problem, or None) --
-
-    def _open_log(self) -> str | None:
-        self.at = self._new(params={"account": "all"} if self.rnd.random() < 0.5 else None).run()
-        return self._problems(self.at)
-
-    def _ensure(self) -> None:
-        if self.at is None:
-            self._open_log()
-
-    def _next_page(self) -> str | None:
-        self._ensure()
-        self.at.session_state["log_page"] = self.rnd.randint(1, 5)
-        return self._problems(self.at.run())
-
-    def _filter(self) -> str | None:
-        self._ensure()
-        self.at.session_state["log_delivery"] = self.rnd.choice(["Any", "NOT_DELIVERED", "DELIVERED", "PENDING", "NOT_CHECKED"])
-        self.at.session_state["log_range"] = self.rnd.choice(["7d", "30d"])
-        return self._problems(self.at.run())
-
-    def _type_ahead(self) -> str | None:
-        """Type part of a name, then pick one of the borrowers offered (as the page's own query finds them)."""
-        from commlog import auth
-        from commlog.log_queries import search_borrowers
-        from commlog.ui.resources import engine
-
-        self._ensure()
-        text = self.rnd.choice(["an", "ma", "jo", "li", "el", "sa"])
-        self.at.text_input(key="log_borrower_search").input(text).run()
-        problem = self._problems(self.at)
-        if problem:
-            return problem
-        eng = engine()
-        with eng.connect() as conn:
-            principal = auth.load_principal(conn, self.user_id)
-            found = search_borrowers(conn, principal, int(self.at.session_state["log_lender"]), text)
-        if found:
-            self.at.selectbox(key="log_account").set_value(self.rnd.choice(found).id).run()
-            return self._problems(self.at)
-        return None
-
-    def _check_one(self) -> str | None:
-        self._ensure()
-        n = self._rows()
-        if not n:
-            return SKIP
-        self.at.session_state[self._grid()] = {"selection": {"rows": [self.rnd.randrange(n)], "columns": [], "cells": []}}
-        self.at.run()
-        problem = self._problems(self.at)
-        if problem:
-            return problem
-        buttons = [b for b in self.at.button if b.key and "_check_" in b.key]
-        if not buttons:
-            return SKIP  # a failed send: nothing to check
-        mid = int(buttons[0].key.rsplit("_", 1)[1])
-        buttons[0].click().run()
-        self.stats.audited["check"] += 1
-        outcome = self.at.session_state[f"check_outcome_{mid}"] if f"check_outcome_{mid}" in self.at.session_state else None
-        if outcome is not None and outcome.error:
-            with self.stats.lock:
-                self.stats.provider_refusals[outcome.kind] += 1
-        return self._problems_except_check(self.at)
-
-    def _problems_except_check(self, at) -> str | None:  # noqa: ANN001
-        """A provider's refusal is shown as an error element by design; count only the rest."""
-        if at.exception:
-            return "exception: " + "; ".join(str(e.value)[:200] for e in at.exception)
-        return None
-
-    def _bulk_check(self) -> str | None:
-        self._ensure()
-        n = self._rows()
-        if n < 2:
-            return SKIP
-        rows = sorted(self.rnd.sample(range(n), min(5, n)))
-        self.at.session_state[self._grid()] = {"selection": {"rows": rows, "columns": [], "cells": []}}
-        self.at.run()
-        problem = self._problems(self.at)
-        if problem:
-            return problem
-        self.at.button(key="bulk_check").click().run()
-        self.stats.audited["check"] += 1
-        outcomes = self.at.session_state["bulk_outcomes"] if "bulk_outcomes" in self.at.session_state else []
-        with self.stats.lock:
-            for o in outcomes or []:
-                if o.error and o.kind not in ("never_sent", "no_provider_id"):
-                    self.stats.provider_refusals[o.kind] += 1
-        return self._problems_except_check(self.at)
-
-    def _export_csv(self) -> str | None:
-        self._ensure()
-        buttons = self.at.get("download_button")
-        if not buttons:
-            return SKIP  # over the page's limit: the panel says so
-        data = self.deferred.fetch(buttons[0].proto.deferred_file_id)
-        self.stats.audited["export"] += 1
-        if not data.startswith(b"Lender,Log,"):
-            return f"unexpected CSV start {data[:40]!r}"
-        self.at.run()  # the next rerun offers a new file
-        return self._problems(self.at)
-
-    def _message_page(self) -> str | None:
-        self._ensure()
-        ids = self._visible_ids()
-        at = self._new("app.py").run()
-        at.switch_page("pages/message.py")
-        at.query_params["id"] = str(self.rnd.choice(ids)) if ids else "1"
-        at.run()
-        return self._problems(at)
-
-    def _visible_ids(self) -> list[int]:
-        try:
-            return [int(i) for i in self.at.session_state["log_selected_ids"]]
-        except KeyError:
-            return []
-
-    def _deliverability(self) -> str | None:
-        at = self._new("app.py").run()
-        at.switch_page("pages/deliverability.py").run()
-        return self._problems(at)
-
-
-# --- a session process ------------------------------------------------------------------------------------
-
-CYCLE = ["open log", "next page", "filter", "check one", "type-ahead", "bulk check", "export CSV", "message page",
-         "next page", "check one", "filter", "deliverability"]
-
-
-def _quiet_streamlit() -> None:
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith(("streamlit", "commlog", "httpx", "httpcore")):
-            logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def session_process(i: int, user_id: int, is_ops: bool, actions_per_session: int, seed: int, ready, go, deadline, results) -> None:  # noqa: ANN001
-    """One worker process: app sessions one after another until the deadline (AppTest keeps its
-    script-runner state per process, so concurrent sessions are separate processes, like replicas)."""
-    stats = Stats()
-    deferred = _Deferred()
-    try:
-        rnd = random.Random(seed * 1000 + i)
-        Session(user_id, is_ops, rnd, deferred, Stats())._open_log()  # warm: imports, engine, caches
-        _quiet_streamlit()
-        ready.set()
-        go.wait(600)
-        k = 0
-        while time.time() < deadline.value:
-            s = Session(user_id, is_ops, rnd, deferred, stats)
-            for _ in range(max(1, actions_per_session)):
-                if time.time() >= deadline.value:
-                    break
-                s.run(CYCLE[k % len(CYCLE)])
-                k += 1
-    except BaseException as exc:  # noqa: BLE001 - reported, never a hang
-        stats.error("session", f"{type(exc).__name__}: {exc}")
-        ready.set()
-    finally:
-        deferred.close()
-        results.put(stats.as_dict())
 
 
 # --- the webhook stream ---------------------------------------------------------------------------------
@@ -470,9 +182,9 @@ def _seed(engine, messages: int, seed: int) -> dict:  # noqa: ANN001
     now = datetime.now(timezone.utc)
     with engine.begin() as conn:
         lenders = conn.execute(select(Lender.id, Lender.slug)).all()
-        users = [(auth.add_user(conn, "soak-ops@commlog.example", "ops", None, "soak-password-1", now), True)]
-        for lid, slug in lenders:
-            users.append((auth.add_user(conn, f"soak-admin@{slug}.example", "lender_admin", slug, "soak-password-1", now), False))
+        users = [auth.add_user(conn, "soak-ops@commlog.example", "ops", None, "soak-password-1", now)]
+        for _lid, slug in lenders:
+            users.append(auth.add_user(conn, f"soak-admin@{slug}.example", "lender_admin", slug, "soak-password-1", now))
         targets = conn.execute(
             select(Message.provider_message_id, Message.recipient_email)
             .where(Message.provider == "sendgrid", Message.provider_message_id.is_not(None), Message.send_status == "sent")
@@ -498,6 +210,7 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from commlog.bench.tempdb import TempDatabase
+    from commlog.ui import soak_driver
     from commlog.webhooks.signature import public_key_b64
 
     def say(text: str = "") -> None:
@@ -505,12 +218,14 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
 
     saved_env = {k: os.environ.get(k) for k in ("COMMLOG_DATABASE_URL", "COMMLOG_PROVIDER", "COMMLOG_SANDBOX_LATENCY_MS",
                                                  "COMMLOG_SANDBOX_429_RATE")}
-    quiet = [logging.getLogger(n) for n in ("streamlit", "commlog", "httpx", "uvicorn", "uvicorn.error")]
+    quiet = [logging.getLogger(n) for n in ("commlog", "httpx", "uvicorn", "uvicorn.error")]
     levels = [lg.level for lg in quiet]
     db = TempDatabase.create(args.pg_url)
-    stats = Stats()
+    stats = soak_driver.Stats()
     tally = WebhookTally()
     server = None
+    procs: list[mp.process.BaseProcess] = []
+    stop = threading.Event()
     try:
         say(f"soak: seeding {args.messages:,} demo messages into {db.label} ...")
         t0 = time.perf_counter()
@@ -528,11 +243,10 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
         ctx = mp.get_context("spawn")
         ready = [ctx.Event() for _ in range(args.sessions)]
         go, deadline, results = ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
-        procs = []
         for i in range(args.sessions):
-            user_id, is_ops = world["users"][i % len(world["users"])]
-            procs.append(ctx.Process(target=session_process, name=f"soak-session-{i}", daemon=True,
-                                     args=(i, user_id, is_ops, args.actions_per_session, args.seed, ready[i], go, deadline, results)))
+            user_id = world["users"][i % len(world["users"])]
+            procs.append(ctx.Process(target=soak_driver.session_process, name=f"soak-session-{i}", daemon=True,
+                                     args=(i, user_id, args.actions_per_session, args.seed, ready[i], go, deadline, results)))
         for proc in procs:
             proc.start()
         for ev in ready:
@@ -540,7 +254,6 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
 
         key = ec.generate_private_key(ec.SECP256R1())
         base, server, server_thread, sock = _serve_webhook(db.engine, public_key_b64(key))
-        stop = threading.Event()
         hook = threading.Thread(target=_stream_webhooks, name="soak-webhooks",
                                 args=(base, key, world["targets"], stop, tally, args.batch_size, args.webhook_pause,
                                       random.Random(args.seed)), daemon=True)
@@ -569,7 +282,7 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
         say()
         say(f"soak on {db.label.split('://')[0]}: {args.sessions} sessions + webhook stream, {elapsed:.1f} s")
         rows = []
-        for action in (*ACTIONS, "session"):
+        for action in (*soak_driver.ACTIONS, "session"):
             lat = stats.latencies.get(action, [])
             n_err = stats.errors.get(action, 0)
             if not lat and not n_err:
@@ -628,6 +341,12 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
             }))
         return 0 if ok else 1
     finally:
+        # Interrupted (Ctrl-C, an error): stop the load before its database is dropped.
+        stop.set()
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
         if server is not None:
             server.should_exit = True
             server_thread.join(15)
@@ -639,13 +358,6 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        try:
-            import streamlit as st
-
-            st.cache_resource.clear()  # the temporary database's engine
-            st.cache_data.clear()
-        except Exception:  # noqa: BLE001, S110 - best effort
-            pass
         db.close()
 
 
