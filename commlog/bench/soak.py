@@ -36,16 +36,24 @@ import os
 import queue
 import random
 import socket
-import statistics
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+
+from commlog.bench import table
+from commlog.bench.stats import Timing
+from commlog.migrate import upgrade
+from commlog.tempdb import TempDatabase
+
+if TYPE_CHECKING:
+    import uvicorn
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 SOAK_PREFIX = "soak-"
 
@@ -64,16 +72,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
 
 
-# --- measurements -------------------------------------------------------------------------------------
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * len(s)) - 1))]
-
-
 # --- the webhook stream ---------------------------------------------------------------------------------
 
 
@@ -90,7 +88,7 @@ class WebhookTally:
     latencies: list[float] = field(default_factory=list)
 
 
-def _serve_webhook(engine, public_b64: str):  # noqa: ANN001, ANN202
+def _serve_webhook(engine: Engine, public_b64: str) -> tuple[str, uvicorn.Server, threading.Thread, socket.socket]:
     import uvicorn
 
     from commlog.webhooks.app import WebhookSettings, create_app
@@ -111,8 +109,8 @@ def _serve_webhook(engine, public_b64: str):  # noqa: ANN001, ANN202
     return f"http://127.0.0.1:{port}", server, thread, sock
 
 
-def _stream_webhooks(base: str, private_key, targets: list[tuple[str, str]], stop: threading.Event, tally: WebhookTally,  # noqa: ANN001
-                     batch_size: int, pause: float, rnd: random.Random) -> None:
+def _stream_webhooks(base: str, private_key: ec.EllipticCurvePrivateKey, targets: list[tuple[str, str]], stop: threading.Event,
+                     tally: WebhookTally, batch_size: int, pause: float, rnd: random.Random) -> None:
     import httpx
 
     from commlog.webhooks.app import SENDGRID_PATH
@@ -172,7 +170,7 @@ def _stream_webhooks(base: str, private_key, targets: list[tuple[str, str]], sto
 # --- the run ----------------------------------------------------------------------------------------------
 
 
-def _seed(engine, messages: int, seed: int) -> dict:  # noqa: ANN001
+def _seed(engine: Engine, messages: int, seed: int) -> dict:
     from commlog import auth
     from commlog.demo.seed import SeedConfig, seed_demo
     from commlog.models import AppUser, Lender, Message
@@ -194,7 +192,7 @@ def _seed(engine, messages: int, seed: int) -> dict:  # noqa: ANN001
     return {"users": users, "targets": [(t[0], t[1]) for t in targets]}
 
 
-def _counts(engine) -> dict:  # noqa: ANN001
+def _counts(engine: Engine) -> dict:
     from commlog.models import AuditEntry, DeliveryEvent
 
     with engine.connect() as conn:
@@ -206,10 +204,9 @@ def _counts(engine) -> dict:  # noqa: ANN001
     return {"soak_rows": soak_rows, "soak_distinct": soak_distinct, "audit": audit}
 
 
-def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, C901, PLR0915
+def run_soak(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from commlog.bench.tempdb import TempDatabase
     from commlog.ui import soak_driver
     from commlog.webhooks.signature import public_key_b64
 
@@ -220,13 +217,14 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
                                                  "COMMLOG_SANDBOX_429_RATE")}
     quiet = [logging.getLogger(n) for n in ("commlog", "httpx", "uvicorn", "uvicorn.error")]
     levels = [lg.level for lg in quiet]
-    db = TempDatabase.create(args.pg_url)
+    db = TempDatabase.create(args.pg_url, prefix="commlog_bench")
     stats = soak_driver.Stats()
     tally = WebhookTally()
     server = None
     procs: list[mp.process.BaseProcess] = []
     stop = threading.Event()
     try:
+        upgrade(db.engine)
         say(f"soak: seeding {args.messages:,} demo messages into {db.label} ...")
         t0 = time.perf_counter()
         world = _seed(db.engine, args.messages, args.seed)
@@ -283,16 +281,14 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
         say(f"soak on {db.label.split('://')[0]}: {args.sessions} sessions + webhook stream, {elapsed:.1f} s")
         rows = []
         for action in (*soak_driver.ACTIONS, "session"):
-            lat = stats.latencies.get(action, [])
+            t = Timing.of_seconds(stats.latencies.get(action, []))
             n_err = stats.errors.get(action, 0)
-            if not lat and not n_err:
+            if not t.runs and not n_err:
                 continue
-            rows.append([action, len(lat), len(lat) / elapsed, n_err, stats.skipped.get(action, 0),
-                         1000 * statistics.median(lat) if lat else 0.0, 1000 * _pct(lat, 0.95), 1000 * max(lat) if lat else 0.0])
-        wl = tally.latencies
-        rows.append(["webhook post", tally.posts, tally.posts / elapsed, sum(tally.failures.values()), 0,
-                     1000 * statistics.median(wl) if wl else 0.0, 1000 * _pct(wl, 0.95), 1000 * max(wl) if wl else 0.0])
-        _table(say, ["action", "done", "per s", "errors", "skipped", "p50 ms", "p95 ms", "max ms"], rows)
+            rows.append([action, t.runs, t.runs / elapsed, n_err, stats.skipped.get(action, 0), t.median_ms, t.p95_ms, t.max_ms])
+        t = Timing.of_seconds(tally.latencies)
+        rows.append(["webhook post", tally.posts, tally.posts / elapsed, sum(tally.failures.values()), 0, t.median_ms, t.p95_ms, t.max_ms])
+        say(table(["action", "done", "per s", "errors", "skipped", "p50 ms", "p95 ms", "max ms"], rows, align="lrrrrrrr"))
         say("(skipped: nothing to do on that page, e.g. no row to select after a filter; not timed)")
 
         sent = len(tally.sent_ids)
@@ -314,7 +310,7 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
             done = stats.audited.get(action, 0)
             integrity.append([f"audit rows '{action}' (done: {done})", audit_rows[action],
                               "ok" if audit_rows[action] == done else "MISMATCH"])
-        _table(say, ["integrity", "count", "result"], integrity)
+        say(table(["integrity", "count", "result"], integrity, align="lrr"))
         if stats.provider_refusals:
             say(f"provider answers with an error (shown to the user, not app errors): {dict(stats.provider_refusals)}")
         app_errors = sum(stats.errors.values()) + sum(tally.failures.values())
@@ -359,22 +355,6 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
             else:
                 os.environ[k] = v
         db.close()
-
-
-def _table(say: Callable[[str], None], headers: list[str], rows: list[list]) -> None:
-    def fmt(v: object) -> str:
-        if isinstance(v, float):
-            return f"{v:,.1f}"
-        if isinstance(v, int):
-            return f"{v:,}"
-        return str(v)
-
-    cells = [headers] + [[fmt(v) for v in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for k, r in enumerate(cells):
-        say("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
-        if k == 0:
-            say("  ".join("-" * w for w in widths))
 
 
 def main(argv: list[str] | None = None) -> int:
