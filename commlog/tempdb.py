@@ -4,8 +4,8 @@
 `server_url` (`CREATE DATABASE <prefix>_<random>`), or, without a server, a SQLite file in a new
 temporary directory. `close()` (or leaving its `with` block) drops it (`DROP DATABASE … WITH
 (FORCE)`, so connections still open do not keep it alive) or removes the directory. Nothing is
-left behind on an exception or Ctrl-C either: a Ctrl-C during the drop itself is held until the
-drop is done. Only a process killed outright (SIGKILL) leaves its database behind.
+left behind on an exception or Ctrl-C either: a Ctrl-C (or SIGTERM) during the drop itself waits
+until the drop is done. Only a process killed outright (SIGKILL) leaves its database behind.
 
 It lives here, not in commlog.bench, so that the tests can use it without importing bench code.
 """
@@ -69,7 +69,7 @@ class TempDatabase:
             with conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
         except BaseException:
-            with _sigint_held():
+            with _signals_held():
                 drop()  # interrupted while the server was creating it: it may exist
             raise
         return cls(make_url(server_url).set(database=name).render_as_string(hide_password=False), drop)
@@ -88,7 +88,7 @@ class TempDatabase:
         if self._drop is None:
             return
         drop, self._drop = self._drop, None
-        with _sigint_held():
+        with _signals_held():
             if "engine" in self.__dict__:
                 self.engine.dispose()
             drop()
@@ -101,17 +101,18 @@ class TempDatabase:
 
 
 @contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Ctrl-C waits until the block is done, then raises KeyboardInterrupt (main thread only: the
-    only thread Python delivers signals to)."""
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM wait until the block is done, then take effect as they would have
+    (main thread only: the only thread Python runs signal handlers in)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    previous = {signum: signal.signal(signum, lambda s, _frame: caught.append(s)) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
-    if caught:
-        raise KeyboardInterrupt
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+    for signum in dict.fromkeys(caught):
+        signal.raise_signal(signum)

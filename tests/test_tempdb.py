@@ -62,21 +62,36 @@ def test_postgresql_database_is_dropped_on_an_error_or_ctrl_c(pg_database_url, e
     assert _name(db) not in _databases(pg_database_url)
 
 
-def test_ctrl_c_during_the_drop_waits_until_it_is_done(monkeypatch):
-    db = TempDatabase.create()
-    directory = Path(_name(db)).parent
-    real_rmtree = shutil.rmtree
+def _exit(signum, _frame):
+    raise SystemExit(128 + signum)  # as `python -m commlog bench` answers SIGTERM
 
-    def interrupted_rmtree(path, **kw):
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C pressed again while the drop runs
-        real_rmtree(path, **kw)
 
-    handler = signal.getsignal(signal.SIGINT)
-    monkeypatch.setattr(shutil, "rmtree", interrupted_rmtree)
-    with pytest.raises(KeyboardInterrupt):
-        db.close()
-    assert not directory.exists()
-    assert signal.getsignal(signal.SIGINT) is handler
+@pytest.mark.parametrize(
+    ("signum", "handler", "raised"),
+    [(signal.SIGINT, None, KeyboardInterrupt), (signal.SIGTERM, _exit, SystemExit)],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_signal_during_the_drop_waits_until_it_is_done(monkeypatch, signum, handler, raised):
+    """Ctrl-C pressed again (or a SIGTERM) while the drop runs: the drop finishes, then it counts."""
+    previous = signal.getsignal(signum)
+    if handler is not None:
+        signal.signal(signum, handler)
+    try:
+        db = TempDatabase.create()
+        directory = Path(_name(db)).parent
+        real_rmtree = shutil.rmtree
+
+        def interrupted_rmtree(path, **kw):
+            os.kill(os.getpid(), signum)
+            real_rmtree(path, **kw)
+
+        monkeypatch.setattr(shutil, "rmtree", interrupted_rmtree)
+        with pytest.raises(raised):
+            db.close()
+        assert not directory.exists()
+        assert signal.getsignal(signum) is (handler or previous)
+    finally:
+        signal.signal(signum, previous)
 
 
 def test_no_server_is_a_clear_error_without_the_password():

@@ -80,8 +80,10 @@ def run(args) -> int:  # noqa: ANN001
                 print(f"bench {name} failed: {type(exc).__name__}: {exc}", flush=True)
                 status = max(status, 2)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-        ctx.close()
+        try:
+            ctx.close()
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     return status
 
 
