@@ -1,7 +1,8 @@
 """Shared fixtures: a migrated database per test, on SQLite and (when it answers) PostgreSQL.
 
-PostgreSQL: one database per test run (`commlog_test_<random>`, dropped at the end), one schema per
-test inside it. COMMLOG_TEST_PG_URL points elsewhere (default: the local server, database `test`).
+PostgreSQL: one database per test run (`commlog_test_<random>`, made and dropped by commlog.tempdb,
+as the benches make theirs), one schema per test inside it. COMMLOG_TEST_PG_URL points elsewhere
+(default: the local server, database `test`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
 from commlog.db import make_engine
 from commlog.migrate import upgrade
+from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 
-PG_ADMIN_URL = os.environ.get("COMMLOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get("COMMLOG_TEST_PG_URL", LOCAL_SERVER_URL)
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -28,33 +29,15 @@ def now() -> datetime:
     return NOW
 
 
-def _pg_admin() -> Engine | None:
-    eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with eng.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means "no server here"
-        eng.dispose()
-        return None
-    return eng
-
-
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str]:
     """A database of this run's own on the PostgreSQL server, dropped after the run."""
-    admin = _pg_admin()
-    if admin is None:
-        pytest.skip(f"PostgreSQL not reachable at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)}")
-    name = f"commlog_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        db = TempDatabase.create(PG_ADMIN_URL, prefix="commlog_test")
+    except ServerUnreachable as exc:
+        pytest.skip(str(exc))
+    with db:
+        yield db.url
 
 
 def _pg_schema_engine(pg_url: str) -> tuple[Engine, str]:

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 
 from commlog import checks
-from commlog.db import make_engine
+from commlog.bench import table
+from commlog.bench.stats import timed
 from commlog.migrate import upgrade
 from commlog.models import Lender, Message
 from commlog.principal import Principal, Role
@@ -37,6 +36,7 @@ from commlog.providers import ProviderSet
 from commlog.providers.fake_server import FakeProvider
 from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.sendgrid import SendGridProvider
+from commlog.tempdb import TempDatabase
 
 TARGET_SPEEDUP = 8.0
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -50,9 +50,6 @@ class Row:
     unit: str
     target: str = ""
     ok: bool | None = None
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "value": self.value, "unit": self.unit, "target": self.target, "ok": self.ok}
 
 
 def _seed(engine: Engine, n: int) -> tuple[list[int], list[int]]:
@@ -68,8 +65,6 @@ def _seed(engine: Engine, n: int) -> tuple[list[int], list[int]]:
             for i in range(2 * n)
         ]
         conn.execute(insert(Message), rows)
-    from sqlalchemy import select
-
     with engine.connect() as conn:
         ids = list(conn.execute(select(Message.id).order_by(Message.id)).scalars())
     return ids[:n], ids[n:]
@@ -77,10 +72,9 @@ def _seed(engine: Engine, n: int) -> tuple[list[int], list[int]]:
 
 def measure(messages: int = 500, latency: float = 0.1, rate_per_min: float = 6000, concurrency: int | None = None, quiet: bool = False) -> list[Row]:
     workers = concurrency or checks.DEFAULT_CONCURRENCY
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
-        upgrade(engine)
-        seq_ids, conc_ids = _seed(engine, messages)
+    with TempDatabase.create(prefix="commlog_bench") as db:
+        upgrade(db.engine)
+        seq_ids, conc_ids = _seed(db.engine, messages)
         with FakeProvider(auto=True, latency=latency) as fake:
             fake.limit_per_minute = int(rate_per_min)
 
@@ -92,22 +86,19 @@ def measure(messages: int = 500, latency: float = 0.1, rate_per_min: float = 600
 
             if not quiet:
                 print(f"sequential: {messages} checks, {latency * 1000:.0f} ms latency ...", file=sys.stderr, flush=True)
-            t0 = time.perf_counter()
-            seq = checks.check_messages(engine, BENCH_PRINCIPAL, seq_ids, now=NOW, client=provider("seq"), concurrency=1)
-            t_seq = time.perf_counter() - t0
+            seq = timed(lambda: checks.check_messages(db.engine, BENCH_PRINCIPAL, seq_ids, now=NOW, client=provider("seq"), concurrency=1))
             seq_window = fake.max_in_window(60.0)
             fake.reset_counts()
             if not quiet:
                 print(f"concurrent: {messages} checks at concurrency {workers} ...", file=sys.stderr, flush=True)
-            t0 = time.perf_counter()
-            conc = checks.check_messages(engine, BENCH_PRINCIPAL, conc_ids, now=NOW, client=provider("conc"), concurrency=workers)
-            t_conc = time.perf_counter() - t0
+            conc = timed(lambda: checks.check_messages(db.engine, BENCH_PRINCIPAL, conc_ids, now=NOW, client=provider("conc"),
+                                                       concurrency=workers))
             per_min = max(seq_window, fake.max_in_window(60.0))
             per_s = fake.max_in_window(1.0)
             server_429s = fake.server_429s
-        engine.dispose()
-    ok_seq = sum(o.ok and str(o.status) == "DELIVERED" for o in seq)
-    ok_conc = sum(o.ok and str(o.status) == "DELIVERED" for o in conc)
+    t_seq, t_conc = seq.seconds, conc.seconds
+    ok_seq = sum(o.ok and str(o.status) == "DELIVERED" for o in seq.result)
+    ok_conc = sum(o.ok and str(o.status) == "DELIVERED" for o in conc.result)
     speedup = t_seq / t_conc if t_conc > 0 else float("inf")
     return [
         Row("sequential checks", round(t_seq, 2), "s", f"{messages / t_seq:.1f} msg/s"),
@@ -121,11 +112,9 @@ def measure(messages: int = 500, latency: float = 0.1, rate_per_min: float = 600
 
 
 def format_table(rows: list[Row]) -> str:
-    lines = [f"{'measure':42} {'value':>10} {'unit':5} target"]
-    for r in rows:
-        mark = "" if r.ok is None else ("  ok" if r.ok else "  MISSED")
-        lines.append(f"{r.name:42} {r.value:>10g} {r.unit:5} {r.target}{mark}")
-    return "\n".join(lines)
+    return table(["measure", "value", "unit", "target"],
+                 [[r.name, r.value, r.unit, r.target + ("" if r.ok is None else ("  ok" if r.ok else "  MISSED"))] for r in rows],
+                 align="lrll")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,12 +124,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=None, help=f"default {checks.DEFAULT_CONCURRENCY}")
 
 
-def rows(args: argparse.Namespace) -> list[Row]:
-    return measure(args.messages, args.latency, args.rate_per_min, args.concurrency)
-
-
 def run(args: argparse.Namespace) -> int:
-    result = rows(args)
+    result = measure(args.messages, args.latency, args.rate_per_min, args.concurrency)
     print(format_table(result))
     return 0 if all(r.ok is not False for r in result) else 1
 

@@ -17,29 +17,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import Engine, and_, create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, and_, func, select, text
 
 from commlog import deliverability as D
 from commlog import rollups
-from commlog.db import make_engine
+from commlog.bench import table
+from commlog.bench.stats import Timing, timed
 from commlog.migrate import upgrade
 from commlog.models import Message
 from commlog.principal import Principal, Role
+from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 
 TARGET_MS = 100.0
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 DAYS = 90
-PG_DEFAULT = os.environ.get("COMMLOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_DEFAULT = os.environ.get("COMMLOG_TEST_PG_URL", LOCAL_SERVER_URL)
 
 DOMAINS = [  # (domain, family, weight)
     ("gmail.com", "google", 38), ("googlemail.com", "google", 1), ("outlook.com", "microsoft", 9), ("hotmail.com", "microsoft", 9),
@@ -55,22 +52,6 @@ TYPES = [  # (email type, audience, weight)
     ("staff_password_reset", "staff", 3), ("staff_invitation", "staff", 3),
 ]
 LENDER_SHARES = [35, 20, 13, 10, 8, 6, 5, 3]  # percent of messages
-
-
-@dataclass
-class Timing:
-    name: str
-    kind: str  # rollup | messages
-    samples: list[float]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def p95(self) -> float:
-        s = sorted(self.samples)
-        return s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
 
 
 def _weighted_case(expr: str, items: list, value) -> str:  # noqa: ANN001
@@ -205,68 +186,48 @@ def page_queries(conn, who: Principal, q: D.MetricsQuery, today: date) -> dict[s
     }
 
 
-def time_all(queries: dict[str, Callable], kind: str, repeat: int) -> list[Timing]:
-    out = []
-    for name, fn in queries.items():
-        fn()  # warm the cache: the page is read over and over
-        samples = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            samples.append((time.perf_counter() - t0) * 1000)
-        out.append(Timing(name, kind, samples))
-    return out
+Result = tuple[str, str, str, Timing]  # scope, query, source (rollup | messages), its timing
 
 
-def bench_engine(engine: Engine, n: int, repeat: int, label: str) -> tuple[dict, list[tuple[str, Timing]]]:
+def time_all(scope: str, queries: dict[str, Callable], kind: str, repeat: int) -> list[Result]:
+    # One untimed run first: the page is read over and over, so its caches are warm.
+    return [(scope, name, kind, timed(fn, repeat, warmup=1)) for name, fn in queries.items()]
+
+
+def bench_engine(engine: Engine, n: int, repeat: int, label: str) -> tuple[dict, list[Result]]:
     info = fill(engine, n)
     today = ANCHOR.date()
     q_all = D.MetricsQuery(start=today - timedelta(days=59), end=today, granularity="week")
     q_one = D.MetricsQuery(start=today - timedelta(days=59), end=today, granularity="week", lender_id=1)
     ops = Principal(0, "bench@ops", Role.OPS, None)
     admin = Principal(0, "bench@lender", Role.LENDER_ADMIN, 1)
-    results: list[tuple[str, Timing]] = []
+    results: list[Result] = []
     with engine.connect() as conn:
         for scope, who, q, lender in (("ops, all lenders", ops, q_all, None), ("lender admin, largest lender", admin, q_one, 1)):
-            for t in time_all(page_queries(conn, who, q, today), "rollup", repeat):
-                results.append((scope, t))
-            for t in time_all(naive_queries(conn, q, lender), "messages", max(1, min(repeat, 3))):
-                results.append((scope, t))
+            results += time_all(scope, page_queries(conn, who, q, today), "rollup", repeat)
+            results += time_all(scope, naive_queries(conn, q, lender), "messages", max(1, min(repeat, 3)))
     info["label"], info["n"] = label, n
     return info, results
 
 
-def _pg_temp_db(url: str) -> tuple[str, Callable[[], None]] | None:
-    admin = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as c:
-            c.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001
-        return None
-    name = f"commlog_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(url).set(database=name).render_as_string(hide_password=False), drop
-
-
-def print_table(runs: list[tuple[dict, list[tuple[str, Timing]]]]) -> bool:
+def report(runs: list[tuple[dict, list[Result]]]) -> bool:
     ok = True
     for info, results in runs:
         print(f"\n## {info['label']}: {info['n']:,} messages · load {info['insert_s']:.1f} s · rebuild_rollups {info['rebuild_s']:.1f} s · "
               f"daily_rollup {info['daily_rows']:,} rows · domain_rollup {info['domain_rows']:,} rows")
-        print("| scope | query | source | median ms | p95 ms | target |")
-        print("|---|---|---|---:|---:|---|")
-        for scope, t in results:
-            verdict = ("ok" if t.median < TARGET_MS else "MISSED") if t.kind == "rollup" else "(naive)"
+        rows = []
+        for scope, name, kind, t in results:
+            verdict = ("ok" if t.median_ms < TARGET_MS else "MISSED") if kind == "rollup" else "(naive)"
             ok &= verdict != "MISSED"
-            print(f"| {scope} | {t.name} | {t.kind} | {t.median:.1f} | {t.p95:.1f} | {verdict} |")
+            rows.append([scope, name, kind, t.median_ms, t.p95_ms, verdict])
+        print(table(["scope", "query", "source", "median ms", "p95 ms", "target"], rows, align="lllrrl", markdown=True))
     return ok
+
+
+def _run(server_url: str | None, n: int, repeat: int, label: str) -> tuple[dict, list[Result]]:
+    with TempDatabase.create(server_url, prefix="commlog_bench") as db:
+        upgrade(db.engine)
+        return bench_engine(db.engine, n, repeat, label)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,30 +239,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = []
     for n in args.sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(f"sqlite:///{tmp}/bench.sqlite3")
-            upgrade(engine)
-            runs.append(bench_engine(engine, n, args.repeat, "SQLite"))
-            engine.dispose()
-        print_table(runs[-1:])
+        runs.append(_run(None, n, args.repeat, "SQLite"))
+        report(runs[-1:])
         sys.stdout.flush()
     for n in args.pg:
-        made = _pg_temp_db(args.pg_url)
-        if made is None:
-            print(f"PostgreSQL not reachable at {make_url(args.pg_url).render_as_string(hide_password=True)}: skipped", file=sys.stderr)
-            break
-        url, drop = made
         try:
-            engine = make_engine(url)
-            upgrade(engine)
-            runs.append(bench_engine(engine, n, args.repeat, "PostgreSQL"))
-            engine.dispose()
-        finally:
-            drop()
-        print_table(runs[-1:])
+            runs.append(_run(args.pg_url, n, args.repeat, "PostgreSQL"))
+        except ServerUnreachable as exc:
+            print(f"{exc}: skipped", file=sys.stderr)
+            break
+        report(runs[-1:])
         sys.stdout.flush()
     print("\n# summary")
-    ok = print_table(runs)
+    ok = report(runs)
     print(f"\ntarget: every page query (rollup) median < {TARGET_MS:.0f} ms: {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 

@@ -1,9 +1,9 @@
 """Failures CSV export at scale: commlog's streamed export beside pandas read_sql + to_csv, same run.
 
-Each backend gets a fresh database (a temp SQLite file; on PostgreSQL, when it answers, a temporary
-database created and dropped here) holding one lender with `--rows` failure rows (Status failed,
-BOUNCE, BLOCKED, DROPPED; half in borrower logs; every 100th subject starts with '=') plus 10 %
-delivered rows that the export must skip. About a quarter of the rows have a comma or a double
+Each backend gets a fresh database (a temporary SQLite file; on PostgreSQL, when it answers, a
+temporary database created and dropped: commlog.tempdb) holding one lender with `--rows` failure
+rows (Status failed, BOUNCE, BLOCKED, DROPPED; half in borrower logs; every 100th subject starts
+with '=') plus 10 % delivered rows that the export must skip. About a quarter of the rows have a comma or a double
 quote in a cell (Gmail's 5.1.1 text, a block reason, some subjects), so the csv module's quoting
 path is exercised as it is on real data. Both methods run the same SELECT (commlog.export's
 scoped, filtered log query) and write a CSV file to a temp directory.
@@ -26,27 +26,25 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, insert, text
 
-from commlog.bench import BenchContext, register
-from commlog.db import make_engine
+from commlog.bench import BenchContext, register, table
+from commlog.bench.stats import timed
 from commlog.export import FailureExport, count_failures, export_select, stream_failures
 from commlog.log_queries import SPAN_LENDER
 from commlog.log_view import LogQuery
 from commlog.migrate import upgrade
 from commlog.models import Account, Lender
 from commlog.principal import Principal, Role
+from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 
 TARGET_ROWS_PER_S = 100_000
 TARGET_PEAK_MB = 150.0
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 BORROWERS = 1000
 OPS = Principal(user_id=0, email="bench@commlog.local", role=Role.OPS, lender_id=None)
@@ -142,7 +140,7 @@ class RssPeak:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._rss())
@@ -173,12 +171,12 @@ class Result:
 
 def _measure(backend: str, method: str, fn: Callable[[Path], int], out: Path) -> Result:
     with RssPeak() as mem:
-        t0, c0 = time.perf_counter(), time.process_time()
-        rows = fn(out)
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        c0 = time.process_time()
+        run = timed(lambda: fn(out))
+        cpu = time.process_time() - c0
     size = out.stat().st_size / 2**20
     out.unlink()
-    return Result(backend, method, rows, seconds, cpu, mem.growth_mb, size)
+    return Result(backend, method, run.result, run.seconds, cpu, mem.growth_mb, size)
 
 
 def bench_engine(engine: Engine, backend: str, failures: int, workdir: Path, with_pandas: bool = True) -> list[Result]:
@@ -221,61 +219,41 @@ def bench_engine(engine: Engine, backend: str, failures: int, workdir: Path, wit
     return results
 
 
-def _sqlite(failures: int, workdir: Path, with_pandas: bool) -> list[Result]:
-    engine = make_engine(f"sqlite:///{workdir / 'bench.sqlite3'}")
-    try:
-        upgrade(engine)
-        return bench_engine(engine, "sqlite", failures, workdir, with_pandas)
-    finally:
-        engine.dispose()
-
-
-def _postgresql(failures: int, workdir: Path, pg_url: str, with_pandas: bool) -> list[Result] | None:
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as c:
-            c.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - no server: skip this backend
-        print(f"[postgresql] not reachable at {make_url(pg_url).render_as_string(hide_password=True)}: skipped", file=sys.stderr)
-        admin.dispose()
-        return None
-    name = f"commlog_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(pg_url).set(database=name).render_as_string(hide_password=False))
-    try:
-        upgrade(engine)
-        return bench_engine(engine, "postgresql", failures, workdir, with_pandas)
-    finally:
-        engine.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def _backend(server_url: str | None, failures: int, workdir: Path, with_pandas: bool) -> list[Result]:
+    """SQLite (`server_url` None) or a temporary database on the PostgreSQL server at `server_url`."""
+    with TempDatabase.create(server_url, prefix="commlog_bench") as db:
+        upgrade(db.engine)
+        return bench_engine(db.engine, "postgresql" if server_url else "sqlite", failures, workdir, with_pandas)
 
 
 def report(results: list[Result]) -> bool:
-    print(f"{'backend':11} {'method':26} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'rows/cpu-s':>10} {'peak RSS +MB':>12} {'file MB':>8}")
     ok = True
+    rows = []
     for r in results:
         mark = ""
         if r.method.startswith("commlog"):
             fast, small = r.per_second >= TARGET_ROWS_PER_S, r.peak_mb < TARGET_PEAK_MB
             ok = ok and fast and small
-            mark = "  ok" if fast and small else "  MISSED"
-        print(f"{r.backend:11} {r.method:26} {r.rows:>10,} {r.seconds:>8.2f} {r.per_second:>10,.0f} {r.per_cpu_second:>10,.0f} {r.peak_mb:>12.1f} {r.file_mb:>8.1f}{mark}")
+            mark = "ok" if fast and small else "MISSED"
+        rows.append([r.backend, r.method, r.rows, r.seconds, round(r.per_second), round(r.per_cpu_second), r.peak_mb, r.file_mb, mark])
+    print(table(["backend", "method", "rows", "seconds", "rows/s", "rows/cpu-s", "peak RSS +MB", "file MB", "target"], rows,
+                align="llrrrrrrl"))
     print(f"targets (commlog): >= {TARGET_ROWS_PER_S:,} rows/s (wall clock), peak RSS growth < {TARGET_PEAK_MB:.0f} MB")
     print(f"load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (rows/cpu-s is this process's CPU time)")
     return ok
 
 
-def run(rows: int = 1_000_000, backend: str = "both", pg_url: str = DEFAULT_PG_URL, with_pandas: bool = True) -> int:
+def run(rows: int = 1_000_000, backend: str = "both", pg_url: str = LOCAL_SERVER_URL, with_pandas: bool = True) -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="commlog-bench-export-") as tmp:
         workdir = Path(tmp)
         if backend in ("sqlite", "both"):
-            results += _sqlite(rows, workdir, with_pandas)
+            results += _backend(None, rows, workdir, with_pandas)
         if backend in ("postgresql", "both"):
-            results += _postgresql(rows, workdir, pg_url, with_pandas) or []
+            try:
+                results += _backend(pg_url, rows, workdir, with_pandas)
+            except ServerUnreachable as exc:
+                print(f"[postgresql] {exc}: skipped", file=sys.stderr)
     return 0 if report(results) else 1
 
 
@@ -294,7 +272,7 @@ def bench(ctx: BenchContext) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=int, default=1_000_000, help="failure rows to export (default 1,000,000)")
     p.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    p.add_argument("--pg-url", default=os.environ.get("COMMLOG_BENCH_PG_URL", DEFAULT_PG_URL))
+    p.add_argument("--pg-url", default=os.environ.get("COMMLOG_BENCH_PG_URL", LOCAL_SERVER_URL))
     p.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
 
 

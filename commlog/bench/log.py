@@ -165,16 +165,16 @@ def run(ctx: BenchContext) -> int:
                 page = fetch_log_page(conn, principal, f)
                 naive_rows, naive_total = _naive_log(conn, lender_id, f)
                 same = [r["id"] for r in page.rows] == [int(i) for i in naive_rows["id"]] and page.total == naive_total
-                fast = timed(lambda f=f: fetch_log_page(conn, principal, f), ctx.repeat)
-                slow = timed(lambda f=f: _naive_log(conn, lender_id, f), ctx.naive_repeat, warmup=0)
+                fast = timed(lambda f=f: fetch_log_page(conn, principal, f), ctx.repeat, warmup=1)
+                slow = timed(lambda f=f: _naive_log(conn, lender_id, f), ctx.naive_repeat)
                 if page.page != f.view.page:
                     label += f" (last: {page.page})"
                 rows.append(_row(n, label, fast, slow, page.total, same, missed))
             hits = search_borrowers(conn, principal, lender_id, q)
             naive_hits = _naive_typeahead(conn, lender_id, q)
             same = [h.id for h in hits] == [int(i) for i in naive_hits["id"]]
-            fast = timed(lambda: search_borrowers(conn, principal, lender_id, q), ctx.repeat)
-            slow = timed(lambda: _naive_typeahead(conn, lender_id, q), ctx.naive_repeat, warmup=0)
+            fast = timed(lambda: search_borrowers(conn, principal, lender_id, q), ctx.repeat, warmup=1)
+            slow = timed(lambda: _naive_typeahead(conn, lender_id, q), ctx.naive_repeat)
             rows.append(_row(n, f"borrower type-ahead {q!r}", fast, slow, len(hits), same, missed))
             name = conn.execute(select(Account.name).where(Account.id == borrower_id)).scalar_one().lower()
             searches = [("recipient search, whole address", email, TARGET_MEDIAN_MS)] + [
@@ -184,8 +184,8 @@ def run(ctx: BenchContext) -> int:
             for label, typed, target in searches:
                 res = find_emails_to(conn, principal, typed, lender_id=lender_id)
                 same = _same_search(res, _naive_recipient_search(conn, lender_id, typed))
-                fast = timed(lambda t=typed: find_emails_to(conn, principal, t, lender_id=lender_id), ctx.repeat)
-                slow = timed(lambda t=typed: _naive_recipient_search(conn, lender_id, t), ctx.naive_repeat, warmup=0)
+                fast = timed(lambda t=typed: find_emails_to(conn, principal, t, lender_id=lender_id), ctx.repeat, warmup=1)
+                slow = timed(lambda t=typed: _naive_recipient_search(conn, lender_id, t), ctx.naive_repeat)
                 if res.more_recipients:
                     label += f" ({len(res.recipients)}+ recipients)"
                 rows.append(_row(n, label, fast, slow, res.total, same, missed, target))

@@ -5,8 +5,9 @@ temporary PostgreSQL database, dropped afterwards) is seeded with demo data (`--
 20,000, over 4 lenders) and one login per lender plus one ops login. Then, for `--duration` seconds
 (default 60):
 
-* `--sessions` threads (default 6) each run Streamlit sessions of the real app (AppTest of app.py,
-  the same scripts a browser session runs), as ops or as a lender admin, cycling through: open the
+* `--sessions` processes (default 6) each run Streamlit sessions of the real app (AppTest of app.py,
+  the same scripts a browser session runs; the driver is commlog.ui.soak_driver, since only
+  commlog.ui imports Streamlit), as ops or as a lender admin, cycling through: open the
   log, page through it, filter (delivery status, type-ahead + pick a borrower), select a row and
   Check delivery status, bulk-check 5 rows, build the failures CSV of the export panel (the download
   button's callable, as a click runs it), open a message on its own page, open Deliverability;
@@ -35,30 +36,31 @@ import os
 import queue
 import random
 import socket
-import statistics
 import sys
 import threading
 import time
-import traceback
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
-ROOT = Path(__file__).resolve().parents[2]
+from commlog.bench import table
+from commlog.bench.stats import Timing
+from commlog.migrate import upgrade
+from commlog.tempdb import TempDatabase
+
+if TYPE_CHECKING:
+    import uvicorn
+    from cryptography.hazmat.primitives.asymmetric import ec
+
 SOAK_PREFIX = "soak-"
-SKIP = "skip"  # an action with nothing to do on the current page (e.g. no rows to select)
-APP_FAILURE_WORDS = ("database is not reachable", "Traceback", "could not be saved", "platform ops only")
-ACTIONS = ("open log", "next page", "filter", "type-ahead", "check one", "bulk check", "export CSV", "message page",
-           "deliverability")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
-    p.add_argument("--sessions", type=int, default=6, help="concurrent app sessions (threads; default 6)")
+    p.add_argument("--sessions", type=int, default=6, help="concurrent app sessions (processes; default 6)")
     p.add_argument("--actions-per-session", type=int, default=12, help="actions before a session is replaced (default 12)")
     p.add_argument("--messages", type=int, default=20_000, help="demo messages to seed (default 20000)")
     p.add_argument("--batch-size", type=int, default=50, help="events per webhook post (default 50)")
@@ -68,298 +70,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--pg-url", help="PostgreSQL server URL: the temporary database is created there")
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
-
-
-# --- measurements -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Stats:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    errors: Counter = field(default_factory=Counter)
-    error_samples: list[str] = field(default_factory=list)
-    provider_refusals: Counter = field(default_factory=Counter)  # check outcomes with a provider error (not app errors)
-    audited: Counter = field(default_factory=Counter)  # audit rows the actions must have written, by action
-    skipped: Counter = field(default_factory=Counter)
-
-    def as_dict(self) -> dict:
-        return {"latencies": dict(self.latencies), "errors": dict(self.errors), "error_samples": self.error_samples,
-                "provider_refusals": dict(self.provider_refusals), "audited": dict(self.audited), "skipped": dict(self.skipped)}
-
-    def merge(self, d: dict) -> None:
-        for k, v in d["latencies"].items():
-            self.latencies[k].extend(v)
-        for name in ("errors", "provider_refusals", "audited", "skipped"):
-            getattr(self, name).update(d[name])
-        self.error_samples.extend(d["error_samples"][: max(0, 10 - len(self.error_samples))])
-
-    def ok(self, action: str, seconds: float) -> None:
-        with self.lock:
-            self.latencies[action].append(seconds)
-
-    def error(self, action: str, what: str) -> None:
-        with self.lock:
-            self.errors[action] += 1
-            if len(self.error_samples) < 10:
-                self.error_samples.append(f"{action}: {what}")
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * len(s)) - 1))]
-
-
-# --- one app session ------------------------------------------------------------------------------------
-
-
-class _Deferred:
-    """The download buttons' data callables by file id (what a browser click runs)."""
-
-    def __init__(self) -> None:
-        from streamlit.runtime.media_file_manager import MediaFileManager
-
-        self.seen: dict[str, object] = {}
-        self._lock = threading.Lock()
-        self._cls = MediaFileManager
-        self._real = MediaFileManager.add_deferred
-        outer = self
-
-        def spy(mgr, data_callable, mimetype, coordinates, file_name=None, **kw):  # noqa: ANN001, ANN202
-            file_id = outer._real(mgr, data_callable, mimetype, coordinates, file_name=file_name, **kw)
-            with outer._lock:
-                outer.seen[file_id] = mgr
-            return file_id
-
-        MediaFileManager.add_deferred = spy
-
-    def fetch(self, file_id: str) -> bytes:
-        with self._lock:
-            mgr = self.seen.pop(file_id)
-        url = mgr.execute_deferred(file_id)
-        return mgr._storage.get_file(Path(url).name).content  # noqa: SLF001
-
-    def close(self) -> None:
-        self._cls.add_deferred = self._real
-
-
-class Session:
-    """One user's Streamlit session of the real app, driven like a browser would."""
-
-    def __init__(self, user_id: int, is_ops: bool, rnd: random.Random, deferred: _Deferred, stats: Stats) -> None:
-        self.user_id, self.is_ops, self.rnd, self.deferred, self.stats = user_id, is_ops, rnd, deferred, stats
-        self.at = None
-
-    def _new(self, path: str = "app.py", params: dict | None = None):  # noqa: ANN202
-        from streamlit.testing.v1 import AppTest
-
-        at = AppTest.from_file(str(ROOT / path), default_timeout=120)
-        at.session_state["commlog_user_id"] = self.user_id
-        for k, v in (params or {}).items():
-            at.query_params[k] = v
-        return at
-
-    def _problems(self, at) -> str | None:  # noqa: ANN001
-        if at.exception:
-            return "exception: " + "; ".join(str(e.value)[:200] for e in at.exception)
-        # st.error also draws NOT_DELIVERED status boxes and provider refusals (by design): only the
-        # app's own failure pages count.
-        errors = [str(e.value) for e in at.error if any(w in str(e.value) for w in APP_FAILURE_WORDS)]
-        if errors:
-            return "error element: " + "; ".join(e[:200] for e in errors)
-        return None
-
-    def _grid(self) -> str:
-        try:
-            return f"log_table_{self.at.session_state['log_table_gen']}"
-        except KeyError:
-            return "log_table_0"
-
-    def _rows(self) -> int:
-        for df in self.at.dataframe:
-            if "Sent" in df.value.columns:
-                return len(df.value)
-        return 0
-
-    def run(self, action: str) -> None:
-        t0 = time.perf_counter()
-        try:
-            problem = getattr(self, "_" + action.lower().replace(" ", "_").replace("-", "_"))()
-        except Exception as exc:  # noqa: BLE001 - counted, the soak goes on
-            self.stats.error(action, f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)[-400:]}")
-            self.at = None
-            return
-        if problem == SKIP:
-            with self.stats.lock:
-                self.stats.skipped[action] += 1
-            return
-        if problem:
-            self.stats.error(action, problem)
-            return
-        self.stats.ok(action, time.perf_counter() - t0)
-
-    # -- actions (each returns a problem, or None) --
-
-    def _open_log(self) -> str | None:
-        self.at = self._new(params={"account": "all"} if self.rnd.random() < 0.5 else None).run()
-        return self._problems(self.at)
-
-    def _ensure(self) -> None:
-        if self.at is None:
-            self._open_log()
-
-    def _next_page(self) -> str | None:
-        self._ensure()
-        self.at.session_state["log_page"] = self.rnd.randint(1, 5)
-        return self._problems(self.at.run())
-
-    def _filter(self) -> str | None:
-        self._ensure()
-        self.at.session_state["log_delivery"] = self.rnd.choice(["Any", "NOT_DELIVERED", "DELIVERED", "PENDING", "NOT_CHECKED"])
-        self.at.session_state["log_range"] = self.rnd.choice(["7d", "30d"])
-        return self._problems(self.at.run())
-
-    def _type_ahead(self) -> str | None:
-        """Type part of a name, then pick one of the borrowers offered (as the page's own query finds them)."""
-        from commlog import auth
-        from commlog.log_queries import search_borrowers
-        from commlog.ui.resources import engine
-
-        self._ensure()
-        text = self.rnd.choice(["an", "ma", "jo", "li", "el", "sa"])
-        self.at.text_input(key="log_borrower_search").input(text).run()
-        problem = self._problems(self.at)
-        if problem:
-            return problem
-        eng = engine()
-        with eng.connect() as conn:
-            principal = auth.load_principal(conn, self.user_id)
-            found = search_borrowers(conn, principal, int(self.at.session_state["log_lender"]), text)
-        if found:
-            self.at.selectbox(key="log_account").set_value(self.rnd.choice(found).id).run()
-            return self._problems(self.at)
-        return None
-
-    def _check_one(self) -> str | None:
-        self._ensure()
-        n = self._rows()
-        if not n:
-            return SKIP
-        self.at.session_state[self._grid()] = {"selection": {"rows": [self.rnd.randrange(n)], "columns": [], "cells": []}}
-        self.at.run()
-        problem = self._problems(self.at)
-        if problem:
-            return problem
-        buttons = [b for b in self.at.button if b.key and "_check_" in b.key]
-        if not buttons:
-            return SKIP  # a failed send: nothing to check
-        mid = int(buttons[0].key.rsplit("_", 1)[1])
-        buttons[0].click().run()
-        self.stats.audited["check"] += 1
-        outcome = self.at.session_state[f"check_outcome_{mid}"] if f"check_outcome_{mid}" in self.at.session_state else None
-        if outcome is not None and outcome.error:
-            with self.stats.lock:
-                self.stats.provider_refusals[outcome.kind] += 1
-        return self._problems_except_check(self.at)
-
-    def _problems_except_check(self, at) -> str | None:  # noqa: ANN001
-        """A provider's refusal is shown as an error element by design; count only the rest."""
-        if at.exception:
-            return "exception: " + "; ".join(str(e.value)[:200] for e in at.exception)
-        return None
-
-    def _bulk_check(self) -> str | None:
-        self._ensure()
-        n = self._rows()
-        if n < 2:
-            return SKIP
-        rows = sorted(self.rnd.sample(range(n), min(5, n)))
-        self.at.session_state[self._grid()] = {"selection": {"rows": rows, "columns": [], "cells": []}}
-        self.at.run()
-        problem = self._problems(self.at)
-        if problem:
-            return problem
-        self.at.button(key="bulk_check").click().run()
-        self.stats.audited["check"] += 1
-        outcomes = self.at.session_state["bulk_outcomes"] if "bulk_outcomes" in self.at.session_state else []
-        with self.stats.lock:
-            for o in outcomes or []:
-                if o.error and o.kind not in ("never_sent", "no_provider_id"):
-                    self.stats.provider_refusals[o.kind] += 1
-        return self._problems_except_check(self.at)
-
-    def _export_csv(self) -> str | None:
-        self._ensure()
-        buttons = self.at.get("download_button")
-        if not buttons:
-            return SKIP  # over the page's limit: the panel says so
-        data = self.deferred.fetch(buttons[0].proto.deferred_file_id)
-        self.stats.audited["export"] += 1
-        if not data.startswith(b"Lender,Log,"):
-            return f"unexpected CSV start {data[:40]!r}"
-        self.at.run()  # the next rerun offers a new file
-        return self._problems(self.at)
-
-    def _message_page(self) -> str | None:
-        self._ensure()
-        ids = self._visible_ids()
-        at = self._new("app.py").run()
-        at.switch_page("pages/message.py")
-        at.query_params["id"] = str(self.rnd.choice(ids)) if ids else "1"
-        at.run()
-        return self._problems(at)
-
-    def _visible_ids(self) -> list[int]:
-        try:
-            return [int(i) for i in self.at.session_state["log_selected_ids"]]
-        except KeyError:
-            return []
-
-    def _deliverability(self) -> str | None:
-        at = self._new("app.py").run()
-        at.switch_page("pages/deliverability.py").run()
-        return self._problems(at)
-
-
-# --- a session process ------------------------------------------------------------------------------------
-
-CYCLE = ["open log", "next page", "filter", "check one", "type-ahead", "bulk check", "export CSV", "message page",
-         "next page", "check one", "filter", "deliverability"]
-
-
-def _quiet_streamlit() -> None:
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith(("streamlit", "commlog", "httpx", "httpcore")):
-            logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def session_process(i: int, user_id: int, is_ops: bool, actions_per_session: int, seed: int, ready, go, deadline, results) -> None:  # noqa: ANN001
-    """One worker process: app sessions one after another until the deadline (AppTest keeps its
-    script-runner state per process, so concurrent sessions are separate processes, like replicas)."""
-    stats = Stats()
-    deferred = _Deferred()
-    try:
-        rnd = random.Random(seed * 1000 + i)
-        Session(user_id, is_ops, rnd, deferred, Stats())._open_log()  # warm: imports, engine, caches
-        _quiet_streamlit()
-        ready.set()
-        go.wait(600)
-        k = 0
-        while time.time() < deadline.value:
-            s = Session(user_id, is_ops, rnd, deferred, stats)
-            for _ in range(max(1, actions_per_session)):
-                if time.time() >= deadline.value:
-                    break
-                s.run(CYCLE[k % len(CYCLE)])
-                k += 1
-    except BaseException as exc:  # noqa: BLE001 - reported, never a hang
-        stats.error("session", f"{type(exc).__name__}: {exc}")
-        ready.set()
-    finally:
-        deferred.close()
-        results.put(stats.as_dict())
 
 
 # --- the webhook stream ---------------------------------------------------------------------------------
@@ -378,7 +88,7 @@ class WebhookTally:
     latencies: list[float] = field(default_factory=list)
 
 
-def _serve_webhook(engine, public_b64: str):  # noqa: ANN001, ANN202
+def _serve_webhook(engine: Engine, public_b64: str) -> tuple[str, uvicorn.Server, threading.Thread, socket.socket]:
     import uvicorn
 
     from commlog.webhooks.app import WebhookSettings, create_app
@@ -399,8 +109,8 @@ def _serve_webhook(engine, public_b64: str):  # noqa: ANN001, ANN202
     return f"http://127.0.0.1:{port}", server, thread, sock
 
 
-def _stream_webhooks(base: str, private_key, targets: list[tuple[str, str]], stop: threading.Event, tally: WebhookTally,  # noqa: ANN001
-                     batch_size: int, pause: float, rnd: random.Random) -> None:
+def _stream_webhooks(base: str, private_key: ec.EllipticCurvePrivateKey, targets: list[tuple[str, str]], stop: threading.Event,
+                     tally: WebhookTally, batch_size: int, pause: float, rnd: random.Random) -> None:
     import httpx
 
     from commlog.webhooks.app import SENDGRID_PATH
@@ -460,7 +170,7 @@ def _stream_webhooks(base: str, private_key, targets: list[tuple[str, str]], sto
 # --- the run ----------------------------------------------------------------------------------------------
 
 
-def _seed(engine, messages: int, seed: int) -> dict:  # noqa: ANN001
+def _seed(engine: Engine, messages: int, seed: int) -> dict:
     from commlog import auth
     from commlog.demo.seed import SeedConfig, seed_demo
     from commlog.models import AppUser, Lender, Message
@@ -470,9 +180,9 @@ def _seed(engine, messages: int, seed: int) -> dict:  # noqa: ANN001
     now = datetime.now(timezone.utc)
     with engine.begin() as conn:
         lenders = conn.execute(select(Lender.id, Lender.slug)).all()
-        users = [(auth.add_user(conn, "soak-ops@commlog.example", "ops", None, "soak-password-1", now), True)]
-        for lid, slug in lenders:
-            users.append((auth.add_user(conn, f"soak-admin@{slug}.example", "lender_admin", slug, "soak-password-1", now), False))
+        users = [auth.add_user(conn, "soak-ops@commlog.example", "ops", None, "soak-password-1", now)]
+        for _lid, slug in lenders:
+            users.append(auth.add_user(conn, f"soak-admin@{slug}.example", "lender_admin", slug, "soak-password-1", now))
         targets = conn.execute(
             select(Message.provider_message_id, Message.recipient_email)
             .where(Message.provider == "sendgrid", Message.provider_message_id.is_not(None), Message.send_status == "sent")
@@ -482,7 +192,7 @@ def _seed(engine, messages: int, seed: int) -> dict:  # noqa: ANN001
     return {"users": users, "targets": [(t[0], t[1]) for t in targets]}
 
 
-def _counts(engine) -> dict:  # noqa: ANN001
+def _counts(engine: Engine) -> dict:
     from commlog.models import AuditEntry, DeliveryEvent
 
     with engine.connect() as conn:
@@ -494,10 +204,10 @@ def _counts(engine) -> dict:  # noqa: ANN001
     return {"soak_rows": soak_rows, "soak_distinct": soak_distinct, "audit": audit}
 
 
-def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, C901, PLR0915
+def run_soak(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from commlog.bench.tempdb import TempDatabase
+    from commlog.ui import soak_driver
     from commlog.webhooks.signature import public_key_b64
 
     def say(text: str = "") -> None:
@@ -505,13 +215,16 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
 
     saved_env = {k: os.environ.get(k) for k in ("COMMLOG_DATABASE_URL", "COMMLOG_PROVIDER", "COMMLOG_SANDBOX_LATENCY_MS",
                                                  "COMMLOG_SANDBOX_429_RATE")}
-    quiet = [logging.getLogger(n) for n in ("streamlit", "commlog", "httpx", "uvicorn", "uvicorn.error")]
+    quiet = [logging.getLogger(n) for n in ("commlog", "httpx", "uvicorn", "uvicorn.error")]
     levels = [lg.level for lg in quiet]
-    db = TempDatabase.create(args.pg_url)
-    stats = Stats()
+    db = TempDatabase.create(args.pg_url, prefix="commlog_bench")
+    stats = soak_driver.Stats()
     tally = WebhookTally()
     server = None
+    procs: list[mp.process.BaseProcess] = []
+    stop = threading.Event()
     try:
+        upgrade(db.engine)
         say(f"soak: seeding {args.messages:,} demo messages into {db.label} ...")
         t0 = time.perf_counter()
         world = _seed(db.engine, args.messages, args.seed)
@@ -528,11 +241,10 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
         ctx = mp.get_context("spawn")
         ready = [ctx.Event() for _ in range(args.sessions)]
         go, deadline, results = ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
-        procs = []
         for i in range(args.sessions):
-            user_id, is_ops = world["users"][i % len(world["users"])]
-            procs.append(ctx.Process(target=session_process, name=f"soak-session-{i}", daemon=True,
-                                     args=(i, user_id, is_ops, args.actions_per_session, args.seed, ready[i], go, deadline, results)))
+            user_id = world["users"][i % len(world["users"])]
+            procs.append(ctx.Process(target=soak_driver.session_process, name=f"soak-session-{i}", daemon=True,
+                                     args=(i, user_id, args.actions_per_session, args.seed, ready[i], go, deadline, results)))
         for proc in procs:
             proc.start()
         for ev in ready:
@@ -540,7 +252,6 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
 
         key = ec.generate_private_key(ec.SECP256R1())
         base, server, server_thread, sock = _serve_webhook(db.engine, public_key_b64(key))
-        stop = threading.Event()
         hook = threading.Thread(target=_stream_webhooks, name="soak-webhooks",
                                 args=(base, key, world["targets"], stop, tally, args.batch_size, args.webhook_pause,
                                       random.Random(args.seed)), daemon=True)
@@ -569,17 +280,15 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
         say()
         say(f"soak on {db.label.split('://')[0]}: {args.sessions} sessions + webhook stream, {elapsed:.1f} s")
         rows = []
-        for action in (*ACTIONS, "session"):
-            lat = stats.latencies.get(action, [])
+        for action in (*soak_driver.ACTIONS, "session"):
+            t = Timing.of_seconds(stats.latencies.get(action, []))
             n_err = stats.errors.get(action, 0)
-            if not lat and not n_err:
+            if not t.runs and not n_err:
                 continue
-            rows.append([action, len(lat), len(lat) / elapsed, n_err, stats.skipped.get(action, 0),
-                         1000 * statistics.median(lat) if lat else 0.0, 1000 * _pct(lat, 0.95), 1000 * max(lat) if lat else 0.0])
-        wl = tally.latencies
-        rows.append(["webhook post", tally.posts, tally.posts / elapsed, sum(tally.failures.values()), 0,
-                     1000 * statistics.median(wl) if wl else 0.0, 1000 * _pct(wl, 0.95), 1000 * max(wl) if wl else 0.0])
-        _table(say, ["action", "done", "per s", "errors", "skipped", "p50 ms", "p95 ms", "max ms"], rows)
+            rows.append([action, t.runs, t.runs / elapsed, n_err, stats.skipped.get(action, 0), t.median_ms, t.p95_ms, t.max_ms])
+        t = Timing.of_seconds(tally.latencies)
+        rows.append(["webhook post", tally.posts, tally.posts / elapsed, sum(tally.failures.values()), 0, t.median_ms, t.p95_ms, t.max_ms])
+        say(table(["action", "done", "per s", "errors", "skipped", "p50 ms", "p95 ms", "max ms"], rows, align="lrrrrrrr"))
         say("(skipped: nothing to do on that page, e.g. no row to select after a filter; not timed)")
 
         sent = len(tally.sent_ids)
@@ -601,7 +310,7 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
             done = stats.audited.get(action, 0)
             integrity.append([f"audit rows '{action}' (done: {done})", audit_rows[action],
                               "ok" if audit_rows[action] == done else "MISMATCH"])
-        _table(say, ["integrity", "count", "result"], integrity)
+        say(table(["integrity", "count", "result"], integrity, align="lrr"))
         if stats.provider_refusals:
             say(f"provider answers with an error (shown to the user, not app errors): {dict(stats.provider_refusals)}")
         app_errors = sum(stats.errors.values()) + sum(tally.failures.values())
@@ -628,6 +337,12 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
             }))
         return 0 if ok else 1
     finally:
+        # Interrupted (Ctrl-C, an error): stop the load before its database is dropped.
+        stop.set()
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
         if server is not None:
             server.should_exit = True
             server_thread.join(15)
@@ -639,30 +354,7 @@ def run_soak(args: argparse.Namespace, out=sys.stdout) -> int:  # noqa: ANN001, 
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        try:
-            import streamlit as st
-
-            st.cache_resource.clear()  # the temporary database's engine
-            st.cache_data.clear()
-        except Exception:  # noqa: BLE001, S110 - best effort
-            pass
         db.close()
-
-
-def _table(say: Callable[[str], None], headers: list[str], rows: list[list]) -> None:
-    def fmt(v: object) -> str:
-        if isinstance(v, float):
-            return f"{v:,.1f}"
-        if isinstance(v, int):
-            return f"{v:,}"
-        return str(v)
-
-    cells = [headers] + [[fmt(v) for v in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for k, r in enumerate(cells):
-        say("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
-        if k == 0:
-            say("  ".join("-" * w for w in widths))
 
 
 def main(argv: list[str] | None = None) -> int:

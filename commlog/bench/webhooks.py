@@ -1,8 +1,8 @@
 """Webhook ingestion throughput: SendGrid Event Webhook batches into SQLite and PostgreSQL.
 
-Each backend gets a fresh database (a temp SQLite file; on PostgreSQL, when it answers, a temporary
-database created and dropped here), `messages = events / 4` sent messages, and SendGrid-shaped
-events (processed, delivered or bounce, open, deferred) in random order. Modes:
+Each backend gets fresh databases (temporary SQLite files; on PostgreSQL, when it answers,
+temporary databases created and dropped: commlog.tempdb), `messages = events / 4` sent messages,
+and SendGrid-shaped events (processed, delivered or bounce, open, deferred) in random order. Modes:
 
 * batched: `ingest_sendgrid_batch` per batch of `--batch-size` events, one transaction each, as the
   receiver does for one POST (PostgreSQL: ANALYZE after the first batches, as autovacuum would);
@@ -24,26 +24,23 @@ import os
 import random
 import socket
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, insert, select
 
-from commlog.db import make_engine
+from commlog.bench import table
+from commlog.bench.stats import timed
 from commlog.migrate import upgrade
 from commlog.models import DeliveryEvent, Lender, Message
+from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 from commlog.webhooks.ingest import ingest_sendgrid_batch
 
 TARGET_SQLITE_EVENTS_PER_S = 5000
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 
@@ -140,12 +137,6 @@ def counts(engine: Engine) -> tuple[int, int]:
 # -- modes -----------------------------------------------------------------------------------------
 
 
-def _timed(fn: Callable[[], None]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def _analyze(engine: Engine) -> None:
     """PostgreSQL: fresh planner statistics. Autovacuum does this within a minute of a table's first
     rows; without it a brand-new delivery_event table gets sequential-filter plans."""
@@ -163,52 +154,50 @@ def _ingest_all(engine: Engine, batches: Sequence[list[dict]]) -> None:
 
 def bench_backend(
     backend: str,
-    engine_factory: Callable[[], Engine],
+    server_url: str | None,
     n_events: int,
     batch_size: int,
     single_events: int,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> list[Row]:
+    """The batched, replay and one-event-per-transaction modes on SQLite (`server_url` None) or on
+    the PostgreSQL server at `server_url` (raises ServerUnreachable when none answers)."""
     rows: list[Row] = []
     events = make_events(n_events)
     n_messages = (n_events + 3) // 4
 
-    engine = engine_factory()
-    try:
+    with TempDatabase.create(server_url, prefix="commlog_bench") as db:
+        engine = db.engine
         upgrade(engine)
         seed_messages(engine, n_messages)
         _analyze(engine)
         batches = batches_of(events, batch_size)
         progress(f"{backend}: batched, {n_events} events in {len(batches)} batches")
-        secs = _timed(lambda: _ingest_all(engine, batches))
+        secs = timed(lambda: _ingest_all(engine, batches)).seconds
         stored, distinct = counts(engine)
         rows.append(Row(backend, f"batched ({batch_size}/tx)", n_events, secs, stored, n_events, distinct))
 
         progress(f"{backend}: replay of every batch")
-        secs = _timed(lambda: [ingest_sendgrid_batch(engine, b, NOW) for b in batches])
+        secs = timed(lambda: [ingest_sendgrid_batch(engine, b, NOW) for b in batches]).seconds
         stored, distinct = counts(engine)
         rows.append(Row(backend, "replay (all duplicates)", n_events, secs, stored, n_events, distinct))
-    finally:
-        engine.dispose()
 
     if single_events > 0:
-        engine = engine_factory()
-        try:
+        with TempDatabase.create(server_url, prefix="commlog_bench") as db:
+            engine = db.engine
             upgrade(engine)
             seed_messages(engine, n_messages)
             _analyze(engine)
             sample = events[:single_events]
             progress(f"{backend}: one event per transaction, {len(sample)} events")
-            secs = _timed(lambda: [ingest_sendgrid_batch(engine, [ev], NOW) for ev in sample])
+            secs = timed(lambda: [ingest_sendgrid_batch(engine, [ev], NOW) for ev in sample]).seconds
             stored, distinct = counts(engine)
             rows.append(Row(backend, "1 event/tx", len(sample), secs, stored, len(sample), distinct))
-        finally:
-            engine.dispose()
     return rows
 
 
-def bench_http(engine_factory: Callable[[], Engine], n_events: int, batch_size: int, clients: int) -> Row:
-    """Signed POSTs over loopback to the real receiver (uvicorn in a thread)."""
+def bench_http(n_events: int, batch_size: int, clients: int) -> Row:
+    """Signed POSTs over loopback to the real receiver (uvicorn in a thread), into SQLite."""
     import httpx
     import uvicorn
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -217,105 +206,70 @@ def bench_http(engine_factory: Callable[[], Engine], n_events: int, batch_size: 
     from commlog.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, public_key_b64, sign_for_tests
 
     key = ec.generate_private_key(ec.SECP256R1())
-    engine = engine_factory()
-    upgrade(engine)
-    seed_messages(engine, (n_events + 3) // 4)
-    settings = WebhookSettings(public_key_b64=public_key_b64(key), max_age_seconds=0, match_interval_seconds=-1)
-    app = create_app(lambda: engine, settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}{SENDGRID_PATH}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.01)
-        ts = str(int(time.time()))
-        bodies = [json.dumps(b).encode() for b in batches_of(make_events(n_events), batch_size)]
-        signed = [(b, sign_for_tests(key, ts, b)) for b in bodies]
+    with TempDatabase.create(prefix="commlog_bench") as db:
+        engine = db.engine
+        upgrade(engine)
+        seed_messages(engine, (n_events + 3) // 4)
+        settings = WebhookSettings(public_key_b64=public_key_b64(key), max_age_seconds=0, match_interval_seconds=-1)
+        app = create_app(lambda: engine, settings)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}{SENDGRID_PATH}"
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        try:
+            while not server.started:
+                time.sleep(0.01)
+            ts = str(int(time.time()))
+            bodies = [json.dumps(b).encode() for b in batches_of(make_events(n_events), batch_size)]
+            signed = [(b, sign_for_tests(key, ts, b)) for b in bodies]
 
-        def post(item: tuple[bytes, str]) -> None:
-            body, sig = item
-            r = client.post(url, content=body, headers={SIGNATURE_HEADER: sig, TIMESTAMP_HEADER: ts})
-            if r.status_code != 200:
-                raise RuntimeError(f"receiver answered {r.status_code}")
+            def post(item: tuple[bytes, str]) -> None:
+                body, sig = item
+                r = client.post(url, content=body, headers={SIGNATURE_HEADER: sig, TIMESTAMP_HEADER: ts})
+                if r.status_code != 200:
+                    raise RuntimeError(f"receiver answered {r.status_code}")
 
-        with httpx.Client(timeout=120, limits=httpx.Limits(max_connections=clients)) as client:
-            with ThreadPoolExecutor(clients) as pool:
-                secs = _timed(lambda: list(pool.map(post, signed)))
-        stored, distinct = counts(engine)
-        return Row("sqlite", f"http, {clients} clients", n_events, secs, stored, n_events, distinct)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        engine.dispose()
-
-
-# -- backends --------------------------------------------------------------------------------------
+            with httpx.Client(timeout=120, limits=httpx.Limits(max_connections=clients)) as client:
+                with ThreadPoolExecutor(clients) as pool:
+                    secs = timed(lambda: list(pool.map(post, signed))).seconds
+            stored, distinct = counts(engine)
+            return Row("sqlite", f"http, {clients} clients", n_events, secs, stored, n_events, distinct)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            sock.close()
 
 
-def _pg_admin(url: str) -> Engine | None:
-    eng = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with eng.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return eng
-    except Exception:  # noqa: BLE001 - any failure means "no server here"
-        eng.dispose()
-        return None
+# -- both backends ---------------------------------------------------------------------------------
 
 
 def run_all(
     n_events: int = 20000,
     batch_size: int = 500,
     single_events: int = 2000,
-    pg_url: str | None = DEFAULT_PG_URL,
+    pg_url: str | None = LOCAL_SERVER_URL,
     http_clients: int = 4,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> tuple[list[Row], list[str]]:
-    rows: list[Row] = []
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="commlog-bench-") as tmp:
-        n = iter(range(1000))
-        sqlite_factory = lambda: make_engine(f"sqlite:///{Path(tmp) / f'bench{next(n)}.sqlite3'}")  # noqa: E731
-        rows += bench_backend("sqlite", sqlite_factory, n_events, batch_size, single_events, progress)
-        if http_clients > 0:
-            progress(f"sqlite: signed HTTP posts, {http_clients} clients")
-            rows.append(bench_http(sqlite_factory, n_events, batch_size, http_clients))
-
-    admin = _pg_admin(pg_url) if pg_url else None
-    if admin is None:
-        notes.append("PostgreSQL: not reachable, skipped" + (f" ({make_url(pg_url).render_as_string(hide_password=True)})" if pg_url else ""))
-        return rows, notes
-    created: list[str] = []
-
-    def pg_factory() -> Engine:
-        name = f"commlog_bench_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        created.append(name)
-        return make_engine(make_url(pg_url).set(database=name).render_as_string(hide_password=False))
-
+    rows = bench_backend("sqlite", None, n_events, batch_size, single_events, progress)
+    if http_clients > 0:
+        progress(f"sqlite: signed HTTP posts, {http_clients} clients")
+        rows.append(bench_http(n_events, batch_size, http_clients))
+    if not pg_url:
+        return rows, ["PostgreSQL: no server URL given, skipped"]
     try:
-        rows += bench_backend("postgresql", pg_factory, n_events, batch_size, single_events, progress)
-    finally:
-        with admin.connect() as conn:
-            for name in created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return rows, notes
+        rows += bench_backend("postgresql", pg_url, n_events, batch_size, single_events, progress)
+    except ServerUnreachable as exc:
+        return rows, [f"{exc}: skipped"]
+    return rows, []
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    head = f"{'backend':11} {'mode':24} {'events':>7} {'seconds':>8} {'events/s':>9} {'rows':>7} {'lost':>5} {'doubled':>7}"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r.backend:11} {r.mode:24} {r.events:>7} {r.seconds:>8.2f} {r.per_second:>9,.0f} {r.stored:>7} {r.lost:>5} {r.doubled:>7}"
-        )
-    return "\n".join(lines)
+    return table(["backend", "mode", "events", "seconds", "events/s", "rows", "lost", "doubled"],
+                 [[r.backend, r.mode, r.events, r.seconds, f"{r.per_second:,.0f}", r.stored, r.lost, r.doubled] for r in rows],
+                 align="llrrrrrr")
 
 
 def verdict(rows: Sequence[Row]) -> tuple[bool, list[str]]:
@@ -349,7 +303,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--single-events", type=int, default=2000,
                         help="sample size for one-event-per-transaction (default 2000; 0 skips)")
     parser.add_argument("--http-clients", type=int, default=4, help="concurrent HTTP clients for the loopback run (0 skips)")
-    parser.add_argument("--pg-url", default=os.environ.get("COMMLOG_BENCH_PG_URL", DEFAULT_PG_URL),
+    parser.add_argument("--pg-url", default=os.environ.get("COMMLOG_BENCH_PG_URL", LOCAL_SERVER_URL),
                         help="PostgreSQL server to create a temporary database on (empty: skip)")
 
 

@@ -4,11 +4,14 @@
     python -m commlog --database-url postgresql+psycopg://user@host/db bench   # PostgreSQL
 
 Benches run against temporary databases (a temp SQLite file; with a PostgreSQL URL a temporary
-database created on that server and dropped afterwards); nothing else is touched. See
-commlog.bench for how a bench registers itself.
+database created on that server: commlog.tempdb), dropped afterwards, also after a failure, Ctrl-C
+or SIGTERM; nothing else is touched. See commlog.bench for how a bench registers itself.
 """
 
 from __future__ import annotations
+
+import signal
+import sys
 
 from commlog.cli import CommandError
 
@@ -67,15 +70,22 @@ def run(args) -> int:  # noqa: ANN001
     )
     print(f"bench: {', '.join(names)} on {ctx.backend_label}" + (f" at {config.masked_url(url)}" if url else ""), flush=True)
     status = 0
+    # SIGTERM (a timeout, `kill`) unwinds like Ctrl-C, so every temporary database is dropped.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         for name in names:
             try:
                 status = max(status, benches[name].run(ctx))
-            except Exception as exc:  # noqa: BLE001 - one bench failing must not hide the others
+            except Exception as exc:  # one bench failing must not hide the others
                 print(f"bench {name} failed: {type(exc).__name__}: {exc}", flush=True)
                 status = max(status, 2)
-    except KeyboardInterrupt:
-        raise
     finally:
-        ctx.close()
+        try:
+            ctx.close()
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     return status
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)
