@@ -6,7 +6,7 @@ import argparse
 import csv
 import io
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
@@ -18,6 +18,7 @@ from commlog.export import HEADER
 from commlog.models import AuditEntry
 from commlog.store import expire_pending
 from tests.test_export import expected_rows, world  # noqa: F401 - the shared fixture
+from tests import factories as f
 from tests.ui_support import download
 
 DAY_FROM, DAY_TO = date(2026, 11, 10), date(2026, 11, 20)
@@ -77,12 +78,15 @@ def test_cli_to_stdout_all_lenders_with_bom(engine, world, capsysbinary):
     assert entry.lender_id is None
 
 
-def test_cli_counts_deferrals_past_the_retry_window_as_failures(engine, world, tmp_path):
-    """'deferred' was sent at T0 (2026-11-20) and is still PENDING; by now its window has passed."""
+@pytest.mark.parametrize(("days_later", "failure"), [(2, False), (4, True)])
+def test_cli_counts_deferrals_past_the_retry_window_as_failures(engine, world, tmp_path, monkeypatch, days_later, failure):
+    """'deferred' was sent at T0 and is still PENDING: a failure once its 72 h retry window has passed."""
+    monkeypatch.setattr(export_failures, "utcnow", lambda: f.T0 + timedelta(days=days_later))
     out = tmp_path / "x.csv"
     cli(engine, "--lender", "acme-lending", "-o", str(out), "-q")
     by_id = {int(r[-1]): r for r in list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))[1:]}
-    if datetime.now(timezone.utc) > datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc):
+    assert (world["ids"]["deferred"] in by_id) is failure
+    if failure:
         assert by_id[world["ids"]["deferred"]][12] == "NOT_DELIVERED"
         assert by_id[world["ids"]["deferred"]][14].startswith("expired")
 
