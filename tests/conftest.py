@@ -8,20 +8,23 @@ as the benches make theirs), one schema per test inside it. COMMLOG_TEST_PG_URL 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
 from commlog.db import make_engine
 from commlog.migrate import upgrade
 from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
+from tests.support.databases import drop_schema, schema_engine
+from tests.support.factories import NOW
 
 PG_ADMIN_URL = os.environ.get("COMMLOG_TEST_PG_URL", LOCAL_SERVER_URL)
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+# Fixtures that several kinds of tests use, from tests/support.
+pytest_plugins = ["tests.support.export_world", "tests.support.tenancy_world"]
+
 
 
 @pytest.fixture
@@ -40,21 +43,6 @@ def pg_database_url() -> Iterator[str]:
         yield db.url
 
 
-def _pg_schema_engine(pg_url: str) -> tuple[Engine, str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with create_engine(pg_url, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
-    return eng, schema
-
-
-def _drop_pg_schema(pg_url: str, schema: str) -> None:
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
-
-
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'commlog.sqlite3'}"
@@ -70,11 +58,11 @@ def sqlite_engine(sqlite_url) -> Iterator[Engine]:
 
 @pytest.fixture
 def pg_engine(pg_database_url) -> Iterator[Engine]:
-    eng, schema = _pg_schema_engine(pg_database_url)
+    eng, schema = schema_engine(pg_database_url)
     upgrade(eng)
     yield eng
     eng.dispose()
-    _drop_pg_schema(pg_database_url, schema)
+    drop_schema(pg_database_url, schema)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,0 +1,305 @@
+"""Deliverability metrics on hand-built data: exact rates, buckets, scoping, health and findings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+from sqlalchemy import insert
+
+from commlog import deliverability as D
+from commlog import rollups
+from commlog.domains import provider_family
+from commlog.models import Message
+from commlog.principal import Principal, Role, ScopeError
+from commlog.store import expire_pending
+from commlog.vocabulary import EVENT_BIT, EventType
+from tests.support import factories as f
+
+T0 = f.T0  # 2026-11-20 12:00 UTC
+D1 = T0 - timedelta(days=10)  # 2026-11-10
+D2 = T0 - timedelta(days=1)  # 2026-11-19
+OPS = Principal(1, "ops@example.com", Role.OPS, None)
+
+
+def admin(lender_id: int) -> Principal:
+    return Principal(2, "admin@example.com", Role.LENDER_ADMIN, lender_id)
+
+
+# --- a small data set through the real write paths ----------------------------------------------
+
+
+def build_small(conn) -> dict:
+    """Alpha: 17 send requests on D1/D2, one of every bucket; Bravo: 3 messages to stay apart."""
+    alpha = f.lender(conn, "alpha", "Alpha Lending")
+    bravo = f.lender(conn, "bravo", "Bravo Credit")
+    ids: list[int] = []
+
+    def msg(lender, to, sent_at=D1, **kw):
+        mid = f.message(conn, lender, to, sent_at=sent_at, **kw)
+        rollups.add_messages(conn, [mid])
+        ids.append(mid)
+        return mid
+
+    def ev(mid, lender, *specs, now):
+        # specs: (type, minutes after the send, reason)
+        base = conn.execute(Message.__table__.select().where(Message.id == mid)).first().sent_at
+        offset = (base - T0).total_seconds() / 60
+        return f.events(conn, mid, lender, *[(t, offset + m, r) for t, m, r in specs], now=now)
+
+    after = D1 + timedelta(hours=1)
+    for i in range(5):
+        m = msg(alpha, f"ok{i}@gmail.com")
+        ev(m, alpha, ("PROCESSED", 0, None), ("DELIVERED", 1, "250 2.0.0 OK"), now=after)
+    for i in range(2):  # deferred, then delivered
+        m = msg(alpha, f"slow{i}@yahoo.com")
+        ev(m, alpha, ("DEFERRED", 1, "421 4.7.0 try later"), ("DELIVERED", 30, "250 OK"), now=after)
+    m = msg(alpha, "nobody@gmial.com")
+    ev(m, alpha, ("BOUNCE", 1, "550 5.1.1 no such user"), now=after)
+    late = msg(alpha, "late@gmail.com")  # PENDING first; the bounce arrives two days later
+    ev(late, alpha, ("PROCESSED", 0, None), now=after)
+    ev(late, alpha, ("BOUNCE", 60 * 50, "550 5.1.1 The email account does not exist"), now=D1 + timedelta(days=3))
+    m = msg(alpha, "staff@outlook.com", audience="staff", email_type="password_reset")
+    ev(m, alpha, ("BLOCKED", 1, "550 5.7.1 Service unavailable; client host blocked"), now=after)
+    m = msg(alpha, "suppressed@gmail.com")
+    ev(m, alpha, ("DROPPED", 0, "Bounced Address"), now=after)
+    msg(alpha, "x@gmail.com", send_status="failed", send_error="SMTP connection refused")
+    m = msg(alpha, "render@gmail.com")
+    ev(m, alpha, ("FAILED", 0, "Template render error"), now=after)
+    expiring = msg(alpha, "full@icloud.com")
+    ev(expiring, alpha, ("DEFERRED", 5, "452 4.2.2 mailbox full"), now=after)
+    pending = msg(alpha, "wait@gmail.com", sent_at=D2)
+    ev(pending, alpha, ("PROCESSED", 0, None), now=D2 + timedelta(hours=1))
+    for i in range(2):
+        msg(alpha, f"unchecked{i}@gmail.com", sent_at=D2)
+    expire_pending(conn, T0)  # the D1 deferral expires; the D2 message is still inside its window
+
+    for i in range(3):
+        m = msg(bravo, f"b{i}@hotmail.com")
+        ev(m, bravo, ("BOUNCE", 1, "550 5.1.1 unknown"), now=after)
+    return {"alpha": alpha, "bravo": bravo, "late": late, "expiring": expiring, "pending": pending}
+
+
+def test_exact_rates_on_small_data_set(engine):
+    with engine.begin() as conn:
+        ids = build_small(conn)
+    q = D.MetricsQuery(start=D1.date(), end=D2.date(), lender_id=ids["alpha"], granularity="day")
+    with engine.connect() as conn:
+        c = D.summary(conn, OPS, q)
+        days = D.series(conn, OPS, q, as_of=T0.date())
+        domains = D.top_bouncing_domains(conn, OPS, q)
+        classes = D.reason_classes(conn, OPS, q)
+        by_family = dict(D.breakdown(conn, OPS, q, "provider_family"))
+        by_audience = dict(D.breakdown(conn, OPS, q, "audience"))
+    assert c == D.Counts(delivered=7, bounced=2, blocked=1, expired=1, failed=1, not_attempted=1, pending=1, unknown=2, failed_to_send=1, deferred=3)
+    assert (c.requests, c.sent, c.attempted, c.known, c.failures) == (17, 16, 15, 12, 5)
+    assert c.rate("bounce").n_of_d == "2 of 15"
+    assert c.rate("bounce").value == pytest.approx(100 * 2 / 15)
+    assert c.rate("block").value == pytest.approx(100 / 15)
+    assert c.rate("defer").value == pytest.approx(20.0)
+    assert c.rate("failures").value == pytest.approx(100 * 5 / 15)
+    assert c.rate("not_attempted").n_of_d == "1 of 17"  # its own bucket, over all send requests
+    assert c.rate("failed_to_send").n_of_d == "1 of 17"
+    # Low volume: never a bare percentage.
+    assert c.rate("bounce").low_volume
+    assert c.rate("bounce").text() == "low volume: 2 of 15 (13.3 %)"
+    assert D.Rate(37, 1204).text() == "3.1 % (37 of 1,204)"
+    assert c.coverage_text().startswith("Delivery outcome known for 80 % of attempted messages (12 of 15)")
+    # Cohort: the late bounce counts on its send day; D2 is provisional (last 72 h before as_of).
+    assert [p.period for p in days][:1] == [D1.date()] and len(days) == 10
+    assert days[0].counts.bounced == 2 and days[0].counts.pending == 0
+    assert days[-1].counts == D.Counts(pending=1, unknown=2)
+    assert days[-1].provisional and not days[0].provisional
+    assert all(p.counts == D.Counts() for p in days[1:-1])
+    # Breakdowns and reasons.
+    assert [(d.domain, d.bounced, d.attempted, d.top_code) for d in domains] == [("gmail.com", 1, 10, "550 5.1.1"), ("gmial.com", 1, 1, "550 5.1.1")]
+    assert classes[0].reason_class.startswith("5.1.x") and classes[0].count == 2
+    assert {r.reason_class[:5]: r.count for r in classes} == {"5.1.x": 2, "5.7.x": 1, "4.x.x": 1, "no SM": 2}
+    assert by_family["microsoft"] == D.Counts(blocked=1)
+    assert by_audience["staff"].attempted == 1 and by_audience["borrower"].attempted == 14
+
+
+def test_week_and_month_periods_sum_up(engine):
+    with engine.begin() as conn:
+        ids = build_small(conn)
+    with engine.connect() as conn:
+        for gran, first in (("week", date(2026, 11, 9)), ("month", date(2026, 11, 1))):
+            q = D.MetricsQuery(start=D1.date(), end=D2.date(), lender_id=ids["alpha"], granularity=gran)
+            points = D.series(conn, OPS, q)
+            assert points[0].period == first and points[0].partial
+            total = D.Counts()
+            for p in points:
+                total += p.counts
+            assert total == D.summary(conn, OPS, q)
+
+
+def test_lender_admin_is_scoped_in_sql(engine):
+    with engine.begin() as conn:
+        ids = build_small(conn)
+    who = admin(ids["bravo"])
+    q_all = D.MetricsQuery(start=D1.date(), end=D2.date())
+    with engine.connect() as conn:
+        assert D.summary(conn, who, q_all) == D.Counts(bounced=3)  # own lender only, asked for "all"
+        with pytest.raises(ScopeError):
+            D.summary(conn, who, D.MetricsQuery(start=D1.date(), end=D2.date(), lender_id=ids["alpha"]))
+        assert D.lender_names(conn, who) == {ids["bravo"]: "Bravo Credit"}
+        assert set(D.family_matrix(conn, who, q_all)) == {(ids["bravo"], "microsoft")}
+        assert [k for k, _ in D.breakdown(conn, who, q_all, "lender")] == [ids["bravo"]]
+        assert set(D.lender_series(conn, who, q_all)) == {ids["bravo"]}
+        assert {d.domain for d in D.top_bouncing_domains(conn, who, q_all)} == {"hotmail.com"}
+        report = D.health(conn, who, T0.date(), min_volume=1)
+        assert {h.lender_id for h in report.lenders + report.families} == {ids["bravo"]}
+        # Two lenders only: no anonymous benchmark for a lender admin; ops get the median.
+        bench = D.platform_median(conn, who, D.MetricsQuery(start=D1.date(), end=D1.date(), granularity="day"))
+        assert bench.values == {D1.date(): None}
+        assert D.platform_median(conn, OPS, D.MetricsQuery(start=D1.date(), end=D1.date(), granularity="day")).values == {D1.date(): None}
+
+
+# --- a larger data set for health: bulk rows + rebuild, as the demo seeder does -------------------
+
+
+def bulk(conn, lender_id: int, day: date, n: int, domain: str, outcome: str = "delivered", reason: str | None = None,
+         deferred: bool = False, audience: str = "borrower", email_type: str = "password_reset") -> None:
+    status, last = {
+        "delivered": ("DELIVERED", "DELIVERED"), "bounced": ("NOT_DELIVERED", "BOUNCE"), "blocked": ("NOT_DELIVERED", "BLOCKED"),
+        "expired": ("NOT_DELIVERED", "DEFERRED"), "pending": ("PENDING", "PROCESSED"), "unknown": (None, None),
+    }[outcome]
+    mask = (EVENT_BIT[EventType(last)] if last else 0) | (EVENT_BIT[EventType.DEFERRED] if deferred else 0)
+    sent_at = datetime.combine(day, time(10, 0), timezone.utc)
+    rows = [
+        dict(lender_id=lender_id, audience=audience, email_type=email_type, subject="s", recipient_email=f"u{i}@{domain}",
+             recipient_domain=domain, provider_family=provider_family(domain), sent_at=sent_at, send_status="sent",
+             provider="sendgrid", delivery_status=status, last_event_type=last, status_reason=reason, event_mask=mask)
+        for i in range(n)
+    ]
+    conn.execute(insert(Message), rows)
+
+
+AS_OF = date(2026, 11, 20)
+RECENT = AS_OF - timedelta(days=3)  # inside the last 7 days
+BASE = AS_OF - timedelta(days=20)  # inside the prior 28
+
+
+def build_health(conn, extra_lenders: int = 3) -> dict:
+    alpha = f.lender(conn, "alpha", "Alpha Lending")  # a Microsoft block episode
+    bravo = f.lender(conn, "bravo", "Bravo Credit")  # a steady bounce problem
+    bulk(conn, alpha, BASE, 900, "gmail.com")
+    bulk(conn, alpha, BASE, 299, "outlook.com")
+    bulk(conn, alpha, BASE, 1, "outlook.com", "blocked", "550 5.7.1 blocked")
+    bulk(conn, alpha, RECENT, 300, "gmail.com")
+    bulk(conn, alpha, RECENT, 184, "hotmail.com")
+    bulk(conn, alpha, RECENT, 14, "hotmail.com", "blocked", "550 5.7.1 Service unavailable, Client host [1.2.3.4] blocked")
+    bulk(conn, alpha, RECENT, 2, "outlook.com", "blocked", "550 5.7.606 Access denied, banned sending IP")
+    bulk(conn, bravo, BASE, 558, "gmail.com")
+    bulk(conn, bravo, BASE, 42, "gmial.com", "bounced", "550 5.1.1 user unknown")
+    bulk(conn, bravo, RECENT, 138, "yahoo.com", deferred=True)
+    bulk(conn, bravo, RECENT, 12, "gmial.com", "bounced", "550 5.1.1 user unknown")
+    others = []
+    for i in range(extra_lenders):
+        lid = f.lender(conn, f"other-{i}", f"Other Lender {i}")
+        bulk(conn, lid, RECENT, 200 + 10 * i, "gmail.com")
+        bulk(conn, lid, RECENT, 1 + i, "gmail.com", "bounced", "550 5.1.1 user unknown")
+        others.append(lid)
+    small = f.lender(conn, "tiny", "Tiny Loans")
+    bulk(conn, small, RECENT, 40, "gmail.com")
+    bulk(conn, small, RECENT, 10, "gmial.com", "bounced", "550 5.1.1 user unknown")
+    rollups.rebuild_rollups(conn)
+    return {"alpha": alpha, "bravo": bravo, "others": others, "tiny": small}
+
+
+def test_health_levels_and_findings(engine):
+    with engine.begin() as conn:
+        ids = build_health(conn)
+    with engine.connect() as conn:
+        report = D.health(conn, OPS, AS_OF)
+    levels = {h.lender_name: h.level for h in report.lenders}
+    assert levels == {
+        "Alpha Lending": D.WATCH,  # 16 blocked of 500 = 3.2 % all failures
+        "Bravo Credit": D.AT_RISK,  # 12 of 150 bounced = 8 %
+        "Other Lender 0": D.HEALTHY,
+        "Other Lender 1": D.HEALTHY,
+        "Other Lender 2": D.HEALTHY,  # 3 of 223 bounced = 1.3 %: under the 2 % watch level
+        "Tiny Loans": D.LOW_VOLUME,  # 50 attempted (20 % bounced): never graded
+    }
+    fam = {(h.lender_name, h.provider_family): h for h in report.families}
+    assert fam[("Alpha Lending", "microsoft")].level == D.AT_RISK
+    assert fam[("Alpha Lending", "google")].level == D.HEALTHY
+    sentences = [x.sentence for x in report.findings]
+    assert sentences[0] == (
+        "Microsoft blocks for Alpha Lending rose from 0.3 % to 8.0 % in the last 7 days against the prior 28 "
+        "(16 of 200 attempted); most replies are 550 5.7.1 (88 %)."
+    )
+    assert (
+        "Bounces for Bravo Credit were 8.0 % in the last 7 days, about the same as the prior 28 (7.0 %) (12 of 150 attempted); "
+        "most replies are 550 5.1.1." in sentences
+    )
+    assert "Blocks for Alpha Lending rose from <0.1 % to 3.2 % in the last 7 days against the prior 28 (16 of 500 attempted); most replies are 550 5.7.1 (88 %)." in sentences
+    assert not any("Tiny Loans" in s for s in sentences)
+    assert not any("Other Lender" in s for s in sentences)
+    micro = next(x for x in report.findings if x.provider_family == "microsoft")
+    assert micro.log_params() == {
+        "lender": str(ids["alpha"]), "account": "all", "range": "custom", "from": "2026-11-14", "to": "2026-11-20",
+        "delivery": "NOT_DELIVERED", "event": "BLOCKED", "family": "microsoft",
+    }
+
+
+def test_platform_median_is_anonymous_and_needs_enough_lenders(engine):
+    with engine.begin() as conn:
+        ids = build_health(conn)
+    q = D.MetricsQuery(start=RECENT, end=RECENT, granularity="day")
+    with engine.connect() as conn:
+        bench = D.platform_median(conn, admin(ids["alpha"]), q, "bounce")
+        # Lenders with >= 20 attempted that day: alpha 0 %, bravo 8 %, others 1/201, 2/212, 3/223, tiny 20 %.
+        assert bench.lenders[RECENT] == 6
+        assert bench.values[RECENT] == pytest.approx((100 * 2 / 212 + 100 * 3 / 223) / 2)
+        assert set(vars(bench)) == {"metric", "values", "lenders", "min_lenders"}  # no lender ids inside
+        med, n = D.window_median(conn, admin(ids["alpha"]), q, "bounce")
+        assert n == 5 and med == pytest.approx(100 * 2 / 212)  # tiny is below the minimum volume
+    with engine.connect() as conn:
+        few = D.platform_median(conn, admin(ids["alpha"]), D.MetricsQuery(start=BASE, end=BASE, granularity="day"))
+        assert few.values[BASE] is None and few.lenders[BASE] == 2  # two lenders: no benchmark for an admin
+
+
+def test_bad_queries_are_refused():
+    with pytest.raises(ValueError):
+        D.MetricsQuery(start=D2.date(), end=D1.date())
+    with pytest.raises(ValueError):
+        D.MetricsQuery(start=D1.date(), end=D2.date(), granularity="year")
+
+
+def test_log_link_for_each_bucket():
+    start, end = date(2026, 11, 1), date(2026, 11, 7)
+    assert D.log_link(3, start, end, "bounce", domain="gmial.com") == {
+        "lender": "3", "account": "all", "range": "custom", "from": "2026-11-01", "to": "2026-11-07",
+        "delivery": "NOT_DELIVERED", "event": "BOUNCE", "domain": "gmial.com",
+    }
+    assert D.log_link(3, start, end, "defer")["event"] == "DEFERRED" and "delivery" not in D.log_link(3, start, end, "defer")
+    assert D.log_link(3, start, end, "failed_to_send")["status"] == "failed"
+    assert D.log_link(3, start, end, "not_attempted")["event"] == "DROPPED"
+    assert D.log_link(3, start, end, "unknown")["delivery"] == "NOT_CHECKED"
+
+
+def test_findings_in_range_name_the_episode_and_the_platform_pattern(engine):
+    with engine.begin() as conn:
+        ids = build_health(conn)
+        # The same Microsoft block episode at two more lenders: a platform pattern for ops.
+        for lid in ids["others"][:2]:
+            bulk(conn, lid, BASE, 300, "outlook.com")
+            bulk(conn, lid, RECENT, 100, "hotmail.com")
+            bulk(conn, lid, RECENT, 20, "hotmail.com", "blocked", "550 5.7.1 Service unavailable")
+        rollups.rebuild_rollups(conn)
+    later = AS_OF + timedelta(days=10)  # the episode is now in the past
+    with engine.connect() as conn:
+        found = D.findings_in_range(conn, OPS, AS_OF - timedelta(days=30), later, today=later)
+        patterns = D.platform_patterns(found, OPS)
+        assert D.platform_patterns(found, admin(ids["alpha"])) == []
+        mine = D.findings_in_range(conn, admin(ids["alpha"]), AS_OF - timedelta(days=30), later, today=later)
+    micro = [x for x in found if x.provider_family == "microsoft" and x.metric == "block"]
+    assert {x.lender_name for x in micro} == {"Alpha Lending", "Other Lender 0", "Other Lender 1"}
+    alpha = next(x for x in micro if x.lender_name == "Alpha Lending")
+    assert "in the 7 days to 23 Nov against the prior 28" in alpha.sentence  # ties: the latest window
+    # Alpha's lender-level block finding has one family behind it: only the family finding is kept.
+    assert not any(x.lender_name == "Alpha Lending" and x.provider_family is None for x in found)
+    assert patterns and patterns[0][0].startswith("Microsoft blocks went up for 3 lenders at once")
+    assert {x.lender_name for x in patterns[0][1]} == {"Alpha Lending", "Other Lender 0", "Other Lender 1"}
+    assert {x.lender_id for x in mine} == {ids["alpha"]}

@@ -1,0 +1,452 @@
+"""Tenancy enforced by PostgreSQL too (migration 0003, commlog.tenancy, commlog.db).
+
+PostgreSQL only: SQLite has no row-level security, so every test here uses the PostgreSQL fixtures
+and skips with the server's reason when none answers. The app's role is created per test: a login
+that is neither superuser nor owner nor BYPASSRLS, with SELECT/INSERT/UPDATE/DELETE on the test's
+schema only, exactly what the README tells operators to create.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import streamlit as st
+from sqlalchemy import Engine, create_engine, delete, func, insert, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from commlog import audit, rollups
+from commlog import deliverability as D
+from commlog import log_queries as Q
+from commlog.db import make_engine
+from commlog.models import AuditEntry, Base, Message, UnmatchedEvent
+from commlog.principal import Principal, Role
+from commlog.tenancy import (
+    NO_LENDER,
+    current_lender,
+    lender_scope,
+    principal_scope,
+    unscoped,
+)
+from tests.support import factories as f
+from tests.support.app import build_two_lenders
+from tests.support.factories import log_query
+
+SETTING_SQL = "SELECT current_setting('commlog.lender_id', true)"
+
+# Every table the app reads or writes lender data in; the coverage test below finds new ones itself.
+LENDER_TABLES = ("lender", "account", "app_user", "message", "delivery_event", "audit_entry",
+                 "daily_rollup", "lender_day_rollup", "domain_rollup")
+
+
+def _schema(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT current_schema()")).scalar_one()
+
+
+@pytest.fixture
+def app_url(pg_database_url, pg_engine):
+    """The URL of a fresh non-owner role for the test's (already migrated) schema."""
+    role = f"commlog_app_{uuid.uuid4().hex[:10]}"
+    schema = _schema(pg_engine)
+    db = make_url(pg_database_url).database
+    admin = create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS'))
+        c.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        c.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
+        c.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'))
+        c.execute(text(f'ALTER ROLE "{role}" IN DATABASE "{db}" SET search_path = "{schema}"'))
+    try:
+        yield make_url(pg_database_url).set(username=role).render_as_string(hide_password=False)
+    finally:
+        st.cache_resource.clear()  # engines the app cached for this URL
+        with admin.connect() as c:
+            c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"), {"r": role})
+            c.execute(text(f'DROP OWNED BY "{role}"'))
+            c.execute(text(f'ALTER ROLE "{role}" IN DATABASE "{db}" RESET ALL'))
+            c.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def app_engine(app_url):
+    eng = make_engine(app_url)
+    with eng.connect() as conn:  # it really is a role the policies apply to
+        row = conn.execute(text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")).one()
+        assert tuple(row) == (False, False)
+        assert conn.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'message' AND schemaname = current_schema()")).scalar() != conn.execute(text("SELECT current_user")).scalar()
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def world(pg_engine):
+    """Lenders A and B with accounts, messages, events, users, audit entries, rollups, and an
+    unmatched event; written by the owner (migrations' role), unscoped."""
+    w = build_two_lenders(pg_engine)
+    now = datetime.now(timezone.utc)
+    ops = Principal(w["users"]["ops"], "ops@commlog.example", Role.OPS, None)
+    with pg_engine.begin() as c:
+        audit.record(c, ops, "export", at=now, lender_id=w["a"], row_count=1)
+        audit.record(c, ops, "export", at=now, lender_id=w["b"], row_count=2)
+        audit.record(c, ops, "export", at=now, lender_id=None, row_count=3)
+        rollups.rebuild_rollups(c)
+        c.execute(insert(UnmatchedEvent).values(provider="sendgrid", provider_event_id="ev-unknown-1",
+                                                provider_message_id="nobody-knows", recipient_email="x@bravo.example",
+                                                payload="{}", received_at=now))
+    w["admin_a"] = Principal(w["users"]["admin_a"], "admin@alpha.example", Role.LENDER_ADMIN, w["a"])
+    w["ops"] = ops
+    return w
+
+
+def _lenders_seen(conn, table: str) -> set:  # noqa: ANN001
+    col = "id" if table == "lender" else "lender_id"
+    return set(conn.execute(text(f"SELECT DISTINCT {col} FROM {table}")).scalars())  # no WHERE, on purpose
+
+
+# --- the setting reaches the transaction ----------------------------------------------------------
+
+
+def test_scope_is_set_local_in_the_transaction_its_queries_run_in(pg_engine):
+    assert current_lender() is None
+    with lender_scope(42):
+        assert current_lender() == 42
+        with pg_engine.connect() as conn:  # autobegin
+            assert conn.execute(text(SETTING_SQL)).scalar() == "42"
+            conn.commit()
+            assert conn.execute(text(SETTING_SQL)).scalar() == "42"  # the next transaction: set again
+            conn.rollback()
+        with pg_engine.begin() as conn:
+            assert conn.execute(text(SETTING_SQL)).scalar() == "42"
+    assert current_lender() is None
+    with pg_engine.connect() as conn:  # the same pooled connection, now unscoped
+        assert conn.execute(text(SETTING_SQL)).scalar() == ""
+    with lender_scope(7):
+        with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            assert conn.execute(text(SETTING_SQL)).scalar() == "7"  # autocommit: set for the session
+    with pg_engine.connect() as conn:
+        assert conn.execute(text(SETTING_SQL)).scalar() == ""  # and never leaks into the next use
+
+
+def test_scope_of_a_principal():
+    assert principal_scope(Principal(1, "o@x", Role.OPS, None)) is None
+    assert principal_scope(Principal(2, "a@x", Role.LENDER_ADMIN, 5)) == 5
+    assert principal_scope(Principal(3, "a@x", Role.LENDER_ADMIN, None)) == NO_LENDER  # nothing, not everything
+
+
+# --- the policies -----------------------------------------------------------------------------------
+
+
+def test_every_lender_owned_table_has_row_level_security(pg_engine):
+    """Fails for a new table with a lender_id column (or the lender table) without a policy."""
+    owned = {t.name for t in Base.metadata.sorted_tables if "lender_id" in t.c} | {"lender"}
+    assert set(LENDER_TABLES) <= owned
+    with pg_engine.connect() as conn:
+        flags = {r.relname: (r.relrowsecurity, r.relforcerowsecurity) for r in conn.execute(text(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"))}
+        policies = {r.tablename: r for r in conn.execute(text(
+            "SELECT tablename, cmd, qual, with_check FROM pg_policies WHERE schemaname = current_schema()"))}
+    for table in sorted(owned | {"unmatched_event"}):
+        assert flags.get(table) == (True, True), f"{table}: row-level security not enabled and forced"
+        assert table in policies, f"{table}: no row-level security policy (add one in a migration)"
+        p = policies[table]
+        assert p.cmd == "ALL" and "commlog.lender_id" in p.qual and p.with_check == p.qual, f"{table}: {p}"
+
+
+def test_a_lender_scoped_query_without_where_sees_only_its_lender(app_engine, world):
+    a = world["a"]
+    with lender_scope(a), app_engine.connect() as conn:
+        for table in LENDER_TABLES:
+            assert _lenders_seen(conn, table) == {a}, table
+        assert conn.execute(select(func.count()).select_from(Message)).scalar_one() == 4  # of 5
+        assert not conn.execute(text("SELECT 1 FROM app_user WHERE role = 'ops'")).first()  # ops users: nobody's
+        assert conn.execute(text("SELECT count(*) FROM audit_entry WHERE lender_id IS NULL")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM unmatched_event")).scalar() == 0  # no lender: unscoped only
+        # a join that forgets the lender on one side still cannot reach the other's rows
+        assert "Bravo secret subject" not in conn.execute(text(
+            "SELECT string_agg(m.subject, '|') FROM delivery_event e JOIN message m ON m.id = e.message_id")).scalar()
+        # the transaction cannot widen its own scope by accident: the setting is the transaction's
+        assert conn.execute(text(SETTING_SQL)).scalar() == str(a)
+
+
+def test_unscoped_sees_every_lender(app_engine, world):
+    a, b = world["a"], world["b"]
+    with app_engine.connect() as conn:
+        for table in LENDER_TABLES:
+            assert _lenders_seen(conn, table) - {None} == {a, b}, table
+        assert conn.execute(select(func.count()).select_from(Message)).scalar_one() == 5
+        assert conn.execute(text("SELECT count(*) FROM audit_entry WHERE lender_id IS NULL")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM unmatched_event")).scalar() == 1
+
+
+def test_a_lender_scoped_transaction_cannot_write_another_lenders_rows(app_engine, world):
+    a, b, foreign = world["a"], world["b"], world["ids"]["foreign"]
+    now = datetime.now(timezone.utc)
+    with lender_scope(a):
+        with pytest.raises(DBAPIError, match="row-level security"), app_engine.begin() as conn:
+            f.message(conn, b, "someone@bravo.example")
+        with pytest.raises(DBAPIError, match="row-level security"), app_engine.begin() as conn:
+            conn.execute(insert(AuditEntry).values(at=now, user_email="x", role="ops", lender_id=None, action="export"))
+        with pytest.raises(DBAPIError, match="row-level security"), app_engine.begin() as conn:
+            conn.execute(update(Message).where(Message.id == world["ids"]["confirm_ana"]).values(lender_id=b))  # move out
+        with pytest.raises(DBAPIError, match="row-level security"), app_engine.begin() as conn:
+            conn.execute(insert(UnmatchedEvent).values(provider="sendgrid", provider_event_id="ev-x", payload="{}", received_at=now))
+        with app_engine.begin() as conn:  # the other lender's rows are not there to change
+            assert conn.execute(update(Message).where(Message.id == foreign).values(subject="pwned")).rowcount == 0
+            assert conn.execute(update(Message).values(status_reason="touched")).rowcount == 4  # no WHERE: own rows only
+            assert conn.execute(delete(AuditEntry)).rowcount == 1
+            assert conn.execute(text("UPDATE lender SET name = 'x' WHERE id = :b"), {"b": b}).rowcount == 0
+            f.message(conn, a, "new@alpha.example")  # its own lender: allowed
+    with app_engine.connect() as conn:
+        assert conn.execute(select(Message.subject, Message.status_reason).where(Message.id == foreign)).one() == ("Bravo secret subject", "550 5.1.1 bravo user unknown")
+        assert conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == 2
+
+
+def test_unscoped_helper_reads_across_lenders_then_restores_the_scope(app_engine, world):
+    a = world["a"]
+    with lender_scope(a), app_engine.connect() as conn:
+        with unscoped(conn):
+            assert _lenders_seen(conn, "message") == {a, world["b"]}
+        assert _lenders_seen(conn, "message") == {a}
+        assert conn.execute(text(SETTING_SQL)).scalar() == str(a)
+
+
+def test_a_unit_of_work_carries_the_principals_lender_and_leaves_nothing_behind(app_engine, world):
+    from commlog.unit_of_work import platform_reading, reading, writing
+
+    a, b = world["a"], world["b"]
+    admin = Principal(1, "admin@alpha.example", Role.LENDER_ADMIN, a)
+    ops = Principal(2, "ops@commlog.example", Role.OPS, None)
+    with reading(app_engine, admin) as conn:  # no lender condition anywhere: the database keeps to Alpha
+        assert _lenders_seen(conn, "message") == {a}
+    with writing(app_engine, admin) as conn:
+        assert conn.execute(update(Message).values(status_reason="touched")).rowcount == 4  # own rows only
+    assert current_lender() is None  # restored after the block
+    with reading(app_engine, ops) as conn, platform_reading(app_engine) as platform:
+        assert _lenders_seen(conn, "message") == _lenders_seen(platform, "message") == {a, b}
+    nowhere = Principal(3, "admin@nowhere.example", Role.LENDER_ADMIN, None)  # a lender admin without a lender
+    with reading(app_engine, nowhere) as conn:
+        assert _lenders_seen(conn, "message") == set()  # nothing, never everything
+
+
+# --- the app's own reads, as the non-owner role -----------------------------------------------------
+
+
+def test_log_queries_return_the_right_rows_under_rls(app_engine, world):
+    a, b, admin_a, ops = world["a"], world["b"], world["admin_a"], world["ops"]
+    month = dict(since=datetime.now(timezone.utc) - timedelta(days=30), until=datetime.now(timezone.utc) + timedelta(days=1))
+    with lender_scope(principal_scope(admin_a)), app_engine.connect() as conn:
+        page = Q.fetch_log_page(conn, admin_a, log_query(lender_id=a, **month))
+        assert {r["subject"] for r in page.rows} == {"Confirm your new account with Alpha Lending", "Your statement is ready"}
+        assert page.total == 3
+        assert Q.count_log(conn, admin_a, log_query(lender_id=a, all_logs=True, **month)) == 4
+        borrower = Q.fetch_log_page(conn, admin_a, log_query(lender_id=a, account_id=world["ana"], **month))
+        assert [r["subject"] for r in borrower.rows] == ["Reset your Alpha Lending password"]
+        detail = Q.get_message(conn, admin_a, world["ids"]["bounce_bob"])
+        assert detail is not None and detail.lender.name == "Alpha Lending" and [e.event_type for e in detail.events] == ["PROCESSED", "BOUNCE"]
+        assert Q.get_message(conn, admin_a, world["ids"]["foreign"]) is None
+        assert [x.name for x in Q.search_borrowers(conn, admin_a, a, "ana")] == ["Ana Souza"]
+        assert [x.name for x in Q.list_lenders(conn, admin_a)] == ["Alpha Lending"]
+        # even an ops principal's query, inside a lender admin's transaction, gets that lender only
+        assert [x.name for x in Q.list_lenders(conn, ops)] == ["Alpha Lending"]
+        assert Q.count_log(conn, ops, log_query(lender_id=a, **month), span=Q.SPAN_ALL) == 4
+    with app_engine.connect() as conn:  # ops: unscoped, every lender
+        assert [x.name for x in Q.list_lenders(conn, ops)] == ["Alpha Lending", "Bravo Credit"]
+        assert Q.count_log(conn, ops, log_query(lender_id=a, **month), span=Q.SPAN_ALL) == 5
+        assert Q.fetch_log_page(conn, ops, log_query(lender_id=b, **month)).total == 1
+
+
+def test_an_export_off_the_script_thread_runs_under_the_principals_lender(app_engine, world, monkeypatch):
+    """The download button builds the file on a thread where no script run set the scope; the export
+    sets it from the principal. Proof: with the query's own lender WHERE removed (a bug we simulate),
+    a lender admin's file still holds only their lender's rows, and the audit entry is written."""
+    import threading
+
+    from commlog import export as E
+
+    def forgetful_select(principal, spec):  # noqa: ANN001, ANN202 - no lender condition at all
+        return select(*E._CELLS).select_from(E._FROM).where(E.failure_condition(spec.include_deferred))
+
+    monkeypatch.setattr(E, "export_select", forgetful_select)
+    spec = E.FailureExport(log_query(lender_id=world["a"]), span=Q.SPAN_LENDER)
+    out: dict = {}
+
+    def download() -> None:  # a fresh thread: a fresh context, no scope set
+        out["scope"] = current_lender()
+        out["admin"] = E.build_csv(app_engine, world["admin_a"], spec, source="page", file_name="f.csv")
+        out["ops"] = E.build_csv(app_engine, world["ops"], spec, source="page", file_name="g.csv")
+
+    t = threading.Thread(target=download)
+    t.start()
+    t.join()
+    assert out["scope"] is None
+    assert b"Alpha Lending" in out["admin"] and b"Bravo" not in out["admin"]
+    assert b"Bravo Credit" in out["ops"]  # ops: unscoped, so the simulated bug shows there
+    with app_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "export")).scalar_one() == 5
+    assert current_lender() is None
+
+
+def test_recipient_search_without_its_lender_conditions_still_sees_only_the_lenders_emails(app_engine, pg_engine, world, monkeypatch):
+    """"Find emails to…" scopes every query by lender itself. Proof that the database guards it as
+    well: with the search's lender conditions removed (a bug we simulate), a lender admin still
+    finds only their lender's emails to an address another lender also wrote to."""
+    from sqlalchemy import true
+
+    from commlog import recipient_search as RS
+
+    with pg_engine.begin() as c:
+        bravo_ana = f.message(c, world["b"], "ana.souza@gmail.com", subject="Bravo secret subject")
+    monkeypatch.setattr(RS, "_of_lenders", lambda column, lenders: true())
+    monkeypatch.setattr(RS, "_sent_to", lambda pairs, lender_column, email: email.in_({address for _, address in pairs}))
+    admin_a = world["admin_a"]
+    with lender_scope(principal_scope(admin_a)), app_engine.connect() as conn:
+        for typed in ("ana.souza@gmail.com", "souza", "ana.s", "gmail.com"):
+            res = RS.find_emails_to(conn, admin_a, typed, lender_id=None)
+            assert {r.lender_id for r in res.recipients} == {world["a"]}, typed
+            assert {r["lender_id"] for r in res.rows} == {world["a"]} and bravo_ana not in {r["id"] for r in res.rows}, typed
+    with app_engine.connect() as conn:  # ops: unscoped, so the simulated bug shows there
+        res = RS.find_emails_to(conn, world["ops"], "ana.souza@gmail.com", lender_id=world["a"])
+        assert bravo_ana in {r["id"] for r in res.rows}
+
+
+def test_platform_median_still_reaches_every_lender_for_a_lender_admin(pg_engine, app_url):
+    from tests.test_deliverability import RECENT, build_health
+
+    with pg_engine.begin() as conn:
+        ids = build_health(conn)
+    admin = Principal(1, "admin@alpha.example", Role.LENDER_ADMIN, ids["alpha"])
+    q = D.MetricsQuery(start=RECENT, end=RECENT, granularity="day")
+    eng = make_engine(app_url)
+    try:
+        with lender_scope(ids["alpha"]), eng.connect() as conn:
+            bench = D.platform_median(conn, admin, q, "bounce")
+            assert bench.lenders[RECENT] == 6 and bench.values[RECENT] is not None  # an anonymous median
+            med, n = D.window_median(conn, admin, q, "bounce")
+            assert n == 5 and med is not None
+            # and the lender's own figures stay its own
+            assert _lenders_seen(conn, "daily_rollup") == {ids["alpha"]}
+            assert {k[0] for k in D.family_matrix(conn, admin, D.MetricsQuery(start=RECENT, end=RECENT, lender_id=ids["alpha"]))} == {ids["alpha"]}
+    finally:
+        eng.dispose()
+
+
+def test_the_app_runs_as_the_non_owner_role(app_url, world, monkeypatch):
+    """Bootstrap (a migrated schema: no DDL needed) and the log page as a lender admin, through the
+    login gate that sets the scope."""
+    from commlog.bootstrap import ensure_database
+    from tests.support.app import app, page_text
+
+    result = ensure_database(app_url)
+    assert result.migrated and not result.seeded
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", app_url)
+    monkeypatch.setenv("COMMLOG_PROVIDER", "sandbox")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = app("pages/log.py", user_id=world["users"]["admin_a"]).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert set(at.dataframe[0].value["Subject"]) == {"Confirm your new account with Alpha Lending", "Your statement is ready"}
+        assert "Bravo" not in page_text(at)
+        at = app("pages/log.py", user_id=world["users"]["ops"], params={"lender": str(world["b"])}).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert "Bravo secret subject" in set(at.dataframe[0].value["Subject"])
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    assert current_lender() is None  # the script's scope stayed in the script's run
+
+
+def test_a_pending_migration_as_the_non_owner_role_says_what_to_do(app_url, pg_engine, world, monkeypatch):
+    """The app's login may not change tables: a page after a deploy with a pending migration says
+    the database answers and the owner must run init-db (not "not reachable"), and changes nothing."""
+    from tests.support.app import app, page_text
+
+    with pg_engine.begin() as c:  # as if 0003 were new in this deploy
+        c.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", app_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = app("pages/log.py", user_id=world["users"]["admin_a"]).run()
+        assert not at.exception, [e.value for e in at.exception]
+        text_ = page_text(at)
+        assert "The database answers, but commlog could not prepare it" in text_ and "init-db" in text_
+        assert "not reachable" not in text_ and not at.dataframe
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    with pg_engine.connect() as c:
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+
+
+def _scope_probe() -> None:  # an AppTest script: what the login gate leaves for the page's queries
+    import streamlit as st
+    from sqlalchemy import text
+
+    from commlog.tenancy import current_lender
+    from commlog.ui.guard import require_login
+    from commlog.ui.resources import ensure_ready
+
+    require_login()
+    with ensure_ready().connect() as conn:
+        setting = conn.execute(text("SELECT current_setting('commlog.lender_id', true)")).scalar()
+    st.text(f"scope={current_lender()} setting={setting!r}")
+
+
+def test_the_login_gate_sets_the_scope_for_the_run(app_url, world, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", app_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        for user, expected in ((world["users"]["admin_a"], f"scope={world['a']} setting='{world['a']}'"),
+                               (world["users"]["ops"], "scope=None setting=''")):
+            at = AppTest.from_function(_scope_probe, default_timeout=30)
+            at.session_state["commlog_user_id"] = user
+            at.run()
+            assert not at.exception, [e.value for e in at.exception]
+            assert [t.value for t in at.text] == [expected]
+        at = AppTest.from_function(_scope_probe, default_timeout=30).run()  # logged out: the form, nothing read
+        assert not at.exception and not at.text and [b.label for b in at.button] == ["Sign in"]
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
+def test_forced_for_the_owner_too_and_the_owner_can_still_seed(pg_database_url):
+    """FORCE ROW LEVEL SECURITY: a (non-superuser) owner is under the policies as well; seed-demo's
+    COPY, which row-level security refuses, lifts FORCE for its own transaction only."""
+    from commlog.demo.seed import SeedConfig, seed_demo
+    from commlog.migrate import upgrade
+
+    owner, schema = f"commlog_own_{uuid.uuid4().hex[:10]}", f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE ROLE "{owner}" LOGIN NOSUPERUSER NOBYPASSRLS'))
+        c.execute(text(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{owner}"'))
+    url = make_url(pg_database_url).set(username=owner).render_as_string(hide_password=False)
+    eng = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        upgrade(eng)
+        seed_demo(eng, SeedConfig(lenders=2, borrowers=20, messages=200, days=3, seed=3, users=False))
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                     "WHERE n.nspname = current_schema() AND c.relforcerowsecurity")).scalar() == 10
+            lenders = sorted(conn.execute(text("SELECT id FROM lender")).scalars())
+            assert len(lenders) == 2 and conn.execute(text("SELECT count(*) FROM message")).scalar() == 200
+        with lender_scope(lenders[0]), eng.connect() as conn:
+            assert _lenders_seen(conn, "message") == {lenders[0]}
+            assert _lenders_seen(conn, "lender") == {lenders[0]}
+    finally:
+        eng.dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            c.execute(text(f'DROP OWNED BY "{owner}"'))
+            c.execute(text(f'DROP ROLE "{owner}"'))
+        admin.dispose()

@@ -1,0 +1,205 @@
+"""The Deliverability page through AppTest: as ops, as a lender admin (nothing of another lender
+anywhere, chart data included), logged out, empty and low-volume states."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from commlog import auth, rollups
+from tests.support import factories as f
+from tests.test_deliverability import RECENT, build_health, bulk
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "pages" / "deliverability.py")
+APP = str(ROOT / "app.py")
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def _clean_caches(monkeypatch):
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:  # the app's first-start bootstrap; the test database is migrated by its fixture
+        import commlog.bootstrap  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("commlog.bootstrap")
+        stub.ensure_database = lambda url: "migrated by the test"
+        monkeypatch.setitem(sys.modules, "commlog.bootstrap", stub)
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def demo(sqlite_engine, sqlite_url, monkeypatch):
+    with sqlite_engine.begin() as conn:
+        ids = build_health(conn)
+        ids["ops_user"] = auth.add_user(conn, "ops@example.com", "ops", None, PASSWORD, f.T0)
+        ids["alpha_admin"] = auth.add_user(conn, "admin@alpha.example", "lender_admin", "alpha", PASSWORD, f.T0)
+        ids["tiny_admin"] = auth.add_user(conn, "admin@tiny.example", "lender_admin", "tiny", PASSWORD, f.T0)
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
+    return ids
+
+
+def run_as(user_id: int | None, tz: str = "Europe/Berlin") -> AppTest:
+    """The page as the app serves it: app.py's st.navigation, then the Deliverability page."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.context = {"timezone": tz, "locale": "en-GB"}
+    if user_id is not None:
+        at.session_state["commlog_user_id"] = user_id
+    at.run()
+    at.switch_page("pages/deliverability.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _walk(node):  # noqa: ANN001, ANN202
+    yield node
+    for child in getattr(node, "children", {}).values() if isinstance(getattr(node, "children", None), dict) else []:
+        yield from _walk(child)
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+
+
+def chart_data(at: AppTest) -> list[list[dict]]:
+    """Every dataset of every chart, decoded from Arrow."""
+    out = []
+    for c in at.get("vega_lite_chart"):
+        for ds in c.proto.datasets:
+            table = pa.ipc.open_stream(ds.data.data).read_all()
+            out.append(table.to_pylist())
+        spec = json.loads(c.proto.spec)
+        for values in _inline_values(spec):
+            out.append(values)
+    return out
+
+
+def _inline_values(spec):  # noqa: ANN001, ANN202
+    if isinstance(spec, dict):
+        if "values" in spec and isinstance(spec["values"], list):
+            yield spec["values"]
+        for v in spec.values():
+            yield from _inline_values(v)
+    elif isinstance(spec, list):
+        for v in spec:
+            yield from _inline_values(v)
+
+
+def page_text(at: AppTest) -> str:
+    """Everything the page sends to the browser: every element's proto, chart data decoded."""
+    parts = [str(node.proto) for node in _walk(at._tree) if getattr(node, "proto", None) is not None]
+    parts += [json.dumps(rows, default=str) for rows in chart_data(at)]
+    parts += [df.value.to_csv() for df in at.dataframe]
+    return "\n".join(parts)
+
+
+def test_ops_sees_every_lender_findings_and_charts(demo):
+    at = run_as(demo["ops_user"])
+    text = page_text(at)
+    assert at.title[0].value == "Deliverability"
+    for name in ("Alpha Lending", "Bravo Credit", "Other Lender 0", "Tiny Loans"):
+        assert name in text
+    md = [m.value for m in at.markdown]
+    assert any(m.startswith("Microsoft blocks for Alpha Lending rose from 0.3 % to 8.0 % in the") for m in md)
+    assert any("Bounces for Bravo Credit" in m for m in md)
+    # Drilldown into the log through its URL parameters.
+    links = [str(node.proto) for node in _walk(at._tree) if type(node).__name__ in ("PageLink", "UnknownElement") and "page_link" in str(type(getattr(node, "proto", None))).lower() or "query_string" in str(getattr(node, "proto", ""))]
+    assert any(f"lender={demo['alpha']}" in x and "event=BLOCKED" in x for x in links + md), links[:3]
+    assert "Europe/Berlin" in " ".join(c.value for c in at.caption)
+    # Charts: the rate chart has the threshold bands and the platform median; ops get small multiples
+    # per lender and the lender × provider heatmap.
+    specs = chart_specs(at)
+    assert len(specs) >= 5
+    data = chart_data(at)
+    bands = next(rows for rows in data if rows and "y0" in rows[0])
+    assert [r["level"] for r in bands][:2] == ["Healthy", "Watch"] and bands[1]["y0"] == 2.0
+    series = {r["series"] for rows in data for r in rows if "series" in r}
+    assert {"All lenders", "Platform median", "Alpha Lending", "Bravo Credit"} <= series
+    heat = next(rows for rows in data if rows and "family" in rows[0] and "lender" in rows[0])
+    cell = next(r for r in heat if r["lender"] == "Alpha Lending" and r["family"] == "Microsoft")
+    assert cell["n_of_d"] == "17 of 500" and cell["label"] == "3.4 %"  # the whole range: baseline and recent
+    # The comparison table lists every lender, low volume flagged.
+    table = next(df.value for df in at.dataframe if "Lender" in getattr(df.value, "columns", []))
+    assert set(table["Lender"]) == {"Alpha Lending", "Bravo Credit", "Other Lender 0", "Other Lender 1", "Other Lender 2", "Tiny Loans"}
+    assert table.set_index("Lender").loc["Tiny Loans", "Volume"] == "low volume"
+
+
+def test_lender_admin_sees_nothing_of_another_lender(demo):
+    at = run_as(demo["alpha_admin"])
+    text = page_text(at)
+    assert "Alpha Lending" in text
+    for foreign in ("Bravo Credit", "bravo", "Other Lender", "other-0", "Tiny Loans", "tiny", "gmial.com"):
+        assert foreign not in text, foreign
+    # Bravo's and Tiny's figures: 54 of 750 bounced, 12 of 150 recent, 10 of 50.
+    for figure in ("of 750", "of 150", "12 of", "10 of 50", "of 1,373"):
+        assert figure not in text, figure
+    assert not at.selectbox or "Lender" not in [s.label for s in at.selectbox]
+    series = {r["series"] for rows in chart_data(at) for r in rows if "series" in r}
+    assert series <= {"Alpha Lending", "Platform median"}
+    assert all(r.get("lender") in (None, "Alpha Lending") for rows in chart_data(at) for r in rows)
+    # The benchmark is a median only (6 lenders qualify on the busy day), never a lender's row.
+    assert "Platform median" in series
+
+
+def test_lender_admin_cannot_pick_another_lender_through_state(demo):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["commlog_user_id"] = demo["alpha_admin"]
+    at.session_state["dlv_lender"] = demo["bravo"]  # a crafted widget value is ignored: no lender widget for admins
+    at.run()
+    at.switch_page("pages/deliverability.py").run()
+    assert not at.exception
+    assert "Bravo Credit" not in page_text(at)
+
+
+def test_logged_out_gets_the_login_form_only(demo):
+    """The page file run directly (legacy pages/ mode, no app.py): it guards itself."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert not at.get("vega_lite_chart")
+    assert any(b.label == "Sign in" for b in at.button) or at.get("form")
+    assert "Alpha Lending" not in page_text(at)
+
+
+def test_low_volume_lender_is_flagged_not_alarming(demo):
+    at = run_as(demo["tiny_admin"])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Bounce rate"] == "low volume"  # 10 of 50: never a bare "20.0 %"
+    captions = " ".join(c.value for c in at.caption)
+    assert "10 of 50 attempted: under the minimum of 100" in captions
+    assert any("Insufficient volume" in str(node.proto) for node in _walk(at._tree) if getattr(node, "proto", None) is not None)
+
+
+def test_empty_database_explains_itself(sqlite_engine, sqlite_url, monkeypatch):
+    with sqlite_engine.begin() as conn:
+        f.lender(conn, "alpha", "Alpha Lending")
+        uid = auth.add_user(conn, "ops@example.com", "ops", None, PASSWORD, f.T0)
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
+    at = run_as(uid)
+    assert "No messages yet" in at.info[0].value
+    assert not at.get("vega_lite_chart")
+
+
+def test_new_messages_show_after_rollup_maintenance(sqlite_engine, sqlite_url, monkeypatch):
+    """A message stored and then checked through the write path appears without a rebuild."""
+    with sqlite_engine.begin() as conn:
+        lid = f.lender(conn, "alpha", "Alpha Lending")
+        uid = auth.add_user(conn, "ops@example.com", "ops", None, PASSWORD, f.T0)
+        bulk(conn, lid, RECENT, 5, "gmail.com")
+        rollups.rebuild_rollups(conn)
+        mid = f.message(conn, lid, "late@gmail.com", sent_at=f.T0)
+        rollups.add_messages(conn, [mid])
+        f.events(conn, mid, lid, ("BOUNCE", 1, "550 5.1.1 no such user"))
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
+    at = run_as(uid)
+    assert any("1 of 6 attempted" in c.value for c in at.caption)

@@ -1,0 +1,172 @@
+"""The log page's "Find emails to…" and the "Why didn't they get it?" page in AppTest: what a lender
+admin and ops read, and what another lender's admin never reads."""
+
+from datetime import datetime, timezone
+
+import pytest
+
+from commlog.providers.base import SuppressionEntry, SuppressionReport
+from tests.support.app import app, build_two_lenders, page_text
+
+FOREIGN_MARKERS = ("Bravo Credit", "Bravo secret subject", "Zed Zulu", "zed.zulu@", "bravo user unknown")
+ALL_LISTS = ("bounces", "blocks", "invalid_emails", "spam_reports", "unsubscribes")
+
+
+@pytest.fixture
+def world(sqlite_engine, sqlite_url, monkeypatch):
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("COMMLOG_PROVIDER", "sandbox")
+    monkeypatch.setenv("COMMLOG_SANDBOX_LATENCY_MS", "0")
+    monkeypatch.setenv("COMMLOG_SANDBOX_429_RATE", "0")
+    return build_two_lenders(sqlite_engine)
+
+
+@pytest.fixture
+def lists(monkeypatch):
+    """What the provider's suppression lists answer for any address (set `lists.entries`)."""
+
+    class Lists:
+        entries: tuple = ()
+        asked: list[str] = []
+
+        def __call__(self, _engine, evidence):
+            self.asked.append(evidence.subject.address)
+            return SuppressionReport("SendGrid", evidence.subject.address, ALL_LISTS, self.entries)
+
+    answer = Lists()
+    monkeypatch.setattr("commlog.ui.troubleshooter.ask_suppression_lists", answer)
+    return answer
+
+
+def readable(at) -> str:
+    """The page's text as a person reads it (no Markdown escapes or emphasis marks)."""
+    return page_text(at).replace("\\", "").replace("**", "")
+
+
+def search(at, text):
+    at.text_input(key="log_find").input(text).run()
+    assert not at.exception
+    return at
+
+
+# --- Find emails to… --------------------------------------------------------------------------------
+
+
+def test_a_name_finds_every_email_to_the_borrower_across_logs(world):
+    at = search(app(user_id=world["users"]["admin_a"]).run(), "souza")
+    text = readable(at)
+    assert "2 emails to 1 recipient matching “souza”" in text
+    grid = at.dataframe[0].value
+    assert sorted(grid["Log"]) == ["Ana Souza's log", "Lender's own log"]
+    assert set(grid["Subject"]) == {"Confirm your new account with Alpha Lending", "Reset your Alpha Lending password"}
+    assert at.query_params["find"] == "souza"
+    assert not [s for s in at.selectbox if s.key == "log_account"]  # the log's own controls step aside
+    assert not any(m in text for m in FOREIGN_MARKERS)
+
+
+def test_clear_search_brings_the_log_back_with_its_filters(world):
+    at = app(user_id=world["users"]["admin_a"]).run()
+    at.selectbox(key="log_delivery").select("NOT_DELIVERED").run()
+    search(at, "souza")
+    at.button(key="find_clear").click().run()
+    assert not at.exception
+    assert at.selectbox(key="log_delivery").value == "NOT_DELIVERED"
+    assert list(at.dataframe[0].value["To"]) == ["bob.ng@outlook.com"]
+    assert "find" not in at.query_params
+
+
+def test_another_lenders_recipient_is_not_found(world):
+    at = search(app(user_id=world["users"]["admin_a"]).run(), "zed")
+    text = readable(at)
+    assert "No email to an address or person matching “zed”" in text
+    assert not any(m in text for m in FOREIGN_MARKERS)
+    assert not at.dataframe
+
+
+def test_every_lender_in_the_url_is_refused_to_a_lender_admin(world):
+    at = app(user_id=world["users"]["admin_a"], params={"find": "zed", "lenders": "all"}).run()
+    text = readable(at)
+    assert "Searching every lender is for platform ops only" in text
+    assert not any(m in text for m in FOREIGN_MARKERS)
+
+
+def test_ops_search_every_lender_and_see_which_lender(world):
+    at = app(user_id=world["users"]["ops"]).run()
+    at.checkbox(key="log_find_all").check()
+    search(at, "zed")
+    grid = at.dataframe[0].value
+    assert list(grid["Lender"]) == ["Bravo Credit"] and list(grid["To"]) == ["zed.zulu@bravo-borrower.example"]
+    assert at.query_params["lenders"] == "all"
+
+
+def test_a_mistyped_whole_address_says_what_was_probably_meant(world):
+    at = search(app(user_id=world["users"]["admin_a"]).run(), "ana.souza@gmial.com")
+    assert any("Did you mean `ana.souza@gmail.com`?" in w.value.replace("\\", "") for w in at.warning)
+
+
+def test_a_selected_result_opens_with_why_and_its_log(world):
+    at = search(app(user_id=world["users"]["admin_a"]).run(), "bob.ng@outlook.com")
+    at.session_state[f"find_table_{at.session_state['find_table_gen']}"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert [m.value for m in at.subheader] == ["Confirm your new account with Alpha Lending"]  # the newest to Bob
+    links = [el.proto.label for el in at.get("page_link")]
+    assert "Why didn't they get it?" in links and "Open the lender's own log" in links
+
+
+# --- Why didn't they get it? ----------------------------------------------------------------------
+
+
+def why(world, role, **params):
+    return app("pages/why.py", user_id=world["users"][role], params={k: str(v) for k, v in params.items()}).run()
+
+
+def next_step(at) -> str:
+    return at.subheader[0].value
+
+
+def test_a_bounce_to_a_nonexistent_mailbox_says_correct_the_address(world, lists):
+    lists.entries = (SuppressionEntry("bounces", "bounces", datetime(2026, 11, 18, tzinfo=timezone.utc),
+                                      "550 5.1.1 Recipient address rejected", True, False),)
+    at = why(world, "admin_a", message=world["ids"]["bounce_bob"])
+    assert not at.exception
+    assert next_step(at).endswith("Correct the address")
+    text = readable(at)
+    assert "Bob Ng (borrower)" in text
+    assert "bounces" in text and "future emails to it are not sent" in text
+    assert "Not on SendGrid's blocks, invalid emails, spam reports, unsubscribes lists." in text
+    assert lists.asked == ["bob.ng@outlook.com"]
+    assert "Lender's own log" in text  # both emails to Bob, each with its log
+    assert "failed: SMTP relay timed out" in text
+
+
+def test_a_never_checked_email_is_checked_from_the_next_step(world, lists):
+    at = why(world, "admin_a", account=world["ana"])
+    assert next_step(at).endswith("Check delivery status first")
+    at.button(key="why_check").click().run()
+    assert not at.exception
+    assert any(s.value.startswith("Checked just now:") for s in at.success)
+    assert not next_step(at).endswith("Check delivery status first")
+
+
+def test_another_lenders_email_and_account_read_as_not_found(world, lists):
+    for params in ({"message": world["ids"]["foreign"]}, {"account": world["zed"]}, {"message": "abc"}, {"account": "1" * 40}, {}):
+        at = why(world, "admin_a", **params)
+        assert not at.exception
+        text = readable(at)
+        assert "That email or borrower was not found in the logs you can see." in text
+        assert not any(m in text for m in FOREIGN_MARKERS)
+    assert lists.asked == []  # nothing was asked of the provider for an address out of scope
+
+
+def test_ops_open_any_lenders_email(world, lists):
+    at = why(world, "ops", message=world["ids"]["foreign"])
+    assert not at.exception
+    assert "zed.zulu@bravo-borrower.example" in page_text(at)
+    assert lists.asked == ["zed.zulu@bravo-borrower.example"]
+
+
+def test_the_page_guards_itself(world, lists):
+    at = app("pages/why.py", params={"message": str(world["ids"]["bounce_bob"])}).run()
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert "bob.ng" not in page_text(at)

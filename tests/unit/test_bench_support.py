@@ -1,0 +1,95 @@
+"""What every bench shares (commlog.bench: `table`; commlog.bench.stats: `percentile`, `Timing`,
+`timed`), and the rule that keeps Streamlit out of the domain (the soak's driver is commlog.ui's)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from commlog.bench import table
+from commlog.bench.stats import Timing, percentile, timed
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("samples", "pct", "expected"),
+    [
+        (range(1, 21), 95, 19),  # rank ceil(19.0) = 19
+        (range(1, 41), 95, 38),  # rank 38
+        (range(1, 101), 95, 95),
+        ([3.0, 1.0, 2.0], 95, 3.0),  # fewer than 20 runs: the slowest, unsorted input
+        (range(1, 20), 95, 19),  # 19 runs: rank ceil(18.05) = 19, the slowest
+        (range(1, 11), 50, 5),
+        ([7.5], 95, 7.5),
+        (range(1, 31), 95, 29),  # rank ceil(28.5) = 29 (no rounding half to even)
+    ],
+)
+def test_percentile_is_the_nearest_rank(samples, pct, expected):
+    assert percentile(samples, pct) == expected
+
+
+@pytest.mark.parametrize(("samples", "pct"), [([], 95), ([1.0], 0), ([1.0], 101)])
+def test_percentile_refuses_what_has_none(samples, pct):
+    with pytest.raises(ValueError):
+        percentile(samples, pct)
+
+
+def test_timing_figures():
+    t = Timing.of_seconds([0.004, 0.001, 0.003, 0.002])
+    assert t.runs == 4
+    assert t.median_ms == pytest.approx(2.5)
+    assert t.p95_ms == pytest.approx(4.0) and t.max_ms == pytest.approx(4.0)
+    assert t.seconds == pytest.approx(0.010)
+    empty = Timing(())
+    assert (empty.runs, empty.median_ms, empty.p95_ms, empty.max_ms) == (0, 0.0, 0.0, 0.0)
+
+
+def test_timed_warms_up_then_times_and_keeps_the_last_result():
+    calls = []
+    t = timed(lambda: calls.append(len(calls)) or len(calls), repeat=3, warmup=2)
+    assert len(calls) == 5 and t.runs == 3 and t.result == 5
+    assert all(ms >= 0 for ms in t.samples_ms)
+    assert timed(lambda: "once", repeat=0).runs == 1
+
+
+def test_table_pads_columns_under_a_rule():
+    out = table(["name", "n", "ms"], [["a", 1234, 1.5], ["bb", 5, 250.0]])
+    assert out.splitlines() == [
+        "name      n     ms",
+        "----  -----  -----",
+        "a     1,234   1.50",
+        "bb        5  250.0",
+    ]
+
+
+def test_table_alignment_given_and_markdown():
+    assert table(["q", "ms"], [["x", 1.5]], align="rl").splitlines() == ["q  ms", "-  ----", "x  1.50"]
+    assert table(["q", "ms"], [["x", 1.5]], markdown=True).splitlines() == ["| q |   ms |", "|---|-----:|", "| x | 1.50 |"]
+
+
+def test_only_the_ui_imports_streamlit():
+    """Nothing under commlog/ but commlog/ui/ imports Streamlit (the soak's AppTest driver is
+    commlog.ui.soak_driver)."""
+    found = []
+    for path in sorted((ROOT / "commlog").rglob("*.py")):
+        if path.is_relative_to(ROOT / "commlog" / "ui"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            found += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names if n.split(".")[0] == "streamlit"]
+    assert found == []
+
+
+def test_listing_the_benches_loads_no_streamlit():
+    """Every bench module imports without Streamlit (soak loads its driver only when it runs)."""
+    code = "import sys; from commlog.bench import discover; print(sorted(discover())); print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "['checks', 'deliverability', 'export', 'log', 'soak', 'webhooks']"
+    assert out[1] == "False"
