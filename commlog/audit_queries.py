@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from commlog.models import AuditEntry, Lender
-from commlog.paging import Page
+from commlog.paging import Page, clamp
 from commlog.principal import Principal, ScopeError
 
 PAGE_SIZE = 50
@@ -91,7 +91,7 @@ def list_audit(conn: Connection, principal: Principal, f: AuditFilter) -> Page[A
     size = max(1, min(int(f.page_size), MAX_PAGE_SIZE))
     where = _conditions(f)
     total = conn.execute(select(func.count()).select_from(AuditEntry).where(*where)).scalar_one()
-    page = min(max(1, int(f.page)), max(1, -(-total // size)))
+    page = clamp(f.page, total, size)
     stmt = (
         select(*AuditEntry.__table__.columns, Lender.name.label("lender_name"))
         .outerjoin(Lender, Lender.id == AuditEntry.lender_id)

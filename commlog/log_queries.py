@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Select, and_, case, func, or_, select
 from commlog.log_filters import BY_PARAM
 from commlog.log_view import LogQuery, LogView
 from commlog.models import Account, DeliveryEvent, Lender, Message
-from commlog.paging import Page
+from commlog.paging import Page, clamp
 from commlog.principal import Principal, ScopeError
 from commlog.vocabulary import Audience, explain_event
 
@@ -244,7 +244,7 @@ def count_log(conn: Connection, principal: Principal, q: LogQuery, *, span: str 
 def fetch_log_page(conn: Connection, principal: Principal, q: LogQuery) -> Page[dict]:
     size = q.view.page_size
     total = count_log(conn, principal, q)
-    page = min(q.view.page, max(1, -(-total // size)))
+    page = clamp(q.view.page, total, size)
     rows = conn.execute(log_select(principal, q).limit(size).offset((page - 1) * size)).mappings().all()
     return Page([dict(r) for r in rows], total, page, size)
 

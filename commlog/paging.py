@@ -17,4 +17,14 @@ class Page(Generic[T]):
 
     @property
     def num_pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.page_size)
+
+
+def page_count(total: int, page_size: int) -> int:
+    """Pages of `page_size` rows that `total` rows fill; an empty list still has its one page."""
+    return max(1, -(-total // page_size))
+
+
+def clamp(page: int, total: int, page_size: int) -> int:
+    """A requested page number, kept within the pages there are."""
+    return min(max(1, int(page)), page_count(total, page_size))

@@ -55,6 +55,7 @@ from commlog.models import (
     Lender,
     Message,
 )
+from commlog.paging import clamp, page_count
 from commlog.principal import Principal, ScopeError
 from commlog.vocabulary import Audience
 
@@ -112,7 +113,7 @@ class RecipientSearch:
 
     @property
     def num_pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.page_size)
 
 
 @dataclass(frozen=True)
@@ -391,7 +392,7 @@ def find_emails_to(
     sent_to = _sent_to(((c.lender_id, c.email) for c in candidates), Message.lender_id, RECIPIENT_EMAIL)
     recipients = _recipients(conn, candidates, sent_to)
     total = sum(r.emails for r in recipients)
-    page = min(max(1, int(page)), max(1, -(-total // page_size)))
+    page = clamp(page, total, page_size)
     rows = _rows(conn, sent_to, page_size, (page - 1) * page_size)
     return RecipientSearch(text, recipients, more, rows, total, page, page_size)
 
