@@ -85,4 +85,4 @@ def test_url_values_are_shown_as_text_not_links(server, demo, page):
     expect(page.locator("a[href*='evil.example']")).to_have_count(0)
     expect(page.locator("img[src*='evil.example']")).to_have_count(0)
     text = main_text(page).replace("\u2060", "")
-    assert "[sign in](https://evil.example/x)" in text  # the value itself, as text
+    assert "[Sign in](https://evil.example/x)" in text  # the value itself, as typed, as text
