@@ -149,10 +149,10 @@ with guarded() as principal:
 
     # --- findings and health ------------------------------------------------------------------------
 
-    found: list[D.Finding] = read("findings_in_range", start, end, lender_id, email_type=email_type, audience=audience,
-                                  min_volume=min_volume, today=today_utc)
+    options = D.AssessmentOptions.of(q, today=today_utc)
+    found: list[D.Finding] = read("findings_in_range", start, end, options)
     patterns = D.platform_patterns(found, principal)
-    report: D.HealthReport = read("health", end, lender_id, email_type=email_type, audience=audience, min_volume=min_volume, today=today_utc)
+    report: D.HealthReport = read("health", end, options)
 
     st.subheader("Findings in this period")
     if not found:
@@ -193,7 +193,7 @@ with guarded() as principal:
                f"Bounce: Watch from {D.Bands().bounce_watch:g} %, At risk from {D.Bands().bounce_at_risk:g} % "
                f"({D.Bands().bounce_severe:g} %: sending pause risk). All failures: Watch from {D.Bands().failures_watch:g} %, "
                f"At risk from {D.Bands().failures_at_risk:g} %.")
-    cards = sorted(report.lenders, key=lambda h: (-D._SEVERITY[h.level], h.lender_name))
+    cards = report.lenders_by_severity()
     if not cards:
         st.info("No mail in the last 7 days of the range.")
     grid = st.columns(min(4, max(1, len(cards))))

@@ -147,7 +147,7 @@ def test_lender_admin_is_scoped_in_sql(engine):
         assert [k for k, _ in D.breakdown(conn, who, q_all, "lender")] == [ids["bravo"]]
         assert set(D.lender_series(conn, who, q_all)) == {ids["bravo"]}
         assert {d.domain for d in D.top_bouncing_domains(conn, who, q_all)} == {"hotmail.com"}
-        report = D.health(conn, who, T0.date(), min_volume=1)
+        report = D.health(conn, who, T0.date(), D.AssessmentOptions(min_volume=1))
         assert {h.lender_id for h in report.lenders + report.families} == {ids["bravo"]}
         # Two lenders only: no anonymous benchmark for a lender admin; ops get the median.
         bench = D.platform_median(conn, who, D.MetricsQuery(start=D1.date(), end=D1.date(), granularity="day"))
@@ -290,10 +290,10 @@ def test_findings_in_range_name_the_episode_and_the_platform_pattern(engine):
         rollups.rebuild_rollups(conn)
     later = AS_OF + timedelta(days=10)  # the episode is now in the past
     with engine.connect() as conn:
-        found = D.findings_in_range(conn, OPS, AS_OF - timedelta(days=30), later, today=later)
+        found = D.findings_in_range(conn, OPS, AS_OF - timedelta(days=30), later, D.AssessmentOptions(today=later))
         patterns = D.platform_patterns(found, OPS)
         assert D.platform_patterns(found, admin(ids["alpha"])) == []
-        mine = D.findings_in_range(conn, admin(ids["alpha"]), AS_OF - timedelta(days=30), later, today=later)
+        mine = D.findings_in_range(conn, admin(ids["alpha"]), AS_OF - timedelta(days=30), later, D.AssessmentOptions(today=later))
     micro = [x for x in found if x.provider_family == "microsoft" and x.metric == "block"]
     assert {x.lender_name for x in micro} == {"Alpha Lending", "Other Lender 0", "Other Lender 1"}
     alpha = next(x for x in micro if x.lender_name == "Alpha Lending")
