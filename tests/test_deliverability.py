@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
@@ -258,6 +260,28 @@ def test_platform_median_is_anonymous_and_needs_enough_lenders(engine):
     with engine.connect() as conn:
         few = D.platform_median(conn, admin(ids["alpha"]), D.MetricsQuery(start=BASE, end=BASE, granularity="day"))
         assert few.values[BASE] is None and few.lenders[BASE] == 2  # two lenders: no benchmark for an admin
+
+
+def test_levels_read_the_rates_of_counts_with_the_bands_of_the_email_type():
+    c = D.Counts(delivered=195, bounced=5)  # 2.5 % bounced of 200 attempted
+    assert D.level_of(c, D.bands_for(None), 100) == (D.WATCH, "bounce")
+    assert D.level_of(c, D.bands_for("account_confirmation"), 100) == (D.HEALTHY, "")  # they bounce more: watch from 3 %
+    assert D.level_of(c, D.bands_for(None), 201) == (D.LOW_VOLUME, "")
+    # All failures at 7 %, mostly blocks: At risk, about blocks.
+    assert D.level_of(D.Counts(delivered=93, blocked=4, expired=1, failed=2), D.DEFAULT_BANDS, 100) == (D.AT_RISK, "block")
+    assert D.level_of(D.Counts(delivered=100, deferred=20), D.DEFAULT_BANDS, 100) == (D.WATCH, "defer")
+    assert D.bands_for("account_confirmation").thresholds("bounce") == (3.0, 6.0, 10.0)
+
+
+def test_each_room_of_the_package_imports_only_the_rooms_above_it():
+    rooms = ["period", "metrics", "grading", "wording", "queries", "drilldown", "assessment", "report", "findings", "mailbox_providers"]
+    package = Path(D.__file__).parent
+    assert {p.stem for p in package.glob("*.py")} - {"__init__"} == set(rooms)
+    for i, room in enumerate(rooms):
+        tree = ast.parse((package / f"{room}.py").read_text())
+        imported = {node.module.rsplit(".", 1)[1] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("commlog.deliverability.")}
+        assert imported <= set(rooms[:i]), f"{room} imports {sorted(imported - set(rooms[:i]))}, below it"
 
 
 def test_bad_queries_are_refused():

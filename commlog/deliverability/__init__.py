@@ -42,9 +42,10 @@ from commlog.deliverability.mailbox_providers import (
     PlatformEpisode,
     mailbox_provider_health,
 )
-from commlog.deliverability.metrics import DEFAULT_MIN_VOLUME, RATES, Counts, Rate, pct
+from commlog.deliverability.metrics import DEFAULT_MIN_VOLUME, MIN_VOLUME_LIMITS, RATES, Counts, Rate, pct
 from commlog.deliverability.period import (
     BASELINE_DAYS,
+    DEFAULT_GRANULARITY,
     GRANULARITIES,
     PROVISIONAL_DAYS,
     RECENT_DAYS,
@@ -84,6 +85,7 @@ __all__ = [
     "BENCHMARK_MIN_LENDERS",
     "CONCERNING",
     "DEFAULT_BANDS",
+    "DEFAULT_GRANULARITY",
     "DEFAULT_MIN_VOLUME",
     "EMAIL_TYPE_BANDS",
     "EPISODE_FACTOR",
@@ -100,6 +102,7 @@ __all__ = [
     "METRICS",
     "METRIC_HELP",
     "METRIC_SHORT",
+    "MIN_VOLUME_LIMITS",
     "MIN_FAMILY_FINDING_EVENTS",
     "OPS_MEDIAN_MIN_LENDERS",
     "PATTERN_MIN_LENDERS",

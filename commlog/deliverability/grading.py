@@ -24,17 +24,18 @@ class Bands:
     defer_watch: float = 20.0
 
     def thresholds(self, metric: str) -> tuple[float, ...]:
-        """The levels `metric` is graded at, lowest first (Watch, At risk, sending pause risk);
-        none for a rate graded only as part of all failures (block, expired) or not at all."""
+        """The levels drawn as bands behind a chart of `metric`, lowest first: bounce (Watch, At
+        risk, sending pause risk) and all failures (Watch, At risk). Block and expired count in all
+        failures; deferrals are graded at `defer_watch` but drawn without a band (a 20 % band would
+        flatten the usual few percent)."""
         return {
             "bounce": (self.bounce_watch, self.bounce_at_risk, self.bounce_severe),
             "failures": (self.failures_watch, self.failures_at_risk),
-            "defer": (self.defer_watch,),
         }.get(metric, ())
 
     def darkest(self, metric: str) -> float:
-        """The rate a heat map draws darkest: the metric's highest level; for a rate without
-        levels of its own, the bounce rate where mail services pause sending."""
+        """The rate a heat map draws darkest: the metric's highest band; for a rate without bands,
+        the bounce rate where mail services pause sending."""
         return (self.thresholds(metric) or (self.bounce_severe,))[-1]
 
 

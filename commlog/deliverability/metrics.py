@@ -29,6 +29,7 @@ from operator import add, attrgetter
 from commlog import rollups as R
 
 DEFAULT_MIN_VOLUME = 100
+MIN_VOLUME_LIMITS = (1, 100_000)  # the minimum volume a person may choose
 
 # Buckets that never reached the receiving side: outside "attempted".
 UNATTEMPTED_OUTCOMES: tuple[str, ...] = (R.NOT_ATTEMPTED, R.FAILED_TO_SEND)

@@ -14,6 +14,7 @@ from sqlalchemy import DateTime as SADateTime
 from commlog.db import is_postgresql
 
 GRANULARITIES = ("day", "week", "month")
+DEFAULT_GRANULARITY = "week"
 RECENT_DAYS = 7  # the window health and findings judge
 BASELINE_DAYS = 28  # what that window is compared with: the days just before it
 PROVISIONAL_DAYS = 3  # the last 72 h: pending messages may still resolve

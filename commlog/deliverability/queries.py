@@ -19,8 +19,24 @@ from sqlalchemy import ColumnElement, Connection, Row, and_, case, func, select
 
 from commlog import rollups as R
 from commlog import tenancy
-from commlog.deliverability.metrics import DEFAULT_MIN_VOLUME, FAILURE_OUTCOMES, FIELDS, UNATTEMPTED_OUTCOMES, Counts, Rate
-from commlog.deliverability.period import GRANULARITIES, PROVISIONAL_DAYS, as_date, period_end, period_sql, periods
+from commlog.deliverability.metrics import (
+    DEFAULT_MIN_VOLUME,
+    FAILURE_OUTCOMES,
+    FIELDS,
+    MIN_VOLUME_LIMITS,
+    UNATTEMPTED_OUTCOMES,
+    Counts,
+    Rate,
+)
+from commlog.deliverability.period import (
+    DEFAULT_GRANULARITY,
+    GRANULARITIES,
+    PROVISIONAL_DAYS,
+    as_date,
+    period_end,
+    period_sql,
+    periods,
+)
 from commlog.models import DailyRollup, DomainRollup, Lender, LenderDayRollup
 from commlog.principal import Principal
 
@@ -38,7 +54,7 @@ class MetricsQuery:
     start: date
     end: date
     lender_id: int | None = None  # ops: None = all lenders; lender admins: always their own
-    granularity: str = "week"
+    granularity: str = DEFAULT_GRANULARITY
     email_type: str | None = None
     audience: str | None = None
     provider_family: str | None = None
@@ -49,8 +65,8 @@ class MetricsQuery:
             raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}")
         if self.start > self.end:
             raise ValueError("the start date is after the end date")
-        if self.min_volume < 1:
-            raise ValueError("minimum volume must be at least 1")
+        if self.min_volume < MIN_VOLUME_LIMITS[0]:
+            raise ValueError(f"minimum volume must be at least {MIN_VOLUME_LIMITS[0]}")
 
 
 # --- building blocks -----------------------------------------------------------------------------
