@@ -54,7 +54,7 @@ def level_of(c: Counts, bands: Bands, min_volume: int) -> tuple[str, str]:
     failures, then deferrals; below `min_volume` attempted: Insufficient volume."""
     if c.is_low_volume(min_volume) or not c.attempted:
         return LOW_VOLUME, ""
-    bounce, failures, defer = (c.rate(m).value for m in ("bounce", "failures", "defer"))
+    bounce, failures = c.percent("bounce"), c.percent("failures")
     if bounce >= bands.bounce_at_risk:
         return AT_RISK, "bounce"
     if failures >= bands.failures_at_risk:
@@ -63,7 +63,7 @@ def level_of(c: Counts, bands: Bands, min_volume: int) -> tuple[str, str]:
         return WATCH, "bounce"
     if failures >= bands.failures_watch:
         return WATCH, largest_failure(c)
-    if defer >= bands.defer_watch:
+    if c.percent("defer") >= bands.defer_watch:
         return WATCH, "defer"
     return HEALTHY, ""
 

@@ -44,6 +44,11 @@ OUTCOMES_OF_METRIC: dict[str, tuple[str, ...]] = {
 }
 
 
+def percent(n: int, d: int) -> float | None:
+    """n ÷ d in percent; None without a denominator."""
+    return 100.0 * n / d if d else None
+
+
 def pct(value: float | None) -> str:
     """A percentage as the page writes it: '3.1 %', '<0.1 %', '–' for none."""
     if value is None:
@@ -62,7 +67,7 @@ class Rate:
     @property
     def value(self) -> float | None:
         """Percent, or None without a denominator."""
-        return 100.0 * self.n / self.d if self.d else None
+        return percent(self.n, self.d)
 
     @property
     def low_volume(self) -> bool:
@@ -114,7 +119,8 @@ class Counts:
 
     @property
     def attempted(self) -> int:
-        return self.sent - self.not_attempted
+        """sent − not attempted: every bucket but UNATTEMPTED_OUTCOMES."""
+        return sum(_attempted_of(self))
 
     @property
     def failures(self) -> int:
@@ -133,6 +139,11 @@ class Counts:
         numerator, denominator = RATES[metric]
         return Rate(getattr(self, numerator), getattr(self, denominator), min_volume)
 
+    def percent(self, metric: str) -> float | None:
+        """rate(metric).value, without building the Rate (grading reads thousands of windows)."""
+        numerator, denominator = RATES[metric]
+        return percent(getattr(self, numerator), getattr(self, denominator))
+
     def coverage_text(self) -> str:
         if not self.attempted:
             return "No attempted messages in this window."
@@ -146,6 +157,7 @@ class Counts:
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Counts))
 _fields_of = attrgetter(*FIELDS)
 _outcomes_of = attrgetter(*R.OUTCOMES)
+_attempted_of = attrgetter(*(o for o in R.OUTCOMES if o not in UNATTEMPTED_OUTCOMES))
 _failures_of = attrgetter(*FAILURE_OUTCOMES)
 
 # Every rate: (numerator, denominator), both Counts attributes.

@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, case, func, select
@@ -102,11 +101,9 @@ def _sum_columns(t: type[DailyRollup] | type[LenderDayRollup]) -> list[ColumnEle
     return cols
 
 
-_sums_of = itemgetter(*FIELDS)  # a row's _sum_columns, by label, in Counts field order
-
-
 def _counts(row: Row[Any]) -> Counts:
-    return Counts(*map(int, _sums_of(row._mapping)))
+    """The Counts of a row whose last columns are _sum_columns (every select here puts them last)."""
+    return Counts(*map(int, row[-len(FIELDS):]))
 
 
 def _scope(principal: Principal, q: MetricsQuery) -> int | None:
