@@ -180,8 +180,8 @@ def page_queries(conn, who: Principal, q: D.MetricsQuery, today: date) -> dict[s
         "breakdown by type": lambda: D.breakdown(conn, who, q, "email_type"),
         "top domains": lambda: D.top_bouncing_domains(conn, who, q),
         "reason classes": lambda: D.reason_classes(conn, who, q),
-        "health (7 vs 28 d)": lambda: D.health(conn, who, q.end, lender, today=today),
-        "findings (60 d scan)": lambda: D.findings_in_range(conn, who, q.start, q.end, lender, today=today),
+        "health (7 vs 28 d)": lambda: D.health(conn, who, q.end, D.AssessmentOptions(lender, today=today)),
+        "findings (60 d scan)": lambda: D.findings_in_range(conn, who, q.start, q.end, D.AssessmentOptions(lender, today=today)),
         "lender series": lambda: D.lender_series(conn, who, q, as_of=today),
     }
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
@@ -147,7 +149,7 @@ def test_lender_admin_is_scoped_in_sql(engine):
         assert [k for k, _ in D.breakdown(conn, who, q_all, "lender")] == [ids["bravo"]]
         assert set(D.lender_series(conn, who, q_all)) == {ids["bravo"]}
         assert {d.domain for d in D.top_bouncing_domains(conn, who, q_all)} == {"hotmail.com"}
-        report = D.health(conn, who, T0.date(), min_volume=1)
+        report = D.health(conn, who, T0.date(), D.AssessmentOptions(min_volume=1))
         assert {h.lender_id for h in report.lenders + report.families} == {ids["bravo"]}
         # Two lenders only: no anonymous benchmark for a lender admin; ops get the median.
         bench = D.platform_median(conn, who, D.MetricsQuery(start=D1.date(), end=D1.date(), granularity="day"))
@@ -260,6 +262,28 @@ def test_platform_median_is_anonymous_and_needs_enough_lenders(engine):
         assert few.values[BASE] is None and few.lenders[BASE] == 2  # two lenders: no benchmark for an admin
 
 
+def test_levels_read_the_rates_of_counts_with_the_bands_of_the_email_type():
+    c = D.Counts(delivered=195, bounced=5)  # 2.5 % bounced of 200 attempted
+    assert D.level_of(c, D.bands_for(None), 100) == (D.WATCH, "bounce")
+    assert D.level_of(c, D.bands_for("account_confirmation"), 100) == (D.HEALTHY, "")  # they bounce more: watch from 3 %
+    assert D.level_of(c, D.bands_for(None), 201) == (D.LOW_VOLUME, "")
+    # All failures at 7 %, mostly blocks: At risk, about blocks.
+    assert D.level_of(D.Counts(delivered=93, blocked=4, expired=1, failed=2), D.DEFAULT_BANDS, 100) == (D.AT_RISK, "block")
+    assert D.level_of(D.Counts(delivered=100, deferred=20), D.DEFAULT_BANDS, 100) == (D.WATCH, "defer")
+    assert D.bands_for("account_confirmation").thresholds("bounce") == (3.0, 6.0, 10.0)
+
+
+def test_each_room_of_the_package_imports_only_the_rooms_above_it():
+    rooms = ["period", "metrics", "grading", "wording", "queries", "drilldown", "assessment", "report", "findings", "mailbox_providers"]
+    package = Path(D.__file__).parent
+    assert {p.stem for p in package.glob("*.py")} - {"__init__"} == set(rooms)
+    for i, room in enumerate(rooms):
+        tree = ast.parse((package / f"{room}.py").read_text())
+        imported = {node.module.rsplit(".", 1)[1] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("commlog.deliverability.")}
+        assert imported <= set(rooms[:i]), f"{room} imports {sorted(imported - set(rooms[:i]))}, below it"
+
+
 def test_bad_queries_are_refused():
     with pytest.raises(ValueError):
         D.MetricsQuery(start=D2.date(), end=D1.date())
@@ -290,10 +314,10 @@ def test_findings_in_range_name_the_episode_and_the_platform_pattern(engine):
         rollups.rebuild_rollups(conn)
     later = AS_OF + timedelta(days=10)  # the episode is now in the past
     with engine.connect() as conn:
-        found = D.findings_in_range(conn, OPS, AS_OF - timedelta(days=30), later, today=later)
+        found = D.findings_in_range(conn, OPS, AS_OF - timedelta(days=30), later, D.AssessmentOptions(today=later))
         patterns = D.platform_patterns(found, OPS)
         assert D.platform_patterns(found, admin(ids["alpha"])) == []
-        mine = D.findings_in_range(conn, admin(ids["alpha"]), AS_OF - timedelta(days=30), later, today=later)
+        mine = D.findings_in_range(conn, admin(ids["alpha"]), AS_OF - timedelta(days=30), later, D.AssessmentOptions(today=later))
     micro = [x for x in found if x.provider_family == "microsoft" and x.metric == "block"]
     assert {x.lender_name for x in micro} == {"Alpha Lending", "Other Lender 0", "Other Lender 1"}
     alpha = next(x for x in micro if x.lender_name == "Alpha Lending")

@@ -203,3 +203,32 @@ def test_new_messages_show_after_rollup_maintenance(sqlite_engine, sqlite_url, m
     monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
     at = run_as(uid)
     assert any("1 of 6 attempted" in c.value for c in at.caption)
+
+
+def test_captions_and_chart_bands_are_the_bands_grading_uses_for_the_email_type(sqlite_engine, sqlite_url, monkeypatch):
+    """Account confirmations are graded from 3 % bounces: 5 of 205 (2.4 %) is Watch for all email
+    types together, Healthy for account confirmations, and the page says which bands it used."""
+    with sqlite_engine.begin() as conn:
+        lid = f.lender(conn, "alpha", "Alpha Lending")
+        uid = auth.add_user(conn, "ops@example.com", "ops", None, PASSWORD, f.T0)
+        bulk(conn, lid, RECENT, 200, "gmail.com", email_type="account_confirmation")
+        bulk(conn, lid, RECENT, 5, "gmial.com", "bounced", "550 5.1.1 user unknown", email_type="account_confirmation")
+        rollups.rebuild_rollups(conn)
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
+
+    def shown(at: AppTest) -> tuple[str, float]:
+        """The captions, and where the rate chart's Watch band starts."""
+        bands = next(rows for rows in chart_data(at) if rows and "y0" in rows[0])
+        return " ".join(c.value for c in at.caption), next(r["y0"] for r in bands if r["level"] == "Watch")
+
+    at = run_as(uid)
+    captions, watch = shown(at)
+    assert "Bounce: Watch from 2 %, At risk from 5 %" in captions and watch == 2.0
+    assert any("Bounces for Alpha Lending" in m.value for m in at.markdown)  # a finding at 2.4 %
+
+    at.selectbox(key="dlv_type").select("account_confirmation").run()
+    assert not at.exception
+    captions, watch = shown(at)
+    assert "Bounce: Watch from 3 %, At risk from 6 %" in captions and watch == 3.0
+    assert not any("Bounces for Alpha Lending" in m.value for m in at.markdown)
+    assert "(bounce 3 %, all failures 3 %" in at.success[0].value

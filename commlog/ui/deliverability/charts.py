@@ -7,8 +7,13 @@ say so in the tooltip; the last point of each line carries its label (no legend 
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
+from typing import Any
+
 import altair as alt
 import pandas as pd
+
+from commlog import deliverability as D
 
 LEVEL_COLORS = {"Healthy": "#e8f5e9", "Watch": "#fff8e1", "At risk": "#ffebee", "Pause risk": "#ffcdd2"}
 OUTCOME_GROUPS = [  # (column, label, color) for the volume bars, bottom to top
@@ -142,9 +147,10 @@ def volume_chart(df: pd.DataFrame, *, granularity: str, height: int = 260) -> al
     )
 
 
-def heatmap(df: pd.DataFrame, *, metric_label: str, thresholds: tuple[float, ...] = (2.0, 5.0, 10.0)) -> alt.LayerChart:
-    """Lender × provider family. df columns: lender, family, rate, n_of_d, low_volume, label."""
-    top = max(float(df["rate"].max() or 0) if df["rate"].notna().any() else 0, thresholds[-1] if thresholds else 1)
+def heatmap(df: pd.DataFrame, *, metric_label: str, darkest: float) -> alt.LayerChart:
+    """Lender × provider family, a cell darkest at `darkest` % (or the highest rate, if above).
+    df columns: lender, family, rate, n_of_d, low_volume, label."""
+    top = max(float(df["rate"].max() or 0) if df["rate"].notna().any() else 0, darkest)
     base = alt.Chart(df).encode(
         x=alt.X("family:N", title="Mailbox provider", axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("lender:N", title=None, axis=alt.Axis(labelLimit=240)),
@@ -210,9 +216,18 @@ def breakdown_bars(df: pd.DataFrame, *, metric_label: str, category_title: str) 
     return alt.layer(bars, text).properties(height=max(60, 28 * max(1, len(df))))
 
 
-# --- frames from commlog.deliverability results (small: periods × series) ---------------------
+def picked_period(event: Any) -> date | None:
+    """The period of the point clicked in rate_chart (its "pick" selection), if any."""
+    picked = (event.selection.get("pick") if event and event.selection else None) or []
+    if not picked:
+        return None
+    raw = picked[0].get("period")
+    if isinstance(raw, (int, float)):  # Vega-Lite sends a temporal field as epoch milliseconds
+        return datetime.fromtimestamp(raw / 1000, timezone.utc).date()
+    return date.fromisoformat(str(raw)[:10])
 
-from commlog import deliverability as D  # noqa: E402
+
+# --- frames from commlog.deliverability results (small: periods × series) ---------------------
 
 
 def _note(rate: D.Rate, provisional: bool = False) -> str:
@@ -260,7 +275,7 @@ def heatmap_frame(matrix: dict[tuple[int, str], D.Counts], names: dict[int, str]
         if lid not in names:
             continue
         r = c.rate(metric, min_volume)
-        rows.append({"lender": names[lid], "family": D.FAMILY_SHORT.get(fam, fam).replace("Other-domain", "Other"), "rate": r.value,
+        rows.append({"lender": names[lid], "family": D.FAMILY_LABEL.get(fam, fam), "rate": r.value,
                      "n_of_d": r.n_of_d, "low_volume": r.low_volume,
                      "label": ("low" if r.low_volume else D.pct(r.value)) if r.d else "–"})
     return pd.DataFrame(rows, columns=["lender", "family", "rate", "n_of_d", "low_volume", "label"])

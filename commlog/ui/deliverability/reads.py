@@ -1,0 +1,112 @@
+"""The page's reads of commlog.deliverability: each a direct call through the unit of work
+(commlog.unit_of_work.reading), cached for TTL seconds. Who reads and from which database (a
+Reader) is an ordinary, hashed argument of every cached read, like every filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import streamlit as st
+
+from commlog import deliverability as D
+from commlog.principal import Principal
+from commlog.ui.resources import database_url, engine
+from commlog.unit_of_work import reading
+
+TTL = 60  # seconds; the rollups change with every check and webhook
+_cached = st.cache_data(ttl=TTL, show_spinner=False, max_entries=200)
+
+
+@dataclass(frozen=True)
+class Reader:
+    url: str
+    principal: Principal
+
+    @classmethod
+    def of(cls, principal: Principal) -> Reader:
+        return cls(database_url(), principal)
+
+
+@_cached
+def lender_names(r: Reader) -> dict[int, str]:
+    with reading(engine(), r.principal) as conn:
+        return D.lender_names(conn, r.principal)
+
+
+@_cached
+def data_range(r: Reader, lender_id: int | None) -> tuple[date, date] | None:
+    with reading(engine(), r.principal) as conn:
+        return D.data_range(conn, r.principal, lender_id)
+
+
+@_cached
+def email_types(r: Reader, lender_id: int | None) -> list[str]:
+    with reading(engine(), r.principal) as conn:
+        return D.email_types(conn, r.principal, lender_id)
+
+
+@_cached
+def summary(r: Reader, q: D.MetricsQuery) -> D.Counts:
+    with reading(engine(), r.principal) as conn:
+        return D.summary(conn, r.principal, q)
+
+
+@_cached
+def window_median(r: Reader, q: D.MetricsQuery, metric: str) -> tuple[float | None, int]:
+    with reading(engine(), r.principal) as conn:
+        return D.window_median(conn, r.principal, q, metric)
+
+
+@_cached
+def findings_in_range(r: Reader, start: date, end: date, options: D.AssessmentOptions) -> list[D.Finding]:
+    with reading(engine(), r.principal) as conn:
+        return D.findings_in_range(conn, r.principal, start, end, options)
+
+
+@_cached
+def health(r: Reader, as_of: date, options: D.AssessmentOptions) -> D.HealthReport:
+    with reading(engine(), r.principal) as conn:
+        return D.health(conn, r.principal, as_of, options)
+
+
+@_cached
+def series(r: Reader, q: D.MetricsQuery, as_of: date) -> list[D.PeriodPoint]:
+    with reading(engine(), r.principal) as conn:
+        return D.series(conn, r.principal, q, as_of=as_of)
+
+
+@_cached
+def lender_series(r: Reader, q: D.MetricsQuery, as_of: date) -> dict[int, list[D.PeriodPoint]]:
+    with reading(engine(), r.principal) as conn:
+        return D.lender_series(conn, r.principal, q, as_of=as_of)
+
+
+@_cached
+def platform_median(r: Reader, q: D.MetricsQuery, metric: str) -> D.Benchmark:
+    with reading(engine(), r.principal) as conn:
+        return D.platform_median(conn, r.principal, q, metric)
+
+
+@_cached
+def family_matrix(r: Reader, q: D.MetricsQuery) -> dict[tuple[int, str], D.Counts]:
+    with reading(engine(), r.principal) as conn:
+        return D.family_matrix(conn, r.principal, q)
+
+
+@_cached
+def breakdown(r: Reader, q: D.MetricsQuery, dimension: str) -> list[tuple[str, D.Counts]]:
+    with reading(engine(), r.principal) as conn:
+        return D.breakdown(conn, r.principal, q, dimension)
+
+
+@_cached
+def top_bouncing_domains(r: Reader, q: D.MetricsQuery, limit: int) -> list[D.DomainRow]:
+    with reading(engine(), r.principal) as conn:
+        return D.top_bouncing_domains(conn, r.principal, q, limit)
+
+
+@_cached
+def reason_classes(r: Reader, q: D.MetricsQuery) -> list[D.ReasonClassRow]:
+    with reading(engine(), r.principal) as conn:
+        return D.reason_classes(conn, r.principal, q)

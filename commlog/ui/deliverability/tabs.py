@@ -1,0 +1,182 @@
+"""The page's four tabs: rates over time, lenders × providers (ops) or providers, breakdowns, and
+recipient domains with SMTP reasons. Every chart grades with the bands of the chosen email type."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from commlog import deliverability as D
+from commlog.deliverability.wording import REPLY_CLASSES_HELP
+from commlog.domains import FAMILIES
+from commlog.ui.deliverability import charts, reads
+from commlog.ui.deliverability.controls import AUDIENCES, Chosen
+from commlog.ui.deliverability.drill import open_in_log
+
+OUTCOME_WORDS = {"bounced": "bounced", "blocked": "blocked", "expired": "expired", "failed": "provider failed",
+                 "not_attempted": "not attempted"}
+
+
+def render_tabs(chosen: Chosen, report: D.HealthReport) -> None:
+    ops = chosen.reader.principal.is_ops
+    over_time, providers, breakdowns, domains = st.tabs(
+        ["Rates over time", "Lenders × providers" if ops else "Providers", "Breakdowns", "Domains and reasons"])
+    with over_time:
+        render_rates_over_time(chosen)
+    with providers:
+        render_providers(chosen, report)
+    with breakdowns:
+        render_breakdowns(chosen)
+    with domains:
+        left, right = st.columns(2)
+        with left:
+            render_bouncing_domains(chosen)
+        with right:
+            render_reasons(chosen)
+
+
+def _rate_choice(key: str, options: tuple[str, ...], default: str) -> str:
+    return st.segmented_control("Rate", list(options), default=default, format_func=D.METRIC_SHORT.get, key=key) or default
+
+
+def render_rates_over_time(chosen: Chosen) -> None:
+    r, q = chosen.reader, chosen.q
+    metric = _rate_choice("dlv_metric", tuple(D.METRIC_SHORT), "bounce")
+    label, thresholds = D.METRIC_SHORT[metric], chosen.bands.thresholds(metric)
+    points = reads.series(r, q, chosen.today)
+    bench = reads.platform_median(r, q, metric)
+    frame = charts.series_frame({chosen.lender_name: points}, metric, q.min_volume, bench)
+    event = st.altair_chart(charts.rate_chart(frame, metric_label=label + " rate", granularity=q.granularity, thresholds=thresholds),
+                            width="stretch", on_select="rerun", key="dlv_rate_chart")
+    st.caption(
+        f"Dashed: platform median (per period, over lenders with at least {D.BENCHMARK_MIN_ATTEMPTED} attempted; shown only when "
+        f"{bench.min_lenders} or more lenders qualify). Faded points: under {q.min_volume:,} attempted. Click a point to open that period in the log."
+    )
+    start = charts.picked_period(event)
+    if start is not None:
+        end = D.period_end(start, q.granularity)
+        if q.lender_id is None:
+            st.info("Choose a lender above to open its messages for this period in the log (the log shows one lender at a time).")
+        else:
+            open_in_log(D.log_link(q.lender_id, start, end, metric, email_type=q.email_type, audience=q.audience),
+                        f"Open {label.lower()} messages from {start:%d %b} to {end:%d %b} in the log")
+    st.altair_chart(charts.volume_chart(charts.volume_frame(points), granularity=q.granularity), width="stretch")
+    if chosen.reader.principal.is_ops and q.lender_id is None and len(chosen.names) > 1:
+        st.markdown(f"**{label} rate per lender**")
+        per_lender = reads.lender_series(r, q, chosen.today)
+        named = {chosen.names[lid]: pts for lid, pts in sorted(per_lender.items(), key=lambda kv: chosen.names.get(kv[0], ""))
+                 if lid in chosen.names}
+        st.altair_chart(charts.small_multiples(charts.series_frame(named, metric, q.min_volume), metric_label=label,
+                                               granularity=q.granularity, thresholds=thresholds), width="content")
+
+
+def render_providers(chosen: Chosen, report: D.HealthReport) -> None:
+    metric = _rate_choice("dlv_hm_metric", ("block", "bounce", "defer", "failures"), "block")
+    hm = charts.heatmap_frame(reads.family_matrix(chosen.reader, chosen.q), chosen.names, metric, chosen.q.min_volume)
+    if hm.empty:
+        st.info("No messages for this selection.")
+    else:
+        st.altair_chart(charts.heatmap(hm, metric_label=D.METRIC_SHORT[metric], darkest=chosen.bands.darkest(metric)), width="stretch")
+        st.caption(f"Grey cells: under {chosen.q.min_volume:,} attempted in the period (not graded). Microsoft = consumer Outlook, "
+                   "Hotmail, Live, MSN; Microsoft 365 and Google Workspace tenants are in Other.")
+    if chosen.reader.principal.is_ops:
+        render_lender_comparison(chosen, report)
+
+
+def _comparison_rows(chosen: Chosen, report: D.HealthReport) -> pd.DataFrame:
+    health = {h.lender_id: h.level for h in report.lenders}
+    rows = [
+        {
+            "id": lid, "Lender": chosen.names[lid], "Health": health.get(lid, "–"), "Attempted": c.attempted,
+            "Bounce %": c.rate("bounce").value, "Bounced": c.bounced, "Block %": c.rate("block").value, "Blocked": c.blocked,
+            "Defer %": c.rate("defer").value, "All failures %": c.rate("failures").value, "Outcome known %": c.rate("coverage").value,
+            "Not attempted": c.not_attempted, "Failed to send": c.failed_to_send,
+            "Volume": "low volume" if c.is_low_volume(chosen.q.min_volume) else "",
+        }
+        for lid, c in reads.breakdown(chosen.reader, chosen.q, "lender") if lid in chosen.names
+    ]
+    return pd.DataFrame(rows)
+
+
+def render_lender_comparison(chosen: Chosen, report: D.HealthReport) -> None:
+    st.markdown("**Lender comparison** · click a column header to sort; select a row to open its failures in the log")
+    table = _comparison_rows(chosen, report)
+    if table.empty:
+        return
+    styled = table.drop(columns=["id"]).style.apply(
+        lambda row: ["color: #9e9e9e" if row["Volume"] else "" for _ in row], axis=1
+    ).format({k: "{:.2f}" for k in ("Bounce %", "Block %", "Defer %", "All failures %", "Outcome known %")}, na_rep="–")
+    event = st.dataframe(styled, hide_index=True, on_select="rerun", selection_mode="single-row", key="dlv_lender_table",
+                         column_config={"Attempted": st.column_config.NumberColumn(format="localized")})
+    picked = event.selection.rows if event and event.selection else []
+    if picked:
+        lid, q = int(table.iloc[picked[0]]["id"]), chosen.q
+        for column, (metric, words) in zip(st.columns(3), (("bounce", "bounces"), ("block", "blocks"), ("defer", "deferrals")), strict=True):
+            with column:
+                open_in_log(D.log_link(lid, q.start, q.end, metric, email_type=q.email_type, audience=q.audience),
+                            f"{chosen.names[lid]}: {words}")
+
+
+def render_breakdowns(chosen: Chosen) -> None:
+    r, q = chosen.reader, chosen.q
+    metric = _rate_choice("dlv_bd_metric", ("bounce", "block", "defer", "failures"), "bounce")
+    label = D.METRIC_SHORT[metric]
+    left, right = st.columns(2)
+    with left:
+        families = {f: D.FAMILY_LABEL[f] for f in FAMILIES}
+        _bars("By mailbox provider", "Provider", charts.breakdown_frame(reads.breakdown(r, q, "provider_family"), metric, q.min_volume, families), label)
+        audiences = {k: v for k, v in AUDIENCES.items() if k is not None}
+        _bars("By audience", "Audience", charts.breakdown_frame(reads.breakdown(r, q, "audience"), metric, q.min_volume, audiences), label)
+    with right:
+        types = charts.breakdown_frame(reads.breakdown(r, q, "email_type"), metric, q.min_volume, None)
+        types["category"] = types["category"].str.replace("_", " ")
+        _bars("By email type", "Email type", types, label)
+        confirmations = D.bands_for("account_confirmation")
+        st.caption("Account confirmations go to addresses nobody has verified yet, so they bounce more: their bands are "
+                   f"{confirmations.bounce_watch:g} / {confirmations.bounce_at_risk:g} % when that email type is selected.")
+
+
+def _bars(title: str, category: str, frame: pd.DataFrame, metric_label: str) -> None:
+    st.markdown(f"**{title}**")
+    if not frame.empty:
+        st.altair_chart(charts.breakdown_bars(frame, metric_label=metric_label, category_title=category), width="stretch")
+
+
+def render_bouncing_domains(chosen: Chosen) -> None:
+    q = chosen.q
+    st.markdown("**Top bouncing recipient domains**")
+    domains = reads.top_bouncing_domains(chosen.reader, q, 10)
+    if q.email_type:
+        st.caption("All email types (domains are not split by email type).")
+    if not domains:
+        st.info("No permanent bounces in this period.")
+        return
+    table = pd.DataFrame([{
+        "Domain": d.domain, "Provider": D.FAMILY_SHORT.get(d.provider_family, d.provider_family), "Bounced": d.bounced,
+        "Bounce %": d.rate(q.min_volume).value, "Attempted": d.attempted, "Blocked": d.blocked, "Most common reply": d.top_code or "–",
+    } for d in domains])
+    event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="dlv_domains",
+                         column_config={"Bounce %": st.column_config.NumberColumn(format="%.2f")})
+    picked = event.selection.rows if event and event.selection else []
+    if not picked:
+        st.caption("Select a row to open its bounces in the log. Typo domains (gmial.com) mean addresses to correct.")
+    elif q.lender_id is None:
+        st.info("Choose a lender above to open these messages in the log.")
+    else:
+        d = domains[picked[0]]
+        open_in_log(D.log_link(q.lender_id, q.start, q.end, "bounce", domain=d.domain, audience=q.audience),
+                    f"Open bounces to {d.domain} in the log")
+
+
+def render_reasons(chosen: Chosen) -> None:
+    st.markdown("**Why messages failed: SMTP reason classes**")
+    classes = reads.reason_classes(chosen.reader, chosen.q)
+    if not classes:
+        st.info("No failures in this period.")
+        return
+    st.dataframe(pd.DataFrame([{
+        "Reason class": c.reason_class, "Messages": c.count,
+        "Outcomes": ", ".join(f"{OUTCOME_WORDS.get(k, k)} {v:,}" for k, v in sorted(c.by_outcome.items(), key=lambda kv: -kv[1])),
+        "Most common replies": ", ".join(f"{code} ({n:,})" for code, n in c.top_codes) or "–",
+    } for c in classes]), hide_index=True)
+    st.caption(REPLY_CLASSES_HELP)
