@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from commlog.log_view import LogView
+
 # The event each metric or bucket is about, as the log filters it.
 _EVENT = {"bounce": "BOUNCE", "bounced": "BOUNCE", "block": "BLOCKED", "blocked": "BLOCKED", "defer": "DEFERRED",
           "not_attempted": "DROPPED", "failed": "FAILED"}
@@ -21,30 +23,21 @@ def log_link(
     audience: str | None = None,
     family: str | None = None,
 ) -> dict[str, str]:
-    """URL parameters for the Communication Log (commlog.filters) showing the messages behind a
-    figure. `what`: a metric (bounce, block, defer, expired, failures) or an outcome bucket.
+    """URL parameters for the Communication Log (commlog.log_view.LogView) showing the messages
+    behind a figure. `what`: a metric (bounce, block, defer, expired, failures) or an outcome bucket.
     The log reads from/to as dates in the viewer's zone; the rollup's days are UTC send dates."""
-    # account=all: the rates count every log of the lender, so the drilldown shows them all.
-    params = {"lender": str(lender_id), "account": "all", "range": "custom", "from": start.isoformat(), "to": end.isoformat()}
+    choices = {"event": _EVENT.get(what or ""), "type": email_type, "audience": audience, "family": family}
     if what in _NOT_DELIVERED:
-        params["delivery"] = "NOT_DELIVERED"
+        choices["delivery"] = "NOT_DELIVERED"
     elif what in ("delivery", "delivered"):
-        params["delivery"] = "DELIVERED"
+        choices["delivery"] = "DELIVERED"
     elif what == "pending":
-        params["delivery"] = "PENDING"
+        choices["delivery"] = "PENDING"
     elif what == "unknown":
-        params["delivery"] = "NOT_CHECKED"
+        choices["delivery"] = "NOT_CHECKED"
     elif what == "failed_to_send":
-        params["status"] = "failed"
-    event = _EVENT.get(what or "")
-    if event:
-        params["event"] = event
-    if domain:
-        params["domain"] = domain
-    if email_type:
-        params["type"] = email_type
-    if audience:
-        params["audience"] = audience
-    if family:
-        params["family"] = family
-    return params
+        choices["status"] = "failed"
+    # all_logs: the rates count every log of the lender, so the drilldown shows them all.
+    view = LogView(lender_id=lender_id, all_logs=True, range="custom", date_from=start, date_to=end,
+                   choices={k: v for k, v in choices.items() if v}, domain=domain)
+    return view.to_query_params()

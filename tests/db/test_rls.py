@@ -315,7 +315,7 @@ def test_recipient_search_without_its_lender_conditions_still_sees_only_the_lend
 
 
 def test_platform_median_still_reaches_every_lender_for_a_lender_admin(pg_engine, app_url):
-    from tests.test_deliverability import RECENT, build_health
+    from tests.support.deliverability_world import RECENT, build_health
 
     with pg_engine.begin() as conn:
         ids = build_health(conn)

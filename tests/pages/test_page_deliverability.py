@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from commlog import auth, rollups
 from tests.support import factories as f
-from tests.test_deliverability import RECENT, build_health, bulk
+from tests.support.deliverability_world import RECENT, build_health, bulk
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "deliverability.py")
