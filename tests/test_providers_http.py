@@ -13,9 +13,10 @@ import pytest
 
 from commlog.providers import errors
 from commlog.providers.base import StoredMessage
-from commlog.providers.http import ProviderHttp, RateLimiter, RetryPolicy, Secret, WouldWait, new_client, shared_client
+from commlog.providers.http import ProviderHttp, RateLimiter, RetryPolicy, WouldWait, new_client, shared_client
 from commlog.providers.postmark import PostmarkProvider
 from commlog.providers.sendgrid import SendGridProvider
+from commlog.settings import Secret
 from commlog.vocabulary import EventType as E
 from tests.fake_provider import FakeProvider, recorded
 

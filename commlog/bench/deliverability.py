@@ -16,7 +16,6 @@ Target: every page query median < 100 ms, flat in message count. Exit 1 if misse
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -31,12 +30,12 @@ from commlog.bench.stats import Timing, timed
 from commlog.migrate import upgrade
 from commlog.models import Message
 from commlog.principal import Principal, Role
-from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
+from commlog.settings import settings
+from commlog.tempdb import ServerUnreachable, TempDatabase
 
 TARGET_MS = 100.0
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 DAYS = 90
-PG_DEFAULT = os.environ.get("COMMLOG_TEST_PG_URL", LOCAL_SERVER_URL)
 
 DOMAINS = [  # (domain, family, weight)
     ("gmail.com", "google", 38), ("googlemail.com", "google", 1), ("outlook.com", "microsoft", 9), ("hotmail.com", "microsoft", 9),
@@ -234,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m commlog.bench.deliverability", description=__doc__.split("\n\n")[0])
     p.add_argument("--sqlite", type=int, nargs="*", default=[1_000_000], help="message counts on SQLite (default 1000000)")
     p.add_argument("--pg", type=int, nargs="*", default=[10_000_000], help="message counts on PostgreSQL (default 10000000)")
-    p.add_argument("--pg-url", default=PG_DEFAULT, help="a PostgreSQL server where a temporary database may be created")
+    p.add_argument("--pg-url", default=settings().test_pg_url.reveal(),
+                   help="a PostgreSQL server where a temporary database may be created (default: COMMLOG_TEST_PG_URL)")
     p.add_argument("--repeat", type=int, default=7)
     args = p.parse_args(argv)
     runs = []

@@ -41,6 +41,7 @@ from commlog.log_view import LogQuery
 from commlog.migrate import upgrade
 from commlog.models import Account, Lender
 from commlog.principal import Principal, Role
+from commlog.settings import settings
 from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 
 TARGET_ROWS_PER_S = 100_000
@@ -272,7 +273,7 @@ def bench(ctx: BenchContext) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=int, default=1_000_000, help="failure rows to export (default 1,000,000)")
     p.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    p.add_argument("--pg-url", default=os.environ.get("COMMLOG_BENCH_PG_URL", LOCAL_SERVER_URL))
+    p.add_argument("--pg-url", default=settings().bench_pg_url.reveal())
     p.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
 
 

@@ -49,6 +49,7 @@ from sqlalchemy import Engine, func, select
 from commlog.bench import table
 from commlog.bench.stats import Timing
 from commlog.migrate import upgrade
+from commlog.settings import reload as reload_settings
 from commlog.tempdb import TempDatabase
 
 if TYPE_CHECKING:
@@ -233,6 +234,7 @@ def run_soak(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         os.environ.update({"COMMLOG_DATABASE_URL": db.url, "COMMLOG_PROVIDER": "sandbox",
                            "COMMLOG_SANDBOX_LATENCY_MS": args.sandbox_latency_ms,
                            "COMMLOG_SANDBOX_429_RATE": str(args.sandbox_429_rate)})
+        reload_settings()  # this process reads them from its changed environment too
         for lg in quiet:
             lg.setLevel(logging.ERROR)
         before = _counts(db.engine)
@@ -354,6 +356,7 @@ def run_soak(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        reload_settings()
         db.close()
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import socket
 import sys
@@ -37,6 +36,7 @@ from commlog.bench import table
 from commlog.bench.stats import timed
 from commlog.migrate import upgrade
 from commlog.models import DeliveryEvent, Lender, Message
+from commlog.settings import settings
 from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 from commlog.webhooks.ingest import ingest_sendgrid_batch
 
@@ -303,7 +303,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--single-events", type=int, default=2000,
                         help="sample size for one-event-per-transaction (default 2000; 0 skips)")
     parser.add_argument("--http-clients", type=int, default=4, help="concurrent HTTP clients for the loopback run (0 skips)")
-    parser.add_argument("--pg-url", default=os.environ.get("COMMLOG_BENCH_PG_URL", LOCAL_SERVER_URL),
+    parser.add_argument("--pg-url", default=settings().bench_pg_url.reveal(),
                         help="PostgreSQL server to create a temporary database on (empty: skip)")
 
 
