@@ -27,6 +27,7 @@ from commlog import deliverability as D
 from commlog import rollups
 from commlog.bench import table
 from commlog.bench.stats import Timing, timed
+from commlog.db import is_postgresql, is_sqlite
 from commlog.migrate import upgrade
 from commlog.models import Message
 from commlog.principal import Principal, Role
@@ -64,7 +65,7 @@ def _weighted_case(expr: str, items: list, value) -> str:  # noqa: ANN001
 
 def fill(engine: Engine, n: int) -> dict:
     """n synthetic messages, then the rollups rebuilt. Returns timings in seconds."""
-    pg = engine.dialect.name == "postgresql"
+    pg = is_postgresql(engine)
     rnd = (lambda m: f"floor(random() * {m})::int") if pg else (lambda m: f"(abs(random()) % {m})")
     dom_total = sum(d[-1] for d in DOMAINS)
     type_total = sum(t[-1] for t in TYPES)
@@ -161,7 +162,7 @@ def _naive_counts(conn, q: D.MetricsQuery, lender: int | None, *group) -> list: 
 def naive_queries(conn, q: D.MetricsQuery, lender: int | None) -> dict[str, Callable]:  # noqa: ANN001
     return {
         "summary": lambda: _naive_counts(conn, q, lender),
-        "series (week)": lambda: _naive_counts(conn, q, lender, func.date(Message.sent_at) if conn.dialect.name == "sqlite" else func.date_trunc("week", Message.sent_at)),
+        "series (week)": lambda: _naive_counts(conn, q, lender, func.date(Message.sent_at) if is_sqlite(conn) else func.date_trunc("week", Message.sent_at)),
         "family matrix": lambda: _naive_counts(conn, q, lender, Message.lender_id, Message.provider_family),
         "top domains": lambda: _naive_counts(conn, q, lender, Message.recipient_domain),
     }

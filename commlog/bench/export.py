@@ -35,6 +35,7 @@ from sqlalchemy import Engine, insert, text
 
 from commlog.bench import BenchContext, register, table
 from commlog.bench.stats import timed
+from commlog.db import is_sqlite
 from commlog.export import FailureExport, count_failures, export_select, stream_failures
 from commlog.log_queries import SPAN_LENDER
 from commlog.log_view import LogQuery
@@ -102,7 +103,7 @@ def _seed(engine: Engine, n_total: int) -> None:
                 for j in range(1, BORROWERS + 1)
             ],
         )
-        if engine.dialect.name == "sqlite":
+        if is_sqlite(engine):
             ts = "strftime('%Y-%m-%d %H:%M:%S', '2026-11-20 12:00:00', '-' || (s.i * 2) || ' seconds') || '.000000'"
             c.exec_driver_sql(
                 f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {int(n_total)}) "

@@ -34,6 +34,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from commlog.bench import table
 from commlog.bench.stats import timed
+from commlog.db import is_postgresql
 from commlog.migrate import upgrade
 from commlog.models import DeliveryEvent, Lender, Message
 from commlog.settings import settings
@@ -140,7 +141,7 @@ def counts(engine: Engine) -> tuple[int, int]:
 def _analyze(engine: Engine) -> None:
     """PostgreSQL: fresh planner statistics. Autovacuum does this within a minute of a table's first
     rows; without it a brand-new delivery_event table gets sequential-filter plans."""
-    if engine.dialect.name == "postgresql":
+    if is_postgresql(engine):
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
 
