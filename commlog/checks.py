@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -42,6 +41,7 @@ from commlog.principal import Principal
 from commlog.providers import ProviderSet, get_providers
 from commlog.providers import errors as perr
 from commlog.providers.base import FetchResult, Provider, StoredMessage, Suppression
+from commlog.settings import DEFAULT_CHECK_CONCURRENCY, MAX_CHECK_CONCURRENCY, settings
 from commlog.status import StatusEvent, overall_status
 from commlog.store import UnmatchedEventRow, keep_unmatched, record_events
 from commlog.unit_of_work import platform_writing, reading, writing
@@ -49,7 +49,7 @@ from commlog.vocabulary import DeliveryStatus, EventType
 
 log = logging.getLogger("commlog.checks")
 
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = DEFAULT_CHECK_CONCURRENCY
 PROVIDER_LAG_GRACE = timedelta(hours=1)  # "not found" this soon after sending -> PENDING
 
 NOT_FOUND_TEXT = "No such email in your Communication Log."
@@ -113,11 +113,8 @@ def _now(now: datetime | None) -> datetime:
 
 def _concurrency(concurrency: int | None) -> int:
     if concurrency is None:
-        try:
-            concurrency = int(os.environ.get("COMMLOG_CHECK_CONCURRENCY") or DEFAULT_CONCURRENCY)
-        except ValueError:
-            concurrency = DEFAULT_CONCURRENCY
-    return max(1, min(64, concurrency))
+        concurrency = settings().check_concurrency  # COMMLOG_CHECK_CONCURRENCY, checked to be 1..64
+    return max(1, min(MAX_CHECK_CONCURRENCY, concurrency))
 
 
 def load_messages(engine: Engine, principal: Principal, ids: Sequence[int]) -> dict[int, _Loaded]:

@@ -1,7 +1,9 @@
 """`python -m commlog <command>`. Each command lives in commlog/commands/<name>.py and exposes
 `register(subparsers)`; the parser sets `func(args) -> int` on its namespace.
 
-Errors a user can act on exit non-zero with one line on stderr, never a traceback.
+Errors a user can act on exit non-zero with one line on stderr, never a traceback: 1 for a command
+that failed, 2 for a setting that cannot be used (checked before any command runs; the line names
+the setting, where it was set and what it takes, never a secret's value) and for bad arguments.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import importlib
 import logging
 import sys
+
+from commlog.settings import SettingsError, settings
 
 COMMAND_MODULES = (
     "commlog.commands.init_db",
@@ -42,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        settings()
         return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,44 +1,24 @@
-"""Where settings come from: the environment first, then `.streamlit/secrets.toml`.
+"""Paths, the database URL and masking: what the app, the CLI and the webhook share.
 
-No Streamlit import: the CLI, the webhook receiver and the tests read settings the same way.
+Every setting is read, typed and checked once in `commlog.settings` (the environment first, then
+`.streamlit/secrets.toml`); this module keeps the helpers around the database URL and `redact`.
+No Streamlit import.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
-from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from commlog.settings import PROJECT_ROOT, DatabaseUrl, secret_values, settings
+
 DATA_DIR = PROJECT_ROOT / "data"
 DEFAULT_SQLITE_PATH = DATA_DIR / "commlog.sqlite3"
-SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
-
-
-def _secrets() -> dict:
-    path = Path(os.environ.get("COMMLOG_SECRETS_FILE", SECRETS_FILE))
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except (FileNotFoundError, tomllib.TOMLDecodeError):
-        return {}
-
-
-def setting(name: str, default: str | None = None) -> str | None:
-    """A setting by its environment name; `.streamlit/secrets.toml` may hold the same key."""
-    value = os.environ.get(name)
-    if value:
-        return value
-    secret = _secrets().get(name)
-    if secret is None:
-        secret = _secrets().get("commlog", {}).get(name)
-    return str(secret) if secret not in (None, "") else default
 
 
 def database_url() -> str:
-    return setting("COMMLOG_DATABASE_URL") or default_database_url()
+    """COMMLOG_DATABASE_URL, else the embedded default (commlog.settings)."""
+    return settings().database_url.reveal()
 
 
 def default_database_url() -> str:
@@ -77,16 +57,16 @@ def without_password(text: str, url: str) -> str:
     return text
 
 
-# Settings whose values must never reach a page or a log line.
-SECRET_SETTINGS = ("SENDGRID_API_KEY", "POSTMARK_SERVER_TOKEN", "SENDGRID_WEBHOOK_PUBLIC_KEY")
 _KEY_SHAPES = re.compile(r"SG\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")  # a SendGrid API key, configured or not
 
 
 def redact(text: str) -> str:
-    """`text` (a traceback, say) with every configured secret and the database password masked."""
-    text = without_password(text, database_url())
-    for name in SECRET_SETTINGS:
-        value = setting(name)
-        if value and len(value) >= 6:
+    """`text` (a traceback, say) with every configured secret and the database password masked.
+    Works when the settings themselves cannot be read (their secret values are still masked)."""
+    for secret in secret_values():
+        value = secret.reveal()
+        if isinstance(secret, DatabaseUrl):
+            text = without_password(text, value)
+        elif len(value) >= 6:
             text = text.replace(value, "***")
     return _KEY_SHAPES.sub("SG.***", text)

@@ -1,16 +1,30 @@
-"""Engine construction. One engine per process and URL; no Streamlit here."""
+"""Engine construction, and which database this is. One engine per process and URL; no Streamlit here.
+
+The one place that asks which database a bind is: `is_sqlite` / `is_postgresql` (an engine, a
+connection, a dialect or a URL), and `insert_for` (the INSERT with this database's ON CONFLICT).
+Everything else asks them; SQLAlchemy's own per-dialect hooks (`@compiles(..., "postgresql")`) stay
+where they are.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+Bind = Engine | Connection | Dialect | URL | str
 
 
 def make_engine(url: str, **kwargs) -> Engine:
     # Bound values (addresses, names) stay out of error messages and so out of every log line.
     kwargs.setdefault("hide_parameters", True)
     sa_url = make_url(url)
-    if sa_url.get_backend_name() == "sqlite":
+    if is_sqlite(sa_url):
         if sa_url.database and sa_url.database != ":memory:":
             from pathlib import Path
 
@@ -30,7 +44,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
-    if engine.dialect.name == "postgresql":
+    if is_postgresql(engine):
         event.listen(engine, "begin", _set_lender_scope)
     return engine
 
@@ -54,10 +68,31 @@ def _set_lender_scope(conn) -> None:  # noqa: ANN001 - a Connection, at the star
     conn.info[SCOPE_INFO] = scope  # the transaction's scope, for tenancy.unscoped to restore
 
 
-def is_sqlite(bind: Engine | Connection) -> bool:
-    """SQLite (the embedded default)? The one place that asks which database this is."""
-    return bind.dialect.name == "sqlite"
+def backend(bind: Bind) -> str:
+    """The database's name ("sqlite", "postgresql"): of an engine, a connection, a dialect (as a
+    type's bind processor gets it) or a URL (text; "" when it is not one)."""
+    if isinstance(bind, (Engine, Connection)):
+        return bind.dialect.name
+    if isinstance(bind, Dialect):
+        return bind.name
+    try:
+        return make_url(bind).get_backend_name()
+    except (ArgumentError, ValueError):
+        return ""
 
 
-def is_postgresql(bind: Engine | Connection) -> bool:
-    return bind.dialect.name == "postgresql"
+def is_sqlite(bind: Bind) -> bool:
+    """SQLite (the embedded default)?"""
+    return backend(bind) == "sqlite"
+
+
+def is_postgresql(bind: Bind) -> bool:
+    return backend(bind) == "postgresql"
+
+
+def insert_for(bind: Engine | Connection, table: Table | type) -> postgresql.Insert | sqlite.Insert:
+    """INSERT into `table` (a Table or a mapped class) with this database's `on_conflict_do_nothing`
+    / `on_conflict_do_update` (PostgreSQL's and SQLite's take the same arguments)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql if is_postgresql(bind) else sqlite).insert(table)

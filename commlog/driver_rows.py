@@ -20,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Select
 
+from commlog.db import is_postgresql
+
 _cursor_names = itertools.count(1)
 
 
@@ -44,7 +46,7 @@ def driver_row_chunks(conn: Connection, stmt: Select, chunk_rows: int) -> Iterat
     if not conn.in_transaction():
         conn.begin()  # through SQLAlchemy: the "begin" listeners run before our cursor does
     driver = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
+    if is_postgresql(conn):
         cursor = driver.cursor(name=f"commlog_rows_{next(_cursor_names)}")
     else:
         cursor = driver.cursor()

@@ -28,6 +28,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from commlog.db import is_sqlite
+
 # SQLite only aliases rowid for INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -47,7 +49,7 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column; attach a time zone first")
         value = value.astimezone(timezone.utc)
-        if dialect.name == "sqlite":
+        if is_sqlite(dialect):
             return value.replace(tzinfo=None)
         return value
 

@@ -38,8 +38,8 @@ from datetime import date, datetime, time, timezone
 from sqlalchemy import Connection, case, cast, delete, func, insert, literal, select
 from sqlalchemy import Date as SADate
 from sqlalchemy import String as SAString
-from sqlalchemy.dialects import postgresql, sqlite
 
+from commlog.db import insert_for, is_postgresql
 from commlog.models import DailyRollup, DomainRollup, LenderDayRollup, Message
 from commlog.vocabulary import EVENT_BIT, DeliveryStatus, EventType, SendStatus
 
@@ -197,7 +197,7 @@ def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False) -> list
     out = []
     for i in range(0, len(ids), _CHUNK):
         stmt = select(*_KEY_COLUMNS).where(Message.id.in_(ids[i : i + _CHUNK]))
-        if lock and conn.dialect.name == "postgresql":
+        if lock and is_postgresql(conn):
             # Concurrent refreshes of one message serialise here, so each moves the counts from the
             # state the other committed: no double counting.
             stmt = stmt.with_for_update()
@@ -209,8 +209,7 @@ def _upsert(conn: Connection, table, key: tuple[str, ...], deltas: Counter) -> N
     rows = [dict(zip(key, k), count=v) for k, v in sorted(deltas.items(), key=lambda kv: repr(kv[0])) if v]
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
+    stmt = insert_for(conn, table)
     stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={"count": table.count + stmt.excluded.count})
     conn.execute(stmt, rows)
 
@@ -275,7 +274,7 @@ def add_messages(conn: Connection, message_ids: Iterable[int]) -> int:
 
 def day_sql(conn: Connection):  # noqa: ANN201
     """The UTC send date of message.sent_at, as the rollup stores it."""
-    if conn.dialect.name == "postgresql":
+    if is_postgresql(conn):
         return cast(func.timezone("UTC", Message.sent_at), SADate)
     return func.substr(cast(Message.sent_at, SAString), 1, 10)  # naive UTC text 'YYYY-MM-DD HH:MM:SS…'
 

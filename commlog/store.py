@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from commlog import rollups
+from commlog.db import insert_for
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
 from commlog.status import RETRY_WINDOW, StatusEvent, overall_status
 from commlog.vocabulary import DeliveryStatus, mask_of
@@ -68,8 +68,7 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
 
 def _insert_once(conn: Connection, model):  # noqa: ANN001, ANN202
     """INSERT that skips rows whose (provider, provider_event_id) is already stored."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+    return insert_for(conn, model).on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
 
 
 @dataclass(frozen=True)

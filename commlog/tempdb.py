@@ -27,8 +27,9 @@ from sqlalchemy.engine import make_url
 
 from commlog.config import masked_url
 from commlog.db import make_engine
+from commlog.settings import LOCAL_PG_SERVER_URL
 
-LOCAL_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+LOCAL_SERVER_URL = LOCAL_PG_SERVER_URL  # the local test server (COMMLOG_TEST_PG_URL, COMMLOG_BENCH_PG_URL default to it)
 
 
 class ServerUnreachable(RuntimeError):

@@ -24,6 +24,8 @@ from contextvars import ContextVar, Token
 
 from sqlalchemy import Connection, text
 
+from commlog.db import is_postgresql
+
 SETTING = "commlog.lender_id"
 SCOPE_INFO = "commlog_lender_scope"  # Connection.info key: the scope the current transaction began with
 
@@ -61,7 +63,7 @@ def unscoped(conn: Connection) -> Iterator[None]:
     lender (the Deliverability page's anonymous platform median). Restores the scope afterwards.
 
     Use sparingly and only where the code's output is anonymous: this lifts the database's guard."""
-    if conn.dialect.name != "postgresql":
+    if not is_postgresql(conn):
         yield
         return
     if not conn.in_transaction():

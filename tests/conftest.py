@@ -7,8 +7,7 @@ as the benches make theirs), one schema per test inside it. COMMLOG_TEST_PG_URL 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
@@ -16,11 +15,13 @@ from sqlalchemy import Engine
 
 from commlog.db import make_engine
 from commlog.migrate import upgrade
-from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
+from commlog.settings import reload as reload_settings
+from commlog.settings import settings
+from commlog.tempdb import ServerUnreachable, TempDatabase
 from tests.support.databases import drop_schema, schema_engine
 from tests.support.factories import NOW
 
-PG_ADMIN_URL = os.environ.get("COMMLOG_TEST_PG_URL", LOCAL_SERVER_URL)
+PG_ADMIN_URL = settings().test_pg_url.reveal()  # COMMLOG_TEST_PG_URL
 
 # Fixtures that several kinds of tests use, from tests/support.
 pytest_plugins = ["tests.support.export_world", "tests.support.tenancy_world"]
@@ -69,6 +70,32 @@ def pg_engine(pg_database_url) -> Iterator[Engine]:
 def engine(request) -> Engine:
     """A freshly migrated database; every test using it runs on both backends."""
     return request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_engine")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """commlog's settings are read once per process: every test reads them afresh (after its
+    fixtures' monkeypatch.setenv) and leaves none behind. A test that changes the environment after
+    something read them calls `commlog.settings.reload()`, or sets it through the `env` fixture."""
+    reload_settings()
+    yield
+    reload_settings()
+
+
+@pytest.fixture
+def env(monkeypatch) -> Callable[..., None]:
+    """`env(NAME="value", OTHER=None)`: set (None: remove) environment variables for this test and
+    re-read commlog's settings."""
+
+    def set_env(**values: str | None) -> None:
+        for name, value in values.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        reload_settings()
+
+    return set_env
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
+from commlog.db import is_postgresql
 from commlog.migrate import upgrade
 from commlog.tempdb import TempDatabase
 
@@ -103,7 +104,7 @@ class BenchContext:
 
     @property
     def is_postgresql(self) -> bool:
-        return bool(self.database_url) and self.database_url.startswith("postgresql")
+        return bool(self.database_url) and is_postgresql(self.database_url)
 
     @property
     def backend_label(self) -> str:

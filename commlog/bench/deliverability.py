@@ -16,7 +16,6 @@ Target: every page query median < 100 ms, flat in message count. Exit 1 if misse
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,15 +27,16 @@ from commlog import deliverability as D
 from commlog import rollups
 from commlog.bench import table
 from commlog.bench.stats import Timing, timed
+from commlog.db import is_postgresql, is_sqlite
 from commlog.migrate import upgrade
 from commlog.models import Message
 from commlog.principal import Principal, Role
-from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
+from commlog.settings import settings
+from commlog.tempdb import ServerUnreachable, TempDatabase
 
 TARGET_MS = 100.0
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 DAYS = 90
-PG_DEFAULT = os.environ.get("COMMLOG_TEST_PG_URL", LOCAL_SERVER_URL)
 
 DOMAINS = [  # (domain, family, weight)
     ("gmail.com", "google", 38), ("googlemail.com", "google", 1), ("outlook.com", "microsoft", 9), ("hotmail.com", "microsoft", 9),
@@ -65,7 +65,7 @@ def _weighted_case(expr: str, items: list, value) -> str:  # noqa: ANN001
 
 def fill(engine: Engine, n: int) -> dict:
     """n synthetic messages, then the rollups rebuilt. Returns timings in seconds."""
-    pg = engine.dialect.name == "postgresql"
+    pg = is_postgresql(engine)
     rnd = (lambda m: f"floor(random() * {m})::int") if pg else (lambda m: f"(abs(random()) % {m})")
     dom_total = sum(d[-1] for d in DOMAINS)
     type_total = sum(t[-1] for t in TYPES)
@@ -162,7 +162,7 @@ def _naive_counts(conn, q: D.MetricsQuery, lender: int | None, *group) -> list: 
 def naive_queries(conn, q: D.MetricsQuery, lender: int | None) -> dict[str, Callable]:  # noqa: ANN001
     return {
         "summary": lambda: _naive_counts(conn, q, lender),
-        "series (week)": lambda: _naive_counts(conn, q, lender, func.date(Message.sent_at) if conn.dialect.name == "sqlite" else func.date_trunc("week", Message.sent_at)),
+        "series (week)": lambda: _naive_counts(conn, q, lender, func.date(Message.sent_at) if is_sqlite(conn) else func.date_trunc("week", Message.sent_at)),
         "family matrix": lambda: _naive_counts(conn, q, lender, Message.lender_id, Message.provider_family),
         "top domains": lambda: _naive_counts(conn, q, lender, Message.recipient_domain),
     }
@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m commlog.bench.deliverability", description=__doc__.split("\n\n")[0])
     p.add_argument("--sqlite", type=int, nargs="*", default=[1_000_000], help="message counts on SQLite (default 1000000)")
     p.add_argument("--pg", type=int, nargs="*", default=[10_000_000], help="message counts on PostgreSQL (default 10000000)")
-    p.add_argument("--pg-url", default=PG_DEFAULT, help="a PostgreSQL server where a temporary database may be created")
+    p.add_argument("--pg-url", default=settings().test_pg_url.reveal(),
+                   help="a PostgreSQL server where a temporary database may be created (default: COMMLOG_TEST_PG_URL)")
     p.add_argument("--repeat", type=int, default=7)
     args = p.parse_args(argv)
     runs = []

@@ -35,12 +35,14 @@ from sqlalchemy import Engine, insert, text
 
 from commlog.bench import BenchContext, register, table
 from commlog.bench.stats import timed
+from commlog.db import is_sqlite
 from commlog.export import FailureExport, count_failures, export_select, stream_failures
 from commlog.log_queries import SPAN_LENDER
 from commlog.log_view import LogQuery
 from commlog.migrate import upgrade
 from commlog.models import Account, Lender
 from commlog.principal import Principal, Role
+from commlog.settings import settings
 from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 
 TARGET_ROWS_PER_S = 100_000
@@ -101,7 +103,7 @@ def _seed(engine: Engine, n_total: int) -> None:
                 for j in range(1, BORROWERS + 1)
             ],
         )
-        if engine.dialect.name == "sqlite":
+        if is_sqlite(engine):
             ts = "strftime('%Y-%m-%d %H:%M:%S', '2026-11-20 12:00:00', '-' || (s.i * 2) || ' seconds') || '.000000'"
             c.exec_driver_sql(
                 f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {int(n_total)}) "
@@ -272,7 +274,7 @@ def bench(ctx: BenchContext) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=int, default=1_000_000, help="failure rows to export (default 1,000,000)")
     p.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    p.add_argument("--pg-url", default=os.environ.get("COMMLOG_BENCH_PG_URL", LOCAL_SERVER_URL))
+    p.add_argument("--pg-url", default=settings().bench_pg_url.reveal())
     p.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
 
 

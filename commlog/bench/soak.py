@@ -49,6 +49,7 @@ from sqlalchemy import Engine, func, select
 from commlog.bench import table
 from commlog.bench.stats import Timing
 from commlog.migrate import upgrade
+from commlog.settings import reload as reload_settings
 from commlog.tempdb import TempDatabase
 
 if TYPE_CHECKING:
@@ -114,7 +115,11 @@ def _stream_webhooks(base: str, private_key: ec.EllipticCurvePrivateKey, targets
     import httpx
 
     from commlog.webhooks.app import SENDGRID_PATH
-    from commlog.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_for_tests
+    from commlog.webhooks.signature import (
+        SIGNATURE_HEADER,
+        TIMESTAMP_HEADER,
+        sign_for_tests,
+    )
 
     kinds = ["processed", "delivered", "open", "deferred", "click", "bounce"]
     history: list[bytes] = []
@@ -233,6 +238,7 @@ def run_soak(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         os.environ.update({"COMMLOG_DATABASE_URL": db.url, "COMMLOG_PROVIDER": "sandbox",
                            "COMMLOG_SANDBOX_LATENCY_MS": args.sandbox_latency_ms,
                            "COMMLOG_SANDBOX_429_RATE": str(args.sandbox_429_rate)})
+        reload_settings()  # this process reads them from its changed environment too
         for lg in quiet:
             lg.setLevel(logging.ERROR)
         before = _counts(db.engine)
@@ -354,6 +360,7 @@ def run_soak(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        reload_settings()
         db.close()
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import socket
 import sys
@@ -35,8 +34,10 @@ from sqlalchemy import Engine, func, insert, select
 
 from commlog.bench import table
 from commlog.bench.stats import timed
+from commlog.db import is_postgresql
 from commlog.migrate import upgrade
 from commlog.models import DeliveryEvent, Lender, Message
+from commlog.settings import settings
 from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 from commlog.webhooks.ingest import ingest_sendgrid_batch
 
@@ -140,7 +141,7 @@ def counts(engine: Engine) -> tuple[int, int]:
 def _analyze(engine: Engine) -> None:
     """PostgreSQL: fresh planner statistics. Autovacuum does this within a minute of a table's first
     rows; without it a brand-new delivery_event table gets sequential-filter plans."""
-    if engine.dialect.name == "postgresql":
+    if is_postgresql(engine):
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
 
@@ -203,7 +204,12 @@ def bench_http(n_events: int, batch_size: int, clients: int) -> Row:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from commlog.webhooks.app import SENDGRID_PATH, WebhookSettings, create_app
-    from commlog.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, public_key_b64, sign_for_tests
+    from commlog.webhooks.signature import (
+        SIGNATURE_HEADER,
+        TIMESTAMP_HEADER,
+        public_key_b64,
+        sign_for_tests,
+    )
 
     key = ec.generate_private_key(ec.SECP256R1())
     with TempDatabase.create(prefix="commlog_bench") as db:
@@ -303,7 +309,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--single-events", type=int, default=2000,
                         help="sample size for one-event-per-transaction (default 2000; 0 skips)")
     parser.add_argument("--http-clients", type=int, default=4, help="concurrent HTTP clients for the loopback run (0 skips)")
-    parser.add_argument("--pg-url", default=os.environ.get("COMMLOG_BENCH_PG_URL", LOCAL_SERVER_URL),
+    parser.add_argument("--pg-url", default=settings().bench_pg_url.reveal(),
                         help="PostgreSQL server to create a temporary database on (empty: skip)")
 
 

@@ -14,6 +14,7 @@ import signal
 import sys
 
 from commlog.cli import CommandError
+from commlog.db import is_postgresql
 
 
 def register(subparsers) -> None:  # noqa: ANN001
@@ -55,7 +56,7 @@ def run(args) -> int:  # noqa: ANN001
     if unknown:
         raise CommandError(f"unknown bench {', '.join(unknown)}; choose from {', '.join(benches)}")
     url = args.bench_database_url or getattr(args, "database_url", None)
-    if url and not url.startswith("postgresql"):
+    if url and not is_postgresql(url):
         raise CommandError("bench makes its own temporary SQLite file; --database-url is for a PostgreSQL server")
     if args.repeat < 1 or args.naive_repeat < 1:
         raise CommandError("--repeat and --naive-repeat must be at least 1")

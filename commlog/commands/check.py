@@ -21,28 +21,21 @@ from tqdm import tqdm
 from commlog import checks
 from commlog.cli import CommandError
 from commlog.commands import engine_from_args
-from commlog.config import setting
 from commlog.log_queries import lender_by_slug
 from commlog.models import Message
 from commlog.principal import Principal, Role
 from commlog.providers import errors as perr
 from commlog.providers import get_providers
 from commlog.providers.http import RetryPolicy
+from commlog.settings import settings
 from commlog.unit_of_work import platform_reading
 from commlog.vocabulary import NOT_CHECKED, DeliveryStatus
 
 CLI_PRINCIPAL = Principal(user_id=0, email="cli", role=Role.OPS, lender_id=None)
 
-def _cli_attempts() -> int:
-    try:
-        return max(1, int(setting("COMMLOG_PROVIDER_ATTEMPTS") or 5))
-    except ValueError:
-        return 5
-
-
 # The command line may wait for the provider's rate limit; a page may not.
 def cli_policy() -> RetryPolicy:
-    return RetryPolicy(max_attempts=_cli_attempts(), max_total_wait=900.0, max_wait=120.0)
+    return RetryPolicy(max_attempts=settings().provider_attempts, max_total_wait=900.0, max_wait=120.0)
 REFUSALS = frozenset({"not_entitled", "not_configured", "unavailable", "rate_limited", "bad_response"})
 STATUS_CHOICES = [s.value for s in DeliveryStatus] + [NOT_CHECKED]
 

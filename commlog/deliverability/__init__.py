@@ -17,9 +17,19 @@ The rooms, each importing only those above it in this list:
 Everything public is importable from `commlog.deliverability` itself.
 """
 
-from commlog.deliverability.assessment import EVERY_LENDER, AssessmentOptions, Finding, finding_order
+from commlog.deliverability.assessment import (
+    EVERY_LENDER,
+    AssessmentOptions,
+    Finding,
+    finding_order,
+)
 from commlog.deliverability.drilldown import log_link
-from commlog.deliverability.findings import MIN_FAMILY_FINDING_EVENTS, PATTERN_MIN_LENDERS, findings_in_range, platform_patterns
+from commlog.deliverability.findings import (
+    MIN_FAMILY_FINDING_EVENTS,
+    PATTERN_MIN_LENDERS,
+    findings_in_range,
+    platform_patterns,
+)
 from commlog.deliverability.grading import (
     AT_RISK,
     CONCERNING,
@@ -42,7 +52,14 @@ from commlog.deliverability.mailbox_providers import (
     PlatformEpisode,
     mailbox_provider_health,
 )
-from commlog.deliverability.metrics import DEFAULT_MIN_VOLUME, MIN_VOLUME_LIMITS, RATES, Counts, Rate, pct
+from commlog.deliverability.metrics import (
+    DEFAULT_MIN_VOLUME,
+    MIN_VOLUME_LIMITS,
+    RATES,
+    Counts,
+    Rate,
+    pct,
+)
 from commlog.deliverability.period import (
     BASELINE_DAYS,
     DEFAULT_GRANULARITY,
@@ -76,7 +93,14 @@ from commlog.deliverability.queries import (
     window_median,
 )
 from commlog.deliverability.report import Health, HealthReport, health
-from commlog.deliverability.wording import FAMILY_LABEL, FAMILY_SHORT, FAMILY_SUBJECT, METRIC_HELP, METRIC_SHORT, METRICS
+from commlog.deliverability.wording import (
+    FAMILY_LABEL,
+    FAMILY_SHORT,
+    FAMILY_SUBJECT,
+    METRIC_HELP,
+    METRIC_SHORT,
+    METRICS,
+)
 
 __all__ = [
     # period

@@ -19,10 +19,26 @@ from operator import add, sub
 from sqlalchemy import Connection
 
 from commlog.deliverability.drilldown import log_link
-from commlog.deliverability.grading import CONCERNING, SEVERITY, Bands, bands_for, level_of
-from commlog.deliverability.metrics import DEFAULT_MIN_VOLUME, OUTCOMES_OF_METRIC, Counts, Rate
+from commlog.deliverability.grading import (
+    CONCERNING,
+    SEVERITY,
+    Bands,
+    bands_for,
+    level_of,
+)
+from commlog.deliverability.metrics import (
+    DEFAULT_MIN_VOLUME,
+    OUTCOMES_OF_METRIC,
+    Counts,
+    Rate,
+)
 from commlog.deliverability.period import BASELINE_DAYS, RECENT_DAYS, window_start
-from commlog.deliverability.queries import MetricsQuery, daily_counts, failure_replies, lender_names
+from commlog.deliverability.queries import (
+    MetricsQuery,
+    daily_counts,
+    failure_replies,
+    lender_names,
+)
 from commlog.deliverability.wording import finding_sentence
 from commlog.principal import Principal
 

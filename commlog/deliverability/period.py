@@ -8,7 +8,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Date, Integer, String, cast, func, literal
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Integer,
+    String,
+    cast,
+    func,
+    literal,
+)
 from sqlalchemy import DateTime as SADateTime
 
 from commlog.db import is_postgresql

@@ -27,6 +27,7 @@ from itertools import accumulate
 from sqlalchemy import Engine, func, select
 
 from commlog import auth
+from commlog.db import is_postgresql, is_sqlite
 from commlog.demo import catalog, personas
 from commlog.demo.names import local_part, person, staff_local_part
 from commlog.demo.outcomes import LENDER_AGE, MessageFacts, address_fate, planned_events
@@ -331,7 +332,7 @@ class _Writer:
     """Bulk writes inside the caller's transaction: executemany on SQLite, COPY on PostgreSQL."""
 
     def __init__(self, conn):  # noqa: ANN001 - SQLAlchemy Connection
-        self.pg = conn.dialect.name == "postgresql"
+        self.pg = is_postgresql(conn)
         self.dbapi = conn.connection.driver_connection
         self.cur = self.dbapi.cursor()
         self.unforced: list[str] = []
@@ -418,7 +419,7 @@ def seed_demo(engine: Engine, cfg: SeedConfig = SeedConfig(), progress: bool = T
     pool = _pool(len(messages))
     try:
         with engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
+            if is_sqlite(conn):
                 conn.exec_driver_sql("PRAGMA cache_size=-400000")
                 conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
             w = _Writer(conn)
@@ -452,7 +453,7 @@ def seed_demo(engine: Engine, cfg: SeedConfig = SeedConfig(), progress: bool = T
         if gc_was_enabled:
             gc.enable()
 
-    if engine.dialect.name == "postgresql":
+    if is_postgresql(engine):
         # After a bulk load: statistics for the planner and a visibility map so counts can use
         # index-only scans (autovacuum does the same later; VACUUM cannot run in a transaction).
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from commlog.db import is_sqlite
 from commlog.models import Base
 
 target_metadata = Base.metadata
@@ -12,7 +13,7 @@ def run_migrations_online() -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTER needs batch mode
+        render_as_batch=is_sqlite(connection),  # SQLite ALTER needs batch mode
         compare_type=True,
     )
     with context.begin_transaction():

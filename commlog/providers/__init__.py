@@ -7,7 +7,7 @@
   (a deployment may hold both); the setting names the adapter for messages of any other provider.
   Keys: `SENDGRID_API_KEY`, `POSTMARK_SERVER_TOKEN`; base URLs `COMMLOG_SENDGRID_BASE_URL`,
   `COMMLOG_POSTMARK_BASE_URL`; SendGrid API family `COMMLOG_SENDGRID_API=logs|activity`.
-  All readable from `.streamlit/secrets.toml` too (commlog.config.setting).
+  All readable from `.streamlit/secrets.toml` too, typed and checked in `commlog.settings`.
 
 `get_providers(engine)` returns a `ProviderSet`; `ProviderSet.for_message(stored_message)` the
 adapter to ask. Modules: `base` (interface), `errors` (user-safe typed errors), `http` (shared
@@ -22,7 +22,6 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from commlog.config import setting
 from commlog.providers import errors
 from commlog.providers.base import (
     FetchResult,
@@ -33,8 +32,9 @@ from commlog.providers.base import (
     SuppressionEntry,
     SuppressionReport,
 )
-from commlog.providers.http import ProviderHttp, RetryPolicy, Secret
+from commlog.providers.http import ProviderHttp, RetryPolicy
 from commlog.providers.normalize import ParsedEvent, parse_sendgrid_webhook_event
+from commlog.settings import SettingsError, settings
 
 __all__ = [
     "FetchResult",
@@ -52,16 +52,14 @@ __all__ = [
     "parse_sendgrid_webhook_event",
 ]
 
-MODES = ("sandbox", "sendgrid", "postmark")
-
 
 def mode() -> str:
-    value = (setting("COMMLOG_PROVIDER") or "sandbox").strip().lower()
-    if value not in MODES:
-        raise errors.NotConfigured(
-            f"COMMLOG_PROVIDER is {value!r}; it must be one of: {', '.join(MODES)}.", provider=None
-        )
-    return value
+    """COMMLOG_PROVIDER. Settings that cannot be used make every check "not configured", with
+    the settings' own sentence (which names the setting, and never a secret's value)."""
+    try:
+        return settings().provider
+    except SettingsError as exc:
+        raise errors.NotConfigured(str(exc), provider=None) from None
 
 
 class ProviderSet:
@@ -123,8 +121,9 @@ def get_providers(
     from commlog.providers.sendgrid import SendGridProvider
 
     http = http or ProviderHttp(policy=policy)
+    s = settings()
     adapters: dict[str, Provider] = {
-        "sendgrid": SendGridProvider(Secret(setting("SENDGRID_API_KEY")), http=http),
-        "postmark": PostmarkProvider(Secret(setting("POSTMARK_SERVER_TOKEN")), http=http),
+        "sendgrid": SendGridProvider(s.sendgrid_api_key, http=http),
+        "postmark": PostmarkProvider(s.postmark_server_token, http=http),
     }
     return ProviderSet(m, adapters, m)

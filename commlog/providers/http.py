@@ -10,8 +10,8 @@
   smoothing plus a sliding 60-second window, so no minute ever sees more than `per_minute` requests
   (SendGrid Email Activity: 6 a minute). Limiters are shared process-wide by key (`limiter_for`).
 
-Secrets: keys travel only in request headers, never in URLs; `Secret` hides its value from repr,
-str and f-strings; log lines carry method, path and status only; httpx exceptions are never turned
+Secrets: keys travel only in request headers, never in URLs; `commlog.settings.Secret` hides its
+value from repr, str and f-strings; log lines carry method, path and status only; httpx exceptions are never turned
 into text (their messages can quote request details).
 """
 
@@ -30,39 +30,13 @@ from typing import Any
 
 import httpx
 
-from commlog.config import setting
 from commlog.providers import errors
+from commlog.settings import settings
 
 log = logging.getLogger("commlog.providers")
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=30.0)
 USER_AGENT = "commlog/1 (+delivery-status)"
-
-
-class Secret:
-    """An API key. Printing, repr-ing or formatting it shows `***`; `.reveal()` gives the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str | None) -> None:
-        self._value = value or ""
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        return "***"
-
-    def __reduce__(self):  # never pickled into a cache or a session
-        raise TypeError("Secret cannot be pickled")
 
 
 # --- rate limiting -----------------------------------------------------------------------------
@@ -153,12 +127,8 @@ _client_lock = threading.Lock()
 
 
 def _timeout_from_settings() -> httpx.Timeout:
-    raw = setting("COMMLOG_PROVIDER_TIMEOUT")
-    try:
-        read = float(raw) if raw else None
-    except ValueError:
-        read = None
-    if read and read > 0:
+    read = settings().provider_timeout  # COMMLOG_PROVIDER_TIMEOUT, seconds; None: the defaults above
+    if read is not None:
         return httpx.Timeout(connect=min(5.0, read), read=read, write=read, pool=max(30.0, read))
     return DEFAULT_TIMEOUT
 

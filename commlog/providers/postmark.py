@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from commlog.config import setting
 from commlog.providers import errors
 from commlog.providers.base import (
     FetchResult,
@@ -25,17 +24,16 @@ from commlog.providers.base import (
     SuppressionEntry,
     SuppressionReport,
 )
-from commlog.providers.http import Answer, ProviderHttp, Secret, limiter_for
+from commlog.providers.http import Answer, ProviderHttp, limiter_for
 from commlog.providers.normalize import (
     EventParseError,
     parse_postmark_details,
     parse_time,
 )
+from commlog.settings import Secret, settings
 
 log = logging.getLogger("commlog.providers.postmark")
 
-DEFAULT_BASE_URL = "https://api.postmarkapp.com"
-DEFAULT_PER_MIN = 600
 RETENTION = timedelta(days=45)
 PAGE = 500
 MAX_DEPTH = 10_000  # count + offset
@@ -61,14 +59,10 @@ class PostmarkProvider(Provider):
         message_stream: str = "outbound",
     ) -> None:
         self._token = server_token if isinstance(server_token, Secret) else Secret(server_token)
-        self.base_url = (base_url or setting("COMMLOG_POSTMARK_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (base_url or settings().postmark_base_url).rstrip("/")
         self.http = http or ProviderHttp()
         if per_minute is None:
-            raw = setting("COMMLOG_POSTMARK_RATE_PER_MIN")
-            try:
-                per_minute = float(raw) if raw else DEFAULT_PER_MIN
-            except ValueError:
-                per_minute = DEFAULT_PER_MIN
+            per_minute = settings().postmark_rate_per_min
         self.limiter = limiter_for(f"postmark:{self.base_url}", per_minute)
         self.message_stream = message_stream
 

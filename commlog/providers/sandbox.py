@@ -36,11 +36,11 @@ import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from commlog.config import setting
 from commlog.providers import errors
 from commlog.providers.base import FetchResult, StoredMessage
 from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.sendgrid import SendGridProvider
+from commlog.settings import settings
 from commlog.vocabulary import TERMINAL_FAILURES, EventType
 
 SANDBOX_KEY = "SG.sandbox"
@@ -77,22 +77,13 @@ _ENDINGS = TERMINAL_FAILURES | {EventType.DELIVERED}
 
 
 def _latency_from_settings() -> tuple[float, float]:
-    raw = (setting("COMMLOG_SANDBOX_LATENCY_MS") or "80-300").strip()
-    try:
-        if "-" in raw:
-            lo, hi = (float(x) for x in raw.split("-", 1))
-        else:
-            lo = hi = float(raw)
-        return max(0.0, lo) / 1000, max(0.0, hi, lo) / 1000
-    except ValueError:
-        return 0.08, 0.3
+    """COMMLOG_SANDBOX_LATENCY_MS, in seconds (low, high)."""
+    low, high = settings().sandbox_latency_ms
+    return low / 1000, high / 1000
 
 
 def _rate_from_settings() -> float:
-    try:
-        return min(1.0, max(0.0, float(setting("COMMLOG_SANDBOX_429_RATE") or "0.03")))
-    except ValueError:
-        return 0.03
+    return settings().sandbox_429_rate  # COMMLOG_SANDBOX_429_RATE
 
 
 def _iso(dt: datetime) -> str:

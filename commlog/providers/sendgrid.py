@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from commlog.config import setting
 from commlog.providers import errors
 from commlog.providers.base import (
     FetchResult,
@@ -43,7 +42,7 @@ from commlog.providers.base import (
     SuppressionEntry,
     SuppressionReport,
 )
-from commlog.providers.http import Answer, ProviderHttp, Secret, limiter_for
+from commlog.providers.http import Answer, ProviderHttp, limiter_for
 from commlog.providers.normalize import (
     EventParseError,
     parse_activity_event,
@@ -52,12 +51,11 @@ from commlog.providers.normalize import (
     parse_time,
     sendgrid_message_prefix,
 )
+from commlog.settings import SENDGRID_APIS, Secret, settings
 
 log = logging.getLogger("commlog.providers.sendgrid")
 
-DEFAULT_BASE_URL = "https://api.sendgrid.com"
 ACTIVITY_PER_MIN = 6
-DEFAULT_LOGS_PER_MIN = 600
 SEARCH_LIMIT = 1000
 RETENTION = timedelta(days=30)
 
@@ -123,9 +121,9 @@ class SendGridProvider(Provider):
         setting_name: str = "SENDGRID_API_KEY",
     ) -> None:
         self._key = api_key if isinstance(api_key, Secret) else Secret(api_key)
-        self.base_url = (base_url or setting("COMMLOG_SENDGRID_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        api = (api or setting("COMMLOG_SENDGRID_API") or "logs").strip().lower()
-        if api not in ("logs", "activity"):
+        self.base_url = (base_url or settings().sendgrid_base_url).rstrip("/")
+        api = (api or settings().sendgrid_api).strip().lower()
+        if api not in SENDGRID_APIS:
             raise errors.NotConfigured(
                 "COMMLOG_SENDGRID_API must be 'logs' or 'activity'.", provider=self.name
             )
@@ -133,11 +131,7 @@ class SendGridProvider(Provider):
         self.http = http or ProviderHttp()
         self._setting_name = setting_name
         if logs_per_minute is None:
-            raw = setting("COMMLOG_SENDGRID_RATE_PER_MIN")
-            try:
-                logs_per_minute = float(raw) if raw else DEFAULT_LOGS_PER_MIN
-            except ValueError:
-                logs_per_minute = DEFAULT_LOGS_PER_MIN
+            logs_per_minute = settings().sendgrid_rate_per_min
         key = limiter_key or f"sendgrid:{self.base_url}"
         self.logs_limiter = limiter_for(f"{key}:logs", logs_per_minute)
         self.activity_limiter = limiter_for(f"{key}:activity", activity_per_minute)

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import streamlit as st
 from sqlalchemy import Engine
 
 from commlog import config
 from commlog.db import make_engine
+from commlog.settings import SettingsError, settings
+from commlog.ui.format import plain
 
 log = logging.getLogger("commlog.ui")
 
+DATABASE_URL = "COMMLOG_DATABASE_URL"
+
 
 def database_url() -> str:
-    # st.secrets is what AppTest can inject; the environment and secrets file come through config.
+    """COMMLOG_DATABASE_URL from the environment, else from st.secrets (what AppTest can inject),
+    else from commlog.settings (the secrets file, or the embedded default). SettingsError when a
+    setting cannot be used."""
+    current = settings()
+    if current.source(DATABASE_URL) == "environment":
+        return current.database_url.reveal()
     try:
-        from_secrets = st.secrets.get("COMMLOG_DATABASE_URL")
+        from_secrets = st.secrets.get(DATABASE_URL)
     except Exception:  # noqa: BLE001 - no secrets file is normal
         from_secrets = None
-    return os.environ.get("COMMLOG_DATABASE_URL") or from_secrets or config.database_url()
+    return from_secrets or current.database_url.reveal()
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda e: e.dispose())
@@ -48,8 +56,25 @@ def _cause(exc: Exception, url: str) -> str:
     return config.without_password(lines[0][:300] if lines else "", url)
 
 
+def _settings_or_stop() -> None:
+    """Every setting usable, or the page says which one is not (never a secret's value) and stops."""
+    try:
+        settings()
+    except SettingsError as exc:
+        log.error("settings cannot be used: %s", exc)
+        st.error(
+            "**commlog cannot start: a setting has a value it cannot use.**\n\n"
+            + "\n".join(f"- {plain(problem)}" for problem in exc.problems)
+            + "\n\nCorrect it where it is set (the environment, or `.streamlit/secrets.toml`), then reload this "
+            "page (a change to the environment needs a restart of commlog)."
+        )
+        st.stop()
+
+
 def ensure_ready() -> Engine:
-    """The engine for a migrated database; shows a clear page and stops when it is unreachable."""
+    """The engine for a migrated database; shows a clear page and stops when a setting cannot be
+    used or the database is unreachable."""
+    _settings_or_stop()
     url = database_url()
     try:
         _bootstrapped(url)

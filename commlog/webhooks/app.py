@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy import Engine
@@ -41,7 +41,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from commlog import config
+from commlog.settings import (
+    DEFAULT_WEBHOOK_MATCH_INTERVAL_SECONDS,
+    DEFAULT_WEBHOOK_MAX_BODY_BYTES,
+    Secret,
+    SettingsError,
+    settings,
+)
 from commlog.webhooks import ingest
 from commlog.webhooks.signature import (
     DEFAULT_MAX_AGE_SECONDS,
@@ -56,51 +62,35 @@ from commlog.webhooks.signature import (
 log = logging.getLogger("commlog.webhooks")
 
 SENDGRID_PATH = "/webhooks/sendgrid"
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_MATCH_INTERVAL_SECONDS = 60.0
-
-
-def _int_setting(name: str, default: int) -> int:
-    raw = config.setting(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        log.warning("%s is not an integer; using %s", name, default)
-        return default
-
-
-def _float_setting(name: str, default: float) -> float:
-    raw = config.setting(name)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        log.warning("%s is not a number; using %s", name, default)
-        return default
+DEFAULT_MAX_BODY_BYTES = DEFAULT_WEBHOOK_MAX_BODY_BYTES
+DEFAULT_MATCH_INTERVAL_SECONDS = DEFAULT_WEBHOOK_MATCH_INTERVAL_SECONDS
 
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    """Receiver settings; `from_config()` reads them like every other commlog setting."""
+    """Receiver settings; `from_config()` takes them from `commlog.settings` like every other
+    commlog setting. The verification key is a `Secret` (a str given here becomes one)."""
 
-    public_key_b64: str | None = None  # SENDGRID_WEBHOOK_PUBLIC_KEY
+    public_key_b64: Secret = field(default_factory=Secret)  # SENDGRID_WEBHOOK_PUBLIC_KEY
     insecure_no_signature: bool = False  # COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE=1 (local testing only)
     max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS  # COMMLOG_WEBHOOK_MAX_AGE_SECONDS (0 = no freshness check)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # COMMLOG_WEBHOOK_MAX_BODY_BYTES
     match_interval_seconds: float = DEFAULT_MATCH_INTERVAL_SECONDS  # COMMLOG_WEBHOOK_MATCH_INTERVAL_SECONDS
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.public_key_b64, Secret):
+            object.__setattr__(self, "public_key_b64", Secret(self.public_key_b64))
+
     @classmethod
     def from_config(cls) -> WebhookSettings:
+        """From the process's settings; SettingsError when one cannot be used."""
+        s = settings()
         return cls(
-            public_key_b64=config.setting("SENDGRID_WEBHOOK_PUBLIC_KEY"),
-            insecure_no_signature=(config.setting("COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE") or "").strip().lower()
-            in {"1", "true", "yes"},
-            max_age_seconds=_int_setting("COMMLOG_WEBHOOK_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS),
-            max_body_bytes=_int_setting("COMMLOG_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
-            match_interval_seconds=_float_setting("COMMLOG_WEBHOOK_MATCH_INTERVAL_SECONDS", DEFAULT_MATCH_INTERVAL_SECONDS),
+            public_key_b64=s.webhook_public_key,
+            insecure_no_signature=s.webhook_insecure_no_signature,
+            max_age_seconds=s.webhook_max_age_seconds,
+            max_body_bytes=s.webhook_max_body_bytes,
+            match_interval_seconds=s.webhook_match_interval_seconds,
         )
 
 
@@ -125,7 +115,14 @@ class SendGridReceiver:
         settings: WebhookSettings | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self.settings = settings or WebhookSettings.from_config()
+        problem = None
+        if settings is None:
+            try:
+                settings = WebhookSettings.from_config()
+            except SettingsError as exc:  # refuse every post (SendGrid retries) and say why, as for a missing key
+                settings = WebhookSettings()
+                problem = f"{exc} Refusing every SendGrid webhook post (503) until it is corrected"
+        self.settings = settings
         self.clock = clock
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
@@ -134,27 +131,29 @@ class SendGridReceiver:
         self._last_match = float("-inf")
         self._last_config_log = float("-inf")
         self.key = None
-        self.config_problem: str | None = None
+        self.config_problem: str | None = problem or self._load_key()
+        if self.config_problem:
+            log.error("%s", self.config_problem)
+            self._last_config_log = time.monotonic()
+
+    def _load_key(self) -> str | None:
+        """Load the verification key; what keeps the receiver from verifying posts, if anything."""
         if self.settings.insecure_no_signature:
             log.warning(
                 "COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE=1: SendGrid webhook signatures are NOT verified "
                 "(local testing only; anyone who can reach the URL can write delivery events)"
             )
-        elif not self.settings.public_key_b64:
-            self.config_problem = (
+            return None
+        if not self.settings.public_key_b64:
+            return (
                 "SENDGRID_WEBHOOK_PUBLIC_KEY is not set: refusing every SendGrid webhook post (503). Enable the "
                 "Signed Event Webhook in SendGrid and copy its verification key into SENDGRID_WEBHOOK_PUBLIC_KEY"
             )
-        else:
-            try:
-                self.key = load_public_key(self.settings.public_key_b64)
-            except PublicKeyError as exc:
-                self.config_problem = (
-                    f"SENDGRID_WEBHOOK_PUBLIC_KEY cannot be used ({exc}): refusing every SendGrid webhook post (503)"
-                )
-        if self.config_problem:
-            log.error("%s", self.config_problem)
-            self._last_config_log = time.monotonic()
+        try:
+            self.key = load_public_key(self.settings.public_key_b64.reveal())
+        except PublicKeyError as exc:
+            return f"SENDGRID_WEBHOOK_PUBLIC_KEY cannot be used ({exc}): refusing every SendGrid webhook post (503)"
+        return None
 
     # -- database ---------------------------------------------------------------------------------
 

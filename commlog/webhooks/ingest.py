@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
+from commlog.db import is_postgresql, is_sqlite
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
 from commlog.providers.normalize import (
     ParsedEvent,
@@ -183,7 +184,7 @@ def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
 def _in(conn: Connection, column, values: Sequence):  # noqa: ANN001
     """`column IN (values)`; on PostgreSQL `column = ANY(:array)`: one parameter instead of hundreds,
     which psycopg and the planner handle some 50 times faster for batch-sized lists."""
-    if conn.dialect.name == "postgresql":
+    if is_postgresql(conn):
         item = BigInteger() if isinstance(column.type, (Integer, BigInteger)) else String()
         return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
     return column.in_(values)
@@ -271,7 +272,7 @@ def _insert_unmatched(conn: Connection, events: Sequence[WebhookEvent], now: dat
 def _begin_write(conn: Connection) -> None:
     """SQLite: take the write lock now (BEGIN IMMEDIATE), so the reads below see every committed
     batch and no other writer can slip in between them and our writes (no SQLITE_BUSY_SNAPSHOT)."""
-    if conn.dialect.name == "sqlite":
+    if is_sqlite(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -279,7 +280,7 @@ def _lock_messages(conn: Connection, message_ids: Iterable[int]) -> None:
     """PostgreSQL: lock the batch's messages in id order. A duplicate event always targets the same
     message, so concurrent batches carrying it serialize here and the duplicate check below is exact;
     the status updates that follow can no longer deadlock either."""
-    if conn.dialect.name != "postgresql":
+    if not is_postgresql(conn):
         return
     for chunk in _chunks(sorted(set(message_ids))):
         conn.execute(select(Message.id).where(_in(conn, Message.id, chunk)).order_by(Message.id).with_for_update(key_share=True)).all()  # FOR NO KEY UPDATE
@@ -362,7 +363,7 @@ def ingest_sendgrid_batch(engine: Engine, events: list[dict], now: datetime) -> 
 
 def _prefix_expr(conn: Connection, column):  # noqa: ANN001
     """SQL for "column up to its first '.'" (the X-Message-Id of a full sg_message_id)."""
-    if conn.dialect.name == "postgresql":
+    if is_postgresql(conn):
         return func.split_part(column, ".", 1)
     pos = func.instr(column, ".")
     return case((pos > 0, func.substr(column, 1, pos - 1)), else_=column)

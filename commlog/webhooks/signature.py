@@ -22,10 +22,12 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from commlog.settings import DEFAULT_WEBHOOK_MAX_AGE_SECONDS
+
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
-DEFAULT_MAX_AGE_SECONDS = 300
+DEFAULT_MAX_AGE_SECONDS = DEFAULT_WEBHOOK_MAX_AGE_SECONDS
 _MAX_SIGNATURE_B64 = 512  # a DER ECDSA P-256 signature is at most 72 bytes (~96 base64 chars)
 _MAX_TIMESTAMP_CHARS = 20
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st_
 from sqlalchemy import String, literal, select
 
-from commlog.db import make_engine
+from commlog.db import is_postgresql, make_engine
 from commlog.export import (
     HEADER,
     CsvLines,
@@ -288,7 +288,7 @@ def test_rows_come_from_an_open_cursor_while_the_file_is_written(engine, world):
         chunks = iter_csv(c, stmt, chunk_rows=2)
         next(chunks)  # header
         assert len(list(csv.reader(io.StringIO(next(chunks).decode(), newline="")))) == 2
-        if engine.dialect.name == "postgresql":
+        if is_postgresql(engine):
             cursors = "SELECT count(*) FROM pg_cursors"
             assert c.connection.driver_connection.execute(cursors).fetchone()[0] == 1
             chunks.close()  # the user cancelled the download

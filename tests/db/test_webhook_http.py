@@ -28,6 +28,7 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its TestClie
 
 from commlog.db import make_engine
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
+from commlog.settings import SettingsError
 from commlog.vocabulary import DeliveryStatus
 from commlog.webhooks.app import SENDGRID_PATH, WebhookSettings, create_app, routes
 from commlog.webhooks.signature import (
@@ -268,17 +269,34 @@ def test_no_public_key_refuses_everything_unless_insecure_flag(sqlite_engine, pr
         assert r.status_code == 200 and r.json()["stored"] == 1
 
 
-def test_settings_from_config(monkeypatch, private_key):
-    monkeypatch.setenv("COMMLOG_SECRETS_FILE", "/nonexistent/secrets.toml")
-    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", public_key_b64(private_key))
-    monkeypatch.setenv("COMMLOG_WEBHOOK_MAX_BODY_BYTES", "4096")
-    monkeypatch.setenv("COMMLOG_WEBHOOK_MAX_AGE_SECONDS", "not a number")
+def test_settings_from_config(env, private_key):
+    env(COMMLOG_SECRETS_FILE="/nonexistent/secrets.toml", SENDGRID_WEBHOOK_PUBLIC_KEY=public_key_b64(private_key),
+        COMMLOG_WEBHOOK_MAX_BODY_BYTES="4096")
     s = WebhookSettings.from_config()
-    assert (s.public_key_b64, s.max_body_bytes, s.max_age_seconds, s.insecure_no_signature) == (
+    assert (s.public_key_b64.reveal(), s.max_body_bytes, s.max_age_seconds, s.insecure_no_signature) == (
         public_key_b64(private_key), 4096, 300, False
     )
-    monkeypatch.setenv("COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE", "1")
+    assert public_key_b64(private_key) not in repr(s)
+    env(COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE="1")
     assert WebhookSettings.from_config().insecure_no_signature
+
+
+def test_a_setting_it_cannot_use_refuses_every_post_and_says_which(env, sqlite_engine, private_key, now, caplog):
+    """Was: a bad number fell back to the default without a word. Now the receiver answers 503
+    (SendGrid retries) and its log names the setting, as for a missing key."""
+    env(COMMLOG_SECRETS_FILE="/nonexistent/secrets.toml", SENDGRID_WEBHOOK_PUBLIC_KEY=public_key_b64(private_key),
+        COMMLOG_WEBHOOK_MAX_AGE_SECONDS="not a number")
+    with pytest.raises(SettingsError, match="COMMLOG_WEBHOOK_MAX_AGE_SECONDS is 'not a number'"):
+        WebhookSettings.from_config()
+    seed_messages(sqlite_engine, 1)
+    body = json.dumps([sg_event("r0@example.com", "HX0.f.0", "delivered", 1, "n-1")]).encode()
+    with caplog.at_level(logging.ERROR, logger="commlog.webhooks"), TestClient(
+        create_app(lambda: sqlite_engine, clock=lambda: now)
+    ) as client:
+        r = client.post(SENDGRID_PATH, content=body, headers=signed(private_key, body, int(now.timestamp())))
+    assert r.status_code == 503
+    assert any("COMMLOG_WEBHOOK_MAX_AGE_SECONDS is 'not a number'" in rec.getMessage() for rec in caplog.records)
+    assert count(sqlite_engine, DeliveryEvent) == 0
 
 
 def test_database_unavailable_is_503(settings, private_key, now, tmp_path):
@@ -315,7 +333,7 @@ def test_body_and_secrets_never_logged(sqlite_engine, settings, private_key, now
                 client.post(SENDGRID_PATH, content=body, headers={**signed(private_key, body, ts), TIMESTAMP_HEADER: "1"})
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "stored" in text and "refused" in text
-    assert marker not in text and settings.public_key_b64 not in text and "who@example.com" not in text
+    assert marker not in text and settings.public_key_b64.reveal() not in text and "who@example.com" not in text
 
 
 def test_routes_mount_in_another_starlette_app(sqlite_engine, settings, private_key, now):

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from commlog.cli import CommandError
 from commlog.commands import export_failures
+from commlog.db import is_postgresql
 from commlog.export import HEADER
 from commlog.models import AuditEntry
 from commlog.store import expire_pending
@@ -33,7 +34,7 @@ def world(export_world):
 def _url(engine) -> str:
     """A URL the CLI can open that reaches the same data (PostgreSQL tests live in their own schema)."""
     url = engine.url
-    if engine.dialect.name == "postgresql":
+    if is_postgresql(engine):
         with engine.connect() as c:
             schema = c.execute(text("SHOW search_path")).scalar()
         url = url.update_query_dict({"options": f"-csearch_path={schema}"})

@@ -32,6 +32,7 @@ from commlog.db import make_engine
 from commlog.migrate import upgrade
 from commlog.models import AuditEntry
 from commlog.providers.fake_server import FakeProvider
+from commlog.settings import reload as reload_settings
 from commlog.webhooks.app import SENDGRID_PATH, WebhookSettings, create_app
 from commlog.webhooks.signature import (
     SIGNATURE_HEADER,
@@ -216,6 +217,7 @@ def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd,
     # The database cannot be reached: the page names it, password masked.
     bad = f"postgresql+psycopg://commlog:{DB_PASSWORD}@127.0.0.1:1/commlog"
     monkeypatch.setenv("COMMLOG_DATABASE_URL", bad)
+    reload_settings()
     st.cache_resource.clear()
     at = app(user_id=w["users"]["admin_a"]).run()
     look(at)

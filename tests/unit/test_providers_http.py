@@ -17,13 +17,13 @@ from commlog.providers.http import (
     ProviderHttp,
     RateLimiter,
     RetryPolicy,
-    Secret,
     WouldWait,
     new_client,
     shared_client,
 )
 from commlog.providers.postmark import PostmarkProvider
 from commlog.providers.sendgrid import SendGridProvider
+from commlog.settings import Secret
 from commlog.vocabulary import EventType as E
 from tests.support.fake_provider import FakeProvider, recorded
 

@@ -26,6 +26,8 @@ table of the models with a lender_id column that has no policy.
 """
 from alembic import op
 
+from commlog.db import is_postgresql
+
 revision = '0003'
 down_revision = '0002'
 branch_labels = None
@@ -56,7 +58,7 @@ def _condition(column):
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != 'postgresql':
+    if not is_postgresql(op.get_bind()):
         return
     for table, column in TABLES.items():
         cond = _condition(column)
@@ -66,7 +68,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != 'postgresql':
+    if not is_postgresql(op.get_bind()):
         return
     for table in reversed(list(TABLES)):
         op.execute(f'DROP POLICY IF EXISTS {POLICY} ON {table}')

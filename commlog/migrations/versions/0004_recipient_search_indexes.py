@@ -21,6 +21,8 @@ log at a time, and a lender has tens of thousands of borrower logs.
 import sqlalchemy as sa
 from alembic import op
 
+from commlog.db import is_postgresql
+
 revision = '0004'
 down_revision = '0003'
 branch_labels = None
@@ -28,7 +30,7 @@ depends_on = None
 
 
 def _bytewise(expression: str) -> sa.TextClause:
-    if op.get_bind().dialect.name == 'postgresql':
+    if is_postgresql(op.get_bind()):
         return sa.text(f'{expression} COLLATE "C"')
     return sa.text(expression)
 

@@ -11,7 +11,12 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from commlog import deliverability as D
-from commlog.deliverability.period import DEFAULT_GRANULARITY, default_granularity, default_range, earliest_pickable
+from commlog.deliverability.period import (
+    DEFAULT_GRANULARITY,
+    default_granularity,
+    default_range,
+    earliest_pickable,
+)
 from commlog.ui.choices import choose
 from commlog.ui.deliverability import reads
 from commlog.ui.deliverability.reads import Reader

@@ -1,0 +1,53 @@
+"""commlog.db: the one place that asks which database a bind is."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from commlog.db import backend, insert_for, is_postgresql, is_sqlite
+from commlog.models import Lender
+from tests.support import factories as f
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_backend_of_an_engine_a_connection_a_dialect_and_a_url(engine):
+    name = "postgresql" if engine.url.get_backend_name() == "postgresql" else "sqlite"
+    with engine.connect() as conn:
+        binds = (engine, conn, engine.dialect, engine.url, engine.url.render_as_string(hide_password=False))
+        assert [backend(b) for b in binds] == [name] * 5
+    assert is_postgresql(engine) == (name == "postgresql") and is_sqlite(engine) == (name == "sqlite")
+
+
+def test_backend_of_urls():
+    assert is_postgresql("postgresql+psycopg://u:pw@h:5432/d") and not is_sqlite("postgresql://h/d")
+    assert is_sqlite("sqlite:///data/commlog.sqlite3") and is_sqlite(make_url("sqlite://"))
+    assert backend("not a url") == "" and not is_postgresql("postgresql://u:pw@h:port/d")  # a port that is no number
+
+
+def test_insert_for_upserts_on_both_databases(engine, now):
+    with engine.begin() as conn:
+        f.lender(conn, "lender-a", "Alpha Lending")
+        row = {"slug": "lender-a", "name": "Renamed", "created_at": now}
+        conn.execute(insert_for(conn, Lender).on_conflict_do_nothing(index_elements=["slug"]), [row])
+        assert conn.execute(select(Lender.name).where(Lender.slug == "lender-a")).scalar_one() == "Alpha Lending"
+        stmt = insert_for(conn, Lender.__table__)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["slug"], set_={"name": stmt.excluded.name}), [row])
+        assert conn.execute(select(Lender.name).where(Lender.slug == "lender-a")).scalar_one() == "Renamed"
+
+
+def test_no_module_asks_the_dialect_itself():
+    """Dialect checks go through commlog.db (SQLAlchemy's @compiles hooks are its own mechanism)."""
+    asks = re.compile(r"dialect\.name|get_backend_name\(|\.startswith\(\s*[\"']postgres|\.startswith\(\s*[\"']sqlite")
+    offenders = []
+    for path in sorted([*ROOT.glob("commlog/**/*.py"), *ROOT.glob("pages/*.py"), *ROOT.glob("tests/**/*.py"),
+                        ROOT / "app.py", ROOT / "launcher.py"]):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in ("commlog/db.py", "tests/db/test_db.py"):
+            continue
+        offenders += [f"{rel}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line)]
+    assert offenders == []
