@@ -131,7 +131,7 @@ def audit_users(conn: Connection, principal: Principal) -> list[str]:
 __all__ = ["ALL_LENDERS", "AuditFilter", "AuditRow", "audit_actions", "audit_users", "list_audit"]
 
 
-def _value_text(value) -> str:  # noqa: ANN001 - JSON values
+def _value_text(value) -> str:
     """yes/no for flags, `k=v, k=v` for a nested filter, the first ten items of a list."""
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -94,7 +94,7 @@ def authenticate(conn: Connection, email: str, password: str, now: datetime) -> 
     return principal_for(user)
 
 
-def principal_for(user) -> Principal:  # noqa: ANN001 - an app_user row
+def principal_for(user) -> Principal:
     return Principal(user_id=user.id, email=user.email, role=Role(user.role), lender_id=user.lender_id)
 
 

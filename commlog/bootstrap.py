@@ -51,7 +51,7 @@ def _file_lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _lender_count(engine) -> int:  # noqa: ANN001
+def _lender_count(engine) -> int:
     from commlog.models import Lender
 
     with engine.connect() as conn:

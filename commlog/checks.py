@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
@@ -105,7 +105,7 @@ class _Loaded:
 
 def _now(now: datetime | None) -> datetime:
     if now is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return now
@@ -161,7 +161,7 @@ def _suppression_hint(result: FetchResult, msg: StoredMessage, now: datetime) ->
     st = overall_status(evs, msg.sent_at, now)
     if st.status != DeliveryStatus.NOT_DELIVERED or st.last_event_type not in (EventType.BOUNCE, EventType.DROPPED):
         return None
-    last = next((e for e in reversed(sorted(result.events, key=lambda e: e.occurred_at)) if e.event_type == st.last_event_type), None)
+    last = next((e for e in sorted(result.events, key=lambda e: e.occurred_at, reverse=True) if e.event_type == st.last_event_type), None)
     return f"{st.last_event_type} {last.reason if last and last.reason else ''}".strip()
 
 
@@ -172,7 +172,7 @@ def _fetch(provider: Provider, loaded: _Loaded, now: datetime) -> _Fetched:
     except perr.ProviderError as exc:
         out.error = exc
         return out
-    except Exception:  # noqa: BLE001 - never a traceback on a page; logged without details
+    except Exception:
         log.exception("unexpected error checking message %s", loaded.msg.id)
         out.error = perr.bad_response(provider.name, "an unexpected answer")
         return out
@@ -226,7 +226,7 @@ def _store(engine: Engine, principal: Principal, f: _Fetched, provider: Provider
             statuses = record_events(conn, events, now, checked_ids=[msg.id])
             row = conn.execute(select(Message.status_reason, Message.checked_at).where(Message.id == msg.id)).first()
             after = _event_count(conn, msg.id)
-    except Exception:  # noqa: BLE001 - the transaction rolled back: nothing half-written
+    except Exception:
         log.exception("storing the check of message %s failed", msg.id)
         out.kind = "store_failed"
         out.error = "The answer could not be saved (database error); nothing was changed. Try again."
@@ -243,7 +243,7 @@ def _store(engine: Engine, principal: Principal, f: _Fetched, provider: Provider
     return out
 
 
-def _event_count(conn, message_id: int) -> int:  # noqa: ANN001
+def _event_count(conn, message_id: int) -> int:
     from sqlalchemy import func
 
     from commlog.models import DeliveryEvent
@@ -269,7 +269,7 @@ def _audit(engine: Engine, principal: Principal, ids: list[int], outcomes: list[
                 row_count=len(ids),
                 detail=detail,
             )
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("could not write the audit entry of a delivery check")
 
 
@@ -344,7 +344,7 @@ def check_messages(
     return outcomes
 
 
-def _run(engine: Engine, principal: Principal, providers: ProviderSet, todo: list[_Loaded], now: datetime, workers: int, finish) -> None:  # noqa: ANN001
+def _run(engine: Engine, principal: Principal, providers: ProviderSet, todo: list[_Loaded], now: datetime, workers: int, finish) -> None:
     stop: perr.ProviderError | None = None
     queue = list(reversed(todo))
     with ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="commlog-check") as pool:
@@ -417,7 +417,7 @@ class SyncReport:
         }
 
 
-def _match_remote(conn, remotes, lender_scope: int | None) -> dict[str, _Loaded]:  # noqa: ANN001
+def _match_remote(conn, remotes, lender_scope: int | None) -> dict[str, _Loaded]:
     """Stored messages for listed remote ids: equal id, or a stored X-Message-Id prefix of it with
     the same recipient (SendGrid)."""
     from commlog.providers.normalize import sendgrid_message_prefix
@@ -438,7 +438,8 @@ def _match_remote(conn, remotes, lender_scope: int | None) -> dict[str, _Loaded]
         if lender_scope is not None:
             q = q.where(Message.lender_id == lender_scope)
         for r in conn.execute(q):
-            lm = _Loaded(StoredMessage(r.id, r.lender_id, r.provider, r.provider_message_id, r.recipient_email, r.sent_at), r.send_status, r.delivery_status)
+            stored = StoredMessage(r.id, r.lender_id, r.provider, r.provider_message_id, r.recipient_email, r.sent_at)
+            lm = _Loaded(stored, r.send_status, r.delivery_status)
             found.setdefault(r.provider_message_id, []).append(lm)
     out: dict[str, _Loaded] = {}
     for r in remotes:
@@ -454,7 +455,7 @@ def _match_remote(conn, remotes, lender_scope: int | None) -> dict[str, _Loaded]
     return out
 
 
-def _keep_unmatched(engine: Engine, provider_name: str, events, now: datetime) -> int:  # noqa: ANN001
+def _keep_unmatched(engine: Engine, provider_name: str, events, now: datetime) -> int:
     rows = [
         UnmatchedEventRow(provider_name, e.provider_event_id, e.provider_message_id, e.recipient_email, e.payload)
         for e in events
@@ -513,7 +514,7 @@ def sync_recent(
     if on_listed:
         on_listed(len(work))
 
-    def fetch(remote):  # noqa: ANN001, ANN202
+    def fetch(remote):
         try:
             return provider.fetch_remote(remote), None
         except perr.ProviderError as exc:
@@ -542,7 +543,8 @@ def sync_recent(
                     if err.stops_bulk and stop is None:
                         stop = err
                 elif lm is None:
-                    report.unmatched_events += _keep_unmatched(engine, provider.name if provider.name != "sandbox" else "sendgrid", result.events, now)
+                    kept_as = provider.name if provider.name != "sandbox" else "sendgrid"
+                    report.unmatched_events += _keep_unmatched(engine, kept_as, result.events, now)
                 else:
                     o = _store(engine, principal, _Fetched(lm, result=result), provider, now)
                     if o.ok:
@@ -561,7 +563,7 @@ def sync_recent(
     return report
 
 
-def _audit_sync(engine: Engine, principal: Principal, scope, since, until, report: SyncReport, now: datetime) -> None:  # noqa: ANN001
+def _audit_sync(engine: Engine, principal: Principal, scope, since, until, report: SyncReport, now: datetime) -> None:
     try:
         with writing(engine, principal) as conn:
             audit.record(
@@ -569,5 +571,5 @@ def _audit_sync(engine: Engine, principal: Principal, scope, since, until, repor
                 filters={"since": since.isoformat(), "until": until.isoformat()},
                 row_count=report.updated, detail=json.dumps(report.as_dict(), sort_keys=True, default=str),
             )
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("could not write the audit entry of a sync")

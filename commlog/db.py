@@ -32,7 +32,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             # WAL: readers (the page) never wait for writers (checks, webhooks).
             cur.execute("PRAGMA journal_mode=WAL")
@@ -49,7 +49,7 @@ def make_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
-def _set_lender_scope(conn) -> None:  # noqa: ANN001 - a Connection, at the start of each transaction
+def _set_lender_scope(conn) -> None:
     """Row-level security (migration 0003): the transaction's first statement names its lender
     (commlog.tenancy's scope; '' = unscoped), local to the transaction, on the same DBAPI connection
     and therefore inside the transaction its queries run in. In autocommit mode there is no

@@ -46,10 +46,7 @@ def driver_row_chunks(conn: Connection, stmt: Select, chunk_rows: int) -> Iterat
     if not conn.in_transaction():
         conn.begin()  # through SQLAlchemy: the "begin" listeners run before our cursor does
     driver = conn.connection.driver_connection
-    if is_postgresql(conn):
-        cursor = driver.cursor(name=f"commlog_rows_{next(_cursor_names)}")
-    else:
-        cursor = driver.cursor()
+    cursor = driver.cursor(name=f"commlog_rows_{next(_cursor_names)}") if is_postgresql(conn) else driver.cursor()
     try:
         cursor.arraysize = chunk_rows
         cursor.execute(sql, params)

@@ -29,7 +29,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -112,12 +112,12 @@ class iso_utc_text(FunctionElement):  # noqa: N801 - SQL function style
 
 
 @compiles(iso_utc_text)
-def _iso_default(element, compiler, **kw):  # noqa: ANN001, ANN202 - str(stmt); commlog runs on SQLite and PostgreSQL
-    return "iso_utc_text(%s)" % compiler.process(element.clauses, **kw)
+def _iso_default(element, compiler, **kw):
+    return f"iso_utc_text({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(iso_utc_text, "sqlite")
-def _iso_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _iso_sqlite(element, compiler, **kw):
     # Stored as naive UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff' (models.UTCDateTime): cutting it is
     # strftime's result at a fraction of its cost (strftime parses every value).
     value = compiler.process(element.clauses, **kw)
@@ -125,8 +125,8 @@ def _iso_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
 
 
 @compiles(iso_utc_text, "postgresql")
-def _iso_postgresql(element, compiler, **kw):  # noqa: ANN001, ANN202
-    return "to_char((%s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" % compiler.process(element.clauses, **kw)
+def _iso_postgresql(element, compiler, **kw):
+    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 
 class starts_like_formula(FunctionElement):  # noqa: N801 - SQL function style
@@ -141,35 +141,35 @@ _FORMULA_CODES = ", ".join(str(ord(ch)) for ch in sorted(FORMULA_STARTS))
 
 
 @compiles(starts_like_formula)
-def _formula_default(element, compiler, **kw):  # noqa: ANN001, ANN202 - str(stmt)
-    return "starts_like_formula(%s)" % compiler.process(element.clauses, **kw)
+def _formula_default(element, compiler, **kw):
+    return f"starts_like_formula({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(starts_like_formula, "sqlite")
-def _formula_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202 - unicode(): first code point
-    return "(unicode(%s) IN (%s))" % (compiler.process(element.clauses, **kw), _FORMULA_CODES)
+def _formula_sqlite(element, compiler, **kw):
+    return f"(unicode({compiler.process(element.clauses, **kw)}) IN ({_FORMULA_CODES}))"
 
 
 @compiles(starts_like_formula, "postgresql")
-def _formula_postgresql(element, compiler, **kw):  # noqa: ANN001, ANN202 - ascii(): first code point (UTF8)
-    return "(ascii(%s) IN (%s))" % (compiler.process(element.clauses, **kw), _FORMULA_CODES)
+def _formula_postgresql(element, compiler, **kw):
+    return f"(ascii({compiler.process(element.clauses, **kw)}) IN ({_FORMULA_CODES}))"
 
 
-def safe_text_sql(column):  # noqa: ANN001, ANN201 - SQL expressions
+def safe_text_sql(column):
     """safe_text() in SQL: a leading single quote when the first character starts a formula."""
     return case((starts_like_formula(column), literal("'", String) + column), else_=column)
 
 
-def _text(column):  # noqa: ANN001, ANN202
+def _text(column):
     """A safe text cell; NULL becomes '' (as the csv module writes None)."""
     return func.coalesce(safe_text_sql(column), literal("", String))
 
 
-def _iso(expr):  # noqa: ANN001, ANN202
+def _iso(expr):
     return func.coalesce(iso_utc_text(expr), literal("", String))
 
 
-def _int(expr):  # noqa: ANN001, ANN202
+def _int(expr):
     return func.coalesce(cast(expr, String), literal("", String))
 
 
@@ -215,7 +215,7 @@ class FailureExport:
 # --- the query -----------------------------------------------------------------------------------
 
 
-def failure_condition(include_deferred: bool = False):  # noqa: ANN201 - a SQL expression
+def failure_condition(include_deferred: bool = False):
     """Status failed, or delivery NOT_DELIVERED (expired deferrals included: commlog.status makes
     them NOT_DELIVERED); with include_deferred also PENDING messages that have been DEFERRED."""
     parts = [
@@ -267,7 +267,7 @@ def iso_utc(value: datetime | None) -> str:
     text = value.isoformat(timespec="seconds")
     if text.endswith("+00:00"):
         return text[:-6] + "Z"
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds")[:-6] + "Z"
+    return value.astimezone(UTC).isoformat(timespec="seconds")[:-6] + "Z"
 
 
 # --- streaming -----------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ class CsvLines(list):
     write = list.append
 
 
-def write_rows(rows, lines: list, writerow) -> None:  # noqa: ANN001 - rows of text cells; csv writer's writerow
+def write_rows(rows, lines: list, writerow) -> None:
     """Append rows of text cells to `lines` exactly as the csv module (QUOTE_MINIMAL, CRLF) writes them, fast.
 
     A row none of whose cells holds a comma, a double quote, CR or LF needs no quoting: the csv
@@ -347,7 +347,7 @@ def stream_failures(
     """Stream the export and record it in the audit trail when it ends (complete, stopped or failed),
     with the number of rows written. Scope is checked before the first byte."""
     stmt = export_select(principal, spec)  # raises ScopeError before anything is written
-    started = now or datetime.now(timezone.utc)
+    started = now or datetime.now(UTC)
     rows = 0
     outcome = "failed"
 

@@ -120,7 +120,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _prefix_range(column, prefix: str) -> list:  # noqa: ANN001
+def _prefix_range(column, prefix: str) -> list:
     """`column` starts with `prefix`, as an index range (LIKE 'x%' cannot use a plain index in SQLite)."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     like = column.like(escaped + "%", escape="\\")
@@ -217,7 +217,7 @@ def _order(sort: str) -> list:
     return [Message.sent_at.desc(), Message.id.desc()]
 
 
-def log_where(principal: Principal, q: LogQuery, *, span: str = SPAN_LOG, extra_conditions=()) -> list:  # noqa: ANN001
+def log_where(principal: Principal, q: LogQuery, *, span: str = SPAN_LOG, extra_conditions=()) -> list:
     """The scoped WHERE conditions of a log query, plus the caller's `extra_conditions` (the export
     adds "failures only"). span=SPAN_ALL is for ops only: anyone else gets ScopeError."""
     if span == SPAN_ALL:
@@ -230,13 +230,13 @@ def log_where(principal: Principal, q: LogQuery, *, span: str = SPAN_LOG, extra_
     return [*_conditions(q, span), *extra_conditions]
 
 
-def log_select(principal: Principal, q: LogQuery, columns=LOG_COLUMNS, *, span: str = SPAN_LOG, extra_conditions=()) -> Select:  # noqa: ANN001
+def log_select(principal: Principal, q: LogQuery, columns=LOG_COLUMNS, *, span: str = SPAN_LOG, extra_conditions=()) -> Select:
     """The filtered, scoped, ordered log query (no paging): the export streams this too."""
     where = log_where(principal, q, span=span, extra_conditions=extra_conditions)
     return select(*columns).where(and_(*where)).order_by(*_order(q.view.sort))
 
 
-def count_log(conn: Connection, principal: Principal, q: LogQuery, *, span: str = SPAN_LOG, extra_conditions=()) -> int:  # noqa: ANN001
+def count_log(conn: Connection, principal: Principal, q: LogQuery, *, span: str = SPAN_LOG, extra_conditions=()) -> int:
     where = log_where(principal, q, span=span, extra_conditions=extra_conditions)
     return conn.execute(select(func.count()).select_from(Message).where(and_(*where))).scalar_one()
 

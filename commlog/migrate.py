@@ -11,7 +11,7 @@ from sqlalchemy import Engine, inspect
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config(connection) -> Config:  # noqa: ANN001
+def alembic_config(connection) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection

@@ -6,12 +6,13 @@ Every lender-owned table carries `lender_id`, so every read can be scoped by len
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -43,22 +44,22 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # noqa: ANN001
+    def process_bind_param(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column; attach a time zone first")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         if is_sqlite(dialect):
             return value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value, dialect):  # noqa: ANN001
+    def process_result_value(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Bytewise(FunctionElement):
@@ -276,11 +277,6 @@ class AuditEntry(Base):
 
 
 # --- deliverability rollups (commlog.rollups keeps them; migration 0002) ---------------------
-
-from datetime import date  # noqa: E402
-
-from sqlalchemy import Date  # noqa: E402
-
 
 class DailyRollup(Base):
     """Messages per lender × UTC send day × email type × audience × provider family × outcome bucket

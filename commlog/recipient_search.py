@@ -205,7 +205,7 @@ def _like_contains(word: str) -> str:
 def _whole_address(conn: Connection, lenders: Sequence[int], address: str) -> list[_Candidate]:
     stmt = (
         select(Message.lender_id)
-        .where(_of_lenders(Message.lender_id, lenders), RECIPIENT_EMAIL == address)
+        .where(_of_lenders(Message.lender_id, lenders), address == RECIPIENT_EMAIL)
         .group_by(Message.lender_id)
         .order_by(Message.lender_id)
     )

@@ -33,7 +33,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import Connection, case, cast, delete, func, insert, literal, select
 from sqlalchemy import Date as SADate
@@ -85,7 +85,7 @@ def outcome_of(send_status: str | None, delivery_status: str | None, last_event_
     return PENDING  # PENDING (and anything unforeseen that is not final)
 
 
-def outcome_sql(m=Message):  # noqa: ANN001, ANN201 - a SQL CASE expression over message columns
+def outcome_sql(m=Message):
     """The bucket as a SQL expression (mirrors outcome_of)."""
     return case(
         (m.send_status == SendStatus.FAILED.value, literal(FAILED_TO_SEND)),
@@ -106,7 +106,7 @@ def deferred_of(event_mask: int | None) -> int:
     return 1 if (event_mask or 0) & DEFERRED_BIT else 0
 
 
-def deferred_sql(m=Message):  # noqa: ANN001, ANN201
+def deferred_sql(m=Message):
     return case((m.event_mask.op("&")(DEFERRED_BIT) != 0, 1), else_=0)
 
 
@@ -164,7 +164,7 @@ def reason_class(code: str) -> str:
 
 
 def _day(sent_at: datetime) -> date:
-    return sent_at.astimezone(timezone.utc).date()
+    return sent_at.astimezone(UTC).date()
 
 
 def _keys(row: Mapping) -> tuple[tuple, tuple]:
@@ -205,7 +205,7 @@ def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False) -> list
     return out
 
 
-def _upsert(conn: Connection, table, key: tuple[str, ...], deltas: Counter) -> None:  # noqa: ANN001
+def _upsert(conn: Connection, table, key: tuple[str, ...], deltas: Counter) -> None:
     rows = [dict(zip(key, k), count=v) for k, v in sorted(deltas.items(), key=lambda kv: repr(kv[0])) if v]
     if not rows:
         return
@@ -272,7 +272,7 @@ def add_messages(conn: Connection, message_ids: Iterable[int]) -> int:
 # --- rebuild -----------------------------------------------------------------------------------
 
 
-def day_sql(conn: Connection):  # noqa: ANN201
+def day_sql(conn: Connection):
     """The UTC send date of message.sent_at, as the rollup stores it."""
     if is_postgresql(conn):
         return cast(func.timezone("UTC", Message.sent_at), SADate)
@@ -287,7 +287,7 @@ class RebuildResult:
 
 
 def _since_dt(since: date) -> datetime:
-    return datetime.combine(since, time.min, timezone.utc)
+    return datetime.combine(since, time.min, UTC)
 
 
 def rebuild_rollups(conn: Connection, since: date | None = None) -> RebuildResult:

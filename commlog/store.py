@@ -66,7 +66,7 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
     conn.execute(_insert_once(conn, DeliveryEvent), rows)
 
 
-def _insert_once(conn: Connection, model):  # noqa: ANN001, ANN202
+def _insert_once(conn: Connection, model):
     """INSERT that skips rows whose (provider, provider_event_id) is already stored."""
     return insert_for(conn, model).on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
 

@@ -80,7 +80,7 @@ def unscoped(conn: Connection) -> Iterator[None]:
     finally:
         try:
             conn.execute(text("SELECT set_config(:name, :value, true)"), {"name": SETTING, "value": setting_value(scope)})
-        except Exception:  # noqa: BLE001 - a failed transaction: its rollback discards the SET LOCAL anyway
+        except Exception:
             if ok:
                 raise
 
@@ -88,7 +88,7 @@ def unscoped(conn: Connection) -> Iterator[None]:
 NO_LENDER = 0  # no lender has this id: a lender admin without a lender sees nothing, not everything
 
 
-def principal_scope(principal) -> int | None:  # noqa: ANN001 - a commlog.principal.Principal
+def principal_scope(principal) -> int | None:
     """The scope a logged-in principal's work runs in: None (unscoped) for ops, else their lender."""
     if principal.is_ops:
         return None

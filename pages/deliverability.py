@@ -5,7 +5,7 @@ anonymous benchmark only. Days are UTC send dates (the rollup's unit); the page 
 the viewer's time zone.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -29,7 +29,7 @@ from commlog.ui.resources import ensure_ready
 with guarded() as principal:
     ensure_ready()
     tz = viewer_timezone()
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     reader = Reader.of(principal)
 
     st.title("Deliverability")

@@ -1,7 +1,7 @@
 """The Communication Log: one lender's (or one borrower's) emails, their Status and delivery status.
 "Find emails to…" lists every email to a person across all of the lender's logs instead."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -23,7 +23,7 @@ from commlog.ui.resources import ensure_ready
 with guarded() as principal:
     engine = ensure_ready()
     tz = viewer_timezone()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     st.title("Communication Log")
     load_url(engine, principal, tz)

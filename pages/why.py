@@ -2,7 +2,7 @@
 emails to it, the provider's suppression lists, the address checks and the mailbox provider's
 health. /why?message=<id> (from an email) or /why?account=<id> (from a borrower)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -26,7 +26,7 @@ from commlog.ui.troubleshooter import (
 with guarded() as principal:
     engine = ensure_ready()
     tz = viewer_timezone()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     page_link("pages/log.py", "Back to the Communication Log", icon="⬅️")
     st.title("Why didn't they get it?")

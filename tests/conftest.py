@@ -119,7 +119,7 @@ def deferred(monkeypatch):
     seen: dict[str, tuple] = {}
     real = MediaFileManager.add_deferred
 
-    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):  # noqa: ANN001
+    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):
         file_id = real(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
         seen[file_id] = (self, file_name, mimetype)
         return file_id

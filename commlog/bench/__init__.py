@@ -48,13 +48,13 @@ if TYPE_CHECKING:
 class Bench:
     name: str
     summary: str
-    run: Callable[["BenchContext"], int]
+    run: Callable[[BenchContext], int]
 
 
 _REGISTRY: dict[str, Bench] = {}
 
 
-def register(name: str, summary: str):  # noqa: ANN201
+def register(name: str, summary: str):
     def deco(fn: Callable[[BenchContext], int]) -> Callable[[BenchContext], int]:
         _REGISTRY[name] = Bench(name, summary, fn)
         return fn
@@ -62,13 +62,13 @@ def register(name: str, summary: str):  # noqa: ANN201
     return deco
 
 
-def _main_adapter(name: str, module) -> Bench:  # noqa: ANN001
+def _main_adapter(name: str, module) -> Bench:
     def run(ctx: BenchContext) -> int:
         argv = list(ctx.extra)
         if ctx.database_url and ctx.is_postgresql and hasattr(module, "add_arguments"):
             probe = argparse.ArgumentParser(add_help=False)
             module.add_arguments(probe)
-            if "--pg-url" in probe._option_string_actions and "--pg-url" not in argv:  # noqa: SLF001
+            if "--pg-url" in probe._option_string_actions and "--pg-url" not in argv:
                 argv += ["--pg-url", ctx.database_url]
         return int(module.main(argv) or 0)
 

@@ -22,7 +22,7 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert, select
 
@@ -39,7 +39,7 @@ from commlog.providers.sendgrid import SendGridProvider
 from commlog.tempdb import TempDatabase
 
 TARGET_SPEEDUP = 8.0
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BENCH_PRINCIPAL = Principal(0, "bench", Role.OPS, None)
 
 

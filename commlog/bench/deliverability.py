@@ -19,7 +19,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, select, text
 
@@ -35,7 +35,7 @@ from commlog.settings import settings
 from commlog.tempdb import ServerUnreachable, TempDatabase
 
 TARGET_MS = 100.0
-ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAYS = 90
 
 DOMAINS = [  # (domain, family, weight)
@@ -54,7 +54,7 @@ TYPES = [  # (email type, audience, weight)
 LENDER_SHARES = [35, 20, 13, 10, 8, 6, 5, 3]  # percent of messages
 
 
-def _weighted_case(expr: str, items: list, value) -> str:  # noqa: ANN001
+def _weighted_case(expr: str, items: list, value) -> str:
     """CASE over cumulative weights (out of the weights' total) on `expr` in [0, total)."""
     parts, acc = [], 0
     for item in items:
@@ -141,15 +141,15 @@ def fill(engine: Engine, n: int) -> dict:
 
 
 def _naive_where(q: D.MetricsQuery, lender: int | None) -> list:
-    since = datetime.combine(q.start, datetime.min.time(), timezone.utc)
-    until = datetime.combine(q.end + timedelta(days=1), datetime.min.time(), timezone.utc)
+    since = datetime.combine(q.start, datetime.min.time(), UTC)
+    until = datetime.combine(q.end + timedelta(days=1), datetime.min.time(), UTC)
     cond = [Message.sent_at >= since, Message.sent_at < until]
     if lender is not None:
         cond.append(Message.lender_id == lender)
     return cond
 
 
-def _naive_counts(conn, q: D.MetricsQuery, lender: int | None, *group) -> list:  # noqa: ANN001
+def _naive_counts(conn, q: D.MetricsQuery, lender: int | None, *group) -> list:
     outcome = rollups.outcome_sql().label("outcome")
     deferred = rollups.deferred_sql().label("deferred")
     return conn.execute(
@@ -159,16 +159,17 @@ def _naive_counts(conn, q: D.MetricsQuery, lender: int | None, *group) -> list: 
     ).all()
 
 
-def naive_queries(conn, q: D.MetricsQuery, lender: int | None) -> dict[str, Callable]:  # noqa: ANN001
+def naive_queries(conn, q: D.MetricsQuery, lender: int | None) -> dict[str, Callable]:
+    week_of = func.date(Message.sent_at) if is_sqlite(conn) else func.date_trunc("week", Message.sent_at)
     return {
         "summary": lambda: _naive_counts(conn, q, lender),
-        "series (week)": lambda: _naive_counts(conn, q, lender, func.date(Message.sent_at) if is_sqlite(conn) else func.date_trunc("week", Message.sent_at)),
+        "series (week)": lambda: _naive_counts(conn, q, lender, week_of),
         "family matrix": lambda: _naive_counts(conn, q, lender, Message.lender_id, Message.provider_family),
         "top domains": lambda: _naive_counts(conn, q, lender, Message.recipient_domain),
     }
 
 
-def page_queries(conn, who: Principal, q: D.MetricsQuery, today: date) -> dict[str, Callable]:  # noqa: ANN001
+def page_queries(conn, who: Principal, q: D.MetricsQuery, today: date) -> dict[str, Callable]:
     lender = q.lender_id
     return {
         "summary": lambda: D.summary(conn, who, q),

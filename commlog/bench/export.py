@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, text
@@ -47,7 +47,7 @@ from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 
 TARGET_ROWS_PER_S = 100_000
 TARGET_PEAK_MB = 150.0
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BORROWERS = 1000
 OPS = Principal(user_id=0, email="bench@commlog.local", role=Role.OPS, lender_id=None)
 

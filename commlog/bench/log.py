@@ -52,7 +52,7 @@ PAGE_SIZE = 50
 DEEP_PAGE = 200
 
 
-def _naive_log(conn, lender_id: int, q: LogQuery):  # noqa: ANN001, ANN202
+def _naive_log(conn, lender_id: int, q: LogQuery):
     import pandas as pd
 
     df = pd.read_sql(text("SELECT * FROM message WHERE lender_id = :l"), conn, params={"l": lender_id})
@@ -72,7 +72,7 @@ def _naive_log(conn, lender_id: int, q: LogQuery):  # noqa: ANN001, ANN202
     return sel.iloc[start : start + v.page_size], total
 
 
-def _naive_typeahead(conn, lender_id: int, q: str, limit: int = 20):  # noqa: ANN001, ANN202
+def _naive_typeahead(conn, lender_id: int, q: str, limit: int = 20):
     import pandas as pd
 
     df = pd.read_sql(
@@ -158,7 +158,8 @@ def run(ctx: BenchContext) -> int:
             cases = [
                 ("lender log, first page", LogQuery(lender_id, LogView(page_size=PAGE_SIZE), since)),
                 (f"borrower's log ({borrower_msgs} msgs)", LogQuery(lender_id, LogView(account_id=borrower_id, page_size=PAGE_SIZE), since)),
-                ("NOT_DELIVERED, 30 d, gmail.com", LogQuery(lender_id, LogView(choices={"delivery": "NOT_DELIVERED"}, domain="gmail.com", page_size=PAGE_SIZE), since)),
+                ("NOT_DELIVERED, 30 d, gmail.com",
+                 LogQuery(lender_id, LogView(choices={"delivery": "NOT_DELIVERED"}, domain="gmail.com", page_size=PAGE_SIZE), since)),
                 (f"deep page {DEEP_PAGE}, all time", LogQuery(lender_id, LogView(page=DEEP_PAGE, page_size=PAGE_SIZE))),
             ]
             for label, f in cases:

@@ -41,7 +41,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
 from sqlalchemy import Engine, func, select
@@ -182,7 +182,7 @@ def _seed(engine: Engine, messages: int, seed: int) -> dict:
 
     seed_demo(engine, SeedConfig(lenders=4, borrowers=max(500, messages // 10), messages=messages, days=30, seed=seed,
                                  users=False), progress=False)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         lenders = conn.execute(select(Lender.id, Lender.slug)).all()
         users = [auth.add_user(conn, "soak-ops@commlog.example", "ops", None, "soak-password-1", now)]

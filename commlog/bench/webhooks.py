@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, insert, select
 
@@ -42,7 +42,7 @@ from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 from commlog.webhooks.ingest import ingest_sendgrid_batch
 
 TARGET_SQLITE_EVENTS_PER_S = 5000
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 @dataclass

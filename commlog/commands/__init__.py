@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
@@ -12,10 +12,10 @@ from commlog.migrate import upgrade
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def engine_from_args(args, migrate: bool = True) -> Engine:  # noqa: ANN001
+def engine_from_args(args, migrate: bool = True) -> Engine:
     """The engine for a command: --database-url, else COMMLOG_DATABASE_URL, else the embedded default."""
     from commlog.cli import CommandError
 

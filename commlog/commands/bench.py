@@ -17,7 +17,7 @@ from commlog.cli import CommandError
 from commlog.db import is_postgresql
 
 
-def register(subparsers) -> None:  # noqa: ANN001
+def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help="run the benchmarks on temporary databases and print tables")
     p.add_argument("--sizes", default="100000,1000000", help="message counts to seed, comma-separated (default 100000,1000000)")
     p.add_argument("--repeat", type=int, default=20, help="timed runs per query (default 20)")
@@ -42,7 +42,7 @@ def _sizes(raw: str) -> list[int]:
     return sizes
 
 
-def run(args) -> int:  # noqa: ANN001
+def run(args) -> int:
     from commlog import config
     from commlog.bench import BenchContext, discover
 
@@ -77,7 +77,7 @@ def run(args) -> int:  # noqa: ANN001
         for name in names:
             try:
                 status = max(status, benches[name].run(ctx))
-            except Exception as exc:  # one bench failing must not hide the others
+            except Exception as exc:  # noqa: BLE001 - one bench failing must not hide the others
                 print(f"bench {name} failed: {type(exc).__name__}: {exc}", flush=True)
                 status = max(status, 2)
     finally:

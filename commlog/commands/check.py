@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from tqdm import tqdm
@@ -46,10 +46,10 @@ def parse_when(value: str) -> datetime:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise CommandError(f"not an ISO date or time: {value!r} (e.g. 2026-11-01 or 2026-11-01T09:00Z)") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def register(subparsers) -> None:  # noqa: ANN001
+def register(subparsers) -> None:
     p = subparsers.add_parser("check", help="check delivery status with the email provider (as ops)")
     p.add_argument("--message-id", type=int, action="append", default=[], metavar="ID", help="a message id (repeatable)")
     p.add_argument("--lender", metavar="SLUG", help="messages of this lender")
@@ -62,14 +62,14 @@ def register(subparsers) -> None:  # noqa: ANN001
     p.set_defaults(func=run)
 
 
-def _lender_id(conn, slug: str) -> int:  # noqa: ANN001
+def _lender_id(conn, slug: str) -> int:
     lender = lender_by_slug(conn, slug)
     if lender is None:
         raise CommandError(f"no lender with slug {slug!r}")
     return lender.id
 
 
-def select_ids(engine, args) -> list[int]:  # noqa: ANN001
+def select_ids(engine, args) -> list[int]:
     if args.message_id:
         return list(dict.fromkeys(args.message_id))
     if not (args.lender or args.since or args.until or args.delivery_status):
@@ -95,7 +95,7 @@ def select_ids(engine, args) -> list[int]:  # noqa: ANN001
         return list(conn.execute(q).scalars())
 
 
-def run(args) -> int:  # noqa: ANN001
+def run(args) -> int:
     engine = engine_from_args(args)
     ids = select_ids(engine, args)
     if not ids:

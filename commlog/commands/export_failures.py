@@ -16,7 +16,7 @@ import getpass
 import os
 import socket
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commlog import auth
@@ -36,7 +36,7 @@ from commlog.store import expire_pending
 from commlog.unit_of_work import platform_reading, reading, writing
 
 
-def register(subparsers) -> None:  # noqa: ANN001
+def register(subparsers) -> None:
     p = subparsers.add_parser(
         "export-failures",
         help="export failed and not-delivered emails as CSV",
@@ -86,14 +86,14 @@ def bounds(since_raw: str | None, until_raw: str | None, tz: ZoneInfo, now: date
     day_since = since if isinstance(since, date) and not isinstance(since, datetime) else None
     day_until = until if isinstance(until, date) and not isinstance(until, datetime) else None
     by_day = LogView(range="custom", date_from=day_since, date_to=day_until).bounds(tz, now)
-    since_utc = by_day[0] if day_since else (since.astimezone(timezone.utc) if since else None)
-    until_utc = by_day[1] if day_until else (until.astimezone(timezone.utc) if until else None)
+    since_utc = by_day[0] if day_since else (since.astimezone(UTC) if since else None)
+    until_utc = by_day[1] if day_until else (until.astimezone(UTC) if until else None)
     if since_utc and until_utc and since_utc >= until_utc:
         raise CommandError("--since must be before --until")
     return since_utc, until_utc
 
 
-def cli_principal(conn, as_user: str | None) -> Principal:  # noqa: ANN001
+def cli_principal(conn, as_user: str | None) -> Principal:
     """Whose scope and name the export runs under: a commlog user, or ops as the operating-system user."""
     if as_user:
         principal = auth.principal_for_email(conn, as_user)
@@ -103,7 +103,7 @@ def cli_principal(conn, as_user: str | None) -> Principal:  # noqa: ANN001
     return Principal(user_id=0, email=f"cli:{getpass.getuser()}@{socket.gethostname()}", role=Role.OPS, lender_id=None)
 
 
-def run(args) -> int:  # noqa: ANN001
+def run(args) -> int:
     from tqdm import tqdm
 
     tz = _zone(args.tz)

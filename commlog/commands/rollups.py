@@ -15,13 +15,13 @@ from commlog.commands import engine_from_args, utcnow
 from commlog.unit_of_work import platform_writing
 
 
-def register(subparsers) -> None:  # noqa: ANN001
+def register(subparsers) -> None:
     p = subparsers.add_parser("rebuild-rollups", help="recompute the deliverability rollups from the messages")
     p.add_argument("--days", type=int, default=None, help="only the last N UTC send days (default: everything)")
     p.set_defaults(func=run)
 
 
-def run(args) -> int:  # noqa: ANN001
+def run(args) -> int:
     from commlog.rollups import rebuild_rollups
 
     if args.days is not None and not (1 <= args.days <= 100_000):

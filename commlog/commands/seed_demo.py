@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from commlog import config
 from commlog.cli import CommandError
 from commlog.commands import engine_from_args
 
 
-def register(subparsers) -> None:  # noqa: ANN001
+def register(subparsers) -> None:
     from commlog.demo.seed import SeedConfig
 
     d = SeedConfig()
@@ -39,10 +39,10 @@ def _parse_now(raw: str | None) -> datetime | None:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise CommandError(f"--now {raw!r} is not an ISO 8601 time such as 2026-11-20T12:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def run(args) -> int:  # noqa: ANN001
+def run(args) -> int:
     from commlog.demo.seed import DEMO_PASSWORD, SeedConfig, SeedError, seed_demo
 
     for name in ("lenders", "days"):

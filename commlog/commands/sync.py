@@ -39,7 +39,7 @@ def parse_since(value: str, now: datetime) -> datetime:
     return parse_when(value)
 
 
-def register(subparsers) -> None:  # noqa: ANN001
+def register(subparsers) -> None:
     p = subparsers.add_parser("sync", help="pull recent delivery events from the email provider (as ops)")
     p.add_argument("--since", required=True, help="a duration back from now (24h, 7d) or an ISO date/time")
     p.add_argument("--until", help="ISO date/time (default now)")
@@ -49,7 +49,7 @@ def register(subparsers) -> None:  # noqa: ANN001
     p.set_defaults(func=run)
 
 
-def run(args) -> int:  # noqa: ANN001
+def run(args) -> int:
     engine = engine_from_args(args)
     now = utcnow()
     since = parse_since(args.since, now)

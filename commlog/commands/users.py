@@ -10,7 +10,7 @@ from commlog.commands import engine_from_args, utcnow
 from commlog.unit_of_work import platform_reading, platform_writing
 
 
-def register(subparsers) -> None:  # noqa: ANN001
+def register(subparsers) -> None:
     p = subparsers.add_parser("users", help="manage who can log in")
     sub = p.add_subparsers(dest="users_command", required=True)
     add = sub.add_parser("add", help="add a user; the password is read from standard input "
@@ -29,7 +29,7 @@ def register(subparsers) -> None:  # noqa: ANN001
         d.set_defaults(func=lambda a, flag=flag: run_disable(a, flag))
 
 
-def run_add(args) -> int:  # noqa: ANN001
+def run_add(args) -> int:
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -44,7 +44,7 @@ def run_add(args) -> int:  # noqa: ANN001
     return 0
 
 
-def run_list(args) -> int:  # noqa: ANN001
+def run_list(args) -> int:
     engine = engine_from_args(args)
     with platform_reading(engine) as conn:
         rows = auth.list_users(conn)
@@ -55,7 +55,7 @@ def run_list(args) -> int:  # noqa: ANN001
     return 0
 
 
-def run_disable(args, disabled: bool) -> int:  # noqa: ANN001
+def run_disable(args, disabled: bool) -> int:
     engine = engine_from_args(args)
     try:
         with platform_writing(engine) as conn:

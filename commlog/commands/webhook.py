@@ -10,7 +10,7 @@ from commlog.commands import engine_from_args, utcnow
 from commlog.unit_of_work import platform_reading
 
 
-def register(subparsers) -> None:  # noqa: ANN001
+def register(subparsers) -> None:
     p = subparsers.add_parser(
         "webhook",
         help="serve the SendGrid Event Webhook receiver (POST /webhooks/sendgrid)",
@@ -29,7 +29,7 @@ def register(subparsers) -> None:  # noqa: ANN001
     p.set_defaults(func=run)
 
 
-def run(args) -> int:  # noqa: ANN001
+def run(args) -> int:
     engine = engine_from_args(args)
     if args.match_unmatched:
         from sqlalchemy.exc import SQLAlchemyError

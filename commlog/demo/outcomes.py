@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -64,7 +64,7 @@ from sqlalchemy import Connection, and_, or_, select
 from commlog.demo import personas
 from commlog.vocabulary import EventType
 
-UTC = timezone.utc
+UTC = UTC
 LENDER_AGE = timedelta(days=400)  # demo lenders' created_at = anchor - LENDER_AGE
 RETRY_HOURS = 72
 

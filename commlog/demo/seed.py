@@ -21,7 +21,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
 from sqlalchemy import Engine, func, select
@@ -45,7 +45,7 @@ from commlog.models import Account, AppUser, DeliveryEvent, Lender, Message
 from commlog.status import StatusEvent, overall_status
 from commlog.vocabulary import mask_of
 
-UTC = timezone.utc
+UTC = UTC
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEMO_PASSWORD = "demo-password-1"
 OPS_LOGIN = "ops@commlog.example"
@@ -186,7 +186,7 @@ class _Builder:
         for li, lender in enumerate(self.lenders):
             w = self.weights[li]
             n_staff = max(3, min(80, round(4 + 160 * w)))
-            for s in range(n_staff):
+            for _ in range(n_staff):
                 display, first, last = person(rng)
                 email = self._unique(li, staff_local_part(first, last, li), lender.staff_domain)
                 created = self.start_us - rng.randrange(30, 900) * _DAY_US - rng.randrange(_DAY_US)
@@ -331,7 +331,7 @@ _TS = {"sent_at", "last_event_at", "checked_at", "occurred_at", "ingested_at", "
 class _Writer:
     """Bulk writes inside the caller's transaction: executemany on SQLite, COPY on PostgreSQL."""
 
-    def __init__(self, conn):  # noqa: ANN001 - SQLAlchemy Connection
+    def __init__(self, conn):
         self.pg = is_postgresql(conn)
         self.dbapi = conn.connection.driver_connection
         self.cur = self.dbapi.cursor()
@@ -429,7 +429,7 @@ def seed_demo(engine: Engine, cfg: SeedConfig = SeedConfig(), progress: bool = T
             for ix in rebuild:
                 ix.drop(conn)
             lender_created = anchor - LENDER_AGE  # outcomes.anchor_from_lender_created_at reads it back
-            w.write("lender", LENDER_COLS, [(b.lender_ids[i], l.slug, l.name, lender_created) for i, l in enumerate(b.lenders)], True)
+            w.write("lender", LENDER_COLS, [(b.lender_ids[i], lender.slug, lender.name, lender_created) for i, lender in enumerate(b.lenders)], True)
             acct_rows = [
                 (a.id, b.lender_ids[a.lender], a.kind, a.name, a.email, f"{a.name} {a.email}".lower(), _dt(a.created_us))
                 for a in b.accounts
@@ -509,7 +509,7 @@ def _compute(chunk_no: int, chunk: list[tuple], ctx: dict, rng: random.Random | 
     rng = rng if rng is not None else random.Random(f"commlog-demo-{ctx['seed']}-chunk-{chunk_no}")
     anchor = ctx["anchor"]
     slugs, providers, lender_ids, brands = ctx["slugs"], ctx["providers"], ctx["lender_ids"], ctx["brands"]
-    fmt = sqlite_ts if ctx["sqlite"] else (lambda v: v)  # noqa: E731
+    fmt = sqlite_ts if ctx["sqlite"] else (lambda v: v)
     anchor_v = fmt(anchor)
     mrows: list[tuple] = []
     erows: list[tuple] = []
@@ -576,7 +576,7 @@ def _context(w: _Writer, b: _Builder, anchor: datetime) -> dict:
 
 
 def _write_messages(w: _Writer, b: _Builder, messages: list[tuple], bases: dict[str, int], anchor: datetime,
-                    result: SeedResult, progress: bool, pool) -> None:  # noqa: ANN001  # fmt: skip
+                    result: SeedResult, progress: bool, pool) -> None:  # fmt: skip
     from collections import deque
 
     from tqdm import tqdm

@@ -36,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         pass
 
-    def _send(self, status: int, body, headers: dict | None = None) -> None:  # noqa: ANN001
+    def _send(self, status: int, body, headers: dict | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -99,7 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
             if parts.path.startswith("/v3/"):
                 msg = "authorization required" if fault == "401" else "access forbidden"
                 return self._send(int(fault), {"errors": [{"message": msg}]})
-            return self._send(401, {"ErrorCode": 10, "Message": "The Server Token you provided in the X-Postmark-Server-Token request header was invalid."})
+            refused = "The Server Token you provided in the X-Postmark-Server-Token request header was invalid."
+            return self._send(401, {"ErrorCode": 10, "Message": refused})
         if fake.limit_per_minute and fake.count_last(60.0) > fake.limit_per_minute:
             with fake.lock:
                 fake.server_429s += 1
@@ -115,7 +116,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeProvider:
-    def __init__(self, *, api_key: str = "fake-sendgrid-key-for-tests", postmark_token: str = "pm-test-token-123", auto: bool = False, latency: float = 0.0) -> None:
+    def __init__(self, *, api_key: str = "fake-sendgrid-key-for-tests", postmark_token: str = "pm-test-token-123",
+                 auto: bool = False, latency: float = 0.0) -> None:
         self.api_key = api_key
         self.postmark_token = postmark_token
         self.auto = auto
@@ -169,7 +171,7 @@ class FakeProvider:
         with self.lock:
             self.fault, self.fault_count = fault, count
 
-    def _record(self, method: str, path: str, raw_path: str, headers, body: bytes) -> str | None:  # noqa: ANN001
+    def _record(self, method: str, path: str, raw_path: str, headers, body: bytes) -> str | None:
         with self.lock:
             self.requests.append((time.monotonic(), method, path))
             self.raw_paths.append(raw_path)
@@ -215,7 +217,7 @@ class FakeProvider:
             self.bodies.clear()
 
     # -- routes --
-    def route(self, method: str, path: str, query: dict, body: bytes, headers) -> tuple[int, object]:  # noqa: ANN001
+    def route(self, method: str, path: str, query: dict, body: bytes, headers) -> tuple[int, object]:
         nf = {"errors": [{"message": "not found", "field": "message_id"}]}
         if method == "GET" and path.startswith("/v3/logs/"):
             mid = unquote(path[len("/v3/logs/") :])

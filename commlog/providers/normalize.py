@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from commlog.vocabulary import EventType
@@ -223,12 +223,12 @@ def parse_time(value: Any) -> datetime:
     if value is None or isinstance(value, bool):
         raise EventParseError("missing timestamp")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        return datetime.fromtimestamp(float(value), tz=UTC)
     s = str(value).strip()
     if not s:
         raise EventParseError("missing timestamp")
     try:
-        return datetime.fromtimestamp(float(s), tz=timezone.utc)
+        return datetime.fromtimestamp(float(s), tz=UTC)
     except ValueError:
         pass
     iso = s.replace("Z", "+00:00").replace("z", "+00:00")
@@ -238,8 +238,8 @@ def parse_time(value: Any) -> datetime:
     except ValueError:
         raise EventParseError("unreadable timestamp") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
 
 
 def parse_attempt(value: Any, *, zero_based: bool) -> int | None:

@@ -9,9 +9,10 @@ Postmark publishes no per-minute limit for these endpoints; the client-side limi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from commlog.providers import errors
@@ -80,7 +81,7 @@ class PostmarkProvider(Provider):
             notes.extend(ans.notes)
         return ans
 
-    def _ok_json(self, ans: Answer):  # noqa: ANN202
+    def _ok_json(self, ans: Answer):
         status = ans.status_code
         if 200 <= status < 300:
             return ans.json(self.name)
@@ -130,10 +131,8 @@ class PostmarkProvider(Provider):
         for row in rows:
             if isinstance(row, dict) and str(row.get("EmailAddress", "")).lower() == email.lower():
                 since = None
-                try:
+                with contextlib.suppress(EventParseError):
                     since = parse_time(row.get("CreatedAt")) if row.get("CreatedAt") else None
-                except EventParseError:
-                    pass
                 return Suppression(True, f"{self.message_stream} stream suppressions", since, row.get("SuppressionReason"))
         return Suppression(False)
 
@@ -165,15 +164,10 @@ class PostmarkProvider(Provider):
         """One dump row `{EmailAddress, SuppressionReason, Origin, CreatedAt}` as an entry."""
         key = str(row.get("SuppressionReason") or "Unknown")
         by_recipient = str(row.get("Origin") or "").lower() == "recipient"
-        if key == "ManualSuppression" and by_recipient:
-            words = "unsubscribed by the recipient"
-        else:
-            words = _REASON_WORDS.get(key, key)
+        words = "unsubscribed by the recipient" if key == "ManualSuppression" and by_recipient else _REASON_WORDS.get(key, key)
         since = None
-        try:
+        with contextlib.suppress(EventParseError):
             since = parse_time(row.get("CreatedAt")) if row.get("CreatedAt") else None
-        except EventParseError:
-            pass
         return SuppressionEntry(
             list_key=key,
             label=f"{words} ({self.message_stream} stream)",
@@ -190,8 +184,8 @@ class PostmarkProvider(Provider):
         while stack:
             a, b = stack.pop()
             fmt = "%Y-%m-%dT%H:%M:%S"
-            lo = (a - timedelta(days=1)).astimezone(timezone.utc).strftime(fmt)
-            hi = (b + timedelta(days=1)).astimezone(timezone.utc).strftime(fmt)
+            lo = (a - timedelta(days=1)).astimezone(UTC).strftime(fmt)
+            hi = (b + timedelta(days=1)).astimezone(UTC).strftime(fmt)
             offset = 0
             split = False
             while True:

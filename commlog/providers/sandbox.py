@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 import httpx
@@ -87,10 +87,10 @@ def _rate_from_settings() -> float:
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _json(status: int, body, headers: dict | None = None) -> httpx.Response:  # noqa: ANN001
+def _json(status: int, body, headers: dict | None = None) -> httpx.Response:
     return httpx.Response(status, content=json.dumps(body).encode(), headers={"content-type": "application/json", **(headers or {})})
 
 
@@ -98,7 +98,7 @@ def _not_found(field: str = "sg_message_id") -> httpx.Response:
     return _json(404, {"errors": [{"message": "not found", "field": field}]})
 
 
-def logs_event(pe) -> dict:  # noqa: ANN001 - a commlog.demo.outcomes.PlannedEvent
+def logs_event(pe) -> dict:
     """One planned event as an Email Logs / Event Webhook event object."""
     event, btype = _SG_EVENT.get(EventType(pe.event_type), ("processed", None))
     obj: dict = {"event": event, "sg_event_id": pe.provider_event_id, "timestamp": int(pe.occurred_at.timestamp())}
@@ -115,7 +115,7 @@ def logs_event(pe) -> dict:  # noqa: ANN001 - a commlog.demo.outcomes.PlannedEve
     return obj
 
 
-def rollup(events) -> str:  # noqa: ANN001
+def rollup(events) -> str:
     status = "processed"
     for pe in events:
         s = _ROLLUP.get(EventType(pe.event_type))
@@ -141,7 +141,7 @@ class SandboxBackend:
         seed: int | None = None,
     ) -> None:
         self.engine = engine
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.latency = latency if latency is not None else _latency_from_settings()
         self.rate_429 = rate_429 if rate_429 is not None else _rate_from_settings()
         self.every_429 = every_429
@@ -200,7 +200,7 @@ class SandboxBackend:
         return _json(404, {"errors": [{"message": "not found"}]})
 
     # -- routes --
-    def _message_row(self, conn, pmid: str):  # noqa: ANN001, ANN202
+    def _message_row(self, conn, pmid: str):
         from commlog.models import Message
 
         return conn.execute(

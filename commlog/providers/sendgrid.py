@@ -27,9 +27,10 @@ Webhook event.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from commlog.providers import errors
@@ -86,7 +87,7 @@ _RECIPIENT_ASKED = frozenset({"spam_reports", "unsubscribes"})
 
 
 def _ts(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _qstr(value: str) -> str:
@@ -154,7 +155,7 @@ class SendGridProvider(Provider):
             raise errors.not_configured(self.name, self._setting_name)
         return {"Authorization": f"Bearer {self._key.reveal()}", "Accept": "application/json"}
 
-    def _call(self, method: str, path: str, *, limiter, json_body=None, notes: list[str] | None = None) -> Answer:  # noqa: ANN001
+    def _call(self, method: str, path: str, *, limiter, json_body=None, notes: list[str] | None = None) -> Answer:
         ans = self.http.request(
             self.name, method, self.base_url + path, headers=self._headers(), limiter=limiter, json_body=json_body
         )
@@ -162,7 +163,7 @@ class SendGridProvider(Provider):
             notes.extend(ans.notes)
         return ans
 
-    def _ok_json(self, ans: Answer, feature: str, *, not_found: str | None = None):  # noqa: ANN202
+    def _ok_json(self, ans: Answer, feature: str, *, not_found: str | None = None):
         status = ans.status_code
         if 200 <= status < 300:
             return ans.json(self.name)
@@ -184,7 +185,7 @@ class SendGridProvider(Provider):
         except (errors.ProviderError, AttributeError):
             return ""
 
-    def _events_or_bad(self, raw, parse) -> list:  # noqa: ANN001
+    def _events_or_bad(self, raw, parse) -> list:
         if not isinstance(raw, list):
             raise errors.bad_response(self.name, "no events list")
         out = []
@@ -241,10 +242,8 @@ class SendGridProvider(Provider):
         for m in msgs:
             if isinstance(m, dict) and m.get("sg_message_id"):
                 created = None
-                try:
+                with contextlib.suppress(EventParseError):
                     created = parse_time(m.get("sg_message_id_created_at")) if m.get("sg_message_id_created_at") else None
-                except EventParseError:
-                    pass
                 out.append(RemoteMessage(str(m["sg_message_id"]), m.get("to_email"), created, m.get("status")))
         return out
 
@@ -313,10 +312,8 @@ class SendGridProvider(Provider):
             for row in body:
                 if isinstance(row, dict) and str(row.get("email", email)).lower() == email.lower():
                     since = None
-                    try:
+                    with contextlib.suppress(EventParseError):
                         since = parse_time(row.get("created")) if row.get("created") is not None else None
-                    except EventParseError:
-                        pass
                     return Suppression(True, _LIST_NAMES.get(lst, lst), since, row.get("reason"))
         return Suppression(False)
 
@@ -341,10 +338,7 @@ class SendGridProvider(Provider):
     def _suppression_entry(self, lst: str, email: str) -> SuppressionEntry | None:
         """Ask one list about `email`: its entry, or None when the list does not hold it (an empty
         answer or a 404). Raises ProviderError."""
-        if lst == "unsubscribes":
-            path = f"/v3/asm/suppressions/global/{quote(email, safe='')}"
-        else:
-            path = f"/v3/suppression/{lst}/{quote(email, safe='')}"
+        path = f"/v3/asm/suppressions/global/{quote(email, safe='')}" if lst == "unsubscribes" else f"/v3/suppression/{lst}/{quote(email, safe='')}"
         ans = self._call("GET", path, limiter=self.api_limiter)
         if ans.status_code == 404:
             return None

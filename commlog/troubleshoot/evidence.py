@@ -87,7 +87,7 @@ def subject_of_account(conn: Connection, principal: Principal, account_id: int) 
 
 def gather(conn: Connection, principal: Principal, subject: Subject, today: date) -> Evidence:
     lender_id = principal.require_lender(subject.lender.id)
-    to_address = and_(Message.lender_id == lender_id, RECIPIENT_EMAIL == subject.address)
+    to_address = and_(Message.lender_id == lender_id, subject.address == RECIPIENT_EMAIL)
     emails = _last_emails(conn, to_address)
     total = conn.execute(select(func.count()).select_from(Message).where(to_address)).scalar_one()
     not_checked = list(conn.execute(
@@ -142,7 +142,7 @@ def _account_with(conn: Connection, lender_id: int, address: str) -> AccountRow 
     """The lender's account with this address: a borrower before staff (the same person)."""
     rows = conn.execute(
         select(Account.id, Account.lender_id, Account.kind, Account.name, Account.email)
-        .where(Account.lender_id == lender_id, ACCOUNT_EMAIL == address)
+        .where(Account.lender_id == lender_id, address == ACCOUNT_EMAIL)
         .order_by(Account.kind, Account.id)  # 'borrower' < 'staff'
         .limit(1)
     ).first()

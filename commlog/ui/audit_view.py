@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -38,7 +38,7 @@ def render_audit_filters(engine: Engine, principal: Principal, tz: ZoneInfo) -> 
         actions = audit_actions(conn, principal)
         users = audit_users(conn, principal)
         lenders = list_lenders(conn, principal)
-    today = datetime.now(timezone.utc).astimezone(tz).date()
+    today = datetime.now(UTC).astimezone(tz).date()
     c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
     action = choose(c1.selectbox, "Action", same_labels([ANY, *actions]), key=K + "action")
     user = choose(c2.selectbox, "User", same_labels([ANY, *users]), key=K + "user")

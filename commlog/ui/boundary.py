@@ -70,7 +70,7 @@ def report_incident(exc: BaseException, where: str) -> str:
     incident = record_incident(exc, where)
     try:
         show_incident(incident)
-    except Exception as nested:  # drawing the message failed too: the log still has both
+    except Exception as nested:  # noqa: BLE001 - drawing the message failed too: the log still has both
         log.error("incident %s: the message could not be shown either (%s)", incident, type(nested).__name__)
     return incident
 
@@ -80,7 +80,7 @@ def error_boundary(where: str) -> Iterator[None]:
     """Run a block; an unexpected exception becomes the calm message and a log entry."""
     try:
         yield
-    except Exception as exc:  # control flow (st.stop, st.rerun) is a BaseException and passes
+    except Exception as exc:  # noqa: BLE001 - the boundary; control flow (st.stop, st.rerun) is a BaseException and passes
         report_incident(exc, where)
 
 
@@ -107,7 +107,7 @@ def safe_callback(func: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a callback's failure becomes an incident, never Streamlit's box
             st.session_state["_commlog_callback_incident"] = record_incident(exc, f"callback {func.__qualname__}")
             return None
 

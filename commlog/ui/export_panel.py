@@ -7,7 +7,7 @@ user clicks, on Streamlit's download thread, and recorded in the audit trail the
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -43,7 +43,7 @@ def make_download(engine: Engine, principal: Principal, spec: FailureExport, *, 
 @fragment
 def render_export_panel(engine: Engine, principal: Principal, query: LogQuery, tz: ZoneInfo) -> None:
     """Count the failures the log's view matches and offer them as a CSV download."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     view = query.view
     with reading(engine, principal) as conn:
         lender = get_lender(conn, principal, query.lender_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -68,7 +68,7 @@ def sso_outcome() -> Principal | sso.RefusalReason | None:
         outcome = sso.principal_for_identity(conn, claims)
     if isinstance(outcome, Principal) and st.session_state.get(SSO_SEEN_KEY) != outcome.user_id:
         with platform_writing(ensure_ready()) as conn:
-            sso.record_login(conn, outcome.user_id, datetime.now(timezone.utc))
+            sso.record_login(conn, outcome.user_id, datetime.now(UTC))
         st.session_state[SSO_SEEN_KEY] = outcome.user_id
     return outcome
 
@@ -110,7 +110,7 @@ def _login_form_body() -> None:
         refusal = None
         with platform_writing(ensure_ready()) as conn:
             try:
-                principal = auth.authenticate(conn, email, password, datetime.now(timezone.utc))
+                principal = auth.authenticate(conn, email, password, datetime.now(UTC))
             except auth.AuthError as exc:
                 refusal = exc  # caught inside the transaction: the failed attempt is committed (throttling)
         if refusal is not None:

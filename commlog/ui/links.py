@@ -16,6 +16,16 @@ URL_PATHS = {"pages/log.py": "log", "pages/message.py": "message", "pages/why.py
              "pages/deliverability.py": "deliverability", "pages/audit.py": "audit"}
 
 
+MAX_ID_DIGITS = 18  # ids are 64-bit: a longer number is no id of ours
+
+
+def id_param(name: str) -> int | None:
+    """An id from the URL (`?id=`, `?message=`, `?account=`), or None when it is not a plain number
+    (ASCII digits only: '²' is a digit to str.isdigit)."""
+    raw = st.query_params.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS else None
+
+
 def page_link(path: str, label: str, *, icon: str | None = None, query_params: dict[str, str] | None = None,
               **kwargs) -> None:
     try:

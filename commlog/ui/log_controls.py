@@ -77,7 +77,7 @@ def quiet_page_state_warning() -> None:
 
 
 def _params_now() -> dict[str, str]:
-    return {k: st.query_params.get(k) for k in st.query_params.keys()}
+    return {k: st.query_params.get(k) for k in st.query_params}
 
 
 # --- the URL -> the widgets -------------------------------------------------------------------------

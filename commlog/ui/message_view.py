@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy import Engine
 
-from commlog.log_queries import MessageDetail
+from commlog.log_queries import MessageDetail, get_message
 from commlog.principal import Principal
 from commlog.ui.check_controls import render_single_check
 from commlog.ui.format import (
@@ -20,7 +20,8 @@ from commlog.ui.format import (
     send_status_text,
     status_meaning,
 )
-from commlog.ui.links import page_link
+from commlog.ui.links import id_param, page_link
+from commlog.unit_of_work import reading
 
 
 def render_message(
@@ -57,6 +58,16 @@ def render_message(
     if m["send_status"] != "failed":
         render_single_check(engine, principal, detail, tz, key_prefix=key_prefix)
     render_events(detail, tz)
+
+
+def message_from_url(engine: Engine, principal: Principal) -> MessageDetail | None:
+    """The email `?id=` names, if the principal may see it (None otherwise: the same for an id
+    that does not exist and for another lender's, so ids reveal nothing)."""
+    message_id = id_param("id")
+    if message_id is None:
+        return None
+    with reading(engine, principal) as conn:
+        return get_message(conn, principal, message_id)
 
 
 def log_params(principal: Principal, detail: MessageDetail) -> dict[str, str]:

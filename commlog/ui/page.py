@@ -34,7 +34,7 @@ def _guarded(role: Role | None, where: str) -> Iterator[Principal]:
     try:
         principal = require_login(role)
         show_callback_incident()
-    except Exception as exc:  # before the page's body: show the message and stop this run here
+    except Exception as exc:  # noqa: BLE001 - before the page's body: show the message and stop this run here
         report_incident(exc, where)
         st.stop()
     with error_boundary(where):

@@ -142,7 +142,7 @@ class Session:
         t0 = time.perf_counter()
         try:
             problem = getattr(self, "_" + action.lower().replace(" ", "_").replace("-", "_"))()
-        except Exception as exc:  # counted, the soak goes on
+        except Exception as exc:  # noqa: BLE001 - counted, the soak goes on
             self.stats.error(action, f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)[-400:]}")
             self.at: AppTest | None = None
             return
@@ -208,7 +208,7 @@ class Session:
         mid = int(buttons[0].key.rsplit("_", 1)[1])
         buttons[0].click().run()
         self.stats.audited["check"] += 1
-        outcome = self.at.session_state[f"check_outcome_{mid}"] if f"check_outcome_{mid}" in self.at.session_state else None
+        outcome = self.at.session_state.get(f"check_outcome_{mid}", None)
         if outcome is not None and outcome.error:
             self.stats.provider_refusals[outcome.kind] += 1
         return self._problems_except_check(self.at)
@@ -232,7 +232,7 @@ class Session:
             return problem
         self.at.button(key="bulk_check").click().run()
         self.stats.audited["check"] += 1
-        outcomes = self.at.session_state["bulk_outcomes"] if "bulk_outcomes" in self.at.session_state else []
+        outcomes = self.at.session_state.get("bulk_outcomes", [])
         for o in outcomes or []:
             if o.error and o.kind not in ("never_sent", "no_provider_id"):
                 self.stats.provider_refusals[o.kind] += 1
@@ -298,7 +298,7 @@ def session_process(i: int, user_id: int, actions_per_session: int, seed: int, r
                     break
                 s.run(CYCLE[k % len(CYCLE)])
                 k += 1
-    except BaseException as exc:  # reported, never a hang
+    except BaseException as exc:  # noqa: BLE001 - reported, never a hang
         stats.error("session", f"{type(exc).__name__}: {exc}")
         ready.set()
     finally:

@@ -33,7 +33,7 @@ from commlog.ui.format import (
     plain,
     send_status_text,
 )
-from commlog.ui.links import page_link
+from commlog.ui.links import id_param, page_link
 from commlog.unit_of_work import reading
 
 LISTS_FRESH_S = 300  # a suppression answer is reused this long, then asked again
@@ -49,7 +49,7 @@ STEP_ICON = {
 def subject_from_url(engine: Engine, principal: Principal) -> Subject:
     """The address the page is about, from `?message=<id>` or `?account=<id>`; stops with a notice
     (the same words whether the id does not exist or belongs to another lender)."""
-    message_id, account_id = _id_param("message"), _id_param("account")
+    message_id, account_id = id_param("message"), id_param("account")
     subject = None
     with reading(engine, principal) as conn:
         if message_id is not None:
@@ -192,8 +192,3 @@ def _possessive(provider: str) -> str:
     """"SendGrid's", "the sandbox email provider's"."""
     name = provider[0].lower() + provider[1:] if provider.startswith("The ") else provider
     return f"{plain(name)}'s"
-
-
-def _id_param(name: str) -> int | None:
-    raw = st.query_params.get(name, "")
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None  # '²' is a digit to isdigit()

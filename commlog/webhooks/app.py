@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -99,7 +99,7 @@ class _TooLarge(Exception):
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -253,7 +253,7 @@ class SendGridReceiver:
             orig = type(exc.orig).__name__ if isinstance(exc, DBAPIError) else type(exc).__name__
             log.error("sendgrid webhook: %d events not stored, database unavailable (%s); answering 503", len(events), orig)
             return _error(503, "database unavailable, retry later")
-        except Exception as exc:  # noqa: BLE001 - answer non-2xx so SendGrid retries; no body in the log
+        except Exception as exc:
             log.error("sendgrid webhook: %d events not stored: unexpected %s", len(events), type(exc).__name__)
             log.debug("sendgrid webhook failure", exc_info=True)
             return _error(500, "internal error, retry later")

@@ -181,7 +181,7 @@ def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + size]
 
 
-def _in(conn: Connection, column, values: Sequence):  # noqa: ANN001
+def _in(conn: Connection, column, values: Sequence):
     """`column IN (values)`; on PostgreSQL `column = ANY(:array)`: one parameter instead of hundreds,
     which psycopg and the planner handle some 50 times faster for batch-sized lists."""
     if is_postgresql(conn):
@@ -190,7 +190,7 @@ def _in(conn: Connection, column, values: Sequence):  # noqa: ANN001
     return column.in_(values)
 
 
-def _candidates(conn: Connection, where) -> list[_Candidate]:  # noqa: ANN001
+def _candidates(conn: Connection, where) -> list[_Candidate]:
     rows = conn.execute(
         select(Message.id, Message.lender_id, Message.recipient_email, Message.provider_message_id).where(where)
     ).all()
@@ -252,7 +252,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
 # Writing
 
 
-def _existing_ids(conn: Connection, table, ids: Sequence[str]) -> set[str]:  # noqa: ANN001
+def _existing_ids(conn: Connection, table, ids: Sequence[str]) -> set[str]:
     seen: set[str] = set()
     for chunk in _chunks(sorted(set(ids))):
         seen.update(
@@ -283,7 +283,8 @@ def _lock_messages(conn: Connection, message_ids: Iterable[int]) -> None:
     if not is_postgresql(conn):
         return
     for chunk in _chunks(sorted(set(message_ids))):
-        conn.execute(select(Message.id).where(_in(conn, Message.id, chunk)).order_by(Message.id).with_for_update(key_share=True)).all()  # FOR NO KEY UPDATE
+        locking = select(Message.id).where(_in(conn, Message.id, chunk)).order_by(Message.id)
+        conn.execute(locking.with_for_update(key_share=True)).all()  # FOR NO KEY UPDATE
 
 
 def _store_matched(conn: Connection, matched: Sequence[tuple[WebhookEvent, _Candidate]], now: datetime) -> int:
@@ -361,7 +362,7 @@ def ingest_sendgrid_batch(engine: Engine, events: list[dict], now: datetime) -> 
 # Later matching
 
 
-def _prefix_expr(conn: Connection, column):  # noqa: ANN001
+def _prefix_expr(conn: Connection, column):
     """SQL for "column up to its first '.'" (the X-Message-Id of a full sg_message_id)."""
     if is_postgresql(conn):
         return func.split_part(column, ".", 1)
@@ -379,7 +380,7 @@ def match_unmatched(engine: Engine, now: datetime, batch_size: int = 500) -> int
     matched_total = 0
     last_id = 0
     while True:
-        def run_chunk() -> tuple[int, int | None]:
+        def run_chunk(after: int = last_id) -> tuple[int, int | None]:
             with platform_writing(engine) as conn:
                 _begin_write(conn)
                 u = UnmatchedEvent.__table__
@@ -391,7 +392,7 @@ def match_unmatched(engine: Engine, now: datetime, batch_size: int = 500) -> int
                         u.c.provider == PROVIDER,
                         u.c.matched_at.is_(None),
                         pmid.is_not(None),
-                        u.c.id > last_id,
+                        u.c.id > after,
                         select(m.c.id)
                         .where(
                             m.c.provider == PROVIDER,

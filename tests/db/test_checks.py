@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -23,7 +23,7 @@ from commlog.vocabulary import DeliveryStatus
 from tests.support import factories as f
 from tests.support.fake_provider import FakeProvider, recorded
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 OPS = Principal(1, "ops@commlog.example", Role.OPS, None)
 
@@ -219,7 +219,7 @@ def test_database_failure_mid_write_rolls_back(sqlite_engine, monkeypatch):
     rec.answers[body["sg_message_id"]] = (200, body)
     real = checks.record_events
 
-    def broken(conn, events, now, checked_ids=()):  # noqa: ANN001
+    def broken(conn, events, now, checked_ids=()):
         real(conn, events, now, checked_ids)  # events inserted, then the transaction fails
         raise RuntimeError("disk full")
 
@@ -243,7 +243,7 @@ def test_bulk_progress_in_calling_thread_and_one_audit_entry(engine, world):
     caller = threading.get_ident()
     seen = []
 
-    def progress(done, total, outcome):  # noqa: ANN001
+    def progress(done, total, outcome):
         assert threading.get_ident() == caller
         seen.append((done, total, outcome.message_id))
 
@@ -295,7 +295,7 @@ class _Stub(Provider):
     label = "SendGrid"
     retention = timedelta(days=30)
 
-    def fetch_events(self, message):  # noqa: ANN001
+    def fetch_events(self, message):
         raise RuntimeError("secret internals")
 
 

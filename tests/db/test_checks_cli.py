@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from commlog.models import AuditEntry, Message, UnmatchedEvent
 from tests.support import factories as f
 from tests.support.fake_provider import FakeProvider, recorded
 
-UTC = timezone.utc
+UTC = UTC
 SECRET = "SG.cli-secret-never-printed-0123456789"
 
 

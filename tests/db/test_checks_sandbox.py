@@ -3,7 +3,7 @@ answering from the demo's ground truth (commlog.demo.outcomes)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -20,7 +20,7 @@ from commlog.status import StatusEvent, overall_status
 from commlog.vocabulary import DeliveryStatus
 from tests.support import factories as f
 
-UTC = timezone.utc
+UTC = UTC
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 OPS = Principal(1, "ops@commlog.example", Role.OPS, None)
 
@@ -87,7 +87,7 @@ def test_sandbox_429_is_retried_and_noted(sqlite_engine):
     calls = {"n": 0}
     real = prov.backend.handle
 
-    def first_refused(request):  # noqa: ANN001
+    def first_refused(request):
         calls["n"] += 1
         if calls["n"] == 1:
             prov.backend.every_429 = 1

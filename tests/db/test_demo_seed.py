@@ -49,7 +49,7 @@ def _events_by_message(conn):
     return out
 
 
-def _row(m) -> tuple:  # noqa: ANN001
+def _row(m) -> tuple:
     return tuple(m)
 
 
@@ -94,7 +94,7 @@ def test_sqlite_timestamps_stored_as_the_orm_stores_them(sqlite_engine):
     with sqlite_engine.connect() as conn:
         raw = conn.exec_driver_sql("SELECT sent_at, checked_at FROM message WHERE checked_at IS NOT NULL LIMIT 20").all()
         orm = conn.execute(select(Message.sent_at, Message.checked_at).where(Message.checked_at.is_not(None)).limit(20)).all()
-        for (raw_sent, raw_checked), (sent, checked) in zip(raw, orm):
+        for (raw_sent, _raw_checked), (sent, checked) in zip(raw, orm):
             assert sent.tzinfo is not None and checked == NOW
             assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", raw_sent)
             assert raw_sent == sqlite_ts(sent)

@@ -11,7 +11,7 @@ from commlog.models import Message
 from tests.support import factories as f
 
 
-def _world(engine, now):  # noqa: ANN001, ANN202
+def _world(engine, now):
     with engine.begin() as c:
         a = f.lender(c, "acme")
         b = f.lender(c, "bravo")

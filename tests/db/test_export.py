@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -344,9 +344,9 @@ def test_an_export_stopped_midway_is_still_audited(engine, world):
 
 def test_file_name_has_lender_slug_and_date_range():
     berlin = ZoneInfo("Europe/Berlin")
-    since = datetime(2026, 10, 31, 23, 0, tzinfo=timezone.utc)  # 1 Nov in Berlin
-    until = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)  # end of 30 Nov in Berlin
-    now = datetime(2026, 12, 5, tzinfo=timezone.utc)
+    since = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)  # 1 Nov in Berlin
+    until = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # end of 30 Nov in Berlin
+    now = datetime(2026, 12, 5, tzinfo=UTC)
     assert file_name("acme-lending", since, until, berlin, now) == "failures_acme-lending_2026-11-01_to_2026-11-30.csv"
     assert file_name(None, None, None, berlin, now) == "failures_all-lenders_start_to_2026-12-05.csv"
     assert file_name("Acme/../x", since, None, berlin, now, account_id=42) == "failures_acme-x_borrower-42_2026-11-01_to_2026-12-05.csv"

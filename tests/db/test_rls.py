@@ -9,7 +9,7 @@ schema only, exactly what the README tells operators to create.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import streamlit as st
@@ -87,7 +87,7 @@ def world(pg_engine):
     """Lenders A and B with accounts, messages, events, users, audit entries, rollups, and an
     unmatched event; written by the owner (migrations' role), unscoped."""
     w = build_two_lenders(pg_engine)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ops = Principal(w["users"]["ops"], "ops@commlog.example", Role.OPS, None)
     with pg_engine.begin() as c:
         audit.record(c, ops, "export", at=now, lender_id=w["a"], row_count=1)
@@ -102,7 +102,7 @@ def world(pg_engine):
     return w
 
 
-def _lenders_seen(conn, table: str) -> set:  # noqa: ANN001
+def _lenders_seen(conn, table: str) -> set:
     col = "id" if table == "lender" else "lender_id"
     return set(conn.execute(text(f"SELECT DISTINCT {col} FROM {table}")).scalars())  # no WHERE, on purpose
 
@@ -185,7 +185,7 @@ def test_unscoped_sees_every_lender(app_engine, world):
 
 def test_a_lender_scoped_transaction_cannot_write_another_lenders_rows(app_engine, world):
     a, b, foreign = world["a"], world["b"], world["ids"]["foreign"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with lender_scope(a):
         with pytest.raises(DBAPIError, match="row-level security"), app_engine.begin() as conn:
             f.message(conn, b, "someone@bravo.example")
@@ -238,7 +238,7 @@ def test_a_unit_of_work_carries_the_principals_lender_and_leaves_nothing_behind(
 
 def test_log_queries_return_the_right_rows_under_rls(app_engine, world):
     a, b, admin_a, ops = world["a"], world["b"], world["admin_a"], world["ops"]
-    month = dict(since=datetime.now(timezone.utc) - timedelta(days=30), until=datetime.now(timezone.utc) + timedelta(days=1))
+    month = dict(since=datetime.now(UTC) - timedelta(days=30), until=datetime.now(UTC) + timedelta(days=1))
     with lender_scope(principal_scope(admin_a)), app_engine.connect() as conn:
         page = Q.fetch_log_page(conn, admin_a, log_query(lender_id=a, **month))
         assert {r["subject"] for r in page.rows} == {"Confirm your new account with Alpha Lending", "Your statement is ready"}
@@ -268,7 +268,7 @@ def test_an_export_off_the_script_thread_runs_under_the_principals_lender(app_en
 
     from commlog import export as E
 
-    def forgetful_select(principal, spec):  # noqa: ANN001, ANN202 - no lender condition at all
+    def forgetful_select(principal, spec):
         return select(*E._CELLS).select_from(E._FROM).where(E.failure_condition(spec.include_deferred))
 
     monkeypatch.setattr(E, "export_select", forgetful_select)

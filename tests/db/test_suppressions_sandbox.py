@@ -6,7 +6,7 @@ is on blocks (which does not stop sending), a delivered address is on nothing.""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from commlog.models import DeliveryEvent, Message
 from commlog.providers.sandbox import SandboxProvider
 from tests.support import factories as f
 
-UTC = timezone.utc
+UTC = UTC
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ALL_FIVE = ("bounces", "blocks", "invalid_emails", "spam_reports", "unsubscribes")
 DELIVERED = ("DELIVERED", "OPEN", "CLICK")

@@ -56,11 +56,11 @@ def settings(private_key) -> WebhookSettings:
     return WebhookSettings(public_key_b64=public_key_b64(private_key), match_interval_seconds=0)
 
 
-def make_client(engine, settings, now) -> TestClient:  # noqa: ANN001
+def make_client(engine, settings, now) -> TestClient:
     return TestClient(create_app(lambda: engine, settings, clock=lambda: now))
 
 
-def signed(private_key, body: bytes, ts: int) -> dict[str, str]:  # noqa: ANN001
+def signed(private_key, body: bytes, ts: int) -> dict[str, str]:
     return {
         SIGNATURE_HEADER: sign_for_tests(private_key, str(ts), body),
         TIMESTAMP_HEADER: str(ts),
@@ -75,17 +75,17 @@ def sg_event(email: str, sg_message_id: str | None, event: str, minutes: float, 
     return ev | extra
 
 
-def count(engine, model) -> int:  # noqa: ANN001
+def count(engine, model) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(model)).scalar_one()
 
 
-def status_of(engine, message_id: int) -> str | None:  # noqa: ANN001
+def status_of(engine, message_id: int) -> str | None:
     with engine.connect() as conn:
         return conn.execute(select(Message.delivery_status).where(Message.id == message_id)).scalar_one()
 
 
-def seed_messages(engine, n: int, slug: str = "lender-h") -> list[int]:  # noqa: ANN001
+def seed_messages(engine, n: int, slug: str = "lender-h") -> list[int]:
     with engine.begin() as conn:
         lender = factories.lender(conn, slug)
         return [factories.message(conn, lender, f"r{i}@example.com", provider_message_id=f"HX{i}") for i in range(n)]

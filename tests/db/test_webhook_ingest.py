@@ -31,17 +31,17 @@ def sg_event(event: str, email: str, sg_message_id: str | None, minutes: float, 
     return ev
 
 
-def count(engine, model) -> int:  # noqa: ANN001
+def count(engine, model) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(model)).scalar_one()
 
 
-def message_row(engine, message_id: int):  # noqa: ANN001
+def message_row(engine, message_id: int):
     with engine.connect() as conn:
         return conn.execute(select(Message).where(Message.id == message_id)).one()
 
 
-def seed(engine, *recipients: str, pmid: str | None = None, provider: str = "sendgrid") -> tuple[int, list[int]]:  # noqa: ANN001
+def seed(engine, *recipients: str, pmid: str | None = None, provider: str = "sendgrid") -> tuple[int, list[int]]:
     with engine.begin() as conn:
         lender = factories.lender(conn, "lender-a")
         ids = [

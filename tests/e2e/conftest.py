@@ -22,7 +22,7 @@ import subprocess
 import sys
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,7 @@ def _skip_reason() -> str | None:
     return None
 
 
-def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ARG001
+def pytest_collection_modifyitems(config, items):
     reason = _skip_reason()
     if reason is None:
         return
@@ -105,7 +105,7 @@ def demo(tmp_path_factory) -> Demo:
 
     with sqlite3.connect(db) as c:
         lenders = {slug: (lid, name) for lid, slug, name in c.execute("SELECT id, slug, name FROM lender")}
-        since = (datetime.now(timezone.utc) - timedelta(days=25)).strftime("%Y-%m-%d %H:%M:%S")
+        since = (datetime.now(UTC) - timedelta(days=25)).strftime("%Y-%m-%d %H:%M:%S")
         # The busiest lender that has a demo admin.
         volume = dict(c.execute("SELECT lender_id, count(*) FROM message WHERE sent_at >= ? GROUP BY lender_id", (since,)))
         admins = {slug: e for e, (role, slug) in logins.items() if role == "lender_admin" and slug in lenders}
@@ -178,7 +178,7 @@ def browser():
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):  # noqa: ANN001, ARG001
+def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)

@@ -65,7 +65,7 @@ class OIDCProvider:
 
     # --- endpoints ------------------------------------------------------------------------------
 
-    async def discovery(self, request: Request) -> JSONResponse:  # noqa: ARG002
+    async def discovery(self, request: Request) -> JSONResponse:
         return JSONResponse({
             "issuer": self.issuer,
             "authorization_endpoint": f"{self.issuer}/authorize",
@@ -80,7 +80,7 @@ class OIDCProvider:
             "claims_supported": ["sub", "email", "email_verified", "name"],
         })
 
-    async def jwks(self, request: Request) -> JSONResponse:  # noqa: ARG002
+    async def jwks(self, request: Request) -> JSONResponse:
         return JSONResponse({"keys": [self.key.as_dict(private=False)]})
 
     async def authorize(self, request: Request) -> PlainTextResponse | RedirectResponse:

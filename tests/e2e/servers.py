@@ -3,6 +3,7 @@ in its own process group, and the environment it gets (this machine's, minus com
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -86,10 +87,8 @@ class StreamlitServer:
                 os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group only
                 self.proc.wait(timeout=10)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.proc.wait(timeout=5)
         if getattr(self, "_log", None):
             self._log.close()

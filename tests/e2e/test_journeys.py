@@ -38,7 +38,7 @@ def step_ok(page: Page) -> None:
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
 
 
-def set_mode(page: Page, demo, mode: str) -> None:  # noqa: ANN001
+def set_mode(page: Page, demo, mode: str) -> None:
     if mode == "one borrower":
         box = page.get_by_role("textbox", name="Find a borrower (name or email)")
         box.fill(demo.borrower.search)
@@ -65,7 +65,7 @@ def open_a_row(page: Page) -> int:
     pytest.fail("none of the first five emails was sent")
 
 
-def walk(page: Page, demo, mode: str, server) -> None:  # noqa: ANN001
+def walk(page: Page, demo, mode: str, server) -> None:
     main = page.get_by_test_id("stMain")
     set_mode(page, demo, mode)
 

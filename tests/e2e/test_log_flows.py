@@ -6,7 +6,7 @@ import csv
 import io
 import re
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
 COUNT = re.compile(r"([\d,]+) emails? in (.+)")
 
 
-def shown_count(page) -> tuple[int, str]:  # noqa: ANN001
+def shown_count(page) -> tuple[int, str]:
     expect(page.get_by_test_id("stMain")).to_contain_text(COUNT)
     m = COUNT.search(main_text(page))
     assert m, f"no email count on the page:\n{main_text(page)[:1500]}"
@@ -222,13 +222,13 @@ def test_last_weeks_failures_as_csv_as_a_lender_admin_would(server, demo, page):
     announced = int(re.search(r"([\d,]+) failures? match", main_text(page)).group(1).replace(",", ""))
     page.get_by_text("For Excel (UTF-8 with BOM)").click()
     wait_for_run(page)
-    clicked_at = datetime.now(timezone.utc)
+    clicked_at = datetime.now(UTC)
     with page.expect_download() as info:
         page.get_by_role("button", name="Download failures CSV").click()
     download = info.value
     assert re.fullmatch(rf"failures_[a-z0-9-]+_\d{{4}}-\d\d-\d\d_to_{clicked_at.astimezone(VIEWER).date()}\.csv",
                         download.suggested_filename), download.suggested_filename
-    data = open(download.path(), "rb").read()
+    data = download.path().read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert list(rows[0].keys()) == list(HEADER) and len(rows) == announced > 0

@@ -19,7 +19,7 @@ from tests.e2e.support import (
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
 
 
-def wait_for_charts(page) -> int:  # noqa: ANN001
+def wait_for_charts(page) -> int:
     """Every visible Vega-Lite chart (other tabs' are hidden) has drawn a canvas or an svg; returns how many."""
     charts = page.get_by_test_id("stVegaLiteChart").filter(visible=True)
     expect(charts.first).to_be_visible()

@@ -36,12 +36,12 @@ def foreign(demo) -> dict:
     return {"lender_id": lender_id, "name": name, "borrower": borrower, "message": message}
 
 
-def _signed_in(page, server, demo, path: str) -> None:  # noqa: ANN001
+def _signed_in(page, server, demo, path: str) -> None:
     open_app(page, server.url(path))
     login(page, demo.admin, demo.password)
 
 
-def _nothing_foreign(page, demo, foreign) -> str:  # noqa: ANN001
+def _nothing_foreign(page, demo, foreign) -> str:
     text = main_text(page)
     for other in demo.other_lender_names:
         assert other not in text, f"{other!r} shown to a lender admin"

@@ -32,7 +32,7 @@ class SSOWorld:
         self.disabled_user = f"gone.sso@{lender_slug}.example"
 
 
-def _cli(env, url, *args):  # noqa: ANN001, ANN202
+def _cli(env, url, *args):
     run = subprocess.run([sys.executable, "-m", "commlog", "--database-url", url, *args], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     if run.returncode != 0:
@@ -41,7 +41,7 @@ def _cli(env, url, *args):  # noqa: ANN001, ANN202
 
 
 @pytest.fixture(scope="module")
-def sso(browser, tmp_path_factory):  # noqa: ARG001 - `browser` first: skips cleanly without chromium
+def sso(browser, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sso")
     url = f"sqlite:///{tmp / 'sso.sqlite3'}"
     env = clean_env()
@@ -82,7 +82,7 @@ def sso(browser, tmp_path_factory):  # noqa: ARG001 - `browser` first: skips cle
 SSO_BUTTON = "Sign in with single sign-on"
 
 
-def sign_on(page, world: SSOWorld, claims: dict) -> None:  # noqa: ANN001
+def sign_on(page, world: SSOWorld, claims: dict) -> None:
     """Open the app logged out and go through the provider as the identity `claims`."""
     world.provider.next_identity = claims
     open_app(page, world.server.url("/"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,7 @@ OPS = Principal(1, "ops@commlog.example", Role.OPS, None)
 
 def build_trail(engine):
     """Two lenders, three users and 60 audit entries over the last days (newest first: i = 0)."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     with engine.begin() as c:
         a = f.lender(c, "acme-lending", "Acme Lending")
         b = f.lender(c, "bravo", "Bravo Credit")

@@ -6,7 +6,7 @@ import argparse
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -165,11 +165,11 @@ def _panel_script(url: str, view: dict, tz: str) -> None:
     engine = make_engine(url)
     with engine.connect() as conn:
         principal = auth.load_principal(conn, int(st.session_state["commlog_user_id"]))
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     v = LogView(**view)
     zone = ZoneInfo(tz)
-    render_export_panel(engine, principal, v.query(v.lender_id, zone, datetime.now(timezone.utc)), zone)
+    render_export_panel(engine, principal, v.query(v.lender_id, zone, datetime.now(UTC)), zone)
 
 
 def _panel(engine, user_id, view: dict, tz: str = "UTC") -> AppTest:
@@ -191,7 +191,7 @@ def _text(at: AppTest) -> str:
 
 def test_page_download_and_cli_produce_the_same_bytes(engine, world, deferred, tmp_path):
     with engine.begin() as c:  # what the log page does now and then, and the CLI before exporting
-        expire_pending(c, datetime.now(timezone.utc))
+        expire_pending(c, datetime.now(UTC))
     view = {"lender_id": world["a"], "range": "custom", "date_from": DAY_FROM, "date_to": DAY_TO}
     at = _panel(engine, world["users"]["admin_a"], view).run()
     assert not at.exception
@@ -228,7 +228,7 @@ def test_page_offers_this_log_by_default_and_names_the_borrower(engine, world, d
     assert at.radio(key="export_span").value == "log"
     assert "**1** failure match" in _text(at)
     data, name = _download(at, deferred)
-    assert name == "failures_acme-lending_borrower-%d_2026-11-10_to_2026-11-20.csv" % world["zoe"]
+    assert name == f"failures_acme-lending_borrower-{world['zoe']}_2026-11-10_to_2026-11-20.csv"
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     assert [int(r[-1]) for r in rows[1:]] == [world["ids"]["bounce"]]
 

@@ -61,7 +61,7 @@ def run_as(user_id: int | None, tz: str = "Europe/Berlin") -> AppTest:
     return at
 
 
-def _walk(node):  # noqa: ANN001, ANN202
+def _walk(node):
     yield node
     for child in getattr(node, "children", {}).values() if isinstance(getattr(node, "children", None), dict) else []:
         yield from _walk(child)
@@ -84,7 +84,7 @@ def chart_data(at: AppTest) -> list[list[dict]]:
     return out
 
 
-def _inline_values(spec):  # noqa: ANN001, ANN202
+def _inline_values(spec):
     if isinstance(spec, dict):
         if "values" in spec and isinstance(spec["values"], list):
             yield spec["values"]

@@ -46,7 +46,7 @@ PAGES = [
     ("pages/log.py", "admin_a", "commlog.ui.log_view.fetch_log_page"),
     ("app.py", "admin_a", "commlog.ui.log_view.fetch_log_page"),
     ("pages/log.py", "ops", "commlog.ui.recipient_search.find_emails_to"),  # with ?find=
-    ("pages/message.py", "admin_a", "commlog.log_queries.get_message"),
+    ("pages/message.py", "admin_a", "commlog.ui.message_view.get_message"),
     ("pages/why.py", "admin_a", "commlog.ui.troubleshooter.gather"),
     ("pages/why.py", "ops", "commlog.ui.troubleshooter.ask_suppression_lists"),
     ("pages/deliverability.py", "admin_a", "commlog.deliverability.data_range"),

@@ -1,7 +1,7 @@
 """The log page's "Find emails to…" and the "Why didn't they get it?" page in AppTest: what a lender
 admin and ops read, and what another lender's admin never reads."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -126,7 +126,7 @@ def next_step(at) -> str:
 
 
 def test_a_bounce_to_a_nonexistent_mailbox_says_correct_the_address(world, lists):
-    lists.entries = (SuppressionEntry("bounces", "bounces", datetime(2026, 11, 18, tzinfo=timezone.utc),
+    lists.entries = (SuppressionEntry("bounces", "bounces", datetime(2026, 11, 18, tzinfo=UTC),
                                       "550 5.1.1 Recipient address rejected", True, False),)
     at = why(world, "admin_a", message=world["ids"]["bounce_bob"])
     assert not at.exception

@@ -176,7 +176,7 @@ def test_the_page_widgets_state_warning_is_dropped_and_only_that_one():
     records = []
 
     class Keep(logging.Handler):
-        def emit(self, record):  # noqa: ANN001
+        def emit(self, record):
             records.append(record.getMessage())
 
     logger = logging.getLogger("streamlit.elements.lib.policies")

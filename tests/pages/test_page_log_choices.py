@@ -30,7 +30,7 @@ def browser_sends(monkeypatch, key: str, label: str) -> None:
     for cls in (element_tree.Radio, element_tree.Selectbox):
         original = cls._widget_state
 
-        def stale(self, original=original):  # noqa: ANN001, ANN202
+        def stale(self, original=original):
             state = original.fget(self)
             if self.key == key:
                 state.string_value = label

@@ -17,7 +17,7 @@ digit ('²') in an id parameter raised ValueError (commlog/log_view.py, pages/me
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -50,7 +50,7 @@ from tests.support.tenancy_world import (
 
 PARAMS = ("lender", "account", "family", "range", "from", "to", "status", "delivery", "event", "type", "audience", "q",
           "domain", "sort", "page", "size", "id")
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 UTC = ZoneInfo("UTC")
 
 no_nul = hs.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
@@ -87,7 +87,7 @@ DOMAIN_SETTINGS = settings(max_examples=120, deadline=None, database=None,
                            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-def _all_ids(conn, principal, f: LogQuery, span: str) -> set[int]:  # noqa: ANN001
+def _all_ids(conn, principal, f: LogQuery, span: str) -> set[int]:
     return set(conn.execute(log_select(principal, f, (Message.id,), span=span)).scalars())
 
 
@@ -182,7 +182,7 @@ def pworld(tenancy_template, tmp_path, monkeypatch):
     return w
 
 
-def _page_ok(at, w, typed=()) -> None:  # noqa: ANN001
+def _page_ok(at, w, typed=()) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert table_rows(at) <= w["a_rows"]

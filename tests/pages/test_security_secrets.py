@@ -18,7 +18,7 @@ import base64
 import json
 import logging
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import streamlit as st
@@ -140,10 +140,10 @@ def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd,
     with engine.begin() as c:  # a Postmark email of lender A: checks ask the fake Postmark with the token
         pm_id = f.message(c, w["a"], "ana.souza@gmail.com", provider="postmark", subject="Your Alpha Lending statement",
                           provider_message_id="0a129aee-e1cd-480d-b08d-4f48548ff61d", log_account_id=w["ana"],
-                          sent_at=datetime.now(timezone.utc).replace(microsecond=0))
+                          sent_at=datetime.now(UTC).replace(microsecond=0))
     seen: list[str] = []
 
-    def look(at) -> None:  # noqa: ANN001
+    def look(at) -> None:
         assert not at.exception, [e.value for e in at.exception]
         seen.append(everything_on_page(at))
         all_logs.attach()
@@ -203,7 +203,7 @@ def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd,
             look(at)
 
         # The webhook receiver, configured from the same environment: good, bad and stale posts.
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         body = json.dumps([{"email": "ana.souza@gmail.com", "timestamp": int(now.timestamp()), "event": "delivered",
                             "sg_event_id": "sec-1", "sg_message_id": "nope.filter.0"}]).encode()
         headers = {SIGNATURE_HEADER: sign_for_tests(private, str(int(now.timestamp())), body),
@@ -250,7 +250,7 @@ def small_world(sqlite_engine, sqlite_url, monkeypatch):
     return build_two_lenders(sqlite_engine)
 
 
-def _sign_in(email: str, password: str):  # noqa: ANN202
+def _sign_in(email: str, password: str):
     at = app().run()
     at.text_input[0].input(email)
     at.text_input[1].input(password)
@@ -278,8 +278,8 @@ def test_smtp_reply_is_not_markdown_in_the_status_box(small_world, sqlite_engine
     w = small_world
     evil = "550 5.1.1 [Verify your account](https://evil.example/login) ![x](https://evil.example/p.png)"
     with sqlite_engine.begin() as c:
-        mid = f.message(c, w["a"], "carol@example.com", subject="Your statement", sent_at=datetime.now(timezone.utc))
-        f.events(c, mid, w["a"], ("BOUNCE", 1, evil), now=datetime.now(timezone.utc))
+        mid = f.message(c, w["a"], "carol@example.com", subject="Your statement", sent_at=datetime.now(UTC))
+        f.events(c, mid, w["a"], ("BOUNCE", 1, evil), now=datetime.now(UTC))
     at = app(user_id=w["users"]["admin_a"]).run()
     at.switch_page("pages/message.py")
     at.query_params["id"] = str(mid)

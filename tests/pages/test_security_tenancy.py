@@ -47,7 +47,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -72,7 +72,7 @@ from tests.support.tenancy_world import (
 )
 
 
-def assert_nothing_foreign(at, world, typed: tuple[str, ...] = ()) -> None:  # noqa: ANN001
+def assert_nothing_foreign(at, world, typed: tuple[str, ...] = ()) -> None:
     assert not at.exception, [e.value for e in at.exception]
     rows = table_rows(at)
     assert rows <= world["a_rows"], rows - world["a_rows"]
@@ -110,7 +110,7 @@ def world(tenancy_template, tmp_path, monkeypatch, fake):
     w["engine"].dispose()
 
 
-def admin_log(world, params: dict | None = None):  # noqa: ANN001, ANN201
+def admin_log(world, params: dict | None = None):
     return app(user_id=world["users"]["admin_a"], params=params).run()
 
 
@@ -280,12 +280,12 @@ def test_forged_selection_opens_nothing_foreign(world, fake):
     assert _events_of(world, foreign) == 2  # the two stored in setup, nothing new
 
 
-def _provider_id(world, message_id: int) -> str:  # noqa: ANN001
+def _provider_id(world, message_id: int) -> str:
     with world["engine"].connect() as c:
         return c.execute(select(Message.provider_message_id).where(Message.id == message_id)).scalar_one()
 
 
-def _events_of(world, message_id: int) -> int:  # noqa: ANN001
+def _events_of(world, message_id: int) -> int:
     with world["engine"].connect() as c:
         return c.execute(select(func.count()).select_from(DeliveryEvent).where(DeliveryEvent.message_id == message_id)).scalar_one()
 
@@ -311,7 +311,7 @@ def test_check_messages_with_a_foreign_id(world, fake):
         audits = c.execute(select(AuditEntry.lender_id, AuditEntry.action).where(AuditEntry.action == "check")).all()
     assert audits and all(lid == world["a"] for lid, _ in audits)
     with pytest.raises(ScopeError):
-        checks.sync_recent(eng, admin, datetime.now(timezone.utc) - timedelta(hours=2), lender_id=world["b"])
+        checks.sync_recent(eng, admin, datetime.now(UTC) - timedelta(hours=2), lender_id=world["b"])
     assert not [p for _, _, p in fake.requests if "/v3/messages" in p or p.startswith("/v3/logs?")]
 
 
@@ -324,7 +324,7 @@ def _csv_ids(data: bytes) -> list[int]:
     return [int(r[-1]) for r in rows[1:]]
 
 
-def _audit_count(engine) -> int:  # noqa: ANN001
+def _audit_count(engine) -> int:
     with engine.connect() as c:
         return c.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
 
@@ -347,7 +347,7 @@ def test_export_with_foreign_lender_account_or_span(world):
         with pytest.raises(ScopeError):
             next(export.stream_failures(eng, admin, spec, source="test", file_name="x.csv"))
         assert _audit_count(eng) == before  # refused before anything, nothing to audit
-    wide = dict(since=datetime(2000, 1, 1, tzinfo=timezone.utc), until=datetime(2100, 1, 1, tzinfo=timezone.utc))
+    wide = dict(since=datetime(2000, 1, 1, tzinfo=UTC), until=datetime(2100, 1, 1, tzinfo=UTC))
     empty = [
         export.FailureExport(log_query(lender_id=a, account_id=world["zed"], **wide), include_deferred=True),
         export.FailureExport(log_query(lender_id=a, account_id=world["ana_b"], **wide), include_deferred=True),
@@ -366,7 +366,7 @@ def test_export_with_foreign_lender_account_or_span(world):
     assert set(ids) & world["b_ids"]
 
 
-def _download(at, deferred) -> bytes:  # noqa: ANN001
+def _download(at, deferred) -> bytes:
     return download(at, deferred)[0]
 
 

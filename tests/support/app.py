@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 
 
-def build_two_lenders(engine) -> dict:  # noqa: ANN001
+def build_two_lenders(engine) -> dict:
     """Lender A (admin + borrowers + a mix of outcomes, recent) and Lender B (foreign data)."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     with engine.begin() as c:
         a = f.lender(c, "lender-a", "Alpha Lending")
         b = f.lender(c, "lender-b", "Bravo Credit")
@@ -34,14 +34,13 @@ def build_two_lenders(engine) -> dict:  # noqa: ANN001
                                   subject="Your statement is ready", email_type="statement_ready", sent_at=now - timedelta(days=3))
         ids["foreign"] = f.message(c, b, "zed.zulu@bravo-borrower.example", recipient_account_id=zed,
                                    subject="Bravo secret subject", sent_at=now - timedelta(hours=3))
-        mins = lambda d: (d - f.T0).total_seconds() / 60  # noqa: E731 - factories count minutes from T0
-        f.events(c, ids["confirm_ana"], a, ("PROCESSED", mins(now - timedelta(hours=5)), None),
-                 ("DELIVERED", mins(now - timedelta(hours=4, minutes=59)), "250 2.0.0 OK gsmtp"), now=now)
-        f.events(c, ids["bounce_bob"], a, ("PROCESSED", mins(now - timedelta(days=2)), None),
-                 ("BOUNCE", mins(now - timedelta(days=2) + timedelta(minutes=1)),
+        f.events(c, ids["confirm_ana"], a, ("PROCESSED", f.minutes(now - timedelta(hours=5)), None),
+                 ("DELIVERED", f.minutes(now - timedelta(hours=4, minutes=59)), "250 2.0.0 OK gsmtp"), now=now)
+        f.events(c, ids["bounce_bob"], a, ("PROCESSED", f.minutes(now - timedelta(days=2)), None),
+                 ("BOUNCE", f.minutes(now - timedelta(days=2) + timedelta(minutes=1)),
                   "550 5.1.1 <bob.ng@outlook.com>: Recipient address rejected: Access denied"), now=now)
-        f.events(c, ids["foreign"], b, ("PROCESSED", mins(now - timedelta(hours=3)), None),
-                 ("BOUNCE", mins(now - timedelta(hours=3) + timedelta(minutes=1)), "550 5.1.1 bravo user unknown"), now=now)
+        f.events(c, ids["foreign"], b, ("PROCESSED", f.minutes(now - timedelta(hours=3)), None),
+                 ("BOUNCE", f.minutes(now - timedelta(hours=3) + timedelta(minutes=1)), "550 5.1.1 bravo user unknown"), now=now)
         users = {
             "admin_a": f.user(c, "admin@alpha.example", "lender_admin", "lender-a", PASSWORD),
             "admin_b": f.user(c, "admin@bravo.example", "lender_admin", "lender-b", PASSWORD),
@@ -83,4 +82,4 @@ def download(at: AppTest, deferred: dict) -> tuple[bytes, str, str]:
     assert file_id and not button.proto.url  # built only on click
     manager, name, mime = deferred[file_id]
     url = manager.execute_deferred(file_id)
-    return manager._storage.get_file(Path(url).name).content, name, mime  # noqa: SLF001
+    return manager._storage.get_file(Path(url).name).content, name, mime

@@ -5,7 +5,7 @@ baseline across several lenders."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import insert
 
@@ -23,7 +23,7 @@ def bulk(conn, lender_id: int, day: date, n: int, domain: str, outcome: str = "d
         "expired": ("NOT_DELIVERED", "DEFERRED"), "pending": ("PENDING", "PROCESSED"), "unknown": (None, None),
     }[outcome]
     mask = (EVENT_BIT[EventType(last)] if last else 0) | (EVENT_BIT[EventType.DEFERRED] if deferred else 0)
-    sent_at = datetime.combine(day, time(10, 0), timezone.utc)
+    sent_at = datetime.combine(day, time(10, 0), UTC)
     rows = [
         dict(lender_id=lender_id, audience=audience, email_type=email_type, subject="s", recipient_email=f"u{i}@{domain}",
              recipient_domain=domain, provider_family=provider_family(domain), sent_at=sent_at, send_status="sent",

@@ -5,7 +5,7 @@ registered for every test by tests/conftest.py) and
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -30,7 +30,7 @@ SUBJECTS = {
 @pytest.fixture
 def export_world(engine):
     """Lender A with every kind of outcome and nasty text; lender B with failures of its own."""
-    T0 = f.T0
+    t0 = f.T0
     with engine.begin() as c:
         a = f.lender(c, "acme-lending", "Acme Lending")
         b = f.lender(c, "bravo", "=Bravo+Credit")
@@ -41,35 +41,35 @@ def export_world(engine):
         ids: dict[str, int] = {}
         # Status failed (never sent): each carries a formula payload somewhere.
         ids["failed_eq"] = f.message(c, a, "staff@acme.example", audience="staff", subject=SUBJECTS["formula_eq"],
-                                     send_status="failed", send_error="-ERR relay denied", sent_at=T0 - timedelta(hours=1))
+                                     send_status="failed", send_error="-ERR relay denied", sent_at=t0 - timedelta(hours=1))
         ids["failed_tab"] = f.message(c, a, "x@acme.example", subject=SUBJECTS["formula_tab"], send_status="failed",
-                                      send_error="@timeout", sent_at=T0 - timedelta(hours=2))
+                                      send_error="@timeout", sent_at=t0 - timedelta(hours=2))
         ids["failed_cr"] = f.message(c, a, "y@acme.example", subject=SUBJECTS["formula_cr"], send_status="failed",
-                                     sent_at=T0 - timedelta(hours=3))
+                                     sent_at=t0 - timedelta(hours=3))
         ids["failed_fw"] = f.message(c, a, "w@acme.example", subject=SUBJECTS["fullwidth"], send_status="failed",
-                                     sent_at=T0 - timedelta(hours=4))
+                                     sent_at=t0 - timedelta(hours=4))
         ids["failed_minus"] = f.message(c, a, "v@acme.example", subject=SUBJECTS["formula_minus"], send_status="failed",
-                                        log_account_id=evil, sent_at=T0 - timedelta(hours=5))
+                                        log_account_id=evil, sent_at=t0 - timedelta(hours=5))
         # NOT_DELIVERED after sending.
         ids["bounce"] = f.message(c, a, "zoe@gmail.com", log_account_id=zoe, subject=SUBJECTS["quotes_newlines"],
-                                  email_type="password_reset", sent_at=T0)
-        ids["blocked"] = f.message(c, a, "ivan@yandex.ru", log_account_id=ivan, subject=SUBJECTS["non_latin"], sent_at=T0)
-        ids["dropped"] = f.message(c, a, "gone@hotmail.co.uk", subject=SUBJECTS["formula_plus"], sent_at=T0)
-        ids["at_bounce"] = f.message(c, a, "at@icloud.com", subject=SUBJECTS["formula_at"], sent_at=T0)
-        ids["expired"] = f.message(c, a, "slow@yahoo.com", subject="Expired deferral", sent_at=T0 - timedelta(days=4))
+                                  email_type="password_reset", sent_at=t0)
+        ids["blocked"] = f.message(c, a, "ivan@yandex.ru", log_account_id=ivan, subject=SUBJECTS["non_latin"], sent_at=t0)
+        ids["dropped"] = f.message(c, a, "gone@hotmail.co.uk", subject=SUBJECTS["formula_plus"], sent_at=t0)
+        ids["at_bounce"] = f.message(c, a, "at@icloud.com", subject=SUBJECTS["formula_at"], sent_at=t0)
+        ids["expired"] = f.message(c, a, "slow@yahoo.com", subject="Expired deferral", sent_at=t0 - timedelta(days=4))
         # Not failures (unless include_deferred, for the first).
-        ids["deferred"] = f.message(c, a, "later@gmail.com", subject="Still retrying", sent_at=T0)
-        ids["delivered"] = f.message(c, a, "fine@gmail.com", subject="Delivered fine", sent_at=T0)
-        ids["unchecked"] = f.message(c, a, "unknown@gmail.com", subject="Not checked", sent_at=T0)
+        ids["deferred"] = f.message(c, a, "later@gmail.com", subject="Still retrying", sent_at=t0)
+        ids["delivered"] = f.message(c, a, "fine@gmail.com", subject="Delivered fine", sent_at=t0)
+        ids["unchecked"] = f.message(c, a, "unknown@gmail.com", subject="Not checked", sent_at=t0)
         # Lender B.
-        ids["b_bounce"] = f.message(c, b, "zed@bravo.example", log_account_id=zed, subject="Bravo secret", sent_at=T0)
-        ids["b_failed"] = f.message(c, b, "ops@bravo.example", subject="Bravo failed", send_status="failed", sent_at=T0)
+        ids["b_bounce"] = f.message(c, b, "zed@bravo.example", log_account_id=zed, subject="Bravo secret", sent_at=t0)
+        ids["b_failed"] = f.message(c, b, "ops@bravo.example", subject="Bravo failed", send_status="failed", sent_at=t0)
 
         f.events(c, ids["bounce"], a, ("PROCESSED", 0, None), ("BOUNCE", 1, "550 5.1.1 <zoe@gmail.com>: user unknown"))
         f.events(c, ids["blocked"], a, ("BLOCKED", 2, "554 5.7.1 Message rejected: =spam policy"))
         f.events(c, ids["dropped"], a, ("DROPPED", 1, "+suppressed after earlier bounce"))
         f.events(c, ids["at_bounce"], a, ("BOUNCE", 1, "550 5.2.1 mailbox disabled"))
-        f.events(c, ids["expired"], a, ("DEFERRED", -4 * 24 * 60 + 5, "421 4.7.0 try again later"), now=T0)
+        f.events(c, ids["expired"], a, ("DEFERRED", -4 * 24 * 60 + 5, "421 4.7.0 try again later"), now=t0)
         f.events(c, ids["deferred"], a, ("DEFERRED", 5, "451 4.7.28 rate limited"))
         f.events(c, ids["delivered"], a, ("DELIVERED", 1, "250 2.0.0 OK"))
         f.events(c, ids["b_bounce"], b, ("BOUNCE", 1, "550 5.1.1 bravo user unknown"))
@@ -82,16 +82,16 @@ def export_world(engine):
     return dict(a=a, b=b, zoe=zoe, ivan=ivan, evil=evil, zed=zed, ids=ids, users=users, admin_a=admin_a)
 
 
-def _neutral(v):  # noqa: ANN001, ANN202
+def _neutral(v):
     if v is None:
         return ""
     v = str(v)
     return "'" + v if v and v[0] in FORMULA else v
 
 
-def iso(v):  # noqa: ANN001, ANN201
+def iso(v):
     """A time as the export writes it."""
-    return "" if v is None else v.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "" if v is None else v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def expected_rows(engine, *, lenders, include_deferred=False, account=None, lender_log_only=False):

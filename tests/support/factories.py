@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, insert
 
@@ -12,7 +12,7 @@ from commlog.domains import provider_family
 from commlog.models import Account, Lender, Message
 from commlog.store import NewEvent, record_events
 
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 NOW = T0  # the `now` fixture's fixed instant
 _seq = itertools.count(1)
 
@@ -81,6 +81,11 @@ def message(
     ).scalar_one()
 
 
+def minutes(at: datetime) -> float:
+    """`at` as the minutes after T0 that `events` takes."""
+    return (at - T0).total_seconds() / 60
+
+
 def events(conn: Connection, message_id: int, lender_id: int, *specs, now: datetime | None = None, checked: bool = True):
     """specs: (event_type, minutes after T0, reason) tuples. Stored through the real write path."""
     evs = [
@@ -108,7 +113,7 @@ _CHOICE_NAMES = {"send_status": "status", "delivery_status": "delivery", "event_
                  "audience": "audience", "provider_family": "family", "provider": "provider"}
 
 
-def log_query(lender_id: int, since: datetime | None = None, until: datetime | None = None, **view):  # noqa: ANN003
+def log_query(lender_id: int, since: datetime | None = None, until: datetime | None = None, **view):
     """A LogQuery for tests: the lender, UTC bounds, and the view's fields (choice filters by name)."""
     from commlog.log_view import LogQuery, LogView
 

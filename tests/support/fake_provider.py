@@ -13,6 +13,6 @@ __all__ = ["FakeProvider", "auto_logs_message", "recorded", "RECORDED"]
 RECORDED = Path(__file__).parent / "recorded"
 
 
-def recorded(name: str):  # noqa: ANN201
+def recorded(name: str):
     """A recorded provider answer (tests/support/recorded/<name>)."""
     return json.loads((RECORDED / name).read_text())

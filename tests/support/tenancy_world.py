@@ -5,7 +5,7 @@ migrations are slow); each test copies it."""
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,11 +23,10 @@ from tests.support.app import build_two_lenders, page_text
 FOREIGN_MARKERS = ("Bravo", "bravo", "Zed Zulu", "zed.zulu", "payment_reminder", "Payment reminder")
 
 
-def build_world(engine) -> dict:  # noqa: ANN001
+def build_world(engine) -> dict:
     """tests.support.app's two lenders, plus lender B data that overlaps lender A's."""
     w = build_two_lenders(engine)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    mins = lambda d: (d - f.T0).total_seconds() / 60  # noqa: E731
+    now = datetime.now(UTC).replace(microsecond=0)
     a, b = w["a"], w["b"]
     with engine.begin() as c:
         ana_b = f.account(c, b, "Ana Bravoson", "ana.bravoson@gmail.com")
@@ -45,11 +44,11 @@ def build_world(engine) -> dict:  # noqa: ANN001
                                        subject="Bravo payment reminder", sent_at=now - timedelta(days=1))
         ids["b_deferred"] = f.message(c, b, "bravo.staff@outlook.com", audience="staff",
                                       subject="Confirm your new account with Bravo Credit", sent_at=now - timedelta(days=5))
-        f.events(c, ids["b_confirm"], b, ("PROCESSED", mins(now - timedelta(hours=6)), None),
-                 ("DELIVERED", mins(now - timedelta(hours=5, minutes=59)), "250 2.0.0 OK bravo"), now=now)
-        f.events(c, ids["b_reset"], b, ("PROCESSED", mins(now - timedelta(hours=2)), None),
-                 ("BLOCKED", mins(now - timedelta(hours=1, minutes=59)), "550 5.7.1 bravo blocked"), now=now)
-        f.events(c, ids["b_deferred"], b, ("DEFERRED", mins(now - timedelta(days=5)), "451 4.7.1 bravo try later"), now=now)
+        f.events(c, ids["b_confirm"], b, ("PROCESSED", f.minutes(now - timedelta(hours=6)), None),
+                 ("DELIVERED", f.minutes(now - timedelta(hours=5, minutes=59)), "250 2.0.0 OK bravo"), now=now)
+        f.events(c, ids["b_reset"], b, ("PROCESSED", f.minutes(now - timedelta(hours=2)), None),
+                 ("BLOCKED", f.minutes(now - timedelta(hours=1, minutes=59)), "550 5.7.1 bravo blocked"), now=now)
+        f.events(c, ids["b_deferred"], b, ("DEFERRED", f.minutes(now - timedelta(days=5)), "451 4.7.1 bravo try later"), now=now)
         rollups.rebuild_rollups(c)
     w["ids"].update(ids)
     with engine.connect() as c:
@@ -62,7 +61,7 @@ def build_world(engine) -> dict:  # noqa: ANN001
     return w
 
 
-def table_rows(at) -> set[tuple[str, str]]:  # noqa: ANN001
+def table_rows(at) -> set[tuple[str, str]]:
     """(To, Subject) of the log table, if the page shows one."""
     for df in at.dataframe:
         frame = df.value
@@ -82,7 +81,7 @@ def tenancy_template(tmp_path_factory) -> tuple[Path, dict]:
     return path, w
 
 
-def copy_world(tenancy_template, tmp_path) -> tuple[str, dict]:  # noqa: ANN001
+def copy_world(tenancy_template, tmp_path) -> tuple[str, dict]:
     src, w = tenancy_template
     dst = tmp_path / "commlog.sqlite3"
     for suffix in ("", "-wal", "-shm"):
@@ -91,13 +90,13 @@ def copy_world(tenancy_template, tmp_path) -> tuple[str, dict]:  # noqa: ANN001
     return f"sqlite:///{dst}", dict(w)
 
 
-def everything_on_page(at) -> str:  # noqa: ANN001
+def everything_on_page(at) -> str:
     """Every word a page shows, charts' data and links included."""
     parts = [page_text(at)]
     for kind in ("vega_lite_chart", "arrow_vega_lite_chart", "metric", "badge", "tabs", "expander", "popover"):
         try:
             parts.extend(str(el.proto) for el in at.get(kind))
-        except Exception:  # noqa: BLE001, S112 - element kind unknown to this Streamlit
+        except Exception:  # noqa: BLE001 - element kind unknown to this Streamlit
             continue
     for el in at.get("page_link"):
         parts.append(str(el.proto))

@@ -1,7 +1,7 @@
 """The log's view in the URL: valid parameters round-trip, invalid ones fall back with a notice and
 never reach SQL; every choice filter is defined once (commlog.log_filters)."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
@@ -62,9 +62,9 @@ def test_long_search_text_is_capped():
 
 def test_custom_dates_are_whole_days_in_the_viewers_zone():
     view = LogView(range="custom", date_from=date(2026, 11, 2), date_to=date(2026, 11, 2))
-    since, until = view.bounds(ZoneInfo("Europe/Berlin"), datetime(2026, 11, 27, tzinfo=timezone.utc))
-    assert since == datetime(2026, 11, 1, 23, 0, tzinfo=timezone.utc)
-    assert until == datetime(2026, 11, 2, 23, 0, tzinfo=timezone.utc)
+    since, until = view.bounds(ZoneInfo("Europe/Berlin"), datetime(2026, 11, 27, tzinfo=UTC))
+    assert since == datetime(2026, 11, 1, 23, 0, tzinfo=UTC)
+    assert until == datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
 
 
 @given(st.dictionaries(st.sampled_from(["lender", "account", "range", "from", "to", *BY_PARAM, "q", "domain", "sort",

@@ -1,7 +1,7 @@
 """The troubleshooter's next step, rule by rule, with the words a lender admin reads."""
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +11,7 @@ from commlog.providers.base import SuppressionEntry, SuppressionReport
 from commlog.troubleshoot.address import check_address
 from commlog.troubleshoot.next_step import RULES, Focus, Situation, next_step
 
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
 ADDRESS = "maya.lindqvist@gmail.com"
 DEAD_REPLY = ("550-5.1.1 The email account that you tried to reach does not exist. Please try double-checking the "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -27,7 +27,7 @@ from commlog.settings import Secret
 from commlog.vocabulary import EventType as E
 from tests.support.fake_provider import FakeProvider, recorded
 
-UTC = timezone.utc
+UTC = UTC
 BODY = recorded("sendgrid_logs_bounce_after_delivery.json")
 MSG = StoredMessage(1, 1, "sendgrid", BODY["sg_message_id"], BODY["to_email"], datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
 

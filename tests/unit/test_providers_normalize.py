@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ from commlog.providers.normalize import EventParseError
 from commlog.vocabulary import EventType as E
 from tests.support.fake_provider import recorded
 
-UTC = timezone.utc
+UTC = UTC
 
 # Every SendGrid webhook / Logs cell of the table.
 SENDGRID_ROWS = [

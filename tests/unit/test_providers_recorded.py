@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -16,7 +16,7 @@ from commlog.providers.sendgrid import SendGridProvider
 from commlog.vocabulary import EventType as E
 from tests.support.fake_provider import recorded
 
-UTC = timezone.utc
+UTC = UTC
 KEY = "SG.recorded-secret-key-abcdef"
 SENT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -18,7 +18,7 @@ from commlog.providers.postmark import PostmarkProvider
 from commlog.providers.sendgrid import SUPPRESSION_LISTS, SendGridProvider
 from tests.support.fake_provider import FakeProvider, recorded
 
-UTC = timezone.utc
+UTC = UTC
 KEY = "SG.suppression-secret-key-0123456789"
 JORDAN = "jordan.miles@harborcredit.com"
 RILEY = "riley.chen@outlook.com"

@@ -1,11 +1,11 @@
 """The overall-status rule, event by event as a user would read the outcome."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from commlog.status import RETRY_WINDOW, StatusEvent, overall_status
 from commlog.vocabulary import DeliveryStatus
 
-SENT = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+SENT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
 def ev(kind, minutes, reason=None, eid=None):

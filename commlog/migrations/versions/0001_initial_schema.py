@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27 15:09:24.864917
 """
 import sqlalchemy as sa

@@ -7,7 +7,7 @@ say so in the tooltip; the last point of each line carries its label (no legend 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import altair as alt
@@ -37,7 +37,8 @@ def band_frame(thresholds: tuple[float, ...], top: float) -> pd.DataFrame:
     for i in range(len(edges) - 1):
         if edges[i] >= top:
             break
-        rows.append({"y0": edges[i], "y1": min(edges[i + 1], top), "level": names[min(i, 3)], "label": f"{names[min(i, 3)]} ≥ {edges[i]:g} %" if i else names[0]})
+        name = names[min(i, 3)]
+        rows.append({"y0": edges[i], "y1": min(edges[i + 1], top), "level": name, "label": f"{name} ≥ {edges[i]:g} %" if i else names[0]})
     return pd.DataFrame(rows)
 
 
@@ -223,7 +224,7 @@ def picked_period(event: Any) -> date | None:
         return None
     raw = picked[0].get("period")
     if isinstance(raw, (int, float)):  # Vega-Lite sends a temporal field as epoch milliseconds
-        return datetime.fromtimestamp(raw / 1000, timezone.utc).date()
+        return datetime.fromtimestamp(raw / 1000, UTC).date()
     return date.fromisoformat(str(raw)[:10])
 
 

@@ -105,7 +105,7 @@ def render_lender_comparison(chosen: Chosen, report: D.HealthReport) -> None:
         return
     styled = table.drop(columns=["id"]).style.apply(
         lambda row: ["color: #9e9e9e" if row["Volume"] else "" for _ in row], axis=1
-    ).format({k: "{:.2f}" for k in ("Bounce %", "Block %", "Defer %", "All failures %", "Outcome known %")}, na_rep="–")
+    ).format(dict.fromkeys(("Bounce %", "Block %", "Defer %", "All failures %", "Outcome known %"), "{:.2f}"), na_rep="–")
     event = st.dataframe(styled, hide_index=True, on_select="rerun", selection_mode="single-row", key="dlv_lender_table",
                          column_config={"Attempted": st.column_config.NumberColumn(format="localized")})
     picked = event.selection.rows if event and event.selection else []
@@ -124,7 +124,8 @@ def render_breakdowns(chosen: Chosen) -> None:
     left, right = st.columns(2)
     with left:
         families = {f: D.FAMILY_LABEL[f] for f in FAMILIES}
-        _bars("By mailbox provider", "Provider", charts.breakdown_frame(reads.breakdown(r, q, "provider_family"), metric, q.min_volume, families), label)
+        by_family = charts.breakdown_frame(reads.breakdown(r, q, "provider_family"), metric, q.min_volume, families)
+        _bars("By mailbox provider", "Provider", by_family, label)
         audiences = {k: v for k, v in AUDIENCES.items() if k is not None}
         _bars("By audience", "Audience", charts.breakdown_frame(reads.breakdown(r, q, "audience"), metric, q.min_volume, audiences), label)
     with right:
