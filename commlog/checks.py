@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Engine, select
 
@@ -40,7 +41,7 @@ from commlog.models import Message
 from commlog.principal import Principal
 from commlog.providers import ProviderSet, get_providers
 from commlog.providers import errors as perr
-from commlog.providers.base import FetchResult, Provider, StoredMessage, Suppression
+from commlog.providers.base import FetchResult, Provider, RemoteMessage, StoredMessage, Suppression
 from commlog.settings import DEFAULT_CHECK_CONCURRENCY, MAX_CHECK_CONCURRENCY, settings
 from commlog.status import StatusEvent, overall_status
 from commlog.store import UnmatchedEventRow, keep_unmatched, record_events
@@ -48,6 +49,8 @@ from commlog.unit_of_work import platform_writing, reading, writing
 from commlog.vocabulary import DeliveryStatus, EventType
 
 log = logging.getLogger("commlog.checks")
+T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_CONCURRENCY = DEFAULT_CHECK_CONCURRENCY
 PROVIDER_LAG_GRACE = timedelta(hours=1)  # "not found" this soon after sending -> PENDING
@@ -326,12 +329,7 @@ def check_messages(
 
     if todo:
         try:
-            if client is None:
-                providers = get_providers(engine, now=now if pinned_now else None)
-            elif isinstance(client, ProviderSet):
-                providers = client
-            else:
-                providers = ProviderSet.single(client)
+            providers = _providers(engine, client, now=now if pinned_now else None)
         except perr.ProviderError as exc:
             for lm in todo:
                 finish(CheckOutcome(lm.msg.id, error=str(exc), kind=exc.kind, last_known_status=lm.delivery_status))
@@ -344,30 +342,57 @@ def check_messages(
     return outcomes
 
 
-def _run(engine: Engine, principal: Principal, providers: ProviderSet, todo: list[_Loaded], now: datetime, workers: int, finish) -> None:
+def _providers(engine: Engine, client: ProviderSet | Provider | None, now: datetime | None = None) -> ProviderSet:
+    """The adapters to ask: the configured ones, or what a caller (a test, a bench) passes."""
+    if client is None:
+        return get_providers(engine, now=now)
+    return client if isinstance(client, ProviderSet) else ProviderSet.single(client)
+
+
+def _in_parallel(items: list[T], work: Callable[[T], R], workers: int, name: str,
+                 on_result: Callable[[T, R], perr.ProviderError | None]) -> list[T]:
+    """Run `work(item)` on at most `workers` threads and hand each result to `on_result` in the
+    calling thread, as it completes (a Streamlit script can update its progress bar there). When
+    `on_result` returns an error that stops a bulk run (the provider refused the account or is
+    down), no more items start; returns the items never started, in their order."""
     stop: perr.ProviderError | None = None
-    queue = list(reversed(todo))
-    with ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="commlog-check") as pool:
-        running: dict[Future, tuple[_Loaded, Provider]] = {}
+    queue = list(reversed(items))
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items))), thread_name_prefix=name) as pool:
+        running: dict[Future, T] = {}
 
         def submit_more() -> None:
             while queue and len(running) < workers * 2 and stop is None:
-                lm = queue.pop()
-                prov = providers.for_message(lm.msg)
-                running[pool.submit(_fetch, prov, lm, now)] = (lm, prov)
+                item = queue.pop()
+                running[pool.submit(work, item)] = item
 
         submit_more()
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                lm, prov = running.pop(fut)
-                fetched = fut.result()
-                if fetched.error is not None and fetched.error.stops_bulk and stop is None:
-                    stop = fetched.error
-                finish(_store(engine, principal, fetched, prov, now))
+                error = on_result(running.pop(fut), fut.result())
+                if error is not None and error.stops_bulk and stop is None:
+                    stop = error
             submit_more()
+    return list(reversed(queue))
+
+
+def _run(engine: Engine, principal: Principal, providers: ProviderSet, todo: list[_Loaded], now: datetime, workers: int,
+         finish: Callable[[CheckOutcome], None]) -> None:
+    stopped_by: list[perr.ProviderError] = []
+
+    def fetch(lm: _Loaded) -> _Fetched:
+        return _fetch(providers.for_message(lm.msg), lm, now)
+
+    def stored(lm: _Loaded, fetched: _Fetched) -> perr.ProviderError | None:
+        if fetched.error is not None and fetched.error.stops_bulk:
+            stopped_by.append(fetched.error)
+        finish(_store(engine, principal, fetched, providers.for_message(lm.msg), now))
+        return fetched.error
+
+    not_started = _in_parallel(todo, fetch, workers, "commlog-check", stored)
     # Not attempted after the provider refused the account or went down: same message, nothing written.
-    for lm in reversed(queue):
+    stop = stopped_by[0] if stopped_by else None
+    for lm in not_started:
         finish(
             CheckOutcome(
                 lm.msg.id, error=str(stop), kind=stop.kind if stop else "error", retry_after=stop.retry_after if stop else None,
@@ -485,13 +510,7 @@ def sync_recent(
     now = _now(now)
     until = until or now
     scope = principal.lender_scope(lender_id)
-    if client is None:
-        providers = get_providers(engine)
-    elif isinstance(client, ProviderSet):
-        providers = client
-    else:
-        providers = ProviderSet.single(client)
-    provider = providers.for_name(provider_name)
+    provider = _providers(engine, client).for_name(provider_name)
     report = SyncReport()
     try:
         remotes = list(provider.list_messages(since, until))
@@ -514,49 +533,40 @@ def sync_recent(
     if on_listed:
         on_listed(len(work))
 
-    def fetch(remote):
+    def fetch(item: tuple[RemoteMessage, _Loaded | None]) -> tuple[FetchResult | None, perr.ProviderError | None]:
         try:
-            return provider.fetch_remote(remote), None
+            return provider.fetch_remote(item[0]), None
         except perr.ProviderError as exc:
             return None, exc
 
     done = 0
-    stop: perr.ProviderError | None = None
-    workers = _concurrency(concurrency)
-    queue = list(reversed(work))
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(work) or 1)), thread_name_prefix="commlog-sync") as pool:
-        running: dict[Future, tuple] = {}
+    stops: list[perr.ProviderError] = []
 
-        def submit_more() -> None:
-            while queue and len(running) < workers * 2 and stop is None:
-                item = queue.pop()
-                running[pool.submit(fetch, item[0])] = item
+    def stored(item: tuple[RemoteMessage, _Loaded | None], answer: tuple) -> perr.ProviderError | None:
+        nonlocal done
+        (_, lm), (result, err) = item, answer
+        if err is not None:
+            report.errors[str(err)] += 1
+            if err.stops_bulk:
+                stops.append(err)
+        elif lm is None:
+            kept_as = provider.name if provider.name != "sandbox" else "sendgrid"
+            report.unmatched_events += _keep_unmatched(engine, kept_as, result.events, now)
+        else:
+            o = _store(engine, principal, _Fetched(lm, result=result), provider, now)
+            if o.ok:
+                report.updated += 1
+                report.new_events += o.new_events
+                report.statuses[str(o.status)] += 1
+            else:
+                report.errors[o.error] += 1
+        done += 1
+        if on_progress:
+            on_progress(done, len(work))
+        return err
 
-        submit_more()
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                remote, lm = running.pop(fut)
-                result, err = fut.result()
-                if err is not None:
-                    report.errors[str(err)] += 1
-                    if err.stops_bulk and stop is None:
-                        stop = err
-                elif lm is None:
-                    kept_as = provider.name if provider.name != "sandbox" else "sendgrid"
-                    report.unmatched_events += _keep_unmatched(engine, kept_as, result.events, now)
-                else:
-                    o = _store(engine, principal, _Fetched(lm, result=result), provider, now)
-                    if o.ok:
-                        report.updated += 1
-                        report.new_events += o.new_events
-                        report.statuses[str(o.status)] += 1
-                    else:
-                        report.errors[o.error] += 1
-                done += 1
-                if on_progress:
-                    on_progress(done, len(work))
-            submit_more()
+    _in_parallel(work, fetch, _concurrency(concurrency), "commlog-sync", stored)
+    stop = stops[0] if stops else None
     if stop is not None:
         report.stopped = str(stop)
     _audit_sync(engine, principal, scope, since, until, report, now)
