@@ -1,7 +1,7 @@
 """commlog entrypoint: database bootstrap and role-based navigation.
 
 Every page under pages/ checks the login itself (commlog.ui.guard.require_login) and draws the
-sidebar menu, because Streamlit can run a pages/ file without this entrypoint (legacy pages mode on
+menu bar (commlog.ui.menu), because Streamlit can run a pages/ file without this entrypoint (legacy pages mode on
 a freshly started server). Streamlit's own menu is hidden in .streamlit/config.toml.
 """
 
@@ -30,6 +30,7 @@ pages = [
     st.Page("pages/message.py", title="Message", url_path="message", visibility="hidden"),
     st.Page("pages/why.py", title="Why didn't they get it?", url_path="why", visibility="hidden"),
     st.Page("pages/deliverability.py", title="Deliverability", icon="📈", url_path="deliverability"),
+    st.Page("pages/suppressions.py", title="Suppressions", icon="🚫", url_path="suppressions"),
 ]
 # Logged out, every page stays routable so a shared link survives the login: each shows the form.
 # Pages a role may not use are not registered at all (unroutable by URL or switch_page).

@@ -1,16 +1,24 @@
-"""Serve the app and the SendGrid Event Webhook from one server (Streamlit's ASGI `st.App`).
+"""Serve the app, the provider webhooks and the page's downloads from one server (Streamlit's ASGI `st.App`).
 
-`streamlit run launcher.py` (what bin/start-demo does) or `uvicorn launcher:app`. The webhook route
-`POST /webhooks/sendgrid` authenticates itself (signed by SendGrid); it never touches a session.
+`streamlit run launcher.py` (what bin/start-demo does) or `uvicorn launcher:app`. The webhook routes
+authenticate themselves and never touch a session: `POST /webhooks/sendgrid` (signed by SendGrid)
+and `POST /webhooks/postmark` (HTTP basic auth, the user name and password in Postmark's webhook URL).
+`GET /export/<token>` serves a download a page minted, once, to the browser that minted it
+(commlog.export_route); `BrowserCookieMiddleware` gives each browser the cookie that binds it.
+Every response carries the security headers (commlog.security_headers).
 """
 
 from functools import lru_cache
 
 import streamlit as st
+from starlette.middleware import Middleware
 
-from commlog import config
+from commlog import config, export_route
+from commlog.browser_cookie import BrowserCookieMiddleware
 from commlog.db import make_engine
+from commlog.security_headers import SecurityHeaders
 from commlog.ui.boundary import on_script_error
+from commlog.webhooks import postmark_receiver
 from commlog.webhooks.app import routes
 
 
@@ -19,5 +27,15 @@ def _engine():
     return make_engine(config.database_url())
 
 
+# Every HTTP response (pages, Streamlit's own routes, the webhooks) gets the security headers:
+# Content-Security-Policy, Referrer-Policy, nosniff, and HSTS over HTTPS (commlog.security_headers);
+# every browser gets the `commlog_browser` cookie that binds its downloads (commlog.browser_cookie).
+middleware = [Middleware(SecurityHeaders), Middleware(BrowserCookieMiddleware)]
+
 # on_script_error: the last net behind every page's own error boundary (commlog.ui.boundary).
-app = st.App("app.py", routes=routes(_engine), on_script_error=on_script_error)
+app = st.App(
+    "app.py",
+    routes=[*routes(_engine), *postmark_receiver.routes(_engine), *export_route.routes(_engine)],
+    middleware=middleware,
+    on_script_error=on_script_error,
+)

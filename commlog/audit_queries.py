@@ -1,4 +1,4 @@
-"""Reading the audit trail (exports, delivery checks) for the ops-only Audit view.
+"""Reading the audit trail (exports, delivery checks, sign-ins and sign-outs) for the ops-only Audit view.
 
 Read-only: nothing here (or anywhere in the app) updates or deletes an audit row; commlog.audit.record
 is the one write, an insert. Only platform ops may read the trail: anyone else gets ScopeError.
@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
+from commlog.audit import AUTH_ACTIONS, REFUSED_AUTH_ACTIONS, SUPPRESSION_ACTIONS
 from commlog.models import AuditEntry, Lender
 from commlog.paging import Page, clamp
 from commlog.principal import Principal, ScopeError
@@ -21,10 +22,23 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 ALL_LENDERS = -1  # lender filter value: entries whose scope was every lender (lender_id NULL)
 
+# The kind filter: authentication events, the work done (exports, checks), or suppression removals.
+KIND_SIGN_INS = "sign_ins"
+KIND_WORK = "work"
+KIND_SUPPRESSIONS = "suppressions"
+KINDS = {KIND_SIGN_INS: "Sign-ins and sign-outs", KIND_WORK: "Checks and exports",
+         KIND_SUPPRESSIONS: "Suppression removals"}
+# The result filter: refused authentication attempts, or everything that went ahead.
+RESULT_REFUSED = "refused"
+RESULT_ALLOWED = "allowed"
+RESULTS = {RESULT_ALLOWED: "Allowed", RESULT_REFUSED: "Refused (failed, throttled, single sign-on refused)"}
+
 
 @dataclass(frozen=True)
 class AuditFilter:
     action: str | None = None
+    kind: str | None = None  # None · KIND_SIGN_INS · KIND_WORK
+    result: str | None = None  # None · RESULT_ALLOWED · RESULT_REFUSED
     user_email: str | None = None
     lender_id: int | None = None  # None: any scope · ALL_LENDERS: scope "all lenders" · else that lender
     since: datetime | None = None  # inclusive, UTC
@@ -45,11 +59,12 @@ class AuditRow:
     filters: dict | None
     row_count: int | None
     detail: str | None
+    client_ip: str | None = None
 
     @property
     def scope(self) -> str:
-        if self.lender_id is None:
-            return "All lenders"
+        if self.lender_id is None:  # an ops user's, or a sign-in by an address that is no user's
+            return "No lender (ops only)" if self.action in AUTH_ACTIONS else "All lenders"
         return self.lender_name or f"lender {self.lender_id}"
 
 
@@ -62,6 +77,16 @@ def _conditions(f: AuditFilter) -> list:
     cond = []
     if f.action:
         cond.append(AuditEntry.action == f.action)
+    if f.kind == KIND_SIGN_INS:
+        cond.append(AuditEntry.action.in_(AUTH_ACTIONS))
+    elif f.kind == KIND_WORK:
+        cond.append(AuditEntry.action.not_in([*AUTH_ACTIONS, *SUPPRESSION_ACTIONS.values()]))
+    elif f.kind == KIND_SUPPRESSIONS:
+        cond.append(AuditEntry.action.in_(list(SUPPRESSION_ACTIONS.values())))
+    if f.result == RESULT_REFUSED:
+        cond.append(AuditEntry.action.in_(REFUSED_AUTH_ACTIONS))
+    elif f.result == RESULT_ALLOWED:
+        cond.append(AuditEntry.action.not_in(REFUSED_AUTH_ACTIONS))
     if f.user_email:
         cond.append(AuditEntry.user_email == f.user_email.strip().lower())
     if f.lender_id == ALL_LENDERS:
@@ -112,6 +137,7 @@ def list_audit(conn: Connection, principal: Principal, f: AuditFilter) -> Page[A
             filters=_filters_json(e.filters),
             row_count=e.row_count,
             detail=e.detail,
+            client_ip=e.client_ip,
         )
         for e in conn.execute(stmt)
     ]
@@ -128,7 +154,10 @@ def audit_users(conn: Connection, principal: Principal) -> list[str]:
     return list(conn.execute(select(AuditEntry.user_email).distinct().order_by(AuditEntry.user_email)).scalars())
 
 
-__all__ = ["ALL_LENDERS", "AuditFilter", "AuditRow", "audit_actions", "audit_users", "list_audit"]
+__all__ = [
+    "ALL_LENDERS", "KINDS", "KIND_SIGN_INS", "KIND_WORK", "RESULTS", "RESULT_ALLOWED", "RESULT_REFUSED",
+    "AuditFilter", "AuditRow", "audit_actions", "audit_users", "list_audit",
+]
 
 
 def _value_text(value) -> str:

@@ -1,4 +1,5 @@
-"""Local accounts: argon2 password hashes, throttling after repeated failures, user management.
+"""Local accounts: argon2 password hashes, sign-in with throttling (commlog.throttle) and its
+audit trail (commlog.audit), the password rules (commlog.passwords), user management.
 
 Single sign-on identities map onto the same app_user rows (password_hash NULL).
 """
@@ -6,22 +7,23 @@ Single sign-on identities map onto the same app_user rows (password_hash NULL).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, exists, insert, select, update
 
+from commlog import audit, passwords, throttle
 from commlog.log_queries import lender_by_slug
-from commlog.models import AppUser, Lender, LoginAttempt
+from commlog.models import AppUser, AuditEntry, Lender
 from commlog.principal import Principal, Role
 
 _hasher = PasswordHasher()
 
-MAX_FAILURES = 5  # failed logins per address within THROTTLE_WINDOW before it is locked
-THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_PASSWORD_LENGTH = 1024  # argon2 cost grows with input; refuse absurd input up front
-MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = passwords.MAX_LENGTH  # argon2 cost grows with input; refuse absurd input up front
+MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
+NOT_RIGHT = "Email or password is not right."
+TYPED_ADDRESS_CHARS = 100  # an address that is no user's is kept this long in the audit trail
 
 # A hash of nothing anyone knows, verified when the address is unknown so that timing does not
 # tell which addresses exist.
@@ -54,29 +56,38 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _recent_failures(conn: Connection, email: str, now: datetime) -> int:
-    last_success = conn.execute(
-        select(func.max(LoginAttempt.attempted_at)).where(LoginAttempt.email == email, LoginAttempt.succeeded.is_(True))
+def typed_address(email: str) -> str:
+    """An address that is no user's, as the audit trail keeps it: shortened, and not kept at all when
+    it is not an address (people type their password into the email field)."""
+    return email[:TYPED_ADDRESS_CHARS] if "@" in email else "(not an email address)"
+
+
+def _record_throttled(conn: Connection, email: str, ip: str | None, refusal: throttle.Throttled, now: datetime) -> None:
+    """One sign_in_throttled entry per client IP between two of its failures: a client hammering
+    while refused writes one row, not one per try."""
+    already = conn.execute(
+        select(exists().where(
+            AuditEntry.action == audit.SIGN_IN_THROTTLED,
+            AuditEntry.at >= refusal.last_failure_at,
+            AuditEntry.client_ip.is_(None) if ip is None else AuditEntry.client_ip == ip,
+        ))
     ).scalar()
-    since = now - THROTTLE_WINDOW
-    if last_success is not None and last_success > since:
-        since = last_success
-    return conn.execute(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(LoginAttempt.email == email, LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at > since)
-    ).scalar_one()
+    if not already:
+        audit.record_auth_event(conn, audit.SIGN_IN_THROTTLED, at=now, email=typed_address(email), ip=ip,
+                                detail=f"{refusal.key.name}; try again in {refusal.wait_text}")
 
 
-def authenticate(conn: Connection, email: str, password: str, now: datetime) -> Principal:
-    """Check a local login. Raises AuthError with a message fit for the login page."""
+def authenticate(conn: Connection, email: str, password: str, now: datetime, ip: str | None = None) -> Principal:
+    """Check a local sign-in from client IP `ip` (None: not known). Raises AuthError with a message fit
+    for the sign-in form: the same words for unknown addresses and wrong passwords, and for a
+    throttled attempt whether or not the address exists. Every outcome is in the audit trail."""
     email = normalize_email(email)[:320]
     if not email or not password:
         raise AuthError("Enter your email and password.")
-    if _recent_failures(conn, email, now) >= MAX_FAILURES:
-        raise AuthError(
-            f"Too many failed attempts for this address. Try again in {int(THROTTLE_WINDOW.total_seconds() // 60)} minutes."
-        )
+    refusal = throttle.check(conn, email, ip, now)
+    if refusal is not None:  # no password verified, nothing counted: the delay is not extended
+        _record_throttled(conn, email, ip, refusal, now)
+        raise AuthError(refusal.message)
     user = conn.execute(select(AppUser.__table__).where(AppUser.email == email)).first()
     ok = False
     if len(password) <= MAX_PASSWORD_LENGTH:
@@ -85,9 +96,19 @@ def authenticate(conn: Connection, email: str, password: str, now: datetime) -> 
             ok = _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
-    conn.execute(insert(LoginAttempt).values(email=email, attempted_at=now, succeeded=ok and not user.disabled))
+    signed_in = ok and not user.disabled
+    throttle.record(conn, email, ip, now, succeeded=signed_in)
+    throttle.prune(conn, now)
+    if user is None:
+        audit.record_auth_event(conn, audit.SIGN_IN_FAILED, at=now, email=typed_address(email), ip=ip,
+                                detail="unknown_address")
+    else:
+        reason = ("local" if signed_in else "disabled" if ok
+                  else "no_local_password" if user.password_hash is None else "wrong_password")
+        audit.record_auth_event(conn, audit.SIGN_IN if signed_in else audit.SIGN_IN_FAILED, at=now, email=user.email,
+                                ip=ip, role=user.role, lender_id=user.lender_id, detail=reason)
     if not ok:
-        raise AuthError("Email or password is not right.")
+        raise AuthError(NOT_RIGHT)
     if user.disabled:
         raise AuthError("This account is disabled. Ask platform ops to re-enable it.")
     conn.execute(update(AppUser).where(AppUser.id == user.id).values(last_login_at=now))
@@ -132,8 +153,8 @@ def add_user(conn: Connection, email: str, role: str, lender_slug: str | None, p
         lender_id = lender.id
     elif lender_slug:
         raise UserError("ops users see every lender; do not give --lender")
-    if password is not None and not (MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH):
-        raise UserError(f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    if password is not None and (problem := passwords.password_problem(password, email)) is not None:
+        raise UserError(problem)
     if conn.execute(select(AppUser.id).where(AppUser.email == email)).first():
         raise UserError(f"a user {email} already exists")
     return conn.execute(

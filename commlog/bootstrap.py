@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from commlog import config
 from commlog.db import make_engine
 from commlog.migrate import upgrade
+from commlog.unit_of_work import platform_reading
 
 # The default demo set: five lenders of very different sizes, ~60 days. Seeds in a few seconds.
 DEFAULT_DEMO = dict(lenders=5, borrowers=8_000, messages=70_000, days=60, seed=1)
@@ -54,7 +55,7 @@ def _file_lock(path: Path):
 def _lender_count(engine) -> int:
     from commlog.models import Lender
 
-    with engine.connect() as conn:
+    with platform_reading(engine) as conn:
         return conn.execute(select(func.count()).select_from(Lender)).scalar_one()
 
 

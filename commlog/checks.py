@@ -1,8 +1,8 @@
 """Check delivery status: the service behind the button, the bulk check and `python -m commlog check`.
 
     check_messages(engine, principal, message_ids, *, now=None, client=None, on_progress=None,
-                   concurrency=None) -> list[CheckOutcome]
-    check_message(engine, principal, message_id, *, now=None, client=None) -> CheckOutcome
+                   on_wait=None, concurrency=None, wait_budget=PAGE_WAIT_BUDGET) -> list[CheckOutcome]
+    check_message(engine, principal, message_id, *, now=None, client=None, on_wait=None) -> CheckOutcome
 
 * Each message is loaded with a lender-scoped query: an id outside the principal's lenders gives
   the same "not found" outcome as an id that does not exist, never data.
@@ -18,6 +18,13 @@
   are eventually consistent. Later it is an error, worded by age (the provider's retention).
 * When the provider refuses the account (bad key, missing scope/add-on) or is down, the remaining
   messages of a bulk run are not attempted; they get the same message.
+* Rate limits: the provider account's one budget (`commlog.providers.rate_limit`) paces every
+  thread; after a 429 they all wait for the moment the provider named, then go on. While they wait,
+  `on_wait("waiting 43 s for SendGrid's rate limit")` is called in the calling thread (about twice
+  a second). A rate limit is never "could not be checked" while the run's `wait_budget` (seconds;
+  a page's default `PAGE_WAIT_BUDGET`, None for the command line: wait as long as needed) allows
+  waiting; past it the run stops and the emails not checked get one "try again in N s"
+  (`rate_limit_summary`).
 * One audit entry per call (action "check"): the ids (first 200), the count, and a summary of
   the results.
 """
@@ -27,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -42,6 +50,8 @@ from commlog.principal import Principal
 from commlog.providers import ProviderSet, get_providers
 from commlog.providers import errors as perr
 from commlog.providers.base import FetchResult, Provider, RemoteMessage, StoredMessage, Suppression
+from commlog.providers.rate_limit import wait_budget as limit_waits
+from commlog.providers.rate_limit import waiting_text
 from commlog.settings import DEFAULT_CHECK_CONCURRENCY, MAX_CHECK_CONCURRENCY, settings
 from commlog.status import StatusEvent, overall_status
 from commlog.store import UnmatchedEventRow, keep_unmatched, record_events
@@ -54,6 +64,9 @@ R = TypeVar("R")
 
 DEFAULT_CONCURRENCY = DEFAULT_CHECK_CONCURRENCY
 PROVIDER_LAG_GRACE = timedelta(hours=1)  # "not found" this soon after sending -> PENDING
+PAGE_WAIT_BUDGET = 120.0  # seconds a page's check may wait for rate limits before it stops and says when to retry
+WAIT_NOTICE_EVERY = 0.5  # seconds between wait notices (and the check for one)
+WAIT_NOTICE_FROM = 1.0  # waits shorter than this are not worth a notice
 
 NOT_FOUND_TEXT = "No such email in your Communication Log."
 NEVER_SENT_TEXT = (
@@ -81,6 +94,7 @@ class CheckOutcome:
     last_known_status: str | None = None  # the stored status before this check (shown on failure)
     checked_at: datetime | None = None
     notes: list[str] = field(default_factory=list)  # e.g. "rate limited by SendGrid, retried after 1 s"
+    provider: str | None = None  # the provider whose error this is (e.g. whose rate limit)
 
     @property
     def ok(self) -> bool:
@@ -219,6 +233,7 @@ def _store(engine: Engine, principal: Principal, f: _Fetched, provider: Provider
             out.kind = f.error.kind
             out.error = _not_found_text(provider, msg, now) if isinstance(f.error, perr.NotFound) else str(f.error)
             out.retry_after = f.error.retry_after
+            out.provider = f.error.provider
             return out
     events = [] if pending_unknown else [pe.to_new_event(msg.id, msg.lender_id) for pe in f.result.events]
     # Stored under the message's own provider name: ids are unique per provider.
@@ -287,11 +302,15 @@ def check_messages(
     now: datetime | None = None,
     client: ProviderSet | Provider | None = None,
     on_progress: Callable[[int, int, CheckOutcome], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
     concurrency: int | None = None,
+    wait_budget: float | None = PAGE_WAIT_BUDGET,
 ) -> list[CheckOutcome]:
     """Ask the provider about each message and store the answers. Returns outcomes in input order.
 
     `client`: a `ProviderSet` or one `Provider` for every message (default: `get_providers`).
+    `on_wait(text)`: while the provider's rate limit holds the run back. `wait_budget`: seconds
+    the run may wait for rate limits (None: as long as the provider asks).
     Every read and write is the principal's own unit of work (commlog.unit_of_work), whichever
     thread calls."""
     ids: list[int] = []
@@ -335,7 +354,8 @@ def check_messages(
                 finish(CheckOutcome(lm.msg.id, error=str(exc), kind=exc.kind, last_known_status=lm.delivery_status))
             todo = []
         else:
-            _run(engine, principal, providers, todo, now, _concurrency(concurrency), finish)
+            _run(engine, principal, providers, todo, now, _concurrency(concurrency), finish,
+                 _Waits(providers, on_wait, wait_budget))
 
     outcomes = [results[i] for i in ids]
     _audit(engine, principal, ids, outcomes, loaded, now)
@@ -349,12 +369,45 @@ def _providers(engine: Engine, client: ProviderSet | Provider | None, now: datet
     return client if isinstance(client, ProviderSet) else ProviderSet.single(client)
 
 
+class _Waits:
+    """A run's rate-limit waiting: its time budget (for the worker threads) and its notices (in the
+    calling thread)."""
+
+    def __init__(self, providers: ProviderSet, on_wait: Callable[[str], None] | None, budget: float | None) -> None:
+        self.providers = providers
+        self.on_wait = on_wait
+        self.deadline = None if budget is None else time.monotonic() + budget
+
+    def budgeted(self, work: Callable[[T], R]) -> Callable[[T], R]:
+        """`work` bounded by the run's budget: its waits end at the run's deadline."""
+        def run(item: T) -> R:
+            left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            with limit_waits(left):
+                return work(item)
+        return run
+
+    def notice(self) -> None:
+        """Tell `on_wait` when a provider's rate limit holds the run back (in the calling thread)."""
+        if self.on_wait is None:
+            return
+        held = self.providers.rate_wait()
+        if held is not None and held[1] >= WAIT_NOTICE_FROM:
+            self.on_wait(waiting_text(held[0], held[1]))
+
+
+def _stops_run(error: perr.ProviderError | None) -> bool:
+    """The provider refused the account, is down, or its rate limit outlasts the run's budget:
+    the same answer awaits every message not started yet."""
+    return error is not None and (error.stops_bulk or isinstance(error, perr.RateLimited))
+
+
 def _in_parallel(items: list[T], work: Callable[[T], R], workers: int, name: str,
-                 on_result: Callable[[T, R], perr.ProviderError | None]) -> list[T]:
+                 on_result: Callable[[T, R], perr.ProviderError | None], on_idle: Callable[[], None] | None = None) -> list[T]:
     """Run `work(item)` on at most `workers` threads and hand each result to `on_result` in the
-    calling thread, as it completes (a Streamlit script can update its progress bar there). When
-    `on_result` returns an error that stops a bulk run (the provider refused the account or is
-    down), no more items start; returns the items never started, in their order."""
+    calling thread, as it completes (a Streamlit script can update its progress bar there);
+    `on_idle()` there too, about every `WAIT_NOTICE_EVERY` seconds. When `on_result` returns an
+    error that stops a run (`_stops_run`), no more items start; returns the items never started,
+    in their order."""
     stop: perr.ProviderError | None = None
     queue = list(reversed(items))
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items))), thread_name_prefix=name) as pool:
@@ -367,38 +420,55 @@ def _in_parallel(items: list[T], work: Callable[[T], R], workers: int, name: str
 
         submit_more()
         while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            finished, _ = wait(running, timeout=WAIT_NOTICE_EVERY if on_idle else None, return_when=FIRST_COMPLETED)
             for fut in finished:
                 error = on_result(running.pop(fut), fut.result())
-                if error is not None and error.stops_bulk and stop is None:
+                if _stops_run(error) and stop is None:
                     stop = error
             submit_more()
+            if on_idle is not None and running:
+                on_idle()
     return list(reversed(queue))
 
 
 def _run(engine: Engine, principal: Principal, providers: ProviderSet, todo: list[_Loaded], now: datetime, workers: int,
-         finish: Callable[[CheckOutcome], None]) -> None:
+         finish: Callable[[CheckOutcome], None], waits: _Waits) -> None:
     stopped_by: list[perr.ProviderError] = []
 
     def fetch(lm: _Loaded) -> _Fetched:
         return _fetch(providers.for_message(lm.msg), lm, now)
 
     def stored(lm: _Loaded, fetched: _Fetched) -> perr.ProviderError | None:
-        if fetched.error is not None and fetched.error.stops_bulk:
+        if _stops_run(fetched.error):
             stopped_by.append(fetched.error)
         finish(_store(engine, principal, fetched, providers.for_message(lm.msg), now))
         return fetched.error
 
-    not_started = _in_parallel(todo, fetch, workers, "commlog-check", stored)
-    # Not attempted after the provider refused the account or went down: same message, nothing written.
+    not_started = _in_parallel(todo, waits.budgeted(fetch), workers, "commlog-check", stored, waits.notice)
+    # Not attempted after the provider refused the account, went down or rate limited past the
+    # run's budget: same message, nothing written.
     stop = stopped_by[0] if stopped_by else None
     for lm in not_started:
         finish(
             CheckOutcome(
                 lm.msg.id, error=str(stop), kind=stop.kind if stop else "error", retry_after=stop.retry_after if stop else None,
-                last_known_status=lm.delivery_status,
+                last_known_status=lm.delivery_status, provider=stop.provider if stop else None,
             )
         )
+
+
+def rate_limit_summary(outcomes: Sequence[CheckOutcome]) -> str | None:
+    """One line for every email a rate limit left unchecked, e.g. "SendGrid's rate limit: 12 emails
+    not checked, try again in 43 s."; None when there are none."""
+    limited = [o for o in outcomes if o.kind == "rate_limited"]
+    if not limited:
+        return None
+    label = perr.provider_label(limited[0].provider)
+    label = "the " + label[4:] if label.startswith("The ") else label
+    seconds = max((o.retry_after or 1.0) for o in limited)
+    n = len(limited)
+    return (f"{label[0].upper() + label[1:]}'s rate limit: {n} email{'s' if n != 1 else ''} not checked, "
+            f"try again in {perr.seconds_text(seconds)}.")
 
 
 def check_message(
@@ -408,9 +478,10 @@ def check_message(
     *,
     now: datetime | None = None,
     client: ProviderSet | Provider | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> CheckOutcome:
     """Check one message (the detail view's button)."""
-    return check_messages(engine, principal, [message_id], now=now, client=client, concurrency=1)[0]
+    return check_messages(engine, principal, [message_id], now=now, client=client, on_wait=on_wait, concurrency=1)[0]
 
 
 # --- sync: pull recent events for accounts without webhooks -------------------------------------------
@@ -501,12 +572,15 @@ def sync_recent(
     client: ProviderSet | Provider | None = None,
     on_listed: Callable[[int], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
     concurrency: int | None = None,
+    wait_budget: float | None = None,
 ) -> SyncReport:
     """Pull the events of every message the provider created in [since, until) and store them like
     a check (matched messages) or keep them in `unmatched_event` (unknown messages; only when no
     lender is given, since an unknown message's lender cannot be known). `on_listed(n)` once the
-    listing is done; `on_progress(done, total)` in the calling thread."""
+    listing is done; `on_progress(done, total)` and `on_wait(text)` (a rate limit holds it back)
+    in the calling thread; `wait_budget` as for `check_messages` (default None: wait as needed)."""
     now = _now(now)
     until = until or now
     scope = principal.lender_scope(lender_id)
@@ -547,7 +621,7 @@ def sync_recent(
         (_, lm), (result, err) = item, answer
         if err is not None:
             report.errors[str(err)] += 1
-            if err.stops_bulk:
+            if _stops_run(err):
                 stops.append(err)
         elif lm is None:
             kept_as = provider.name if provider.name != "sandbox" else "sendgrid"
@@ -565,7 +639,8 @@ def sync_recent(
             on_progress(done, len(work))
         return err
 
-    _in_parallel(work, fetch, _concurrency(concurrency), "commlog-sync", stored)
+    waits = _Waits(ProviderSet.single(provider), on_wait, wait_budget)
+    _in_parallel(work, waits.budgeted(fetch), _concurrency(concurrency), "commlog-sync", stored, waits.notice)
     stop = stops[0] if stops else None
     if stop is not None:
         report.stopped = str(stop)

@@ -25,11 +25,22 @@ COMMAND_MODULES = (
     "commlog.commands.rollups",
     "commlog.commands.check",
     "commlog.commands.sync",
+    "commlog.commands.audit",
+    "commlog.commands.suppressions",
 )
 
 
 class CommandError(Exception):
     """A failure to report in one line (exit 1)."""
+
+    exit_code = 1
+
+
+class UsageError(CommandError):
+    """Arguments that cannot be used (an unknown lender, a user who may not do this): one line, exit 2,
+    nothing changed."""
+
+    exit_code = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

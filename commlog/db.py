@@ -50,19 +50,21 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def _set_lender_scope(conn) -> None:
-    """Row-level security (migration 0003): the transaction's first statement names its lender
-    (commlog.tenancy's scope; '' = unscoped), local to the transaction, on the same DBAPI connection
-    and therefore inside the transaction its queries run in. In autocommit mode there is no
+    """Row-level security (migrations 0003, 0010): the transaction's first statement names its scope
+    (commlog.tenancy's two settings: a lender's id, or every lender, or neither, which sees nothing),
+    local to the transaction, on the same DBAPI connection and therefore inside the transaction its
+    queries run in. In autocommit mode there is no
     transaction to be local to: the setting is made for the session instead, and since every begin
     sets it again, it never leaks into the connection's next use."""
-    from commlog.tenancy import SCOPE_INFO, SETTING, current_lender, setting_value
+    from commlog.tenancy import ALL_SETTING, SCOPE_INFO, SET_SQL, SETTING, current_lender, setting_values
 
     dbapi_conn = conn.connection.dbapi_connection
     local = not getattr(dbapi_conn, "autocommit", False)
     scope = current_lender()
+    values = setting_values(scope)
     cur = dbapi_conn.cursor()
     try:
-        cur.execute("SELECT set_config(%s, %s, %s)", (SETTING, setting_value(scope), local))
+        cur.execute(SET_SQL, (SETTING, values[SETTING], local, ALL_SETTING, values[ALL_SETTING], local))
     finally:
         cur.close()
     conn.info[SCOPE_INFO] = scope  # the transaction's scope, for tenancy.unscoped to restore

@@ -41,12 +41,6 @@ _EXACT = {
 _PREFIX = {"hotmail": MICROSOFT, "live": MICROSOFT, "outlook": MICROSOFT, "yahoo": YAHOO}
 
 
-def domain_of(email: str) -> str:
-    """The lower-case domain of an address ('' if there is none)."""
-    _, at, domain = (email or "").strip().rpartition("@")
-    return domain.strip().rstrip(".").lower() if at else ""
-
-
 @lru_cache(maxsize=4096)
 def provider_family(domain: str) -> str:
     """google | microsoft | yahoo | apple | other, for a recipient domain (or a whole address)."""

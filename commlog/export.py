@@ -1,4 +1,5 @@
-"""Export failures as CSV: the same rows for the page's download button and `export-failures`.
+"""Export failures as CSV: the same rows for the page's download (`GET /export/<token>`,
+commlog.export_route) and `export-failures`.
 
 A failure is an email whose Status is failed (our mail servers could not send it), or whose delivery
 status is NOT_DELIVERED (BOUNCE, BLOCKED, DROPPED, FAILED, or deferrals past the retry window);
@@ -52,8 +53,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from commlog import audit
 from commlog.driver_rows import driver_row_chunks
 from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, count_log, log_select
-from commlog.log_view import LogQuery
-from commlog.models import Account, Lender, Message
+from commlog.log_view import LogQuery, LogView, day_bounds
+from commlog.models import SUBJECT_TEXT, Account, Lender, Message
 from commlog.principal import Principal
 from commlog.unit_of_work import reading, writing
 from commlog.vocabulary import (
@@ -80,7 +81,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("Recipient", "The address it was sent to."),
     ("Recipient domain", "The part after the @."),
     ("Mailbox provider", "google, microsoft, yahoo (Yahoo and AOL), apple or other."),
-    ("Subject", "The email's subject."),
+    ("Subject", "The email's subject, decoded when the mailer stored it MIME-encoded (=?UTF-8?Q?...?=)."),
     ("Email type", "account_confirmation, password_reset, ..."),
     ("Status", "Did our mail servers send it: sent or failed."),
     ("Send error", "Why sending failed (Status failed only)."),
@@ -183,7 +184,7 @@ _CELLS = (
     _text(Message.recipient_email),
     _text(Message.recipient_domain),
     _text(Message.provider_family),
-    _text(Message.subject),
+    _text(SUBJECT_TEXT),  # decoded (RFC 2047), then formula-safe
     _text(Message.email_type),
     _text(Message.send_status),
     _text(Message.send_error),
@@ -357,8 +358,8 @@ def stream_failures(
         if on_rows is not None:
             on_rows(n)
 
-    # The principal's own unit of work (row-level security on PostgreSQL): the page's download
-    # callable and the CLI run outside any Streamlit script run; its scope never crosses a yield.
+    # The principal's own unit of work (row-level security on PostgreSQL): the download route and
+    # the CLI run outside any Streamlit script run; its scope never crosses a yield.
     try:
         with reading(engine, principal) as conn:
             yield from iter_csv(conn, stmt, bom=bom, chunk_rows=chunk_rows, on_rows=counted)
@@ -391,14 +392,26 @@ def build_csv(
     now: datetime | None = None,
     audit_extra: dict | None = None,
 ) -> bytes:
-    """The whole file, for st.download_button (which needs bytes). Rows still come from SQL in
-    chunks; only the finished file is held. The page caps its size (ui.export_panel.PAGE_MAX_ROWS)."""
+    """The whole file as bytes (tests, small tools). Rows still come from SQL in chunks; only the
+    finished file is held. The page's download streams instead (commlog.export_route)."""
     out = io.BytesIO()
     for chunk in stream_failures(
         engine, principal, spec, source=source, file_name=file_name, bom=bom, now=now, audit_extra=audit_extra
     ):
         out.write(chunk)
     return out.getvalue()
+
+
+def period_export(lender_id: int | None, start: date, end: date, *, email_type: str | None = None,
+                  audience: str | None = None, include_deferred: bool = False) -> FailureExport:
+    """The failures of a Deliverability period: sent on the UTC days `start`..`end` (both included,
+    the days Deliverability counts), of one email type and audience if given, from every log of one
+    lender, or of every lender when `lender_id` is None (ops only: anyone else gets ScopeError)."""
+    view = LogView(lender_id=lender_id, all_logs=True, range="custom", date_from=start, date_to=end,
+                   choices={"type": email_type, "audience": audience})
+    since, until = day_bounds(start, end, ZoneInfo("UTC"))
+    query = LogQuery(0 if lender_id is None else lender_id, view, since, until)  # 0: not read by an all-lenders query
+    return FailureExport(query, span=SPAN_ALL if lender_id is None else SPAN_LENDER, include_deferred=include_deferred)
 
 
 # --- naming and audit ----------------------------------------------------------------------------
@@ -439,7 +452,8 @@ def audit_filters(spec: FailureExport, *, bom: bool, source: str, extra: dict | 
     """What the audit entry keeps: the lender and UTC bounds, the log view's filters as in its URL
     (not its dates, which the bounds hold exactly, nor its paging), the span, the options, the source."""
     q = spec.query
-    f = {k: v for k, v in q.view.to_query_params().items() if k not in ("lender", "range", "from", "to", "page", "size")}
+    f = {k: v for k, v in q.view.to_query_params().items()
+         if k not in ("lender", "range", "from", "to", "sent_from", "sent_to", "page", "size")}
     if spec.span != SPAN_ALL:
         f["lender_id"] = q.lender_id
     if spec.span != SPAN_LOG:
@@ -467,6 +481,7 @@ __all__ = [
     "failure_condition",
     "file_name",
     "iter_csv",
+    "period_export",
     "safe_text",
     "safe_text_sql",
     "stream_failures",

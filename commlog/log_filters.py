@@ -61,13 +61,20 @@ def _readable(values: Mapping[str, str]) -> Callable[[str], str]:
     return lambda v: values.get(v, v)
 
 
+def _not_checked() -> ColumnElement[bool]:
+    """Sent, and no delivery information fetched yet: what a check can still answer. A failed send
+    never left our servers, so there is nothing to ask the provider about it."""
+    return Message.delivery_status.is_(None) & (Message.send_status == SendStatus.SENT.value)
+
+
 FILTERS: tuple[ChoiceFilter, ...] = (
     ChoiceFilter("status", "Status", lambda v: Message.send_status == v,
                  values=tuple(s.value for s in SendStatus), help="Did our mail servers send it?"),
     ChoiceFilter("delivery", "Delivery status",
-                 lambda v: Message.delivery_status.is_(None) if v == NOT_CHECKED else Message.delivery_status == v,
+                 lambda v: _not_checked() if v == NOT_CHECKED else Message.delivery_status == v,
                  values=DELIVERY_CHOICES, normalize=str.upper, reads_as=_readable({NOT_CHECKED: NOT_CHECKED_LABEL}),
-                 help="Did the receiving mail server take it?"),
+                 help="Did the receiving mail server take it? *Not checked yet*: sent, and not asked of the provider "
+                 "yet (an email our servers failed to send has nothing to check: see Status *failed*)."),
     ChoiceFilter("event", "Event type", lambda v: Message.event_mask.op("&")(EVENT_BIT[EventType(v)]) != 0,
                  values=tuple(e.value for e in EventType), normalize=str.upper,
                  help="Messages that had at least one event of this type."),

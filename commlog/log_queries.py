@@ -9,9 +9,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Select, and_, case, func, or_, select
 
+from commlog.event_wording import Voice, event_voice, match_note
 from commlog.log_filters import BY_PARAM
 from commlog.log_view import LogQuery, LogView
-from commlog.models import Account, DeliveryEvent, Lender, Message
+from commlog.models import SUBJECT_TEXT, Account, DeliveryEvent, Lender, Message
 from commlog.paging import Page, clamp
 from commlog.principal import Principal, ScopeError
 from commlog.vocabulary import Audience, explain_event
@@ -23,7 +24,7 @@ LOG_COLUMNS = (
     Message.id,
     Message.sent_at,
     Message.recipient_email,
-    Message.subject,
+    SUBJECT_TEXT.label("subject"),  # decoded (RFC 2047), as people read it
     Message.email_type,
     Message.audience,
     Message.send_status,
@@ -67,6 +68,8 @@ class EventRow:
     attempt: int | None
     bounce_classification: str | None
     provider_event_id: str
+    voice: Voice | None = None  # who said what (commlog.event_wording): the words the event is shown with
+    match_note: str | None = None  # how it found this email when the provider did not name it
 
 
 @dataclass(frozen=True)
@@ -132,14 +135,20 @@ def _prefix_range(column, prefix: str) -> list:
     return [column >= prefix, column < prefix[:-1] + chr(nxt), like]
 
 
+# How well a borrower matches what was typed, best first: the whole email address, the start of
+# the email, the start of the name, the start of a later word of the name, anywhere.
+MATCH_EXACT_EMAIL, MATCH_EMAIL_PREFIX, MATCH_NAME_PREFIX, MATCH_NAME_WORD, MATCH_ANYWHERE = range(5)
+
+
 def search_borrowers(
     conn: Connection, principal: Principal, lender_id: int, text: str, limit: int = TYPEAHEAD_LIMIT
 ) -> list[AccountRow]:
-    """Type-ahead over one lender's borrowers by name or email (case-insensitive).
+    """Type-ahead over one lender's borrowers by name or email (case-insensitive), best match first.
 
-    Borrowers whose email or name starts with the text come first (what people type, found through
-    index ranges), then those containing it anywhere (a scan of the lender's borrowers, only when
-    the prefixes did not fill the list). Within each group: by name.
+    The whole email address first, then emails starting with the text, then names starting with
+    it (each found through an index range), then names with a later word starting with it, then
+    the text anywhere (a scan of the lender's borrowers, only when the index ranges did not fill
+    the list). Within each rank: by email for the email ranks, by name for the name ranks.
     """
     lender_id = principal.require_lender(lender_id)
     text = " ".join((text or "").replace("\x00", " ").split())[:100].lower()  # NUL: PostgreSQL refuses it
@@ -148,20 +157,41 @@ def search_borrowers(
     limit = max(1, min(limit, 100))
     cols = (Account.id, Account.lender_id, Account.kind, Account.name, Account.email)
     mine = [Account.lender_id == lender_id, Account.kind == Audience.BORROWER.value]
-    by_email = select(*cols).where(*mine, *_prefix_range(Account.email, text))
-    by_name = select(*cols).where(*mine, *_prefix_range(Account.search_text, text))
-    prefixed = [AccountRow(*r) for r in conn.execute(by_email.union(by_name).order_by("name", "id").limit(limit))]
-    if len(prefixed) == limit:
-        return prefixed
-    seen = [a.id for a in prefixed]
-    contains = (
-        select(*cols)
-        .where(*mine, Account.search_text.like(_like_pattern(text), escape="\\"))
-        .order_by(Account.name, Account.id)
-        .limit(limit - len(prefixed) + len(seen))
-    )
-    rest = [AccountRow(*r) for r in conn.execute(contains) if r.id not in seen]
-    return prefixed + rest[: limit - len(prefixed)]
+    by_email = select(*cols).where(*mine, *_prefix_range(Account.email, text)).order_by(Account.email).limit(limit)
+    by_name = select(*cols).where(*mine, *_prefix_range(Account.search_text, text)).order_by(Account.search_text).limit(limit)
+    found = {AccountRow(*r) for r in conn.execute(by_email)} | {AccountRow(*r) for r in conn.execute(by_name)}
+    if len(found) < limit:
+        contains = (
+            select(*cols)
+            .where(*mine, Account.search_text.like(_like_pattern(text), escape="\\"))
+            # A later word of the name starting with the text ranks before the text anywhere.
+            .order_by(case((Account.search_text.like("% " + _like_pattern(text)[1:], escape="\\"), 0), else_=1),
+                      Account.name, Account.id)
+            .limit(limit + len(found))
+        )
+        found |= {AccountRow(*r) for r in conn.execute(contains)}
+    return sorted(found, key=lambda a: typeahead_order(a, text))[:limit]
+
+
+def typeahead_order(account: AccountRow, text: str) -> tuple:
+    """Where a borrower sits in the type-ahead: by `match_rank`; within the email ranks by email
+    (the order their index range is read in), within the name ranks by name."""
+    rank = match_rank(account, text)
+    return rank, account.email.lower() if rank <= MATCH_EMAIL_PREFIX else account.name.casefold(), account.id
+
+
+def match_rank(account: AccountRow, text: str) -> int:
+    """MATCH_EXACT_EMAIL … MATCH_ANYWHERE: how well `account` matches `text` (lower case, one space)."""
+    email, name = account.email.lower(), " ".join(account.name.lower().split())
+    if email == text:
+        return MATCH_EXACT_EMAIL
+    if email.startswith(text):
+        return MATCH_EMAIL_PREFIX
+    if name.startswith(text):
+        return MATCH_NAME_PREFIX
+    if any(word.startswith(text) for word in name.split()[1:]) or f" {text}" in name:
+        return MATCH_NAME_WORD
+    return MATCH_ANYWHERE
 
 
 # --- the log -----------------------------------------------------------------------------------
@@ -172,7 +202,6 @@ def search_borrowers(
 SPAN_LOG = "log"
 SPAN_LENDER = "lender"
 SPAN_ALL = "all"
-SPANS = (SPAN_LOG, SPAN_LENDER, SPAN_ALL)
 
 
 def _conditions(q: LogQuery, span: str = SPAN_LOG) -> list:
@@ -194,7 +223,7 @@ def _conditions(q: LogQuery, span: str = SPAN_LOG) -> list:
         cond.append(
             or_(
                 func.lower(Message.recipient_email).like(pattern, escape="\\"),
-                func.lower(Message.subject).like(pattern, escape="\\"),
+                func.lower(SUBJECT_TEXT).like(pattern, escape="\\"),
             )
         )
     return cond
@@ -261,7 +290,12 @@ def email_types(conn: Connection, principal: Principal, lender_id: int) -> list[
 
 
 def get_message(conn: Connection, principal: Principal, message_id: int) -> MessageDetail | None:
-    stmt = select(Message.__table__).where(Message.id == message_id)
+    # "subject" is the decoded subject, as everywhere people read it; "subject_as_received" the stored one.
+    stmt = select(
+        *(c for c in Message.__table__.c if c.name not in ("subject", "subject_text")),
+        SUBJECT_TEXT.label("subject"),
+        Message.subject.label("subject_as_received"),
+    ).where(Message.id == message_id)
     if not principal.is_ops:
         stmt = stmt.where(Message.lender_id == principal.require_lender(None))
     message = conn.execute(stmt).mappings().first()
@@ -288,6 +322,9 @@ def get_message(conn: Connection, principal: Principal, message_id: int) -> Mess
             attempt=e.attempt,
             bounce_classification=e.bounce_classification,
             provider_event_id=e.provider_event_id,
+            voice=event_voice(e.event_type, provider=e.provider or message["provider"], reason=e.reason,
+                              raw_type=e.raw_type, domain=message["recipient_domain"]),
+            match_note=match_note(e.matched_by),
         )
         for e in conn.execute(
             select(DeliveryEvent.__table__)

@@ -8,7 +8,9 @@ written to the URL, and the query it runs. Pure: no database, no Streamlit.
 URL parameters (all optional):
   lender=<id> (ops only) · account=<id> (a borrower; absent = the lender's own log; all = every log
   of the lender, lender and borrowers) · range=24h|7d|30d|custom · from=YYYY-MM-DD · to=YYYY-MM-DD
-  (custom; dates in the viewer's zone) · the choice filters of `commlog.log_filters` (status,
+  (custom; dates in the viewer's zone) · sent_from=YYYY-MM-DDTHH:MMZ & sent_to=… (both: exact UTC
+  bounds, half-open, as Deliverability's links carry them so the log counts the same messages in
+  every zone; they replace range/from/to) · the choice filters of `commlog.log_filters` (status,
   delivery, event, type, audience, family, provider) · q=<recipient or subject text> ·
   domain=<domain> · sort=newest|oldest|recipient|status · page=<n> · size=25|50|100 ·
   find=<text> ("Find emails to…": every email to the matching recipients, across the lender's logs)
@@ -29,6 +31,12 @@ from commlog.log_filters import BY_PARAM, FILTERS
 PRESETS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PRESET_LABELS = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom dates"}
 DEFAULT_RANGE = "30d"
+# range=EXACT: exact UTC bounds [sent_from, sent_to) from a link (Deliverability counts UTC send
+# days; the viewer's local days would count other messages). Never written as range= in the URL:
+# the sent_from/sent_to parameters stand for it.
+EXACT = "utc"
+EXACT_LABEL = "Exact UTC times"
+UTC_STAMP_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}Z$")  # 2026-11-20T00:00Z, nothing else
 ALL_LOGS_PARAM = "all"  # account=all: every log of the lender
 ALL_LENDERS_PARAM = "all"  # lenders=all: the recipient search over every lender (ops)
 PAGE_SIZES = (25, 50, 100)
@@ -52,6 +60,8 @@ class LogView:
     range: str = DEFAULT_RANGE
     date_from: date | None = None  # custom range, days in the viewer's zone
     date_to: date | None = None
+    sent_from: datetime | None = None  # range=EXACT: UTC, inclusive
+    sent_to: datetime | None = None  # range=EXACT: UTC, exclusive
     # The choice filters set (commlog.log_filters): (param, value) pairs; a mapping is accepted too.
     choices: tuple[tuple[str, str], ...] = ()
     text: str | None = None
@@ -67,6 +77,13 @@ class LogView:
         # known filters with a value.
         pairs = self.choices.items() if isinstance(self.choices, Mapping) else self.choices
         object.__setattr__(self, "choices", tuple(sorted((k, v) for k, v in pairs if k in BY_PARAM and v)))
+        # Exact bounds only with range=EXACT, and range=EXACT only with both bounds, in order.
+        exact = self.sent_from is not None and self.sent_to is not None and self.sent_from < self.sent_to
+        if self.range == EXACT and not exact:
+            object.__setattr__(self, "range", DEFAULT_RANGE)
+        if self.range != EXACT:
+            object.__setattr__(self, "sent_from", None)
+            object.__setattr__(self, "sent_to", None)
 
     def choice(self, param: str) -> str | None:
         return dict(self.choices).get(param)
@@ -94,7 +111,9 @@ class LogView:
             out["account"] = ALL_LOGS_PARAM
         elif self.account_id is not None:
             out["account"] = str(self.account_id)
-        if self.range != DEFAULT_RANGE:
+        if self.range == EXACT:
+            out["sent_from"], out["sent_to"] = utc_stamp(self.sent_from), utc_stamp(self.sent_to)
+        elif self.range != DEFAULT_RANGE:
             out["range"] = self.range
         if self.range == "custom":
             if self.date_from:
@@ -120,7 +139,10 @@ class LogView:
     # --- the query -------------------------------------------------------------------------------
 
     def bounds(self, tz: ZoneInfo, now: datetime) -> tuple[datetime | None, datetime | None]:
-        """UTC [since, until) of the view's dates; custom dates are whole days in the viewer's zone."""
+        """UTC [since, until) of the view's dates; custom dates are whole days in the viewer's zone,
+        exact bounds are what they say in every zone."""
+        if self.range == EXACT:
+            return self.sent_from, self.sent_to
         if self.range in PRESETS:
             return now - PRESETS[self.range], None
         return day_bounds(self.date_from, self.date_to, tz)
@@ -150,6 +172,54 @@ def day_bounds(first: date | None, last: date | None, tz: ZoneInfo) -> tuple[dat
     since = datetime.combine(first, time.min, tz).astimezone(utc) if first else None
     until = datetime.combine(last + timedelta(days=1), time.min, tz).astimezone(utc) if last else None
     return since, until
+
+
+def utc_stamp(moment: datetime) -> str:
+    """A UTC bound as the URL writes it: '2026-11-20T00:00Z'."""
+    return f"{moment.astimezone(ZoneInfo('UTC')):%Y-%m-%dT%H:%M}Z"
+
+
+def parse_utc_stamp(raw: str) -> datetime | None:
+    """'2026-11-20T00:00Z' as an aware UTC datetime; None for anything else (no other form, no
+    other zone, no date out of EARLIEST..LATEST)."""
+    if not UTC_STAMP_RE.fullmatch(raw):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw[:-1]).replace(tzinfo=ZoneInfo("UTC"))
+    except ValueError:
+        return None
+    return moment if EARLIEST <= moment.date() <= LATEST else None
+
+
+def exact_label(since: datetime, until: datetime, tz: ZoneInfo) -> str:
+    """How the log names exact bounds: 'Sent 20 Nov 00:00 – 27 Nov 00:00 UTC (in America/Los_Angeles:
+    19 Nov 16:00 – 26 Nov 16:00)'. The year is written when the two differ."""
+    def moment(m: datetime, year: bool) -> str:
+        return f"{m.day} {m:%b}{f' {m.year}' if year else ''} {m:%H:%M}"
+
+    utc = ZoneInfo("UTC")
+    a, b = since.astimezone(utc), until.astimezone(utc)
+    text = f"Sent {moment(a, a.year != b.year)} – {moment(b, a.year != b.year)} UTC"
+    if tz.key != "UTC":
+        la, lb = since.astimezone(tz), until.astimezone(tz)
+        text += f" (in {tz.key}: {moment(la, la.year != lb.year)} – {moment(lb, la.year != lb.year)})"
+    return text
+
+
+def exact_days(since: datetime, until: datetime) -> str | None:
+    """The whole UTC days exact bounds cover ('20–26 Nov', '30 Nov – 2 Dec'), or None when a bound
+    is not a UTC midnight."""
+    utc = ZoneInfo("UTC")
+    a, b = since.astimezone(utc), until.astimezone(utc)
+    if a.time() != time.min or b.time() != time.min:
+        return None
+    last = (b - timedelta(days=1)).date()
+    first = a.date()
+    if first == last:
+        return f"{last.day} {last:%b}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{last.day} {last:%b}"
+    return f"{first.day} {first:%b} – {last.day} {last:%b}"
 
 
 def clean_text(raw: str | None) -> str | None:
@@ -214,6 +284,21 @@ class _Parser:
             return None
         return value
 
+    def exact(self) -> tuple[datetime | None, datetime | None]:
+        """sent_from and sent_to, both valid and in order, or neither (with one notice)."""
+        raw_from, raw_to = self.get("sent_from"), self.get("sent_to")
+        if raw_from is None and raw_to is None:
+            return None, None
+        since = parse_utc_stamp(raw_from) if raw_from else None
+        until = parse_utc_stamp(raw_to) if raw_to else None
+        if since is not None and until is not None and since < until:
+            return since, until
+        self.notices.append(
+            f"Ignored sent_from={_show(raw_from or '')} and sent_to={_show(raw_to or '')}: exact send times need both, "
+            "written like 2026-11-20T00:00Z (UTC), the first before the second."
+        )
+        return None, None
+
     def text(self, key: str) -> str | None:
         raw = self.get(key)
         if raw and len(raw) > MAX_TEXT:
@@ -227,6 +312,9 @@ class _Parser:
         account_id = None if all_logs else self.number("account")
         rng = self.one_of("range", PRESET_LABELS) or DEFAULT_RANGE
         date_from, date_to = self.day("from"), self.day("to")
+        sent_from, sent_to = self.exact()
+        if sent_from is not None:
+            rng = EXACT
         if rng == "custom":
             if date_from is None and date_to is None:
                 self.notices.append("Custom range without dates: showing the last 30 days.")
@@ -264,7 +352,7 @@ class _Parser:
             size = None
         view = LogView(
             lender_id=lender_id, account_id=account_id, all_logs=all_logs, range=rng, date_from=date_from,
-            date_to=date_to, choices=choices, text=text, domain=domain, sort=sort, page=page,
+            date_to=date_to, sent_from=sent_from, sent_to=sent_to, choices=choices, text=text, domain=domain, sort=sort, page=page,
             page_size=size or DEFAULT_PAGE_SIZE, search=search, search_all_lenders=search_all and search is not None,
         )
         return view, self.notices

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, inspect
 
+from commlog.tenancy import all_lenders
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -19,8 +21,16 @@ def alembic_config(connection) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    with engine.begin() as conn:
+    """Migrate to `revision`, in one transaction that declares every lender (row-level security,
+    commlog.tenancy): a migration that moves data must see all of it, even as a non-superuser owner."""
+    with all_lenders(), engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate back to `revision` (developers and tests), across every lender like `upgrade`."""
+    with all_lenders(), engine.begin() as conn:
+        command.downgrade(alembic_config(conn), revision)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -30,6 +31,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from commlog.db import is_sqlite
+from commlog.mime_subject import stored_subject_text
 
 # SQLite only aliases rowid for INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -147,7 +149,8 @@ class AppUser(Base):
 
 
 class LoginAttempt(Base):
-    """Failed and successful logins, for throttling and for the audit trail."""
+    """Sign-in attempts whose password was checked (not those refused by throttling), for
+    commlog.throttle; kept a day (commlog.throttle.prune)."""
 
     __tablename__ = "login_attempt"
 
@@ -155,8 +158,17 @@ class LoginAttempt(Base):
     email: Mapped[str] = mapped_column(String(320))
     attempted_at: Mapped[datetime]
     succeeded: Mapped[bool] = mapped_column(Boolean)
+    client_ip: Mapped[str | None] = mapped_column(String(45))  # NULL: not known (a local connection)
 
-    __table_args__ = (Index("ix_login_attempt_email_at", "email", "attempted_at"),)
+    __table_args__ = (
+        Index("ix_login_attempt_email_at", "email", "attempted_at"),
+        Index("ix_login_attempt_ip_at", "client_ip", "attempted_at"),
+        Index("ix_login_attempt_at", "attempted_at"),
+    )
+
+
+def _subject_text_default(context) -> str | None:
+    return stored_subject_text(context.get_current_parameters().get("subject"))
 
 
 class Message(Base):
@@ -171,7 +183,10 @@ class Message(Base):
     recipient_account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
     audience: Mapped[str] = mapped_column(String(16))  # staff | borrower
     email_type: Mapped[str] = mapped_column(String(64))
-    subject: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(500))  # exactly as received (may be RFC 2047 encoded)
+    # The subject decoded (commlog.mime_subject) when that differs from `subject`, else NULL: read
+    # it through SUBJECT_TEXT. Filled on insert from `subject` unless given (migration 0005 backfills).
+    subject_text: Mapped[str | None] = mapped_column(String(500), default=_subject_text_default)
     recipient_email: Mapped[str] = mapped_column(String(320))
     recipient_domain: Mapped[str] = mapped_column(String(255))
     provider_family: Mapped[str] = mapped_column(String(32))  # google | microsoft | yahoo | apple | other
@@ -199,12 +214,18 @@ class Message(Base):
     )
 
 
+# What the log shows, searches and exports as the subject: decoded, else as received.
+SUBJECT_TEXT = func.coalesce(Message.subject_text, Message.subject)
+
 # The recipient search (commlog.recipient_search; migration 0004) compares addresses lower-cased,
 # whatever case the sender stored, and bytewise, so that "starts with" is an index range:
 RECIPIENT_EMAIL = Bytewise(func.lower(Message.recipient_email))
 RECIPIENT_DOMAIN = Bytewise(func.lower(Message.recipient_domain))
 # One lender's emails to one address (every log), newest first; addresses starting with a text.
 Index("ix_message_lender_recipient", Message.lender_id, RECIPIENT_EMAIL, Message.sent_at, Message.id)
+# Every lender's emails to one address by send time: a late provider event without a message id
+# names an address, not a lender (commlog.webhooks.ingest; migration 0006).
+Index("ix_message_recipient_sent", RECIPIENT_EMAIL, Message.sent_at)
 # One lender's addresses on a domain, or on domains starting with a text ("gmial").
 Index("ix_message_lender_domain_recipient", Message.lender_id, RECIPIENT_DOMAIN, RECIPIENT_EMAIL)
 # The lender's account (staff or borrower) with a given address.
@@ -231,6 +252,10 @@ class DeliveryEvent(Base):
     provider: Mapped[str] = mapped_column(String(32))
     provider_event_id: Mapped[str] = mapped_column(String(255))
     ingested_at: Mapped[datetime]
+    # How the event found its message: NULL = the provider named it (an id); "address_and_time" =
+    # the provider sent no id and it is the newest email to the address sent before the event
+    # (commlog.store.MATCHED_BY_ADDRESS_AND_TIME; migration 0006).
+    matched_by: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         UniqueConstraint("provider", "provider_event_id", name="uq_delivery_event_provider_event"),
@@ -255,11 +280,13 @@ class UnmatchedEvent(Base):
     __table_args__ = (
         UniqueConstraint("provider", "provider_event_id", name="uq_unmatched_event_provider_event"),
         Index("ix_unmatched_event_provider_message_id", "provider_message_id"),
+        Index("ix_unmatched_event_recipient_email", "recipient_email"),  # stored lower-case
     )
 
 
 class AuditEntry(Base):
-    """Who did what: exports and delivery checks. Append-only from the app."""
+    """Who did what: exports, delivery checks and authentication events (commlog.audit).
+    Append-only from the app; pruned after commlog.audit_retention.RETENTION by `audit prune`."""
 
     __tablename__ = "audit_entry"
 
@@ -268,12 +295,80 @@ class AuditEntry(Base):
     user_email: Mapped[str] = mapped_column(String(320))
     role: Mapped[str] = mapped_column(String(32))
     lender_id: Mapped[int | None] = mapped_column(ForeignKey("lender.id"))  # scope; NULL = all lenders
-    action: Mapped[str] = mapped_column(String(32))  # export | check | ...
+    action: Mapped[str] = mapped_column(String(32))  # export | check | sign_in | ... (commlog.audit)
     filters: Mapped[str | None] = mapped_column(Text)  # JSON of the filters used
     row_count: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(Text)
+    client_ip: Mapped[str | None] = mapped_column(String(45))  # authentication events: where from (migration 0009)
 
     __table_args__ = (Index("ix_audit_entry_at", "at"), Index("ix_audit_entry_lender_at", "lender_id", "at"))
+
+
+class ExportToken(Base):
+    """A page's download, minted on click and served once by the launcher's `GET /export/<token>`
+    (commlog.export_tokens; migration 0008). Only the token's SHA-256 is stored, never the token;
+    the browser is the SHA-256 of its `commlog_browser` cookie. No lender_id column: like
+    login_attempt it is the platform's own bookkeeping, read and written unscoped; the lender scope
+    the principal had when minting is `principal_lender_id`, checked again before serving."""
+
+    __tablename__ = "export_token"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_sha256: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))  # the principal's role when minted
+    principal_lender_id: Mapped[int | None] = mapped_column(BigId)  # their lender then (None: ops)
+    spec: Mapped[str] = mapped_column(Text)  # JSON: the export's query, span, options, file name
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_export_token_expires_at", "expires_at"),)
+
+
+class SuppressionRemoval(Base):
+    """A lender admin's (or ops') request to take an address off a provider suppression list, and
+    what became of it (commlog.suppression_removals; migration 0011). Lender-owned: row-level
+    security like every such table. At most one open request (requested, approved, failed) per
+    lender, address and list."""
+
+    __tablename__ = "suppression_removal"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lender_id: Mapped[int] = mapped_column(ForeignKey("lender.id"))
+    address: Mapped[str] = mapped_column(String(320))  # lower case
+    provider: Mapped[str] = mapped_column(String(32))  # sendgrid | postmark | sandbox: whom to tell
+    list_key: Mapped[str] = mapped_column(String(32))  # bounces | blocks | invalid_emails | HardBounce | ...
+    list_label: Mapped[str] = mapped_column(String(120))  # for people, as the provider's lookup named it
+    listed_since: Mapped[datetime | None]  # when the provider put it on the list, if it said
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))  # the email it was asked from
+    reason: Mapped[str] = mapped_column(String(32))  # corrected_mailbox | temporary_problem | reverified | other
+    reason_text: Mapped[str | None] = mapped_column(String(500))  # "other": in the requester's words
+    note: Mapped[str | None] = mapped_column(Text)
+    requested_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    requested_by: Mapped[str] = mapped_column(String(320))  # the requester's email
+    requested_at: Mapped[datetime]
+    # requested | approved (the provider is being told) | removed | failed (approved, not removed)
+    # | rejected | cancelled
+    state: Mapped[str] = mapped_column(String(16))
+    decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[datetime | None]
+    reject_reason: Mapped[str | None] = mapped_column(String(500))
+    provider_answer: Mapped[str | None] = mapped_column(String(1000))  # the provider's words, last call
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # calls to the provider so far
+    removed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_suppression_removal_lender_state", "lender_id", "state", "requested_at"),
+        Index("ix_suppression_removal_state", "state", "requested_at"),
+        Index(
+            "uq_suppression_removal_open", "lender_id", "address", "list_key", unique=True,
+            sqlite_where=text("state IN ('requested', 'approved', 'failed')"),
+            postgresql_where=text("state IN ('requested', 'approved', 'failed')"),
+        ),
+    )
 
 
 # --- deliverability rollups (commlog.rollups keeps them; migration 0002) ---------------------

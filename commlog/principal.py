@@ -7,7 +7,7 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
-    OPS = "ops"  # platform operations: every lender, read-only
+    OPS = "ops"  # platform operations: every lender; reads, and decides suppression removals
     LENDER_ADMIN = "lender_admin"  # exactly one lender
 
 

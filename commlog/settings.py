@@ -16,13 +16,14 @@ A value that cannot be used raises `SettingsError` naming each wrong setting, wh
 value (never a secret's) and what is allowed. A failed read is not kept, so a corrected secrets file
 is read on the next call. Where it surfaces: the command line prints it in one line and exits 2
 (`commlog.cli`); the app shows it on every page instead of the page
-(`commlog.ui.resources.ensure_ready`); the webhook receiver answers 503 and logs it
-(`commlog.webhooks.app`); a check asked outside those reports it as "not configured"
-(`commlog.providers.mode`).
+(`commlog.ui.resources.ensure_ready`); the webhook receivers answer 503 and log it
+(`commlog.webhooks.app`, `commlog.webhooks.postmark_receiver`); a check asked outside those reports
+it as "not configured" (`commlog.providers.mode`).
 
-Secret settings (API keys, the Postmark token, the webhook verification key, database URLs with
-their password) are `Secret` / `DatabaseUrl`: repr, str and f-strings show `***` (a URL: with its
-password masked); `.reveal()` gives the value to whatever must send it.
+Secret settings (API keys, the Postmark token, the webhook verification key, the Postmark webhook's
+user name and password, database URLs with their password) are `Secret` / `DatabaseUrl`: repr, str
+and f-strings show `***` (a URL: with its password masked); `.reveal()` gives the value to whatever
+must send or compare it.
 
 No Streamlit and no network here: the app, the CLI, the webhook receiver and the tests read
 settings the same way.
@@ -63,6 +64,8 @@ DEFAULT_SANDBOX_429_RATE = 0.03
 DEFAULT_WEBHOOK_MAX_AGE_SECONDS = 300
 DEFAULT_WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_WEBHOOK_MATCH_INTERVAL_SECONDS = 60.0
+DEFAULT_SESSION_IDLE_MINUTES = 30.0
+DEFAULT_SESSION_MAX_HOURS = 12.0
 LOCAL_PG_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -226,6 +229,17 @@ def _http_url(raw: str) -> str:
     return value
 
 
+def _networks(raw: str) -> tuple:
+    """IP networks in CIDR notation (a bare address is its own /32 or /128), comma- or space-separated."""
+    from ipaddress import ip_network
+
+    parts = [p for p in raw.replace(",", " ").split() if p]
+    try:
+        return tuple(ip_network(p, strict=False) for p in parts)
+    except ValueError:
+        raise _Bad("it must be IP networks in CIDR notation, separated by commas (e.g. 10.0.0.0/8, 127.0.0.1/32)") from None
+
+
 def _secret(raw: str) -> Secret:
     return Secret(raw.strip())
 
@@ -276,14 +290,16 @@ class Settings:
     sendgrid_base_url: str = field(default=DEFAULT_SENDGRID_BASE_URL, metadata=_about(
         "COMMLOG_SENDGRID_BASE_URL", "SendGrid API base URL (tests and staging point it at a local server)", _http_url))
     sendgrid_rate_per_min: float = field(default=DEFAULT_RATE_PER_MIN, metadata=_about(
-        "COMMLOG_SENDGRID_RATE_PER_MIN", "client-side limit per minute for the Logs API and suppression lookups",
+        "COMMLOG_SENDGRID_RATE_PER_MIN", "starting guess, per minute, of the SendGrid account's one rate budget "
+        "(learned from X-RateLimit-* headers)",
         _number("a number of requests per minute above 0", lambda x: x > 0)))
     postmark_server_token: Secret = field(default_factory=Secret, metadata=_about(
         "POSTMARK_SERVER_TOKEN", "Postmark server token", _secret, secret=True))
     postmark_base_url: str = field(default=DEFAULT_POSTMARK_BASE_URL, metadata=_about(
         "COMMLOG_POSTMARK_BASE_URL", "Postmark API base URL", _http_url))
     postmark_rate_per_min: float = field(default=DEFAULT_RATE_PER_MIN, metadata=_about(
-        "COMMLOG_POSTMARK_RATE_PER_MIN", "client-side limit per minute for Postmark requests",
+        "COMMLOG_POSTMARK_RATE_PER_MIN", "starting guess, per minute, of the Postmark account's one rate budget "
+        "(learned from rate-limit headers)",
         _number("a number of requests per minute above 0", lambda x: x > 0)))
     check_concurrency: int = field(default=DEFAULT_CHECK_CONCURRENCY, metadata=_about(
         "COMMLOG_CHECK_CONCURRENCY", "parallel provider requests in a bulk check", _int(1, MAX_CHECK_CONCURRENCY)))
@@ -311,6 +327,22 @@ class Settings:
         "COMMLOG_WEBHOOK_MATCH_INTERVAL_SECONDS",
         "how often the receiver matches kept events to messages that arrived since, seconds (negative: never)",
         _number("a number of seconds (negative: never)")))
+    postmark_webhook_user: Secret = field(default_factory=Secret, metadata=_about(
+        "COMMLOG_POSTMARK_WEBHOOK_USER", "the user name in Postmark's webhook URL (basic auth; unset: every Postmark "
+        "webhook post is refused)", _secret, secret=True))
+    postmark_webhook_password: Secret = field(default_factory=Secret, metadata=_about(
+        "COMMLOG_POSTMARK_WEBHOOK_PASSWORD", "the password in Postmark's webhook URL (basic auth; unset: every Postmark "
+        "webhook post is refused)", _secret, secret=True))
+    trusted_proxies: tuple = field(default=(), metadata=_about(
+        "COMMLOG_TRUSTED_PROXIES", "the reverse proxies (CIDRs) whose X-Forwarded-For names the client IP for sign-in "
+        "throttling and the audit trail (unset: the header is ignored)", _networks))
+    session_idle_minutes: float = field(default=DEFAULT_SESSION_IDLE_MINUTES, metadata=_about(
+        "COMMLOG_SESSION_IDLE_MINUTES", "a signed-in session ends after this many minutes without activity "
+        "(fractions allowed, e.g. 0.05 for 3 seconds in tests)",
+        _number("a number of minutes above 0", lambda x: x > 0)))
+    session_max_hours: float = field(default=DEFAULT_SESSION_MAX_HOURS, metadata=_about(
+        "COMMLOG_SESSION_MAX_HOURS", "a signed-in session ends this many hours after its sign-in, active or not",
+        _number("a number of hours above 0", lambda x: x > 0)))
     test_pg_url: DatabaseUrl = field(default_factory=lambda: DatabaseUrl(LOCAL_PG_SERVER_URL), metadata=_about(
         "COMMLOG_TEST_PG_URL", "developers: the PostgreSQL server the tests (and the deliverability bench) use",
         _database_url, secret=True))

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from commlog import auth
+from commlog import audit, auth
 from commlog.models import AppUser
 from commlog.principal import Principal
 
@@ -68,6 +68,23 @@ def principal_for_identity(conn: Connection, claims: Mapping[str, Any]) -> Princ
     return auth.principal_for(user)
 
 
-def record_login(conn: Connection, user_id: int, now: datetime) -> None:
-    """A single sign-on session began: `users list` shows it as the last login."""
-    conn.execute(update(AppUser).where(AppUser.id == user_id).values(last_login_at=now))
+def record_login(conn: Connection, principal: Principal, now: datetime, ip: str | None = None) -> None:
+    """A single sign-on session began: `users list` shows it as the last login, the audit trail as a
+    `sign_in` (sso) from client IP `ip`."""
+    conn.execute(update(AppUser).where(AppUser.id == principal.user_id).values(last_login_at=now))
+    audit.record_auth_event(conn, audit.SIGN_IN, at=now, email=principal.email, ip=ip, role=principal.role.value,
+                            lender_id=principal.lender_id, detail="sso")
+
+
+def record_refusal(conn: Connection, reason: RefusalReason, now: datetime, ip: str | None = None) -> None:
+    """A single sign-on identity turned away, in the audit trail (`sso_refused`, the refusal's kind).
+    A disabled user's entry carries their lender; an unknown, unverified or nameless identity has
+    none (its email is only a claim: ops only)."""
+    role = lender_id = None
+    if reason.kind == "disabled" and reason.email:
+        user = conn.execute(select(AppUser.role, AppUser.lender_id).where(AppUser.email == reason.email)).first()
+        if user is not None:
+            role, lender_id = user.role, user.lender_id
+    email = auth.typed_address(reason.email) if reason.email else "(no email address)"
+    audit.record_auth_event(conn, audit.SSO_REFUSED, at=now, email=email, ip=ip, role=role, lender_id=lender_id,
+                            detail=reason.kind)

@@ -7,6 +7,14 @@ The rule (provider reference, "Overall status"):
 3. else any DELIVERED/OPEN/CLICK -> DELIVERED;
 4. else PENDING until the provider's retry window ends, then NOT_DELIVERED, reason "expired";
 5. COMPLAINT and UNSUBSCRIBE never change it.
+
+Expiry follows the provider's timeline, never our own send time alone (`retry_ends_at`). A provider
+says a message has expired with a terminal event (SendGrid ends 72 h of deferrals with a bounce or
+a block, SES with a Bounce, Postmark with a Bounced event): rule 2 handles it. Without one, the
+provider retries for `RETRY_WINDOW` from its FIRST deferral, on its clock: a deferral an hour ago is
+PENDING although our send time may be days older (a mailer queue, a late hand-over, a clock
+difference). With no deferral, the window runs from the provider's first event (it accepted the
+email then); with no event at all, from our send time, the only clock there is.
 """
 
 from __future__ import annotations
@@ -53,6 +61,16 @@ def short_reason(text: str | None, limit: int = 160) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def retry_ends_at(ordered: list[StatusEvent], sent_at: datetime, retry_window: timedelta = RETRY_WINDOW) -> datetime:
+    """When the provider stops retrying an email it has not delivered (events sorted by time)."""
+    deferrals = [e for e in ordered if EventType(e.event_type) == EventType.DEFERRED]
+    if deferrals:
+        return deferrals[0].occurred_at + retry_window
+    if ordered:
+        return ordered[0].occurred_at + retry_window
+    return sent_at + retry_window
+
+
 def overall_status(
     events: Iterable[StatusEvent],
     sent_at: datetime,
@@ -91,7 +109,7 @@ def overall_status(
     if latest_proof is not None:
         return StatusResult(DeliveryStatus.DELIVERED, last_type, last_at, short_reason(latest_proof.reason))
 
-    if now - sent_at >= retry_window:
+    if now >= retry_ends_at(ordered, sent_at, retry_window):
         deferrals = [e for e in ordered if EventType(e.event_type) == EventType.DEFERRED]
         detail = f" (last deferral: {short_reason(deferrals[-1].reason, 120)})" if deferrals and deferrals[-1].reason else ""
         return StatusResult(

@@ -21,6 +21,10 @@ from commlog.vocabulary import DeliveryStatus, mask_of
 
 _IN_CHUNK = 500  # bound IN (...) lists for SQLite's variable limit
 
+# NewEvent.matched_by / delivery_event.matched_by: the provider sent no message id, and the event was
+# matched to the newest email to its address sent at or before it (commlog.webhooks.ingest).
+MATCHED_BY_ADDRESS_AND_TIME = "address_and_time"
+
 
 @dataclass(frozen=True)
 class NewEvent:
@@ -35,6 +39,7 @@ class NewEvent:
     smtp_status: str | None = None
     attempt: int | None = None
     bounce_classification: str | None = None
+    matched_by: str | None = None  # None: the provider named the message; else MATCHED_BY_ADDRESS_AND_TIME
 
 
 def _chunks(items: Sequence, size: int = _IN_CHUNK):
@@ -60,6 +65,7 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
             "provider": e.provider,
             "provider_event_id": e.provider_event_id,
             "ingested_at": now,
+            "matched_by": e.matched_by,
         }
         for e in events
     ]

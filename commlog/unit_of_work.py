@@ -7,16 +7,18 @@
     with platform_writing(engine) as conn:        # the platform itself (webhooks, the command line, seeding)
         ...
 
-The block is one transaction, begun on entry, whose first statement hands the principal's lender
-to PostgreSQL's row-level security (`commlog.tenancy`, migration 0003): on PostgreSQL a query that
-forgets its lender condition still sees only that lender's rows. Queries scope by lender in SQL as
+The block is one transaction, begun on entry, whose first statement hands the principal's scope
+to PostgreSQL's row-level security (`commlog.tenancy`, migration 0010): a lender admin's lender, or
+every lender, declared, for ops. On PostgreSQL a query that forgets its lender condition still sees
+only that lender's rows, and a transaction begun outside any unit of work sees none at all. Queries scope by lender in SQL as
 well; this is the second guard. The scope is applied only while the transaction begins, so it never
 outlives the block nor leaks into its caller, on whichever thread runs it (a download's thread, a
 check's workers), even when the block holds a `yield` (a streamed export). Do not commit inside a
 block: the next transaction would begin without the scope.
 
-`platform_reading` / `platform_writing` are unscoped: for work that belongs to no lender (an event
-webhook, `sync`, migrations, the demo seed, the anonymous platform median). Use them only there.
+`platform_reading` / `platform_writing` declare every lender (`tenancy.ALL_LENDERS`): for work that
+belongs to no lender (an event webhook, `sync`, the command line, the demo seed, login's reads).
+Use them only there.
 """
 
 from __future__ import annotations
@@ -50,21 +52,21 @@ def writing(engine: Engine, principal: Principal) -> Iterator[Connection]:
 
 @contextmanager
 def platform_reading(engine: Engine) -> Iterator[Connection]:
-    """Unscoped reads, for the platform's own work."""
+    """Reads across every lender (declared), for the platform's own work."""
     with engine.connect() as conn:
-        _begin(conn, None)
+        _begin(conn, tenancy.ALL_LENDERS)
         yield conn
 
 
 @contextmanager
 def platform_writing(engine: Engine) -> Iterator[Connection]:
-    """One unscoped transaction, for the platform's own work."""
+    """One transaction across every lender (declared), for the platform's own work."""
     with engine.connect() as conn:
-        transaction = _begin(conn, None)
+        transaction = _begin(conn, tenancy.ALL_LENDERS)
         with transaction:
             yield conn
 
 
-def _begin(conn: Connection, scope: int | None) -> RootTransaction:
+def _begin(conn: Connection, scope: tenancy.Scope) -> RootTransaction:
     with tenancy.lender_scope(scope):  # read by the "begin" hook (commlog.db) as the transaction starts
         return conn.begin()

@@ -22,12 +22,13 @@ from commlog.ui.deliverability.headline import render_headline
 from commlog.ui.deliverability.health import render_health
 from commlog.ui.deliverability.reads import Reader
 from commlog.ui.deliverability.tabs import render_tabs
+from commlog.ui.export_panel import render_period_export
 from commlog.ui.format import viewer_timezone
 from commlog.ui.page import guarded
 from commlog.ui.resources import ensure_ready
 
 with guarded() as principal:
-    ensure_ready()
+    engine = ensure_ready()
     tz = viewer_timezone()
     today = datetime.now(UTC).date()
     reader = Reader.of(principal)
@@ -50,7 +51,9 @@ with guarded() as principal:
     render_headline(chosen, summary)
 
     q = chosen.q
-    render_findings(chosen, reads.findings_in_range(reader, q.start, q.end, chosen.options))
-    report = reads.health(reader, q.end, chosen.options)
+    # The failures behind these rates as CSV: ops for every lender (or the chosen one), an admin for their own.
+    render_period_export(engine, principal, q.lender_id, q.start, q.end, email_type=q.email_type, audience=q.audience)
+    report = reads.health(reader, q.start, q.end, chosen.options)  # one verdict per lender, from the period's findings
     render_health(chosen, report)
+    render_findings(chosen, report.findings)
     render_tabs(chosen, report)

@@ -10,6 +10,7 @@ from commlog.troubleshoot.diagnosis import next_step_for
 from commlog.ui.format import viewer_timezone
 from commlog.ui.links import page_link
 from commlog.ui.page import guarded
+from commlog.ui.removal_request import render_removal_offer
 from commlog.ui.resources import ensure_ready
 from commlog.ui.troubleshooter import (
     read_evidence,
@@ -41,6 +42,7 @@ with guarded() as principal:
     left, right = st.columns(2)
     with left:
         render_suppressions(lists, tz)
+        render_removal_offer(engine, principal, lists, evidence, tz)
     with right:
         render_address_checks(evidence.address_check)
         render_mailbox_health(evidence.mailbox_health)

@@ -111,18 +111,15 @@ def _clear_streamlit_caches():
 
 
 @pytest.fixture
-def deferred(monkeypatch):
-    """Download buttons' deferred files by id -> (media manager, file name, mimetype): what a
-    browser click would fetch (see tests.ui_support.download)."""
-    from streamlit.runtime.media_file_manager import MediaFileManager
+def page_browser(monkeypatch):
+    """A browser for AppTest pages (tests.support.app.PageBrowser): its `commlog_browser` cookie in
+    every script run's st.context.cookies, and the page's downloads fetched with it."""
+    import secrets
 
-    seen: dict[str, tuple] = {}
-    real = MediaFileManager.add_deferred
+    from streamlit.runtime import context
 
-    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):
-        file_id = real(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
-        seen[file_id] = (self, file_name, mimetype)
-        return file_id
+    from tests.support.app import PageBrowser
 
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    return seen
+    browser = PageBrowser(secrets.token_urlsafe(32))
+    monkeypatch.setattr(context, "_get_client_context", browser.client_context)
+    return browser

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, func, select, text
 
 from commlog.bench import BenchContext, register
 from commlog.bench.stats import Timing, peak_memory_mb, timed
-from commlog.log_queries import fetch_log_page, search_borrowers
+from commlog.log_queries import AccountRow, fetch_log_page, search_borrowers, typeahead_order
 from commlog.log_view import LogQuery, LogView
 from commlog.models import Account, Lender, Message
 from commlog.principal import Principal, Role
@@ -80,11 +80,11 @@ def _naive_typeahead(conn, lender_id: int, q: str, limit: int = 20):
         conn,
         params={"l": lender_id},
     )
-    q = q.lower()
+    q = " ".join(q.lower().split())
     hit = df[df["search_text"].str.contains(q, regex=False)]
-    # Same order as commlog: email or name starting with the text first, then by name.
-    later = ~(hit["email"].str.startswith(q) | hit["search_text"].str.startswith(q))
-    return hit.assign(_s=later).sort_values(["_s", "name", "id"]).head(limit)
+    # Same order as commlog (best match first), computed over every match.
+    order = [typeahead_order(AccountRow(int(r.id), lender_id, "borrower", r.name, r.email), q) for r in hit.itertuples()]
+    return hit.assign(_o=order).sort_values("_o").head(limit)
 
 
 def _naive_recipient_search(conn: Connection, lender_id: int, typed: str, page_size: int = PAGE_SIZE) -> tuple[list[str], list[int], int]:

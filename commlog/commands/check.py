@@ -5,8 +5,10 @@
         --delivery-status NOT_CHECKED --limit 200
 
 Runs as platform ops (a system principal, email "cli", role ops: every lender). Shows a progress
-bar, one line per message (up to --show), and a summary. Exit status 1 with a one-line reason when
-the provider refuses (bad key, missing scope or add-on), is down, or rate limits us.
+bar, one line per message (up to --show), and a summary. The provider's rate limit is waited for
+as long as it asks ("waiting 43 s for SendGrid's rate limit" on the progress line, or on stderr
+when there is no terminal): it never fails an email. Exit status 1 with a one-line reason when the
+provider refuses (bad key, missing scope or add-on) or is down.
 """
 
 from __future__ import annotations
@@ -29,14 +31,39 @@ from commlog.providers import get_providers
 from commlog.providers.http import RetryPolicy
 from commlog.settings import settings
 from commlog.unit_of_work import platform_reading
-from commlog.vocabulary import NOT_CHECKED, DeliveryStatus
+from commlog.vocabulary import NOT_CHECKED, DeliveryStatus, SendStatus
 
 CLI_PRINCIPAL = Principal(user_id=0, email="cli", role=Role.OPS, lender_id=None)
 
-# The command line may wait for the provider's rate limit; a page may not.
+# The command line waits for the provider's rate limit as long as it asks; a page may not.
 def cli_policy() -> RetryPolicy:
-    return RetryPolicy(max_attempts=settings().provider_attempts, max_total_wait=900.0, max_wait=120.0)
-REFUSALS = frozenset({"not_entitled", "not_configured", "unavailable", "rate_limited", "bad_response"})
+    return RetryPolicy(max_attempts=settings().provider_attempts, max_total_wait=None, max_wait=None)
+
+
+class WaitNotice:
+    """Shows rate-limit waits on a tqdm progress line; without a terminal (tqdm disabled), prints
+    each wait once to stderr."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar = bar
+        self.waiting = False
+
+    def __call__(self, text: str) -> None:
+        if self.bar.disable:
+            if not self.waiting:
+                print(text, file=sys.stderr, flush=True)
+        else:
+            self.bar.set_postfix_str(text)
+        self.waiting = True
+
+    def progressed(self) -> None:
+        """A request went through: the wait, if any, is over."""
+        if self.waiting and not self.bar.disable:
+            self.bar.set_postfix_str("")
+        self.waiting = False
+
+
+REFUSALS = frozenset({"key_not_accepted", "not_entitled", "not_configured", "unavailable", "rate_limited", "bad_response"})
 STATUS_CHOICES = [s.value for s in DeliveryStatus] + [NOT_CHECKED]
 
 
@@ -88,7 +115,7 @@ def select_ids(engine, args) -> list[int]:
             wanted = [s for s in args.delivery_status if s != NOT_CHECKED]
             cond = Message.delivery_status.in_(wanted) if wanted else None
             if NOT_CHECKED in args.delivery_status:
-                nc = Message.delivery_status.is_(None)
+                nc = Message.delivery_status.is_(None) & (Message.send_status == SendStatus.SENT.value)  # a failed send has nothing to check
                 cond = nc if cond is None else (cond | nc)
             q = q.where(cond)
         q = q.order_by(Message.sent_at.desc(), Message.id.desc()).limit(args.limit)
@@ -107,12 +134,16 @@ def run(args) -> int:
         raise CommandError(str(exc)) from None
     bar = tqdm(total=len(ids), unit="msg", desc="checking", file=sys.stderr, disable=None)
 
+    notice = WaitNotice(bar)
+
     def progress(done: int, total: int, outcome: checks.CheckOutcome) -> None:
+        notice.progressed()
         bar.update(1)
 
     try:
         outcomes = checks.check_messages(
-            engine, CLI_PRINCIPAL, ids, now=None, client=providers, on_progress=progress, concurrency=args.concurrency
+            engine, CLI_PRINCIPAL, ids, now=None, client=providers, on_progress=progress, on_wait=notice,
+            concurrency=args.concurrency, wait_budget=None,
         )
     finally:
         bar.close()

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from commlog import checks
 from commlog.cli import CommandError
 from commlog.commands import engine_from_args, utcnow
-from commlog.commands.check import CLI_PRINCIPAL, cli_policy, parse_when
+from commlog.commands.check import CLI_PRINCIPAL, WaitNotice, cli_policy, parse_when
 from commlog.log_queries import lender_by_slug
 from commlog.providers import errors as perr
 from commlog.providers import get_providers
@@ -69,18 +69,25 @@ def run(args) -> int:
         raise CommandError(str(exc)) from None
     print(f"listing messages created {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
     bar: list[tqdm] = []
+    notices: list[WaitNotice] = []
 
     def listed(n: int) -> None:
         bar.append(tqdm(total=n, unit="msg", desc="syncing", file=sys.stderr, disable=None))
+        notices.append(WaitNotice(bar[0]))
 
     def progress(done: int, total: int) -> None:
         if bar:
+            notices[0].progressed()
             bar[0].update(1)
+
+    def waiting(text: str) -> None:
+        if notices:
+            notices[0](text)
 
     try:
         report = checks.sync_recent(
             engine, CLI_PRINCIPAL, since, until, lender_id=lender_id, provider_name=args.provider, client=providers,
-            on_listed=listed, on_progress=progress, concurrency=args.concurrency,
+            on_listed=listed, on_progress=progress, on_wait=waiting, concurrency=args.concurrency,
         )
     finally:
         if bar:

@@ -1,11 +1,12 @@
-"""`users add|list|disable|enable`: local logins for ops and lender admins."""
+"""`users add|list|disable|enable|clear-throttle`: local logins for ops and lender admins."""
 
 from __future__ import annotations
 
 import sys
 
-from commlog import auth
+from commlog import auth, throttle
 from commlog.cli import CommandError
+from commlog.client_address import parse_address
 from commlog.commands import engine_from_args, utcnow
 from commlog.unit_of_work import platform_reading, platform_writing
 
@@ -27,6 +28,11 @@ def register(subparsers) -> None:
         d = sub.add_parser(name, help=f"{name} a user's login")
         d.add_argument("--email", required=True)
         d.set_defaults(func=lambda a, flag=flag: run_disable(a, flag))
+    clear = sub.add_parser("clear-throttle", help="forget the failed sign-ins that slow an address, an IP, or both "
+                                                  "(commlog.throttle)")
+    clear.add_argument("--email", help="the address (from every IP unless --ip)")
+    clear.add_argument("--ip", help="the client IP (for every address unless --email); 'local' for local connections")
+    clear.set_defaults(func=run_clear_throttle)
 
 
 def run_add(args) -> int:
@@ -63,4 +69,28 @@ def run_disable(args, disabled: bool) -> int:
     except auth.UserError as exc:
         raise CommandError(str(exc)) from None
     print(f"{'disabled' if disabled else 'enabled'} {auth.normalize_email(args.email)}")
+    return 0
+
+
+def run_clear_throttle(args) -> int:
+    email = auth.normalize_email(args.email) if args.email else None
+    ip, local = None, False
+    if args.ip is not None:
+        if args.ip.strip().lower() == "local":
+            local = True
+        elif (address := parse_address(args.ip)) is None:
+            raise CommandError(f"not an IP address: {args.ip!r} (or 'local' for local connections)")
+        else:
+            ip = str(address)
+    if email is None and ip is None and not local:
+        raise CommandError("name what to clear: --email, --ip, or both")
+    engine = engine_from_args(args)
+    with platform_writing(engine) as conn:
+        cleared = throttle.clear(conn, email, ip, local=local)
+    what = " ".join(part for part in (
+        f"for {email}" if email else f"for {cleared.addresses} address{'es' if cleared.addresses != 1 else ''}",
+        f"from {ip or 'local connections'}" if ip or local
+        else f"from {cleared.ips} IP{'s' if cleared.ips != 1 else ''}",
+    ))
+    print(f"cleared {cleared.failures} failed sign-in{'s' if cleared.failures != 1 else ''} {what}")
     return 0

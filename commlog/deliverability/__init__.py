@@ -5,13 +5,13 @@ by lender in SQL; the platform median is an anonymous benchmark.
 The rooms, each importing only those above it in this list:
   period             UTC send days, periods (day, week, month), the health windows
   metrics            Counts and Rate: the one definition of every rate (and of attempted, failures)
-  grading            Bands, bands_for, level_of, SEVERITY
+  grading            Bands, bands_for, grade (the one grading rule: level, metric, the rate and band behind it), SEVERITY
   wording            metric and family names, the sentences of findings and episodes
   queries            MetricsQuery and the reads of the rollups
   drilldown          log_link: the Communication Log's URL parameters behind a figure
-  assessment         what health and findings share: options, Finding, judged windows, replies
-  report             health() → HealthReport
-  findings           findings_in_range(), platform_patterns()
+  assessment         what health and findings share: options, Finding, judged windows, replies, verdict_of
+  findings           scan(), findings_in_range(), platform_patterns()
+  report             health() → HealthReport: one verdict per lender and period, from that period's findings
   mailbox_providers  mailbox_provider_health(): one provider across the platform (troubleshooter)
 
 Everything public is importable from `commlog.deliverability` itself.
@@ -22,13 +22,16 @@ from commlog.deliverability.assessment import (
     AssessmentOptions,
     Finding,
     finding_order,
+    verdict_of,
 )
 from commlog.deliverability.drilldown import log_link
 from commlog.deliverability.findings import (
     MIN_FAMILY_FINDING_EVENTS,
     PATTERN_MIN_LENDERS,
+    Scan,
     findings_in_range,
     platform_patterns,
+    scan,
 )
 from commlog.deliverability.grading import (
     AT_RISK,
@@ -40,7 +43,9 @@ from commlog.deliverability.grading import (
     SEVERITY,
     WATCH,
     Bands,
+    Grade,
     bands_for,
+    grade,
     level_of,
 )
 from commlog.deliverability.mailbox_providers import (
@@ -109,8 +114,8 @@ __all__ = [
     # metrics
     "DEFAULT_MIN_VOLUME", "MIN_VOLUME_LIMITS", "RATES", "Counts", "Rate", "pct",
     # grading
-    "AT_RISK", "CONCERNING", "DEFAULT_BANDS", "EMAIL_TYPE_BANDS", "HEALTHY", "LOW_VOLUME", "SEVERITY", "WATCH", "Bands", "bands_for",
-    "level_of",
+    "AT_RISK", "CONCERNING", "DEFAULT_BANDS", "EMAIL_TYPE_BANDS", "HEALTHY", "LOW_VOLUME", "SEVERITY", "WATCH", "Bands", "Grade", "bands_for",
+    "grade", "level_of",
     # wording
     "FAMILY_LABEL", "FAMILY_SHORT", "FAMILY_SUBJECT", "METRICS", "METRIC_HELP", "METRIC_SHORT",
     # queries
@@ -119,9 +124,10 @@ __all__ = [
     "platform_median", "reason_classes", "series", "summary", "top_bouncing_domains", "window_median",
     # drilldown
     "log_link",
-    # assessment, report, findings
-    "EVERY_LENDER", "AssessmentOptions", "Finding", "finding_order", "Health", "HealthReport", "health",
-    "MIN_FAMILY_FINDING_EVENTS", "PATTERN_MIN_LENDERS", "findings_in_range", "platform_patterns",
+    # assessment, findings, report
+    "EVERY_LENDER", "AssessmentOptions", "Finding", "finding_order", "verdict_of",
+    "MIN_FAMILY_FINDING_EVENTS", "PATTERN_MIN_LENDERS", "Scan", "findings_in_range", "platform_patterns", "scan",
+    "Health", "HealthReport", "health",
     # mailbox_providers
     "EPISODE_FACTOR", "EPISODE_LOOKBACK_DAYS", "EPISODE_MIN_ATTEMPTED", "EPISODE_MIN_RATE", "MailboxProviderHealth", "PlatformEpisode",
     "mailbox_provider_health",

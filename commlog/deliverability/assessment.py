@@ -21,10 +21,13 @@ from sqlalchemy import Connection
 from commlog.deliverability.drilldown import log_link
 from commlog.deliverability.grading import (
     CONCERNING,
+    HEALTHY,
+    LOW_VOLUME,
     SEVERITY,
     Bands,
+    Grade,
     bands_for,
-    level_of,
+    grade,
 )
 from commlog.deliverability.metrics import (
     DEFAULT_MIN_VOLUME,
@@ -39,7 +42,7 @@ from commlog.deliverability.queries import (
     failure_replies,
     lender_names,
 )
-from commlog.deliverability.wording import finding_sentence
+from commlog.deliverability.wording import drill_sentence, finding_sentence, grade_why
 from commlog.principal import Principal
 
 Key = tuple[int, str | None]  # (lender id, provider family; None: the lender as a whole)
@@ -83,10 +86,19 @@ class Finding:
     sentence: str
     recent_start: date
     recent_end: date
+    measure: str = ""  # the rate its band is about: bounce, failures or defer
+    measured: Rate | None = None  # that rate in the window
+    threshold: float | None = None  # the band's lower edge it reached, percent
+    why: str = ""  # the level explained: "At risk: bounce rate 8.0 % in the last 7 days (…; at risk from 5 %)"
 
     def log_params(self, email_type: str | None = None, audience: str | None = None) -> dict[str, str]:
         return log_link(self.lender_id, self.recent_start, self.recent_end, self.metric, email_type=email_type,
                         audience=audience, family=self.provider_family)
+
+    @property
+    def log_sentence(self) -> str:
+        """What the log behind log_params lists, its filters named as the log names them."""
+        return drill_sentence(self.provider_family, self.metric, self.recent.n, self.recent_start, self.recent_end)
 
 
 def finding_order(f: Finding) -> tuple:
@@ -152,9 +164,17 @@ class Window:
 
     key: Key
     end: date
-    level: str
-    metric: str  # what drives the level; "" when Healthy or ungraded
+    grade: Grade
     recent: Counts
+
+    @property
+    def level(self) -> str:
+        return self.grade.level
+
+    @property
+    def metric(self) -> str:
+        """What drives the level; "" when Healthy or ungraded."""
+        return self.grade.metric
 
     @property
     def concerning(self) -> bool:
@@ -163,8 +183,7 @@ class Window:
 
 def judge(line: Timeline, key: Key, end: date, options: AssessmentOptions) -> Window:
     recent = line.days_to(end, RECENT_DAYS)
-    level, metric = level_of(recent, options.graded_by, options.min_volume)
-    return Window(key, end, level, metric, recent)
+    return Window(key, end, grade(recent, options.graded_by, options.min_volume), recent)
 
 
 # --- the SMTP replies behind failures -----------------------------------------------------------------
@@ -214,4 +233,21 @@ def finding_of(w: Window, line: Timeline, lender_name: str, replies: Replies, op
     code, share = replies.top(w.end, w.key, w.metric)
     sentence = finding_sentence(lender_name, family, w.metric, recent, baseline, reply=(code, share), bands=options.graded_by,
                                 window_end=w.end, today=today)
-    return Finding(w.level, lid, lender_name, family, w.metric, recent, baseline, code, share, sentence, window_start(w.end), w.end)
+    measured = w.recent.rate(w.grade.measure, options.min_volume)
+    why = grade_why(w.level, w.grade.measure, measured, w.metric, recent, family, w.grade.threshold, window_end=w.end, today=today)
+    return Finding(w.level, lid, lender_name, family, w.metric, recent, baseline, code, share, sentence, window_start(w.end), w.end,
+                   w.grade.measure, measured, w.grade.threshold, why)
+
+
+# --- one verdict per lender and period --------------------------------------------------------------
+
+
+def verdict_of(found: Iterable[Finding], graded: bool) -> tuple[str, Finding | None]:
+    """The one rule for a lender's verdict over a period: the level of its worst finding in that
+    period (for the lender as a whole or for one mailbox provider), and that finding; without any,
+    Healthy when at least one window of the period had enough mail to be graded, else Insufficient
+    volume. Health cards and findings both read it, so they cannot disagree."""
+    worst = min(found, key=finding_order, default=None)
+    if worst is not None:
+        return worst.level, worst
+    return (HEALTHY if graded else LOW_VOLUME), None

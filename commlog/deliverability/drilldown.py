@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
-from commlog.log_view import LogView
+from commlog.log_view import EXACT, LogView, day_bounds
 
 # The event each metric or bucket is about, as the log filters it.
 _EVENT = {"bounce": "BOUNCE", "bounced": "BOUNCE", "block": "BLOCKED", "blocked": "BLOCKED", "defer": "DEFERRED",
@@ -25,7 +26,8 @@ def log_link(
 ) -> dict[str, str]:
     """URL parameters for the Communication Log (commlog.log_view.LogView) showing the messages
     behind a figure. `what`: a metric (bounce, block, defer, expired, failures) or an outcome bucket.
-    The log reads from/to as dates in the viewer's zone; the rollup's days are UTC send dates."""
+    The rollups count UTC send days, so the link carries the exact UTC bounds of `start`..`end`
+    (sent_from/sent_to, half-open): the log lists the same messages in every viewer's zone."""
     choices = {"event": _EVENT.get(what or ""), "type": email_type, "audience": audience, "family": family}
     if what in _NOT_DELIVERED:
         choices["delivery"] = "NOT_DELIVERED"
@@ -38,6 +40,8 @@ def log_link(
     elif what == "failed_to_send":
         choices["status"] = "failed"
     # all_logs: the rates count every log of the lender, so the drilldown shows them all.
-    view = LogView(lender_id=lender_id, all_logs=True, range="custom", date_from=start, date_to=end,
+    since, until = day_bounds(start, end, ZoneInfo("UTC"))  # the UTC send days the rollups count
+    view = LogView(lender_id=lender_id, all_logs=True, range=EXACT, sent_from=since, sent_to=until,
                    choices={k: v for k, v in choices.items() if v}, domain=domain)
     return view.to_query_params()
+

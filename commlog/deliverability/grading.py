@@ -49,23 +49,40 @@ def bands_for(email_type: str | None) -> Bands:
     return EMAIL_TYPE_BANDS.get(email_type or "", DEFAULT_BANDS)
 
 
-def level_of(c: Counts, bands: Bands, min_volume: int) -> tuple[str, str]:
-    """(level, the metric driving it; "" when Healthy or ungraded). Bounces first, then all
-    failures, then deferrals; below `min_volume` attempted: Insufficient volume."""
+@dataclass(frozen=True)
+class Grade:
+    """A window's level, the metric it is about, and the rule behind it: which rate (`measure`:
+    bounce, failures or defer) reached which band (`threshold`, percent)."""
+
+    level: str
+    metric: str = ""  # what the level is about ("" when Healthy or ungraded)
+    measure: str = ""  # the rate compared with the band
+    threshold: float | None = None  # the lower edge of the band that rate reached
+
+
+def grade(c: Counts, bands: Bands, min_volume: int) -> Grade:
+    """The one grading rule. Bounces first, then all failures (about their largest part), then
+    deferrals; below `min_volume` attempted: Insufficient volume."""
     if c.is_low_volume(min_volume) or not c.attempted:
-        return LOW_VOLUME, ""
+        return Grade(LOW_VOLUME)
     bounce, failures = c.percent("bounce"), c.percent("failures")
     if bounce >= bands.bounce_at_risk:
-        return AT_RISK, "bounce"
+        return Grade(AT_RISK, "bounce", "bounce", bands.bounce_at_risk)
     if failures >= bands.failures_at_risk:
-        return AT_RISK, largest_failure(c)
+        return Grade(AT_RISK, largest_failure(c), "failures", bands.failures_at_risk)
     if bounce >= bands.bounce_watch:
-        return WATCH, "bounce"
+        return Grade(WATCH, "bounce", "bounce", bands.bounce_watch)
     if failures >= bands.failures_watch:
-        return WATCH, largest_failure(c)
+        return Grade(WATCH, largest_failure(c), "failures", bands.failures_watch)
     if c.percent("defer") >= bands.defer_watch:
-        return WATCH, "defer"
-    return HEALTHY, ""
+        return Grade(WATCH, "defer", "defer", bands.defer_watch)
+    return Grade(HEALTHY)
+
+
+def level_of(c: Counts, bands: Bands, min_volume: int) -> tuple[str, str]:
+    """(level, the metric driving it; "" when Healthy or ungraded): `grade` without its rule."""
+    g = grade(c, bands, min_volume)
+    return g.level, g.metric
 
 
 def largest_failure(c: Counts) -> str:

@@ -64,6 +64,42 @@ def finding_sentence(lender_name: str, family: str | None, metric: str, recent: 
     return text + "."
 
 
+# The rate a band is about, as a verdict names it.
+MEASURE = {"bounce": "bounce rate", "failures": "all failures", "defer": "defer rate"}
+
+
+def grade_why(level: str, measure: str, measured: Rate, metric: str, part: Rate, family: str | None, threshold: float | None, *,
+              window_end: date, today: date) -> str:
+    """A level explained: which rate, to which mailboxes, in which window, against which band.
+    'At risk: all failures 8.0 % to Microsoft mailboxes in the last 7 days, mostly blocks (block
+    rate 8.0 %); at risk from 6 % (16 of 200 attempted).'"""
+    text = f"{level}: {MEASURE[measure]} {pct(measured.value)}"
+    if family:
+        text += f" to {FAMILY_SHORT.get(family, family)} mailboxes"
+    text += f" in {_when(window_end, today)}"
+    if measure == "failures" and metric in ("bounce", "block", "expired"):
+        text += f", mostly {NOUN[metric]} ({METRICS[metric].lower()} {pct(part.value)})"
+    return text + f"; {level.lower()} from {threshold:g} % ({measured.n_of_d} attempted)."
+
+
+def period_words(first_end: date, last_end: date, today: date) -> str:
+    """The windows a verdict judged: 'the last 7 days', or 'every 7-day window ending 8 Oct–30 Nov'."""
+    if first_end == last_end:
+        return _when(last_end, today)
+    return f"every {RECENT_DAYS}-day window ending {day_label(first_end)}–{day_label(last_end)}"
+
+
+def healthy_why(first_end: date, last_end: date, today: date, bands: Bands, min_family_failures: int) -> str:
+    return (f"Healthy: bounce under {bands.bounce_watch:g} %, all failures under {bands.failures_watch:g} % and deferrals under "
+            f"{bands.defer_watch:g} % in {period_words(first_end, last_end, today)}, for the lender and for every mailbox "
+            f"provider with {min_family_failures} or more failures.")
+
+
+def low_volume_why(first_end: date, last_end: date, today: date, min_volume: int) -> str:
+    return (f"Insufficient volume: fewer than {min_volume:,} attempted messages in {period_words(first_end, last_end, today)}, "
+            "too few to grade.")
+
+
 def _when(window_end: date, today: date) -> str:
     return f"the last {RECENT_DAYS} days" if window_end >= today else f"the {RECENT_DAYS} days to {day_label(window_end)}"
 
@@ -77,6 +113,25 @@ def _trend(recent: Rate, baseline: Rate, when: str) -> str:
     if r <= b / 1.5 and b - r >= 0.5:
         return f"fell from {pct(b)} to {pct(r)} in {when} but are still high"
     return f"were {pct(r)} in {when}, about the same as the prior {BASELINE_DAYS} ({pct(b)})"
+
+
+# What the log lists for a metric's drilldown (commlog.deliverability.drilldown sets its filters).
+_LOG_LISTS = {"bounce": "bounced (BOUNCE)", "block": "blocked (BLOCKED)", "defer": "deferred at least once (DEFERRED)"}
+
+
+def drill_sentence(family: str | None, metric: str, n: int, start: date, end: date) -> str:
+    """What the log a finding links to lists, filters named as the log names them: 'The log lists
+    the 16 blocked (BLOCKED) emails to Microsoft mailboxes (Mailbox provider: Microsoft) sent
+    17–23 Nov, whole UTC days: the ones counted here.'"""
+    mailboxes = "ISP and company-domain mailboxes" if family == "other" else f"{FAMILY_SHORT.get(family, family)} mailboxes"
+    to = f" to {mailboxes} (Mailbox provider: {FAMILY_LABEL.get(family, family)})" if family else ""
+    first = str(start.day) if (start.year, start.month) == (end.year, end.month) else day_label(start)
+    sent = f"sent {first}–{day_label(end)}, whole UTC days"
+    if metric in _LOG_LISTS:
+        return f"The log lists the {n:,} {_LOG_LISTS[metric]} emails{to} {sent}: the ones counted here."
+    counted = "expired emails" if metric == "expired" else "failures"
+    return (f"The log lists the NOT_DELIVERED emails{to} {sent}: the {n:,} {counted} counted here"
+            f"{' and the other failures' if metric == 'expired' else ''}, and any the provider did not attempt (DROPPED).")
 
 
 def pattern_sentence(family: str, metric: str, lenders: int, first: date, last: date, code: str | None) -> str:

@@ -62,6 +62,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, and_, or_, select
 
 from commlog.demo import personas
+from commlog.providers.normalize import delivery_attempt
 from commlog.vocabulary import EventType
 
 UTC = UTC
@@ -547,7 +548,7 @@ def _materialize(facts: MessageFacts, out: list[tuple], raw: dict) -> list[Plann
                 sent + timedelta(microseconds=int(offset * 1_000_000)),
                 reason,
                 smtp,
-                attempt,
+                delivery_attempt(etype, attempt, zero_based=False),  # a try number on deferrals only
                 cls,
                 _event_id(provider, pmid, n),
             )

@@ -41,14 +41,18 @@ from commlog.demo.subjects import (
     subject,
 )
 from commlog.domains import provider_family
+from commlog.mime_subject import stored_subject_text
 from commlog.models import Account, AppUser, DeliveryEvent, Lender, Message
 from commlog.status import StatusEvent, overall_status
+from commlog.tenancy import all_lenders
 from commlog.vocabulary import mask_of
 
 UTC = UTC
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEMO_PASSWORD = "demo-password-1"
 OPS_LOGIN = "ops@commlog.example"
+# A second ops user: a removal an ops user asked for on a lender's behalf needs another to approve it.
+SECOND_OPS_LOGIN = "ops2@commlog.example"
 CHUNK = 20_000
 
 
@@ -90,7 +94,7 @@ class SeedResult:
 
 
 def demo_logins(slugs: list[str]) -> list[tuple[str, str, str | None]]:
-    return [(OPS_LOGIN, "ops", None)] + [(f"admin@{slug}.example", "lender_admin", slug) for slug in slugs]
+    return [(OPS_LOGIN, "ops", None), (SECOND_OPS_LOGIN, "ops", None)] + [(f"admin@{slug}.example", "lender_admin", slug) for slug in slugs]
 
 
 def _anchor(now: datetime | None) -> datetime:
@@ -312,7 +316,7 @@ MESSAGE_COLS = (
     "id", "lender_id", "log_account_id", "recipient_account_id", "audience", "email_type", "subject",
     "recipient_email", "recipient_domain", "provider_family", "sent_at", "send_status", "send_error",
     "provider", "provider_message_id", "delivery_status", "last_event_type", "last_event_at",
-    "status_reason", "event_mask", "checked_at",
+    "status_reason", "event_mask", "checked_at", "subject_text",
 )  # fmt: skip
 EVENT_COLS = (
     "id", "lender_id", "message_id", "event_type", "raw_type", "occurred_at", "reason", "smtp_status",
@@ -393,6 +397,7 @@ def _provider_message_id(rng: random.Random, provider: str, sent_us: int) -> str
     return f"{xid}.recvd-{pod}-{tail}-1-{sent_us // 1_000_000:X}-{rng.randrange(1, 40)}.0"
 
 
+@all_lenders()  # the platform's own work: every transaction it begins declares every lender (tenancy)
 def seed_demo(engine: Engine, cfg: SeedConfig = SeedConfig(), progress: bool = True) -> SeedResult:
     """Fill a migrated database with demo data; returns what was written."""
     if cfg.lenders < 1 or cfg.borrowers < 0 or cfg.messages < 0 or cfg.days < 1:
@@ -546,7 +551,7 @@ def _compute(chunk_no: int, chunk: list[tuple], ctx: dict, rng: random.Random | 
         mrows.append((
             msg_id, lender_id, acct_id if etype.borrower_log else None, acct_id, etype.audience, etype.name, subj,
             email, domain, family, fmt(sent_at), send_status, send_error, provider, pmid, status, last_type,
-            last_at, reason, mask, checked_at,
+            last_at, reason, mask, checked_at, stored_subject_text(subj),
         ))  # fmt: skip
     return mrows, erows
 

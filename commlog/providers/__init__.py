@@ -11,8 +11,8 @@
 
 `get_providers(engine)` returns a `ProviderSet`; `ProviderSet.for_message(stored_message)` the
 adapter to ask. Modules: `base` (interface), `errors` (user-safe typed errors), `http` (shared
-client, retries, rate limits), `normalize` (THE event-name mapping and parsers), `sendgrid`,
-`postmark`, `sandbox`.
+client, retries), `rate_limit` (one adaptive rate budget per provider account), `normalize` (THE
+event-name mapping and parsers), `sendgrid`, `postmark`, `sandbox`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from commlog.providers.base import (
     FetchResult,
     Provider,
     RemoteMessage,
+    RemovalAnswer,
     StoredMessage,
     Suppression,
     SuppressionEntry,
@@ -42,6 +43,7 @@ __all__ = [
     "Provider",
     "ProviderSet",
     "RemoteMessage",
+    "RemovalAnswer",
     "StoredMessage",
     "Suppression",
     "SuppressionEntry",
@@ -82,6 +84,13 @@ class ProviderSet:
         if self.mode == "sandbox":
             return self.adapters["sandbox"]
         return self.adapters.get(name or self.default) or self.adapters[self.default]
+
+    def rate_wait(self) -> tuple[str, float] | None:
+        """The provider whose rate limit holds requests back longest now, and for how many
+        seconds; None when none does."""
+        label, seconds = max(((a.label, a.rate_wait()) for a in self.adapters.values()), key=lambda x: x[1],
+                             default=("", 0.0))
+        return (label, seconds) if seconds > 0 else None
 
     @classmethod
     def single(cls, provider: Provider) -> ProviderSet:

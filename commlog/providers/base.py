@@ -3,8 +3,9 @@
 An adapter answers for one stored message (`fetch_events`), says whether an address is on the
 provider's suppression list right now (`suppression`: the first list that holds it, for checks),
 reports every suppression list that holds it (`suppressions`: for the "Why didn't they get it?"
-panel), and lists recent messages for `sync` (`list_messages` + `fetch_remote`). Failures are `commlog.providers.errors.ProviderError`s whose
-text is safe to show.
+panel), takes an address off one list when the provider lets commlog (`can_remove`,
+`remove_suppression`: a `RemovalAnswer`), and lists recent messages for `sync` (`list_messages` +
+`fetch_remote`). Failures are `commlog.providers.errors.ProviderError`s whose text is safe to show.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from commlog.providers import errors
 from commlog.providers.normalize import ParsedEvent
 
 
@@ -107,6 +109,19 @@ class SuppressionReport:
 
 
 @dataclass(frozen=True)
+class RemovalAnswer:
+    """What the provider said to a removal."""
+
+    #: the address is off that list now: removed by this call, or it was not on it
+    removed: bool
+    #: it was not on the list (SendGrid 404; Postmark: nothing to delete)
+    already_gone: bool = False
+    #: user-safe sentence, e.g. "SendGrid removed it from the bounces list." or
+    #: "Postmark did not remove it: <Postmark's Message>"
+    words: str = ""
+
+
+@dataclass(frozen=True)
 class RemoteMessage:
     """One message as a provider's search lists it (for sync)."""
 
@@ -136,6 +151,17 @@ class Provider(ABC):
         report's `error`, never raised."""
         return None
 
+    def can_remove(self, list_key: str) -> bool:
+        """Whether commlog may ask this provider to take an address off the list `list_key` (a
+        `SuppressionEntry.list_key`). Never for lists the recipient asked for."""
+        return False
+
+    def remove_suppression(self, email: str, list_key: str) -> RemovalAnswer:
+        """Ask the provider to take `email` off the list `list_key`. Raises NotRemovable (before any
+        request) when `can_remove(list_key)` is False, else a ProviderError when the provider gave no
+        answer; a provider that answered "not removed" is a RemovalAnswer(removed=False)."""
+        raise errors.not_removable(self.name, list_key, recipient_asked=False)
+
     def list_messages(self, since: datetime, until: datetime) -> Iterator[RemoteMessage]:
         raise NotImplementedError(f"{self.label} cannot list messages")
 
@@ -145,3 +171,7 @@ class Provider(ABC):
 
     def requests_per_check(self) -> int:
         return 1
+
+    def rate_wait(self) -> float:
+        """Seconds until the provider's rate limit lets this account's next request go (0: now)."""
+        return 0.0

@@ -36,8 +36,16 @@ class NotConfigured(ProviderError):
     stops_bulk = True
 
 
+class KeyNotAccepted(ProviderError):
+    """401: the provider did not accept the key itself (wrong, revoked or deleted)."""
+
+    kind = "key_not_accepted"
+    stops_bulk = True
+
+
 class NotEntitled(ProviderError):
-    """401/403: the key lacks the scope or the paid add-on."""
+    """403 (and SendGrid Activity's 400 "authorization required"): a valid key that lacks the scope
+    or the account's paid add-on."""
 
     kind = "not_entitled"
     stops_bulk = True
@@ -72,21 +80,47 @@ class BadRequest(ProviderError):
     kind = "bad_request"
 
 
+class NotRemovable(ProviderError):
+    """commlog will not ask the provider to take an address off this list: the recipient asked for it
+    (spam report, unsubscribe, spam complaint), or commlog does not know the list. Raised before any
+    request is sent."""
+
+    kind = "not_removable"
+
+
 def provider_label(provider: str | None) -> str:
     return {"sendgrid": "SendGrid", "postmark": "Postmark", "sandbox": "The sandbox email provider"}.get(
         provider or "", "The email provider"
     )
 
 
+def provider_in_sentence(provider: str | None) -> str:
+    """The provider's name inside a sentence: "SendGrid", "the sandbox email provider"."""
+    label = provider_label(provider)
+    return label[0].lower() + label[1:] if label.startswith("The ") else label
+
+
 def seconds_text(seconds: float) -> str:
     return f"{max(1, math.ceil(seconds))} s"
 
 
-def not_entitled(provider: str, status: int, feature: str) -> NotEntitled:
+def key_not_accepted(provider: str, status: int, setting_name: str, *, note: str = "") -> KeyNotAccepted:
+    """HTTP 401: the key itself was refused. `setting_name` is where commlog reads it (never its value)."""
+    who = provider_label(provider)
+    what = "server token" if provider == "postmark" else "API key"
+    return KeyNotAccepted(
+        f"{who} did not accept the {what} (HTTP {status}): it is wrong, revoked or deleted. "
+        f"Set {setting_name} to a valid {what}.{(' ' + note) if note else ''}",
+        provider=provider,
+    )
+
+
+def not_entitled(provider: str, status: int, feature: str, fix: str) -> NotEntitled:
+    """HTTP 403: the key was accepted but may not use `feature`; `fix` says what to change, and where."""
     who = provider_label(provider)
     return NotEntitled(
         f"{who} refused the request (HTTP {status}): the API key is not entitled to {feature}. "
-        "It lacks the scope or the paid add-on; ask whoever manages the account to grant it.",
+        f"It lacks the scope or the paid add-on: {fix}",
         provider=provider,
     )
 
@@ -124,5 +158,22 @@ def bad_response(provider: str, what: str = "malformed JSON") -> BadResponse:
 def bad_request(provider: str, status: int) -> BadRequest:
     return BadRequest(
         f"{provider_label(provider)} rejected the query (HTTP {status}). This is a commlog problem, please report it.",
+        provider=provider,
+    )
+
+
+def not_removable(provider: str | None, list_label: str, *, recipient_asked: bool = True) -> NotRemovable:
+    """Removal refused before asking the provider. `list_label` is the list as people read it
+    ("spam reports", "global unsubscribes", "spam complaint (outbound stream)"); `recipient_asked`
+    False: a list commlog does not know (or a provider that cannot remove at all)."""
+    label = " ".join(str(list_label).split())[:80] or "this"
+    if recipient_asked:
+        return NotRemovable(
+            f"{label[0].upper() + label[1:]} cannot be removed: the recipient asked not to receive email.",
+            provider=provider,
+        )
+    return NotRemovable(
+        f"commlog does not know {provider_in_sentence(provider)}'s “{label}” list, so it cannot "
+        "remove an address from it.",
         provider=provider,
     )

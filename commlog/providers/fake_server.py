@@ -13,14 +13,29 @@ next `fault_count` requests, then normal again; None = forever):
     "drop"       headers promising a body, half of it, then the connection is closed
     "401"/"403"  refuse as a wrong key / a key without the scope would
 
+Removals: SendGrid `DELETE /v3/suppression/{list}/{email}` (and the global unsubscribe's
+`DELETE /v3/asm/suppressions/global/{email}`) answer 204 and drop the entry from `suppressions` when
+it is held, else 404; Postmark `POST /message-streams/{stream}/suppressions/delete` answers per
+address (Deleted, dropping it from `postmark_suppressions`; Failed for a SpamComplaint). They go
+through the same fault modes and enforced limit as every route.
+
 Every request is counted (`requests`: (monotonic time, method, path)); `max_in_window(60)` is the
 most requests in any sliding 60-second window, to check a client-side rate limit. `api_key` is the
 only key accepted (SendGrid `Authorization: Bearer`, Postmark `X-Postmark-Server-Token`).
+
+A rate limit as SendGrid enforces one (`enforce_limit(limit, window, retry_after)`): fixed windows
+of `window` seconds aligned to the Unix epoch, `limit` answered requests in each (the whole budget
+may go at once: the burst is the window's budget); every answer carries `X-RateLimit-Limit`,
+`X-RateLimit-Remaining` and `X-RateLimit-Reset` (the window's end, Unix seconds); a request over the
+budget gets 429 with `Retry-After: retry_after` (default 2, deliberately shorter than the reset,
+as SendGrid was seen to send) and the reset. `request_log` keeps (Unix time, path, status) of every
+answer; `windows()` counts requests and 429s per window, for tests and the bench.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -38,9 +53,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body, headers: dict | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.server.fake._log_answer(urlsplit(self.path).path, status)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        if status == 204:  # no body and no Content-Length (RFC 9110 15.3.5): keep-alive stays in step
+            data = b""
+        else:
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         # Headers and body in one write: no small-packet / delayed-ACK stall inflating latency.
@@ -59,6 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
         fake = self.server.fake
@@ -101,12 +123,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(int(fault), {"errors": [{"message": msg}]})
             refused = "The Server Token you provided in the X-Postmark-Server-Token request header was invalid."
             return self._send(401, {"ErrorCode": 10, "Message": refused})
-        if fake.limit_per_minute and fake.count_last(60.0) > fake.limit_per_minute:
-            with fake.lock:
-                fake.server_429s += 1
-            return self._send(429, {"errors": [{"message": "too many requests"}]}, {"Retry-After": "60"})
+        allowed, rate_headers = fake._take_budget()
+        if not allowed:
+            return self._send(429, {"errors": [{"message": "too many requests"}]}, rate_headers)
         status, payload = fake.route(method, parts.path, parse_qs(parts.query), body, self.headers)
-        self._send(status, payload)
+        self._send(status, payload, rate_headers)
 
 
 class _Server(ThreadingHTTPServer):
@@ -130,8 +151,13 @@ class FakeProvider:
         self.fault_count: int | None = None
         self.retry_after = 1
         self.slow_seconds = 2.0
-        self.limit_per_minute: int | None = None
-        self.server_429s = 0
+        self.window_limit: int | None = None  # enforce_limit: answered requests per window
+        self.window_seconds = 60.0
+        self.limit_retry_after = 2
+        self._window_index: int | None = None
+        self._window_used = 0
+        self.server_429s = 0  # 429s of the enforced limit
+        self.request_log: list[tuple[float, str, int]] = []  # (Unix time, path, status) of every answer
         self.sendgrid_logs: dict[str, dict] = {}  # sg_message_id -> GET /v3/logs/{id} body
         self.logs_search: list[dict] = []  # rows POST /v3/logs may return (filtered crudely)
         self.activity_list: list[dict] = []  # rows of GET /v3/messages
@@ -144,7 +170,9 @@ class FakeProvider:
         self.postmark_suppressions: dict[str, list] = {}
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-provider", daemon=True)
+        # a short poll: stop() returns at once instead of after serve_forever's default half second
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-provider", daemon=True)
 
     # -- lifecycle --
     def start(self) -> FakeProvider:
@@ -165,6 +193,55 @@ class FakeProvider:
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    # -- the enforced rate limit --
+    def enforce_limit(self, limit: int | None, window: float = 60.0, retry_after: int = 2) -> None:
+        """Answer at most `limit` requests per fixed `window` seconds (None: no limit), as SendGrid would."""
+        with self.lock:
+            self.window_limit, self.window_seconds, self.limit_retry_after = limit, float(window), retry_after
+            self._window_index, self._window_used = None, 0
+
+    def _take_budget(self) -> tuple[bool, dict[str, str]]:
+        """Count one request against the current window: (answer it?, the rate-limit headers)."""
+        with self.lock:
+            if self.window_limit is None:
+                return True, {}
+            now = time.time()
+            index = int(now // self.window_seconds)
+            if index != self._window_index:
+                self._window_index, self._window_used = index, 0
+            reset = (index + 1) * self.window_seconds
+            allowed = self._window_used < self.window_limit
+            if allowed:
+                self._window_used += 1
+            else:
+                self.server_429s += 1
+            headers = {
+                "X-RateLimit-Limit": str(self.window_limit),
+                "X-RateLimit-Remaining": str(self.window_limit - self._window_used),
+                "X-RateLimit-Reset": str(math.ceil(reset)),
+            }
+            if not allowed:
+                headers["Retry-After"] = str(self.limit_retry_after)
+            return allowed, headers
+
+    def _log_answer(self, path: str, status: int) -> None:
+        with self.lock:
+            self.request_log.append((time.time(), path, status))
+
+    def windows(self) -> list[tuple[float, int, int]]:
+        """Per rate window that saw requests: (its start, Unix time; requests; 429s), in order."""
+        with self.lock:
+            log = list(self.request_log)
+        out: dict[int, list[int]] = {}
+        for t, _, status in log:
+            counts = out.setdefault(int(t // self.window_seconds), [0, 0])
+            counts[0] += 1
+            counts[1] += status == 429
+        return [(i * self.window_seconds, n, n429) for i, (n, n429) in sorted(out.items())]
+
+    def max_429s_per_window(self) -> int:
+        return max((n429 for _, _, n429 in self.windows()), default=0)
 
     # -- faults and counting --
     def set_fault(self, fault: str | None, count: int | None = None) -> None:
@@ -215,6 +292,8 @@ class FakeProvider:
             self.requests.clear()
             self.raw_paths.clear()
             self.bodies.clear()
+            self.request_log.clear()
+            self.server_429s = 0
 
     # -- routes --
     def route(self, method: str, path: str, query: dict, body: bytes, headers) -> tuple[int, object]:
@@ -243,6 +322,15 @@ class FakeProvider:
         if method == "GET" and path.startswith("/v3/messages/"):
             mid = unquote(path[len("/v3/messages/") :])
             return (200, self.activity_detail[mid]) if mid in self.activity_detail else (404, nf)
+        m = re.fullmatch(r"/v3/suppression/(bounces|blocks|invalid_emails|spam_reports)/(.+)", path)
+        if method == "DELETE" and m:
+            return self._delete_suppression((m.group(1), unquote(m.group(2))))
+        m = re.fullmatch(r"/v3/asm/suppressions/global/(.+)", path)
+        if method == "DELETE" and m:
+            return self._delete_suppression(("unsubscribes", unquote(m.group(1))))
+        m = re.fullmatch(r"/message-streams/([^/]+)/suppressions/delete", path)
+        if method == "POST" and m:
+            return self._postmark_delete(body)
         m = re.fullmatch(r"/v3/suppression/(\w+)/(.+)", path)
         if method == "GET" and m:
             key = (m.group(1), unquote(m.group(2)))
@@ -266,6 +354,40 @@ class FakeProvider:
             email = query.get("EmailAddress", [""])[0]
             return 200, {"Suppressions": self.postmark_suppressions.get(email, [])}
         return 404, {"errors": [{"message": "no such route"}]}
+
+    def _delete_suppression(self, key: tuple[str, str]) -> tuple[int, object]:
+        """SendGrid's DELETE of one address from one list: 204 when the list held it (now gone),
+        404 when it did not."""
+        with self.lock:
+            if self.suppressions.get(key):
+                del self.suppressions[key]
+                return 204, b""
+        return 404, {"errors": [{"message": "not found"}]}
+
+    def _postmark_delete(self, body: bytes) -> tuple[int, object]:
+        """Postmark's suppressions/delete: one result per address asked. A SpamComplaint row is
+        Failed (the customer may not delete those); anything else held is Deleted and dropped. An
+        address with no suppression is Deleted too: Postmark answers Deleted for addresses it does
+        not hold (providers.md, "Suppression management": per address Deleted|Failed, only
+        SpamComplaints fail), so "Deleted" does not prove the address was listed."""
+        try:
+            asked = json.loads(body or b"{}").get("Suppressions")
+        except (ValueError, AttributeError):
+            asked = None
+        if not isinstance(asked, list):
+            return 422, {"ErrorCode": 1224, "Message": "The 'Suppressions' field is required."}
+        out = []
+        with self.lock:
+            for item in asked:
+                email = str(item.get("EmailAddress", "")) if isinstance(item, dict) else ""
+                rows = self.postmark_suppressions.get(email, [])
+                if any(isinstance(r, dict) and r.get("SuppressionReason") == "SpamComplaint" for r in rows):
+                    out.append({"EmailAddress": email, "Status": "Failed",
+                                "Message": "You do not have permission to delete SpamComplaint suppressions."})
+                    continue
+                self.postmark_suppressions.pop(email, None)
+                out.append({"EmailAddress": email, "Status": "Deleted", "Message": None})
+        return 200, {"Suppressions": out}
 
 
 def auto_logs_message(sg_message_id: str, to_email: str = "someone@example.com", ts: int = 1795000000) -> dict:

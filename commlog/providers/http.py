@@ -2,13 +2,15 @@
 
 * One `httpx.Client` per process (`shared_client()`; httpx clients are thread-safe), explicit
   timeouts, a bounded connection pool.
-* Retries with exponential backoff on 429 and 5xx, timeouts and dropped connections. A 429's
-  `Retry-After` (seconds or an HTTP date) or `X-RateLimit-Reset` (Unix time, SendGrid) is honoured;
-  when the wait it asks for would be long (more than `max_wait` seconds, or past the total budget),
-  the call gives up at once with "rate limited, try again in N s" instead of blocking a page.
-* A client-side rate limit per provider endpoint family (`RateLimiter`): a token bucket for
-  smoothing plus a sliding 60-second window, so no minute ever sees more than `per_minute` requests
-  (SendGrid Email Activity: 6 a minute). Limiters are shared process-wide by key (`limiter_for`).
+* Every request passes its account's rate budget (`commlog.providers.rate_limit`: one adaptive
+  limiter per provider account, plus a stricter bucket where the provider documents one) and
+  reports its answer's rate-limit headers back to it.
+* A 429 closes the budget for every thread until the longer of `Retry-After` and
+  `X-RateLimit-Reset`; the request then goes again from there. 429s are not failures: they are
+  retried while the time budget allows (the policy's `max_total_wait` and `max_wait`, and the
+  run's `rate_limit.wait_budget`); past it the call gives up with "rate limited, try again in N s"
+  instead of blocking a page. The command line's policy has no time cap.
+* Retries with exponential backoff on 5xx, timeouts and dropped connections (`max_attempts`).
 
 Secrets: keys travel only in request headers, never in URLs; `commlog.settings.Secret` hides its
 value from repr, str and f-strings; log lines carry method, path and status only; httpx exceptions are never turned
@@ -17,13 +19,11 @@ into text (their messages can quote request details).
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,93 +31,16 @@ from typing import Any
 import httpx
 
 from commlog.providers import errors
+from commlog.providers.rate_limit import RateLimiter as RateLimiter  # re-exported
+from commlog.providers.rate_limit import WouldWait, budget_left
+from commlog.providers.rate_limit import limiter_for as limiter_for  # re-exported
+from commlog.providers.rate_limit import retry_after_seconds as retry_after_seconds  # re-exported
 from commlog.settings import settings
 
 log = logging.getLogger("commlog.providers")
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=30.0)
 USER_AGENT = "commlog/1 (+delivery-status)"
-
-
-# --- rate limiting -----------------------------------------------------------------------------
-
-
-class WouldWait(Exception):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
-
-
-class RateLimiter:
-    """Token bucket (rate `per_minute`/60 per second, capacity `burst`) plus a sliding window of
-    `per_minute` requests per `window` seconds. `acquire()` reserves the next free slot and sleeps
-    until it; reservations are handed out in order, so the window bound holds across threads.
-    The window is widened by a small margin so network jitter cannot push two minutes' worth of
-    requests into one minute as the server counts them."""
-
-    def __init__(
-        self,
-        per_minute: float,
-        burst: int | None = None,
-        *,
-        window: float = 60.0,
-        margin: float = 0.25,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if per_minute <= 0:
-            raise ValueError("per_minute must be positive")
-        self.per_minute = per_minute
-        self.window_limit = max(1, int(per_minute))
-        self.rate = per_minute / 60.0
-        self.burst = burst if burst is not None else max(1, min(20, int(per_minute // 6)))
-        self.window = window + margin
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._tokens = float(self.burst)
-        self._last = clock()
-        self._slots: deque[float] = deque(maxlen=self.window_limit)
-
-    def __repr__(self) -> str:
-        return f"RateLimiter(per_minute={self.per_minute}, burst={self.burst})"
-
-    def reserve(self, max_wait: float | None = None) -> float:
-        """Reserve a slot; return how long to wait for it. Raises WouldWait when that exceeds max_wait."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            at = now if self._tokens >= 1 else now + (1 - self._tokens) / self.rate
-            if len(self._slots) >= self.window_limit:
-                at = max(at, self._slots[0] + self.window)
-            if self._slots:
-                at = max(at, self._slots[-1])
-            wait = max(0.0, at - now)
-            if max_wait is not None and wait > max_wait:
-                raise WouldWait(wait)
-            self._tokens -= 1
-            self._slots.append(at)
-            return wait
-
-    def acquire(self, max_wait: float | None = None) -> float:
-        wait = self.reserve(max_wait)
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-
-_limiters: dict[str, RateLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def limiter_for(key: str, per_minute: float, burst: int | None = None) -> RateLimiter:
-    """The process-wide limiter for one provider endpoint family (created on first use)."""
-    with _limiters_lock:
-        lim = _limiters.get(key)
-        if lim is None or lim.per_minute != per_minute:
-            lim = _limiters[key] = RateLimiter(per_minute, burst)
-        return lim
 
 
 # --- the shared client ---------------------------------------------------------------------------
@@ -174,36 +97,14 @@ class Answer:
 
 @dataclass
 class RetryPolicy:
-    max_attempts: int = 4
-    max_total_wait: float = 20.0  # seconds of backoff/429 waiting for one logical call
-    max_wait: float = 10.0  # a single Retry-After longer than this: give up, tell the user
+    """How long one logical call may keep trying. None: no cap (the command line waits as long as
+    the provider's rate limit asks)."""
+
+    max_attempts: int = 4  # failed answers (5xx, network, a 429 that names no wait) before giving up
+    max_total_wait: float | None = 90.0  # seconds of waiting (rate limits, backoff) for one logical call
+    max_wait: float | None = 65.0  # one wait longer than this (a page should not block): give up, say when to retry
     base_backoff: float = 0.5
     max_backoff: float = 8.0
-
-
-def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """Seconds a 429 asks us to wait: Retry-After (seconds or HTTP date), else X-RateLimit-Reset."""
-    now = time.time() if now is None else now
-    value = headers.get("retry-after")
-    if value:
-        value = value.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-                return max(0.0, when.timestamp() - now)
-            except (TypeError, ValueError, IndexError):
-                pass
-    reset = headers.get("x-ratelimit-reset")
-    if reset:
-        try:
-            r = float(reset.strip())
-        except ValueError:
-            return None
-        # SendGrid sends a Unix time; tolerate a delta in seconds too.
-        return max(0.0, r - now) if r > 1e9 else max(0.0, r)
-    return None
 
 
 def log_path(url: str) -> str:
@@ -214,19 +115,20 @@ def log_path(url: str) -> str:
 
 
 class ProviderHttp:
-    """Sends one logical request with the limiter and the retry policy; returns an `Answer` or
-    raises a `ProviderError`. Thread-safe."""
+    """Sends one logical request through its rate budget with the retry policy; returns an
+    `Answer` or raises a `ProviderError`. Thread-safe."""
 
     def __init__(
         self,
         client: httpx.Client | None = None,
         policy: RetryPolicy | None = None,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._client = client
         self.policy = policy or RetryPolicy()
-        self._sleep = sleep
+        self._injected_sleep = sleep  # tests: also used for the limiters' waits
+        self._sleep = sleep or time.sleep
 
     @property
     def client(self) -> httpx.Client:
@@ -239,6 +141,28 @@ class ProviderHttp:
         p = self.policy
         return min(p.max_backoff, p.base_backoff * (2 ** (attempt - 1))) * (1 + random.random() * 0.25)
 
+    def _may_wait(self, waited: float) -> float | None:
+        """How long the next wait may be: the policy's caps and the run's budget."""
+        p = self.policy
+        caps = [c for c in (
+            None if p.max_total_wait is None else max(0.0, p.max_total_wait - waited),
+            p.max_wait,
+            budget_left(),
+        ) if c is not None]
+        return min(caps) if caps else None
+
+    def _pass(self, provider: str, gates: list[RateLimiter], waited: float) -> float:
+        """Wait for every gate in turn; returns the seconds waited. Raises RateLimited (no gate kept)."""
+        total = 0.0
+        for i, gate in enumerate(gates):
+            try:
+                total += gate.acquire(max_wait=self._may_wait(waited + total), sleep=self._injected_sleep)
+            except WouldWait as ww:
+                for taken in gates[:i]:
+                    taken.learn(None, None)
+                raise errors.rate_limited(provider, ww.seconds) from None
+        return total
+
     def request(
         self,
         provider: str,
@@ -247,55 +171,77 @@ class ProviderHttp:
         *,
         headers: dict[str, str],
         limiter: RateLimiter | None = None,
+        bucket: RateLimiter | None = None,
         json_body: Any = None,
     ) -> Answer:
-        p = self.policy
+        """`limiter`: the account's budget; `bucket`: a stricter one this endpoint must also pass.
+        The innermost of them learns from the answer's rate-limit headers."""
         waited = 0.0
         notes: list[str] = []
         path = log_path(url)
-        attempt = 0
+        gates = [g for g in (limiter, bucket) if g is not None]
+        teacher = gates[-1] if gates else None
+        attempt = 0  # failed answers so far
+        sent = 0
         while True:
-            attempt += 1
-            if limiter is not None:
-                try:
-                    waited += limiter.acquire(max_wait=max(0.0, p.max_total_wait - waited))
-                except WouldWait as ww:
-                    raise errors.rate_limited(provider, ww.seconds) from None
+            waited += self._pass(provider, gates, waited)
+            sent += 1
             failure: errors.ProviderError
-            retry_in: float | None = None
             try:
                 resp = self.client.request(method, url, headers=headers, json=json_body)
-            except httpx.TimeoutException:
-                failure = errors.unavailable(provider, "it did not answer in time")
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-                failure = errors.unavailable(provider, "the connection was dropped")
-            except httpx.ConnectError:
-                failure = errors.unavailable(provider, "cannot connect to it")
-            except httpx.TransportError:
-                failure = errors.unavailable(provider, "a network error")
-            except httpx.InvalidURL:
-                raise errors.unavailable(provider, "its base URL is not valid") from None
+            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+                    httpx.ConnectError, httpx.TransportError, httpx.InvalidURL) as exc:
+                for gate in gates:
+                    gate.learn(None, None)
+                if isinstance(exc, httpx.InvalidURL):
+                    raise errors.unavailable(provider, "its base URL is not valid") from None
+                failure = errors.unavailable(provider, _transport_failure(exc))
             else:
                 status = resp.status_code
+                asked = None
+                for gate in gates:
+                    told = gate.learn(status, resp.headers if gate is teacher else None)
+                    asked = told if gate is teacher else asked
                 if status == 429:
-                    asked = retry_after_seconds(resp.headers)
-                    retry_in = asked if asked is not None else self._backoff(attempt)
-                    failure = errors.rate_limited(provider, retry_in)
-                    if asked is not None and (asked > p.max_wait or waited + asked > p.max_total_wait):
-                        log.warning("%s %s %s -> 429, asked to wait %.0f s: giving up", provider, method, path, asked)
-                        raise failure
-                    label = errors.provider_label(provider)
-                    label = label[0].lower() + label[1:] if label.startswith("The ") else label
-                    notes.append(f"rate limited by {label}, retried after {errors.seconds_text(retry_in)}")
+                    log.info("%s %s %s -> HTTP 429 (request %s)", provider, method, path, sent)
+                    if asked is not None:
+                        may = self._may_wait(waited)
+                        if may is not None and asked > may:
+                            log.warning("%s %s %s -> 429, asked to wait %.0f s: giving up", provider, method, path, asked)
+                            raise errors.rate_limited(provider, asked)
+                        notes.append(f"rate limited by {_label(provider)}, retried after {errors.seconds_text(asked)}")
+                        continue  # the gates wait until the moment the provider named, for every thread
+                    failure = errors.rate_limited(provider, self._backoff(attempt + 1))
                 elif status >= 500:
                     failure = errors.unavailable(provider, f"HTTP {status}, a server error at the provider")
                 else:
-                    return Answer(status, resp.headers, resp.content, attempt, waited, notes)
-                log.info("%s %s %s -> HTTP %s (attempt %s)", provider, method, path, status, attempt)
-            delay = retry_in if retry_in is not None else self._backoff(attempt)
-            if attempt >= p.max_attempts or waited + delay > p.max_total_wait:
+                    return Answer(status, resp.headers, resp.content, sent, waited, notes)
+                log.info("%s %s %s -> HTTP %s (attempt %s)", provider, method, path, status, attempt + 1)
+            attempt += 1
+            delay = self._backoff(attempt)
+            may = self._may_wait(waited)
+            if attempt >= self.policy.max_attempts or (may is not None and delay > may):
                 log.warning("%s %s %s: giving up after %s attempt(s): %s", provider, method, path, attempt, failure.kind)
                 raise failure
             log.info("%s %s %s: retrying in %.1f s", provider, method, path, delay)
+            if isinstance(failure, errors.RateLimited) and teacher is not None:
+                teacher.close_for(delay)  # a 429 that named no wait: every thread backs off
+                notes.append(f"rate limited by {_label(provider)}, retried after {errors.seconds_text(delay)}")
+                continue
             self._sleep(delay)
             waited += delay
+
+
+def _transport_failure(exc: Exception) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "it did not answer in time"
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return "the connection was dropped"
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect to it"
+    return "a network error"
+
+
+def _label(provider: str) -> str:
+    """"SendGrid", "the sandbox email provider": the provider's name inside a sentence."""
+    return errors.provider_in_sentence(provider)

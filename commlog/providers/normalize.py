@@ -17,8 +17,8 @@ Public for other modules:
 * `parse_postmark_details(obj, message_id)` — all events of `GET /messages/outbound/{id}/details`.
 * `sendgrid_message_prefix(id)` — the X-Message-Id part of a per-recipient id (split on the first `.`).
 
-Conventions: `occurred_at` is timezone-aware UTC; `attempt` is 1-based (SendGrid's webhook/Logs
-`attempt` is zero-based, so it is shifted; the Activity API's `attempt_num` already is 1-based);
+Conventions: `occurred_at` is timezone-aware UTC; `attempt` (see `delivery_attempt`) is the
+provider's try number of a DEFERRED event, counted from 1, and None on every other event;
 `reason` is the provider's reason or the receiving server's SMTP response; `smtp_status` is the
 enhanced status code (`5.1.1`), taken from the provider's field or found in the reason text;
 `raw_type` is the provider's own word: SendGrid's `event`, except a bounce of type `blocked` is
@@ -138,6 +138,14 @@ POSTMARK_BOUNCE_TYPES: dict[str, EventType] = {
     "SMTPApiError": E.FAILED,
     "TemplateRenderingFailed": E.FAILED,
     "SpamComplaint": E.COMPLAINT,
+    # Replies Postmark files as bounces that are no failure (Bounce API types; its bounce webhook
+    # posts them too): an out-of-office reply must not turn a delivered email NOT_DELIVERED.
+    "AutoResponder": E.UNKNOWN,
+    "AddressChange": E.UNKNOWN,
+    "ChallengeVerification": E.UNKNOWN,
+    "OpenRelayTest": E.UNKNOWN,
+    "Subscribe": E.UNKNOWN,
+    "Unsubscribe": E.UNSUBSCRIBE,
 }
 
 # Postmark message `Status` (a fallback only: used when it is the only information).
@@ -242,14 +250,44 @@ def parse_time(value: Any) -> datetime:
     return dt.astimezone(UTC)
 
 
-def parse_attempt(value: Any, *, zero_based: bool) -> int | None:
-    if value is None or value == "":
+def delivery_attempt(event_type: EventType, value: Any, *, zero_based: bool) -> int | None:
+    """The one convention for attempt numbers, on every path (Logs, Activity, webhook, Postmark).
+
+    "Attempt N" is the provider's N-th try to hand the email to the receiving server, counted from 1,
+    and it is kept on DEFERRED events only: a deferral is the one event whose meaning depends on how
+    many tries came before ("delayed 3 times, still retrying"). Other events carry none, so the page
+    never prints "attempt 0" or an attempt on a delivery, and the same message reads the same through
+    every API.
+
+    * SendGrid Event Webhook and Email Logs API (`GET /v3/logs/{id}` events mirror the webhook):
+      `attempt` is a zero-based string (shared/reference/providers.md, "SendGrid Email Logs API";
+      SendGrid's Event Webhook reference lists it on deferred events, e.g. `"attempt": "5"`), so
+      it is shifted by one.
+    * SendGrid Email Activity API: `attempt_num` is 1–10 on deferrals (providers.md, "SendGrid Email
+      Activity API"); it stores 0 on processed, delivered and bounced events, which is no try number.
+    * Postmark's Messages API and webhooks give no attempt number: None.
+    A value that is not a whole number, or below the first try, is None.
+    """
+    if event_type != EventType.DEFERRED or value is None or value == "" or isinstance(value, bool):
         return None
     try:
         n = int(str(value).strip())
     except ValueError:
         return None
-    return n + 1 if zero_based else n
+    n = n + 1 if zero_based else n
+    return n if n >= 1 else None
+
+
+def _id_attempt(obj: dict) -> int | None:
+    """The attempt part of an Activity event's synthetic id, as ids were always built (the ids of
+    events stored earlier must not change, or a re-check would store them twice)."""
+    for key, shift in (("attempt_num", 0), ("attempt", 1)):
+        try:
+            if obj.get(key) not in (None, ""):
+                return int(str(obj.get(key)).strip()) + shift
+        except ValueError:
+            return None
+    return None
 
 
 def synth_event_id(*parts: Any) -> str:
@@ -306,7 +344,7 @@ def _sendgrid_event(obj: dict, *, message_id: str | None, email: str | None, zer
         provider="sendgrid",
         reason=reason,
         smtp_status=smtp_status,
-        attempt=parse_attempt(obj.get("attempt"), zero_based=zero_based_attempt),
+        attempt=delivery_attempt(etype, obj.get("attempt"), zero_based=zero_based_attempt),
         bounce_classification=_text(obj.get("bounce_classification")),
         provider_message_id=message_id,
         recipient_email=email,
@@ -352,10 +390,11 @@ def parse_activity_event(obj: dict, msg_id: str | None, to_email: str | None) ->
     btype = _text(obj.get("bounce_type")) or _text(obj.get("type"))
     etype = activity_event_type(raw, btype)
     reason = _text(obj.get("reason")) or _text(obj.get("response"))
-    attempt = parse_attempt(obj.get("attempt_num"), zero_based=False)
-    if attempt is None:
-        attempt = parse_attempt(obj.get("attempt"), zero_based=True)
-    eid = _text(obj.get("sg_event_id")) or synth_event_id(msg_id, raw, btype, int(occurred.timestamp()), attempt)
+    if obj.get("attempt_num") is not None:
+        attempt = delivery_attempt(etype, obj.get("attempt_num"), zero_based=False)
+    else:
+        attempt = delivery_attempt(etype, obj.get("attempt"), zero_based=True)
+    eid = _text(obj.get("sg_event_id")) or synth_event_id(msg_id, raw, btype, int(occurred.timestamp()), _id_attempt(obj))
     return ParsedEvent(
         event_type=etype,
         raw_type=_bounce_label(raw, btype) if raw.lower() in ("bounced", "bounce") else raw,

@@ -14,6 +14,12 @@ is known) ended BLOCKED, since that BLOCKED event, with its SMTP reply. `invalid
 empty (every demo address is valid syntax; the typo domains bounce instead) and so is the global
 unsubscribe list (the demo has no unsubscribes). Entries carry `created` in Unix seconds.
 
+Removals, as SendGrid's `DELETE /v3/suppression/{list}/{email}`: 204 when the list holds the
+address now, 404 when not. A removal hides the list's entries made up to it: an entry newer than the
+removal (a bounce after it) lists the address again. The backend keeps its removals (list, address)
+-> time at its "now", and also reads the `suppression_removal` rows in state `removed` (their
+`removed_at`), so a restarted demo still knows what was removed.
+
 Realism, configurable: latency `COMMLOG_SANDBOX_LATENCY_MS` (default `80-300`, `0` to disable) and
 an occasional 429 with `Retry-After: 1` (`COMMLOG_SANDBOX_429_RATE`, default `0.03`), which the
 HTTP layer retries and the check reports as a note. Tests pass `latency=(0, 0)`,
@@ -28,12 +34,13 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from commlog.providers import errors
@@ -41,6 +48,7 @@ from commlog.providers.base import FetchResult, StoredMessage
 from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.sendgrid import SendGridProvider
 from commlog.settings import settings
+from commlog.tenancy import all_lenders
 from commlog.vocabulary import TERMINAL_FAILURES, EventType
 
 SANDBOX_KEY = "SG.sandbox"
@@ -72,6 +80,9 @@ _ROLLUP = {
     EventType.FAILED: "dropped",
 }
 _FROM = "no-reply@portal.example"
+# How long after its send a message's events can still come (SendGrid retries for 72 h; a
+# complaint can come later, but the demo's come within days).
+_EVENT_LAG = timedelta(days=4)
 # Events that end a message's delivery (the status rule's terminal events).
 _ENDINGS = TERMINAL_FAILURES | {EventType.DELIVERED}
 
@@ -150,6 +161,8 @@ class SandboxBackend:
         self._count = itertools.count(1)
         self.requests = 0
         self.refused = 0
+        # (list, lower-case address) -> when it was taken off that list (the backend's "now")
+        self._removals: dict[tuple[str, str], datetime] = {}
 
     # -- plumbing --
     def _now(self, request: httpx.Request) -> datetime:
@@ -195,9 +208,20 @@ class SandboxBackend:
         m = re.fullmatch(r"/v3/suppression/(bounces|blocks|invalid_emails|spam_reports)/(.+)", path)
         if request.method == "GET" and m:
             return self._suppression(m.group(1), unquote(m.group(2)), now)
+        if request.method == "DELETE" and m:
+            return self._remove(m.group(1), unquote(m.group(2)), now)
         if request.method == "GET" and path.startswith("/v3/asm/suppressions/global/"):
             return _json(200, {})
         return _json(404, {"errors": [{"message": "not found"}]})
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """The provider's own reads (a Session reads both Core and ORM-entity selects). One sandbox
+        account serves every lender, as one SendGrid account would, and its requests arrive on the
+        check's worker threads, where no scope is set: they declare every lender (row-level
+        security, commlog.tenancy), or they would find nothing."""
+        with all_lenders(), Session(self.engine) as conn:
+            yield conn
 
     # -- routes --
     def _message_row(self, conn, pmid: str):
@@ -213,7 +237,7 @@ class SandboxBackend:
     def _detail(self, pmid: str, now: datetime) -> httpx.Response:
         from commlog.demo.outcomes import truth_for_message
 
-        with Session(self.engine) as conn:  # a Session reads both Core and ORM-entity selects
+        with self._session() as conn:
             row = self._message_row(conn, pmid)
             truth = truth_for_message(conn, pmid, now) if row is not None else None
         if row is None or truth is None or row.sent_at > now:
@@ -254,7 +278,7 @@ class SandboxBackend:
             cond.append(Message.provider_message_id == m.group(1))
         limit = max(1, min(1000, limit))
         out = []
-        with Session(self.engine) as conn:
+        with self._session() as conn:
             rows = conn.execute(
                 select(Message.provider_message_id, Message.subject, Message.recipient_email, Message.sent_at)
                 .where(*cond)
@@ -278,22 +302,62 @@ class SandboxBackend:
 
     def _suppression(self, lst: str, email: str, now: datetime) -> httpx.Response:
         """`GET /v3/suppression/{lst}/{email}`: a one-row array when the list holds the address."""
-        with Session(self.engine) as conn:
-            if lst == "bounces":
-                row = self._first_event_row(conn, email, EventType.BOUNCE, now)
-            elif lst == "spam_reports":
-                row = self._first_event_row(conn, email, EventType.COMPLAINT, now)
-            elif lst == "blocks":
-                row = self._block_row(conn, email, now)
-            else:  # invalid_emails: no demo address is invalid syntax
-                row = None
+        with self._session() as conn:
+            row = self._list_row(conn, lst, email, now)
         return _json(200, [row] if row else [])
 
-    def _sent_pmids(self, conn: Session, email: str, now: datetime, *, newest_first: bool = False) -> list[str]:
-        """Provider message ids of the (at most 20 oldest or newest) messages sent to `email` by `now`."""
+    def _remove(self, lst: str, email: str, now: datetime) -> httpx.Response:
+        """`DELETE /v3/suppression/{lst}/{email}`: 204 when the list held the address (it no longer
+        does from `now` on), 404 when it did not. Spam reports too: SendGrid lets the API delete
+        them (commlog's adapter never asks)."""
+        with self._session() as conn:
+            row = self._list_row(conn, lst, email, now)
+        if row is None:
+            return _json(404, {"errors": [{"message": "not found"}]})
+        key = (lst, email.lower())
+        with self._lock:
+            self._removals[key] = max(now, self._removals.get(key, now))
+        return httpx.Response(204)
+
+    def removed_at(self, conn: Session, lst: str, email: str, now: datetime) -> datetime | None:
+        """When the address was last taken off `lst` by `now`: by this backend, or by a removal
+        commlog recorded as done (`suppression_removal`, state removed)."""
+        from commlog.models import SuppressionRemoval
+
+        with self._lock:
+            mine = self._removals.get((lst, email.lower()))
+        recorded = conn.execute(
+            select(func.max(SuppressionRemoval.removed_at)).where(
+                SuppressionRemoval.address == email.lower(),
+                SuppressionRemoval.list_key == lst,
+                SuppressionRemoval.state == "removed",
+                SuppressionRemoval.removed_at.is_not(None),
+                SuppressionRemoval.removed_at <= now,
+            )
+        ).scalar_one_or_none()
+        known = [t for t in (mine, recorded) if t is not None and t <= now]
+        return max(known) if known else None
+
+    def _list_row(self, conn: Session, lst: str, email: str, now: datetime) -> dict | None:
+        """The list's row for the address at `now`, or None: only entries newer than its last removal."""
+        after = self.removed_at(conn, lst, email, now)
+        if lst == "bounces":
+            return self._first_event_row(conn, email, EventType.BOUNCE, now, after)
+        if lst == "spam_reports":
+            return self._first_event_row(conn, email, EventType.COMPLAINT, now, after)
+        if lst == "blocks":
+            return self._block_row(conn, email, now, after)
+        return None  # invalid_emails: no demo address is invalid syntax
+
+    def _sent_pmids(
+        self, conn: Session, email: str, now: datetime, *, newest_first: bool = False, sent_after: datetime | None = None
+    ) -> list[str]:
+        """Provider message ids of the (at most 20 oldest or newest) messages sent to `email` by `now`
+        (and after `sent_after`, when given)."""
         from commlog.models import Message
 
         order = (Message.sent_at.desc(), Message.id.desc()) if newest_first else (Message.sent_at, Message.id)
+        since = [] if sent_after is None else [Message.sent_at > sent_after]
         return list(
             conn.execute(
                 select(Message.provider_message_id)
@@ -302,28 +366,35 @@ class SandboxBackend:
                     Message.send_status == "sent",
                     Message.provider_message_id.is_not(None),
                     Message.sent_at <= now,
+                    *since,
                 )
                 .order_by(*order)
                 .limit(20)
             ).scalars()
         )
 
-    def _first_event_row(self, conn: Session, email: str, wanted: EventType, now: datetime) -> dict | None:
-        """The list row of the address's first `wanted` event (BOUNCE: bounces, COMPLAINT: spam reports)."""
+    def _first_event_row(
+        self, conn: Session, email: str, wanted: EventType, now: datetime, after: datetime | None = None
+    ) -> dict | None:
+        """The list row of the address's first `wanted` event (BOUNCE: bounces, COMPLAINT: spam
+        reports) that happened after `after` (its last removal from the list; None: ever)."""
         from commlog.demo.outcomes import truth_for_message
 
-        for pmid in self._sent_pmids(conn, email, now):
+        # after a removal, only messages that can still have an event after it (a retry window back)
+        sent_after = None if after is None else after - _EVENT_LAG
+        for pmid in self._sent_pmids(conn, email, now, sent_after=sent_after):
             for pe in truth_for_message(conn, pmid, now) or []:
-                if pe.event_type == wanted:
+                if pe.event_type == wanted and (after is None or pe.occurred_at > after):
                     row = {"created": int(pe.occurred_at.timestamp()), "email": email.lower()}
                     if wanted == EventType.BOUNCE:
                         return row | {"reason": pe.reason, "status": pe.smtp_status}
                     return row | {"ip": "168.245.0.1"}
         return None
 
-    def _block_row(self, conn: Session, email: str, now: datetime) -> dict | None:
-        """The blocks row of the address when its latest ended message ended BLOCKED. Messages
-        still under way (only PROCESSED/DEFERRED known) neither add nor clear a block."""
+    def _block_row(self, conn: Session, email: str, now: datetime, after: datetime | None = None) -> dict | None:
+        """The blocks row of the address when its latest ended message ended BLOCKED (after `after`,
+        its last removal from blocks, when given). Messages still under way (only PROCESSED/DEFERRED
+        known) neither add nor clear a block."""
         from commlog.demo.outcomes import truth_for_message
 
         for pmid in self._sent_pmids(conn, email, now, newest_first=True):
@@ -331,7 +402,7 @@ class SandboxBackend:
             outcome = next((pe for pe in reversed(known) if pe.event_type in _ENDINGS), None)
             if outcome is None:
                 continue
-            if outcome.event_type != EventType.BLOCKED:
+            if outcome.event_type != EventType.BLOCKED or (after is not None and outcome.occurred_at <= after):
                 return None
             return {
                 "created": int(outcome.occurred_at.timestamp()),

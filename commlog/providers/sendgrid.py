@@ -1,11 +1,16 @@
 """SendGrid adapter: the Email Logs API (default) or the legacy Email Activity API
-(`COMMLOG_SENDGRID_API=activity`), plus read-only suppression lookups.
+(`COMMLOG_SENDGRID_API=activity`), plus suppression lookups and removal.
 
 Suppressions: `suppression()` (for checks) stops at the first list that holds the address among
 bounces, invalid_emails and spam_reports; `suppressions()` asks all five lists one after another
 (`GET /v3/suppression/{bounces|blocks|invalid_emails|spam_reports}/{email}`, then
 `GET /v3/asm/suppressions/global/{email}`) and reports every one that holds it. Both go through
-`_call` and the one API limiter of the account; the first failure ends the lookup.
+`_call` and the account's one rate budget; the first failure ends the lookup.
+
+Removal (`remove_suppression`): `DELETE /v3/suppression/{bounces|blocks|invalid_emails}/{email}`
+through the same `_call` (same budget, Retry-After handling and bounded retries): 204 removed, 404
+it was not on the list. Spam reports and global unsubscribes (the recipient asked for them) are
+refused before any request (`errors.NotRemovable`).
 
 Message ids: commlog stores the full per-recipient id (`<X-Message-Id>.recvd-…`).
 * Logs: a full id is fetched directly with `GET /v3/logs/{sg_message_id}` (one request). An id
@@ -16,10 +21,12 @@ Message ids: commlog stores the full per-recipient id (`<X-Message-Id>.recvd-…
   recipient, then `GET /v3/messages/{msg_id}` (two requests on a 6-a-minute budget).
 Queries are pre-encoded with `quote(q, safe="")` (httpx would turn spaces into `+`).
 
-Rate limits (client-side, per process, shared by all threads): Activity 6 requests a minute
-(documented by SendGrid). Logs and suppressions: `COMMLOG_SENDGRID_RATE_PER_MIN`, default 600 a
-minute — SendGrid publishes no number for these endpoints; 600/min/user is its long-standing
-default v3 limit, and a 429 with `X-RateLimit-Reset` is honoured anyway.
+Rate limits (`commlog.providers.rate_limit`, per process, shared by all threads): every request of
+one API key at one base URL (Email Logs, Email Activity, suppressions, global unsubscribes) draws
+from the account's one budget, whose starting guess is `COMMLOG_SENDGRID_RATE_PER_MIN` (default
+600 a minute: SendGrid publishes no number for these endpoints; 600/min/user is its long-standing
+default v3 limit) and which learns the real limit from SendGrid's X-RateLimit-* headers. Email
+Activity requests must also pass its documented 6-a-minute bucket.
 
 `parse_sendgrid_webhook_event` (re-exported from `commlog.providers.normalize`) parses one Event
 Webhook event.
@@ -38,12 +45,13 @@ from commlog.providers.base import (
     FetchResult,
     Provider,
     RemoteMessage,
+    RemovalAnswer,
     StoredMessage,
     Suppression,
     SuppressionEntry,
     SuppressionReport,
 )
-from commlog.providers.http import Answer, ProviderHttp, limiter_for
+from commlog.providers.http import Answer, ProviderHttp
 from commlog.providers.normalize import (
     EventParseError,
     parse_activity_event,
@@ -52,6 +60,7 @@ from commlog.providers.normalize import (
     parse_time,
     sendgrid_message_prefix,
 )
+from commlog.providers.rate_limit import RateLimiter, account_limiter, bucket_limiter, limiter_for
 from commlog.settings import SENDGRID_APIS, Secret, settings
 
 log = logging.getLogger("commlog.providers.sendgrid")
@@ -63,6 +72,18 @@ RETENTION = timedelta(days=30)
 LOGS_FEATURE = "the Email Logs API (it needs a key with Email Logs read access, and the Email Logs add-on where required)"
 ACTIVITY_FEATURE = "Email Activity (it needs the paid Email Activity history add-on and a key with email_activity.read)"
 SUPPRESSION_FEATURE = "suppression lists (it needs a key with Suppressions read access)"
+REMOVAL_FEATURE = "removing addresses from suppression lists (it needs a key with Suppressions write access)"
+# What to change when a valid key may not use a feature (HTTP 403), per feature.
+_ENTITLEMENT_FIX = {
+    LOGS_FEATURE: "in SendGrid (Settings > API Keys) give the key in SENDGRID_API_KEY Email Logs read access, "
+                  "or set COMMLOG_SENDGRID_API=activity if the account has the Email Activity add-on instead.",
+    ACTIVITY_FEATURE: "in SendGrid (Settings > API Keys) give the key in SENDGRID_API_KEY Email Activity access and "
+                      "add the Email Activity history add-on, or set COMMLOG_SENDGRID_API=logs.",
+    SUPPRESSION_FEATURE: "in SendGrid (Settings > API Keys) give the key in SENDGRID_API_KEY Suppressions read access.",
+    REMOVAL_FEATURE: "in SendGrid (Settings > API Keys) give the key in SENDGRID_API_KEY Suppressions full access.",
+}
+# SendGrid's Email Activity API answers 401 without its add-on too (providers.md, "Errors").
+_ACTIVITY_401_NOTE = "(The Email Activity API also answers 401 when the account lacks its add-on.)"
 
 # SendGrid's dropped-event reasons -> the suppression list that caused the drop.
 _DROP_REASON_LISTS = (
@@ -84,6 +105,8 @@ SUPPRESSION_LISTS = ("bounces", "blocks", "invalid_emails", "spam_reports", "uns
 _NOT_STOPPING = frozenset({"blocks"})
 # The recipient asked for these: never offered for removal.
 _RECIPIENT_ASKED = frozenset({"spam_reports", "unsubscribes"})
+# The lists commlog may take an address off (providers.md, "Suppression management").
+REMOVABLE_LISTS = ("bounces", "blocks", "invalid_emails")
 
 
 def _ts(dt: datetime) -> str:
@@ -133,10 +156,16 @@ class SendGridProvider(Provider):
         self._setting_name = setting_name
         if logs_per_minute is None:
             logs_per_minute = settings().sendgrid_rate_per_min
-        key = limiter_key or f"sendgrid:{self.base_url}"
-        self.logs_limiter = limiter_for(f"{key}:logs", logs_per_minute)
-        self.activity_limiter = limiter_for(f"{key}:activity", activity_per_minute)
-        self.api_limiter = limiter_for(f"{key}:api", logs_per_minute)
+        # One budget per account (key fingerprint + base URL); `limiter_key` names a private one (tests).
+        self.limiter: RateLimiter = (
+            limiter_for(limiter_key, logs_per_minute) if limiter_key
+            else account_limiter("sendgrid", self._key, self.base_url, logs_per_minute)
+        )
+        self.activity_bucket = bucket_limiter(self.limiter, "activity", activity_per_minute)
+
+    def rate_wait(self) -> float:
+        """Seconds until SendGrid's rate limit lets the next request go (0: it does now)."""
+        return max(self.limiter.closed_for(), self.activity_bucket.closed_for() if self.api == "activity" else 0.0)
 
     def __repr__(self) -> str:
         return f"SendGridProvider(api={self.api!r}, base_url={self.base_url!r}, api_key=***)"
@@ -155,28 +184,38 @@ class SendGridProvider(Provider):
             raise errors.not_configured(self.name, self._setting_name)
         return {"Authorization": f"Bearer {self._key.reveal()}", "Accept": "application/json"}
 
-    def _call(self, method: str, path: str, *, limiter, json_body=None, notes: list[str] | None = None) -> Answer:
+    def _call(self, method: str, path: str, *, bucket: RateLimiter | None = None, json_body=None,
+              notes: list[str] | None = None) -> Answer:
+        """One request on the account's budget (and `bucket`, a stricter one, when given)."""
         ans = self.http.request(
-            self.name, method, self.base_url + path, headers=self._headers(), limiter=limiter, json_body=json_body
+            self.name, method, self.base_url + path, headers=self._headers(), limiter=self.limiter, bucket=bucket,
+            json_body=json_body,
         )
         if notes is not None:
             notes.extend(ans.notes)
         return ans
 
     def _ok_json(self, ans: Answer, feature: str, *, not_found: str | None = None):
-        status = ans.status_code
-        if 200 <= status < 300:
+        if 200 <= ans.status_code < 300:
             return ans.json(self.name)
-        if status in (401, 403):
-            raise errors.not_entitled(self.name, status, feature)
+        raise self._refusal(ans, feature, not_found=not_found)
+
+    def _refusal(self, ans: Answer, feature: str, *, not_found: str | None = None) -> errors.ProviderError:
+        """The error a non-2xx answer means (429s and 5xx never get here: the HTTP layer retries
+        them, then raises)."""
+        status = ans.status_code
+        if status == 401:
+            note = _ACTIVITY_401_NOTE if feature == ACTIVITY_FEATURE else ""
+            return errors.key_not_accepted(self.name, status, self._setting_name, note=note)
+        if status == 403:
+            return errors.not_entitled(self.name, status, feature, _ENTITLEMENT_FIX[feature])
         if status == 404:
-            raise errors.NotFound(not_found or "SendGrid has no record of this email.", provider=self.name)
+            return errors.NotFound(not_found or "SendGrid has no record of this email.", provider=self.name)
         if status == 400:
             text = self._error_text(ans)
             if "authorization required" in text.lower() or "access forbidden" in text.lower():
-                raise errors.not_entitled(self.name, status, feature)
-            raise errors.bad_request(self.name, status)
-        raise errors.bad_request(self.name, status)
+                return errors.not_entitled(self.name, status, feature, _ENTITLEMENT_FIX[feature])
+        return errors.bad_request(self.name, status)
 
     def _error_text(self, ans: Answer) -> str:
         try:
@@ -206,7 +245,7 @@ class SendGridProvider(Provider):
         return self._logs_fetch(message)
 
     def _logs_detail(self, sg_message_id: str, notes: list[str]) -> FetchResult:
-        ans = self._call("GET", f"/v3/logs/{quote(sg_message_id, safe='')}", limiter=self.logs_limiter, notes=notes)
+        ans = self._call("GET", f"/v3/logs/{quote(sg_message_id, safe='')}", notes=notes)
         body = self._ok_json(ans, LOGS_FEATURE)
         if not isinstance(body, dict):
             raise errors.bad_response(self.name, "not a message object")
@@ -232,7 +271,7 @@ class SendGridProvider(Provider):
 
     def _logs_search(self, query: str, notes: list[str] | None = None) -> list[RemoteMessage]:
         ans = self._call(
-            "POST", "/v3/logs", limiter=self.logs_limiter, json_body={"query": query, "limit": SEARCH_LIMIT}, notes=notes
+            "POST", "/v3/logs", json_body={"query": query, "limit": SEARCH_LIMIT}, notes=notes
         )
         body = self._ok_json(ans, LOGS_FEATURE)
         msgs = body.get("messages") if isinstance(body, dict) else None
@@ -252,7 +291,7 @@ class SendGridProvider(Provider):
         prefix = sendgrid_message_prefix(pmid)
         q = f"msg_id LIKE '{prefix}%'"
         ans = self._call(
-            "GET", f"/v3/messages?limit=10&query={quote(q, safe='')}", limiter=self.activity_limiter, notes=notes
+            "GET", f"/v3/messages?limit=10&query={quote(q, safe='')}", bucket=self.activity_bucket, notes=notes
         )
         body = self._ok_json(ans, ACTIVITY_FEATURE)
         msgs = body.get("messages") if isinstance(body, dict) else None
@@ -266,7 +305,7 @@ class SendGridProvider(Provider):
         return str(mine[0]["msg_id"])
 
     def _activity_detail(self, msg_id: str, notes: list[str]) -> FetchResult:
-        ans = self._call("GET", f"/v3/messages/{quote(msg_id, safe='')}", limiter=self.activity_limiter, notes=notes)
+        ans = self._call("GET", f"/v3/messages/{quote(msg_id, safe='')}", bucket=self.activity_bucket, notes=notes)
         body = self._ok_json(ans, ACTIVITY_FEATURE)
         if not isinstance(body, dict):
             raise errors.bad_response(self.name, "not a message object")
@@ -292,14 +331,14 @@ class SendGridProvider(Provider):
         for lst in lists:
             try:
                 if lst == "unsubscribes":
-                    ans = self._call("GET", f"/v3/asm/suppressions/global/{quote(email, safe='')}", limiter=self.api_limiter)
+                    ans = self._call("GET", f"/v3/asm/suppressions/global/{quote(email, safe='')}")
                     if ans.status_code == 404:
                         continue
                     body = self._ok_json(ans, SUPPRESSION_FEATURE)
                     if isinstance(body, dict) and body.get("recipient_email"):
                         return Suppression(True, _LIST_NAMES[lst])
                     continue
-                ans = self._call("GET", f"/v3/suppression/{lst}/{quote(email, safe='')}", limiter=self.api_limiter)
+                ans = self._call("GET", f"/v3/suppression/{lst}/{quote(email, safe='')}")
                 if ans.status_code == 404:
                     continue
                 body = self._ok_json(ans, SUPPRESSION_FEATURE)
@@ -339,7 +378,7 @@ class SendGridProvider(Provider):
         """Ask one list about `email`: its entry, or None when the list does not hold it (an empty
         answer or a 404). Raises ProviderError."""
         path = f"/v3/asm/suppressions/global/{quote(email, safe='')}" if lst == "unsubscribes" else f"/v3/suppression/{lst}/{quote(email, safe='')}"
-        ans = self._call("GET", path, limiter=self.api_limiter)
+        ans = self._call("GET", path)
         if ans.status_code == 404:
             return None
         body = self._ok_json(ans, SUPPRESSION_FEATURE)
@@ -381,6 +420,28 @@ class SendGridProvider(Provider):
             recipient_asked=True,
         )
 
+    # --- removal ---------------------------------------------------------------------------------
+
+    def can_remove(self, list_key: str) -> bool:
+        """bounces, blocks and invalid_emails only: never spam reports or unsubscribes."""
+        return list_key in REMOVABLE_LISTS
+
+    def remove_suppression(self, email: str, list_key: str) -> RemovalAnswer:
+        """`DELETE /v3/suppression/{list}/{email}` on the account's budget: 204 removed, 404 it was
+        not on the list. Raises NotRemovable (no request sent) for any other list, and the usual
+        ProviderErrors: 401 key refused, 403 a key without Suppressions write access, 429 rate
+        limited (after the policy's waiting), 5xx / timeouts unavailable, anything else a bad request."""
+        label = _LIST_NAMES.get(list_key, list_key)
+        if not self.can_remove(list_key):
+            raise errors.not_removable(self.name, label, recipient_asked=list_key in _RECIPIENT_ASKED)
+        ans = self._call("DELETE", f"/v3/suppression/{list_key}/{quote(email, safe='')}")
+        who = errors.provider_in_sentence(self.name)
+        if ans.status_code == 404:
+            return RemovalAnswer(True, True, f"It was not on {who}'s {label} list any more.")
+        if 200 <= ans.status_code < 300:
+            return RemovalAnswer(True, False, f"{self.label} removed it from the {label} list.")
+        raise self._refusal(ans, REMOVAL_FEATURE)
+
     # --- sync -------------------------------------------------------------------------------------
 
     def list_messages(self, since: datetime, until: datetime) -> Iterator[RemoteMessage]:
@@ -405,7 +466,7 @@ class SendGridProvider(Provider):
 
     def _activity_search(self, a: datetime, b: datetime) -> list[RemoteMessage]:
         q = f'last_event_time BETWEEN TIMESTAMP "{_ts(a)}" AND TIMESTAMP "{_ts(b)}"'
-        ans = self._call("GET", f"/v3/messages?limit={SEARCH_LIMIT}&query={quote(q, safe='')}", limiter=self.activity_limiter)
+        ans = self._call("GET", f"/v3/messages?limit={SEARCH_LIMIT}&query={quote(q, safe='')}", bucket=self.activity_bucket)
         body = self._ok_json(ans, ACTIVITY_FEATURE)
         msgs = body.get("messages") if isinstance(body, dict) else None
         if not isinstance(msgs, list):

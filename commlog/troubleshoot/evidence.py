@@ -8,12 +8,19 @@ provider's suppression lists are asked separately, `commlog.troubleshoot.suppres
 A subject is one address at one lender, reached from an email (the one the lender admin opened) or
 from an account (a borrower). Everything is read inside that lender, in SQL: an id outside the
 principal's scope reads as "not found", like everywhere else.
+
+Events the provider reported for the address that match no email in any log (`unmatched_event`:
+a late bounce without a message id and nothing sent to the address in the window before it) have no
+lender. A lender sees them only for an address one of its own emails went to (the query says so,
+and on PostgreSQL the row-level security policy of migration 0006 too), only while they match no
+email, and only what the provider said about the address (event, time, reply), never the payload.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, Connection, and_, func, select
 
@@ -27,14 +34,16 @@ from commlog.log_queries import (
     get_lender,
     get_message,
 )
-from commlog.models import ACCOUNT_EMAIL, RECIPIENT_EMAIL, Account, Message
+from commlog.models import ACCOUNT_EMAIL, RECIPIENT_EMAIL, Account, Message, UnmatchedEvent
 from commlog.principal import Principal
+from commlog.providers.normalize import EventParseError, parse_sendgrid_webhook_event
 from commlog.troubleshoot.address import AddressCheck, check_address
 from commlog.troubleshoot.next_step import Focus
 from commlog.vocabulary import EventType
 
 LAST_EMAILS = 10  # the emails the panel lists
 MAX_TO_CHECK = 200  # never-checked emails a single "Check delivery status" takes
+UNMATCHED_SHOWN = 5  # the newest provider events for the address that match no email
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,16 @@ class Subject:
 
 
 @dataclass(frozen=True)
+class UnmatchedReport:
+    """Something the provider reported for the address that matches no email in the log."""
+
+    provider: str
+    event_type: str | None  # vocabulary.EventType; None: a provider whose events we cannot read here
+    occurred_at: datetime  # when it happened, else when we received it
+    reason: str | None  # the receiving server's reply or the provider's reason
+
+
+@dataclass(frozen=True)
 class Evidence:
     subject: Subject
     emails: list[dict]  # the newest LAST_EMAILS emails to the address, each with its log's name
@@ -57,6 +76,7 @@ class Evidence:
     previous_bounce: str | None  # the reply of the newest BOUNCE to the address
     address_check: AddressCheck
     mailbox_health: MailboxProviderHealth
+    unmatched: tuple[UnmatchedReport, ...] = ()  # newest first, at most UNMATCHED_SHOWN
 
     @property
     def family(self) -> str:
@@ -110,7 +130,33 @@ def gather(conn: Connection, principal: Principal, subject: Subject, today: date
         previous_bounce=bounce,
         address_check=check_address(subject.address),
         mailbox_health=mailbox_provider_health(conn, principal, family, today),
+        unmatched=unmatched_reports(conn, lender_id, subject.address),
     )
+
+
+def unmatched_reports(conn: Connection, lender_id: int, address: str) -> tuple[UnmatchedReport, ...]:
+    """The provider's events for `address` that match no email, when the lender emailed it."""
+    u = UnmatchedEvent
+    lenders_recipient = select(Message.id).where(Message.lender_id == lender_id, u.recipient_email == RECIPIENT_EMAIL)
+    rows = conn.execute(
+        select(u.provider, u.payload, u.received_at)
+        .where(u.recipient_email == address.lower(), u.matched_at.is_(None), lenders_recipient.exists())
+        .order_by(u.id.desc())
+        .limit(4 * UNMATCHED_SHOWN)  # received order; shown by when they happened
+    ).all()
+    reports = [_report(r.provider, r.payload, r.received_at) for r in rows]
+    return tuple(sorted(reports, key=lambda r: r.occurred_at, reverse=True)[:UNMATCHED_SHOWN])
+
+
+def _report(provider: str, payload: str, received_at: datetime) -> UnmatchedReport:
+    if provider == "sendgrid":
+        try:
+            ev = parse_sendgrid_webhook_event(json.loads(payload))
+        except (EventParseError, ValueError, TypeError, OverflowError, OSError):
+            pass
+        else:
+            return UnmatchedReport(provider, str(ev.event_type), ev.occurred_at, ev.reason)
+    return UnmatchedReport(provider, None, received_at, None)
 
 
 def focus_of(detail: MessageDetail | None) -> Focus | None:
@@ -132,6 +178,8 @@ def focus_of(detail: MessageDetail | None) -> Focus | None:
         deferrals=len(deferrals),
         complained=any(e.event_type in (EventType.COMPLAINT, EventType.UNSUBSCRIBE) for e in detail.events),
         provider_family=m["provider_family"],
+        provider=m["provider"],
+        recipient_domain=m["recipient_domain"],
     )
 
 

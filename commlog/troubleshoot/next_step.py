@@ -6,7 +6,7 @@ A `Situation` holds what the troubleshooter found about one address: the address
 network), the email the question is about (the newest one to the address, or the one the lender
 admin opened) with what its events say, the provider's suppression lists, and whether its mailbox
 provider was blocking the whole platform when it was sent. The rules below are tried in order; the
-first that applies gives the step. Each is unit-tested with its wording (tests/test_next_step.py).
+first that applies gives the step. Each is unit-tested with its wording (tests/unit/test_next_step.py).
 
  1. no_email          we never emailed this address
  2. correct_address   the address is malformed, a likely typo, a placeholder, or bounced as nonexistent
@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from commlog.deliverability import FAMILY_SHORT, PlatformEpisode
+from commlog.event_wording import event_voice
 from commlog.providers.base import SuppressionReport
 from commlog.rollups import smtp_code
 from commlog.status import RETRY_WINDOW
@@ -63,6 +64,8 @@ class Focus:
     deferrals: int
     complained: bool  # a COMPLAINT or UNSUBSCRIBE event
     provider_family: str
+    provider: str | None = None  # the email provider that sent it (sendgrid | postmark): who said what
+    recipient_domain: str | None = None  # the receiving server's domain, to name it
 
 
 @dataclass(frozen=True)
@@ -163,10 +166,10 @@ def _request_removal(s: Situation) -> NextStep | None:
         return None
     entry = stopping[0]
     cause = entry.reason or s.previous_bounce or ""
-    if _is_nonexistent(cause):
+    if says_address_does_not_exist(cause):
         return None  # handled by correct_address when the reply was stored; never ask to unsuppress a dead address
     since = f" since {_when(entry.since, s.tz)}" if entry.since else ""
-    said = f" The receiving server said: {_full_stop(cause)}" if cause else ""
+    said = f" {_said(s.focus, EventType.BOUNCE, cause)}" if cause else ""
     return NextStep("request_removal", "Ask for the address to be taken off the suppression list",
                     f"The address is on the provider's {entry.label} list{since}, so no email to it is sent.{said} "
                     "That was a temporary problem, not a wrong address: once the borrower confirms their mailbox "
@@ -191,7 +194,7 @@ def _wait_and_recheck(s: Situation) -> NextStep | None:
                         "few minutes after sending.")
     gives_up = f.first_deferral_at + RETRY_WINDOW
     recheck = min(s.now + RECHECK_AFTER, gives_up)
-    said = f" The receiving server said: {_full_stop(f.reason)}" if f.reason else ""
+    said = f" {_said(f, EventType.DEFERRED, f.reason)}" if f.reason else ""
     return NextStep("wait_and_recheck", "Wait, then check again",
                     f"The receiving server has delayed this email {f.deferrals} time{'s' if f.deferrals != 1 else ''} "
                     f"and the email provider keeps retrying until {_when(gives_up, s.tz)}.{said} It may still arrive: "
@@ -228,9 +231,15 @@ def _expired(s: Situation) -> NextStep | None:
 
 
 def _ask_ops(s: Situation) -> NextStep:
-    said = f" ({s.focus.reason})" if s.focus.reason else ""
+    f = s.focus
+    if f.last_event_type == EventType.DROPPED:
+        return NextStep("ask_ops", "Ask platform ops",
+                        f"{_said(f, EventType.DROPPED, f.reason)} The receiving server was never asked. Platform ops "
+                        "can find out with the provider why the address is listed, and take it off the list if the "
+                        "earlier problem is over.")
+    said = f" {_said(f, f.last_event_type or EventType.FAILED, f.reason)}" if f.reason else ""
     return NextStep("ask_ops", "Ask platform ops",
-                    f"The email provider could not deliver this email{said} for a reason that is not about the address. "
+                    f"The email provider could not deliver this email for a reason that is not about the address.{said} "
                     "Platform ops can look into it with the provider.")
 
 
@@ -241,7 +250,15 @@ RULES = (_no_email, _correct_address, _resend, _recipient_asked, _platform_block
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _is_nonexistent(reply: str | None) -> bool:
+def _said(f: Focus, event_type: str, reason: str | None) -> str:
+    """What the event's source said, worded by who said it (commlog.event_wording)."""
+    voice = event_voice(event_type, provider=f.provider, reason=reason, domain=f.recipient_domain)
+    return voice.sentence() if voice is not None else ""
+
+
+def says_address_does_not_exist(reply: str | None) -> bool:
+    """The receiving server's reply says the mailbox does not exist (a 5.1.x / 5.4.1 code, or the
+    words of one under a 5xx)."""
     if not reply:
         return False
     code = smtp_code(reply).split(" ")[-1]
@@ -252,17 +269,12 @@ def _nonexistent_bounce(s: Situation) -> str | None:
     """The reply that says the address does not exist: the focus's own BOUNCE, or the bounce that
     put it on the suppression list when the focus was DROPPED for it."""
     f = s.focus
-    if f.last_event_type == EventType.BOUNCE and _is_nonexistent(f.reason):
+    if f.last_event_type == EventType.BOUNCE and says_address_does_not_exist(f.reason):
         return f.reason
-    if f.last_event_type == EventType.DROPPED and _is_nonexistent(s.previous_bounce):
+    if f.last_event_type == EventType.DROPPED and says_address_does_not_exist(s.previous_bounce):
         return s.previous_bounce
     listed = [e.reason for e in (s.suppression.entries if s.suppression else ()) if e.stops_sending and e.reason]
-    return next((r for r in listed if _is_nonexistent(r)), None)
-
-
-def _full_stop(text: str) -> str:
-    text = text.strip()
-    return text if text[-1:] in ".!?…" else text + "."
+    return next((r for r in listed if says_address_does_not_exist(r)), None)
 
 
 def _when(at: datetime, tz: ZoneInfo) -> str:

@@ -2,7 +2,7 @@
 
 An unexpected exception never reaches the browser as Streamlit's own error box (with its "Ask
 Google" links) or as a traceback. Instead the user reads one calm sentence in the product's words
-with an incident id, the sidebar and Sign out keep working, and the server log gets the traceback
+with an incident id, the menu and Sign out keep working, and the server log gets the traceback
 under the same id, with secrets masked (`commlog.config.redact`).
 
 * `error_boundary(where)`: a `with` block around a page body (used by `commlog.ui.page.guarded`).
@@ -23,7 +23,6 @@ import secrets
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -35,10 +34,6 @@ MESSAGE = "Something went wrong showing this view. Reload, or go back to the log
 log = logging.getLogger("commlog.incident")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Set by the sidebar once drawn in a run, so an incident before it still offers Sign out.
-sidebar_drawn: ContextVar[bool] = ContextVar("commlog_sidebar_drawn", default=False)
-
 
 def new_incident_id() -> str:
     """A short id a user can read out on the phone, e.g. 'K7Q2-9XMD' (about 40 random bits)."""
@@ -56,14 +51,13 @@ def record_incident(exc: BaseException, where: str) -> str:
 
 
 def show_incident(incident: str) -> None:
-    """The calm message, a way back, and (when the sidebar was not drawn yet) Sign out."""
+    """The calm message, a way back, and (when the menu was not drawn yet) Sign out."""
     st.error(f"{MESSAGE}\n\nIncident `{incident}`: quote it if you contact support.", icon="⚠️")
     page_link("pages/log.py", "Back to the Communication Log", icon="⬅️")
-    if not sidebar_drawn.get():
-        from commlog.ui.guard import sign_out_button
+    from commlog.ui.menu import menu_drawn, sign_out_button  # the menu links pages: imported when needed
 
-        with st.sidebar:
-            sign_out_button()
+    if not menu_drawn.get():
+        sign_out_button()
 
 
 def report_incident(exc: BaseException, where: str) -> str:
@@ -85,11 +79,15 @@ def error_boundary(where: str) -> Iterator[None]:
 
 
 def fragment(func: F | None = None, **fragment_kwargs: Any) -> Any:
-    """`st.fragment`, with its body inside the error boundary."""
+    """`st.fragment`, with its body inside the error boundary. A fragment's own run (a click in it)
+    is activity of the session, and runs only while the session lasts (commlog.ui.guard.fragment_gate)."""
 
     def wrap(f: F) -> Any:
         @functools.wraps(f)
         def body(*args: Any, **kwargs: Any) -> Any:
+            from commlog.ui.guard import fragment_gate  # guard draws pages that use fragments: imported here
+
+            fragment_gate()
             with error_boundary(f"fragment {f.__module__}.{f.__qualname__}"):
                 return f(*args, **kwargs)
             return None

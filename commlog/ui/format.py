@@ -62,6 +62,14 @@ def event_badge(event_type: str) -> str:
     return f":{EVENT_COLOR.get(event_type, 'gray')}-badge[{event_type}]"
 
 
+def row_reason(row: dict) -> str:
+    """The grid's Reason: why our servers could not send it, or why it was not delivered (a
+    delivered email's "250 OK" is not a reason anyone looks for)."""
+    if row["send_status"] == "failed":
+        return row["send_error"] or "Our mail servers could not send it."
+    return (row["status_reason"] or "") if row["delivery_status"] != "DELIVERED" else ""
+
+
 def send_status_text(send_status: str, send_error: str | None) -> str:
     if send_status == "failed":
         return f"failed: {send_error}" if send_error else "failed"

@@ -13,7 +13,8 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 URL_PATHS = {"pages/log.py": "log", "pages/message.py": "message", "pages/why.py": "why",
-             "pages/deliverability.py": "deliverability", "pages/audit.py": "audit"}
+             "pages/deliverability.py": "deliverability", "pages/audit.py": "audit",
+             "pages/suppressions.py": "suppressions"}
 
 
 MAX_ID_DIGITS = 18  # ids are 64-bit: a longer number is no id of ours

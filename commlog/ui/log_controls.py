@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from commlog.log_filters import FILTERS
 from commlog.log_queries import (
+    MIN_TYPEAHEAD,
     AccountRow,
     LenderRow,
     email_types,
@@ -28,7 +29,10 @@ from commlog.log_queries import (
 )
 from commlog.log_view import (
     DEFAULT_PAGE_SIZE,
+    DEFAULT_RANGE,
     DOMAIN_RE,
+    EXACT,
+    EXACT_LABEL,
     MAX_DOMAIN,
     MAX_PAGE,
     MAX_TEXT,
@@ -37,6 +41,8 @@ from commlog.log_view import (
     SORTS,
     LogView,
     clean_text,
+    exact_days,
+    exact_label,
 )
 from commlog.principal import Principal
 from commlog.ui.boundary import safe_callback
@@ -53,7 +59,6 @@ _APPLIED = K + "applied_params"  # the URL params the widgets were last set from
 # While a recipient search is shown the log's own controls are not drawn: their values are kept
 # for this page ("page"), so clearing the search brings the log back as it was.
 KEEP = {"persist_state": "page"}
-FILTER_COLUMNS = 4
 
 
 def _k(name: str) -> str:
@@ -107,6 +112,7 @@ def _load_into_widgets(view: LogView, account: AccountRow | None, tz: ZoneInfo) 
     ss[_k("account")] = ALL_LOGS if view.all_logs else (view.account_id or LENDER_LOG)
     ss[_k("account_row")] = account
     ss[_k("range")] = view.range
+    ss[_k("sent_utc")] = (view.sent_from, view.sent_to) if view.range == EXACT else None
     today = datetime.now(tz).date()
     ss[_k("dates")] = (view.date_from or today - timedelta(days=6), view.date_to or today)
     for f in FILTERS:
@@ -172,40 +178,33 @@ def clear_search() -> None:
 
 def render_log_controls(engine: Engine, principal: Principal, lender: LenderRow,
                         tz: ZoneInfo) -> tuple[LogView, AccountRow | None]:
-    """The Account selector and the filters; return the validated view and its borrower (None: the
-    lender's own log, or all logs)."""
+    """The Account (with its borrower finder) and the filters; return the validated view and its
+    borrower (None: the lender's own log, or all logs)."""
     account, all_logs = _render_account(engine, principal, lender)
     with reading(engine, principal) as conn:
         types = email_types(conn, principal, lender.id)
-    with st.container(border=True):
+    with st.container(border=True, horizontal=True, gap="small", key=_k("filters")):  # wraps to the width
         rng, choices, sort = _render_choices(types)
-        text_column, domain_column = st.columns([3, 1])
-        with text_column:
-            st.text_input("Recipient or subject contains", key=_k("q"), max_chars=MAX_TEXT, **KEEP)
-        with domain_column:
-            st.text_input("Recipient domain", key=_k("domain"), max_chars=MAX_DOMAIN, placeholder="gmail.com", **KEEP)
+        st.text_input("Recipient or subject contains", key=_k("q"), max_chars=MAX_TEXT, width=2 * FILTER_PX, **KEEP)
+        st.text_input("Recipient domain", key=_k("domain"), max_chars=MAX_DOMAIN, placeholder="gmail.com",
+                      width=FILTER_PX, **KEEP)
+    if rng == EXACT:
+        _render_exact_bounds(tz)
     return _view_from_widgets(lender, account, all_logs, rng, choices, sort), account
 
 
 def _render_account(engine: Engine, principal: Principal, lender: LenderRow) -> tuple[AccountRow | None, bool]:
-    """The Account: the lender's own log, every log, or one borrower's, found by typing part of a
-    name or email. Returns the borrower (None otherwise) and whether every log is shown."""
+    """The Account: the lender's own log, every log, or one borrower's. A borrower is found in one
+    box: type part of a name or email, the best matches are listed under it, click one (or Tab to
+    it and press Enter). Returns the borrower (None otherwise) and whether every log is shown."""
     ss = st.session_state
-    find_col, account_col = st.columns([3, 3])
-    with find_col:
-        search = st.text_input("Find a borrower (name or email)", key=_k("borrower_search"), max_chars=100,
-                               placeholder="Type at least 2 characters…", live=True, **KEEP)
-    with reading(engine, principal) as conn:
-        matches = search_borrowers(conn, principal, lender.id, search or "")
-    # Options: the lender's log, every log, the borrower shown now (kept while the search text changes), matches.
+    account_col, find_col = st.columns(2)
     remembered_row: AccountRow | None = ss.get(_k("account_row"))
-    options: dict[int, AccountRow | None] = {LENDER_LOG: None, ALL_LOGS: None}
-    if remembered_row is not None and remembered_row.lender_id == lender.id:
-        options[remembered_row.id] = remembered_row
-    for acc in matches:
-        options[acc.id] = acc
+    if remembered_row is not None and remembered_row.lender_id != lender.id:
+        remembered_row = None  # another lender's borrower is never an option
     labels = {LENDER_LOG: f"{lender.name}: lender's own log", ALL_LOGS: f"All of {lender.name}'s logs (lender and borrowers)"}
-    labels.update({i: acc.label for i, acc in options.items() if acc is not None})
+    if remembered_row is not None:
+        labels[remembered_row.id] = remembered_row.label
     with account_col:
         choice = choose(
             st.selectbox, "Account", labels, key=_k("account"), default=LENDER_LOG,
@@ -213,39 +212,93 @@ def _render_account(engine: Engine, principal: Principal, lender: LenderRow) -> 
             "borrower account confirmations). A borrower's log holds emails from their own account activity.",
             **KEEP,
         )
-    account = options.get(choice)
-    ss[_k("account_row")] = account
-    if search and len(search.strip()) >= 2 and not matches:
-        st.caption("No borrower of this lender matches that text.")
-    elif matches and account is None:
-        st.caption(f"{len(matches)} borrower{'s' if len(matches) != 1 else ''} match: pick one in **Account**.")
+    account = remembered_row if remembered_row is not None and choice == remembered_row.id else None
+    ss[_k("account_row")] = remembered_row
+    with find_col:
+        _render_borrower_finder(engine, principal, lender)
     return account, choice == ALL_LOGS
 
 
+MATCHES_SHOWN = 8
+
+
+def _render_borrower_finder(engine: Engine, principal: Principal, lender: LenderRow) -> None:
+    text = st.text_input("Find a borrower (name or email)", key=_k("borrower_search"), max_chars=100,
+                         placeholder="Type at least 2 characters of a name or email…", live=True, **KEEP)
+    if not text or len(text.strip()) < MIN_TYPEAHEAD:
+        return
+    with reading(engine, principal) as conn:
+        matches = search_borrowers(conn, principal, lender.id, text, limit=MATCHES_SHOWN + 1)
+    if not matches:
+        st.caption("No borrower of this lender matches that text.")
+        return
+    more = len(matches) > MATCHES_SHOWN
+    st.caption(f"Best match{'es' if len(matches) > 1 else ''} first{': type more to narrow them' if more else ''}. "
+               "Pick one to open their log.")
+    with st.container(key=_k("matches"), gap=None):
+        for acc in matches[:MATCHES_SHOWN]:
+            st.button(f"{plain(acc.name)} · {plain(acc.email)}", key=_k(f"pick_{acc.id}"), on_click=_pick,
+                      args=(acc,), type="tertiary", icon=":material/person:")
+
+
+@safe_callback
+def _pick(account: AccountRow) -> None:
+    """A borrower picked from the matches: their log, and the box empties."""
+    st.session_state[_k("account")] = account.id
+    st.session_state[_k("account_row")] = account
+    st.session_state[_k("borrower_search")] = ""
+
+
+FILTER_PX = 170  # each filter's width: the row wraps (two rows at 1440 px, three at 800 px)
+
+
+def _fitting(labels) -> int:
+    """A filter's width: FILTER_PX, or wide enough for its longest option (up to twice that), so a
+    chosen value is never cut ("Microsoft (Outlook, Hotmail, Live)")."""
+    longest = max((len(str(label)) for label in labels), default=0)
+    return min(2 * FILTER_PX, max(FILTER_PX, 56 + 8 * longest))
+
+
 def _render_choices(types: list[str]) -> tuple[str, dict[str, str], str]:
-    """Sent, one selectbox per choice filter, Sort: in a grid. Returns the range, the choices set
-    (filter param -> value) and the sort."""
+    """Sent, one selectbox per choice filter, Sort. Returns the range, the choices set (filter
+    param -> value) and the sort."""
     ss = st.session_state
-    rows = -(-(len(FILTERS) + 2) // FILTER_COLUMNS)  # Sent, the filters, Sort
-    cells = iter([column for _ in range(rows) for column in st.columns(FILTER_COLUMNS)])
-    with next(cells):
-        rng = choose(st.selectbox, "Sent", PRESET_LABELS, key=_k("range"), **KEEP)
-        if rng == "custom":
-            st.date_input("From – to", key=_k("dates"), format="YYYY-MM-DD", **KEEP)
+    # Exact UTC bounds are a choice only while a link's bounds are held (cleared: it falls back).
+    exact = {EXACT: EXACT_LABEL} if ss.get(_k("sent_utc")) else {}
+    rng = choose(st.selectbox, "Sent", {**PRESET_LABELS, **exact}, key=_k("range"), default=DEFAULT_RANGE,
+                 width=FILTER_PX, help="Exact UTC times: the UTC send days a Deliverability figure counts, so the "
+                 "log lists the same messages in every time zone." if exact else None, **KEEP)
+    if rng == "custom":
+        st.date_input("From – to", key=_k("dates"), format="YYYY-MM-DD", width=FILTER_PX + 40, **KEEP)
     choices: dict[str, str] = {}
     for f in FILTERS:
         values = list(f.values) if f.values is not None else list(types)
         held = ss.get(_k(f.param))
         if f.values is None and held not in values and held != ANY and f.parse(str(held)) == held:
             values.append(held)  # from a shared link: a value this lender never sent is shown, not dropped
-        with next(cells):
-            value = choose(st.selectbox, f.label, {ANY: ANY, **{v: f.reads_as(v) for v in values}},
-                           key=_k(f.param), help=f.help, **KEEP)
+        options = {ANY: ANY, **{v: f.reads_as(v) for v in values}}
+        value = choose(st.selectbox, f.label, options, key=_k(f.param), help=f.help,
+                       width=_fitting(options.values()), **KEEP)
         if value != ANY:
             choices[f.param] = value
-    with next(cells):
-        sort = choose(st.selectbox, "Sort", SORTS, key=_k("sort"), **KEEP)
+    sort = choose(st.selectbox, "Sort", SORTS, key=_k("sort"), width=FILTER_PX, **KEEP)
     return rng, choices, sort
+
+
+def _render_exact_bounds(tz: ZoneInfo) -> None:
+    """Name the exact UTC bounds a link set, and offer the usual Sent choices back."""
+    since, until = st.session_state[_k("sent_utc")]
+    days = exact_days(since, until)
+    st.info(f"**{exact_label(since, until, tz)}** · from Deliverability, which counts whole UTC send days"
+            f"{f' (here {days})' if days else ''}: this log lists the same messages as its figure, in every time zone.",
+            icon=":material/schedule:")
+    st.button("Clear the exact times: back to the usual Sent choices", key=_k("clear_exact"), on_click=_clear_exact,
+              icon=":material/close:", type="tertiary")
+
+
+@safe_callback
+def _clear_exact() -> None:
+    st.session_state[_k("sent_utc")] = None  # "Exact UTC times" is no longer offered: Sent falls back
 
 
 @safe_callback
@@ -261,6 +314,7 @@ def _view_from_widgets(lender: LenderRow, account: AccountRow | None, all_logs: 
     dates = ss.get(_k("dates")) or ()
     date_from = dates[0] if len(dates) > 0 else None
     date_to = dates[1] if len(dates) > 1 else date_from
+    since, until = ss.get(_k("sent_utc")) or (None, None)
     domain = (ss.get(_k("domain")) or "").strip().lower().lstrip("@") or None
     if domain and not DOMAIN_RE.match(domain):
         st.warning("That is not a domain name: the domain filter is ignored.")
@@ -272,6 +326,8 @@ def _view_from_widgets(lender: LenderRow, account: AccountRow | None, all_logs: 
         range=rng,
         date_from=date_from if rng == "custom" else None,
         date_to=date_to if rng == "custom" else None,
+        sent_from=since,
+        sent_to=until,
         choices=choices,
         text=clean_text(ss.get(_k("q"))),
         domain=domain,

@@ -1,5 +1,6 @@
-"""The log itself under its controls: how many emails, the export panel, one page of the grid,
-and the selected email (or the bulk check of several)."""
+"""The log itself under its controls: how many emails, one page of the grid with what to do with
+the ticked emails above it, the pages, the export panel, and the dialog of the ticked email (or of
+the bulk check of several)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,17 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy import Engine
 
-from commlog.log_queries import AccountRow, LenderRow, fetch_log_page, get_message
+from commlog.log_queries import AccountRow, LenderRow, fetch_log_page
 from commlog.log_view import DEFAULT_PAGE_SIZE, PAGE_SIZES, LogView
 from commlog.principal import Principal
-from commlog.ui.check_controls import render_bulk_check
 from commlog.ui.choices import choose, same_labels
+from commlog.ui.email_dialogs import open_dialogs, render_selection_bar
 from commlog.ui.export_panel import render_export_panel
 from commlog.ui.format import plain
 from commlog.ui.links import page_link
 from commlog.ui.log_controls import K, quiet_page_state_warning
 from commlog.ui.log_selection import LOG
 from commlog.ui.log_table import render_log_table
-from commlog.ui.message_view import render_message
 from commlog.unit_of_work import reading
 
 
@@ -61,37 +61,25 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
                       query_params={"account": str(account.id)})
     st.caption(f"Times in {tz.key}. Status: did our mail servers send it. Delivery status: did the receiving server take it.")
 
-    with st.expander("Export failures as CSV", icon="⬇️"):
-        render_export_panel(engine, principal, query, tz)
-
+    LOG.keep_only([r["id"] for r in page.rows])
     if page.total == 0:
         st.info("No emails match these filters. Widen the date range, clear a filter, or pick another account."
                 if view.filtered else "No emails in this log for this period yet.")
-        selected = LOG.current()
     else:
+        bar = st.container()
         selected = render_log_table(page.rows, tz)
-        pages, size = st.columns([4, 1])
+        with bar:
+            render_selection_bar(LOG, selected)
+        pages, size = st.columns([4, 1], vertical_alignment="bottom")
         with pages:
             quiet_page_state_warning()
             st.pagination(page.num_pages, key=K + "page", persist_state="page")
         with size:
             choose(st.selectbox, "Rows per page", same_labels(list(PAGE_SIZES)), key=K + "size",
                    default=DEFAULT_PAGE_SIZE, persist_state="page")
-        st.caption(f"Page {page.page} of {page.num_pages:,}. Select a row to open the email; "
-                   "select several to check them together.")
-    render_selected(engine, principal, selected, tz, page.rows, key_prefix="log")
+        st.caption(f"Page {page.page} of {page.num_pages:,}.")
+
+    with st.expander("Export failures as CSV", icon="⬇️"):
+        render_export_panel(engine, principal, query, tz)
+    open_dialogs(engine, principal, LOG, tz, page.rows)
     return view
-
-
-def render_selected(engine: Engine, principal: Principal, selected: list[int], tz: ZoneInfo, rows: list[dict], *,
-                    key_prefix: str) -> None:
-    """Under a grid: the one selected email, or the bulk check of several."""
-    if len(selected) > 1:
-        render_bulk_check(engine, principal, selected, tz, {r["id"]: r for r in rows})
-    elif len(selected) == 1:
-        with reading(engine, principal) as conn:
-            detail = get_message(conn, principal, selected[0])
-        if detail is not None:
-            with st.container(border=True):
-                render_message(engine, principal, detail, tz, key_prefix=f"{key_prefix}{selected[0]}")
-                page_link("pages/message.py", "Open on its own page", query_params={"id": str(selected[0])})

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy import Engine
 
+from commlog.event_wording import send_failure_voice, status_reason_text
 from commlog.log_queries import MessageDetail, get_message
 from commlog.principal import Principal
 from commlog.ui.check_controls import render_single_check
@@ -29,7 +30,9 @@ def render_message(
 ) -> None:
     m = detail.message
     # Stored text (subjects, names, addresses, provider replies) is shown as itself, never as Markdown.
-    st.subheader(plain(m["subject"]))
+    st.subheader(plain(m["subject"]))  # decoded (RFC 2047) when the mailer stored it encoded
+    if m.get("subject_as_received") not in (None, m["subject"]):
+        st.caption(f"Subject as stored: `{m['subject_as_received'].replace('`', '')}`")
     who = f"borrower **{plain(detail.log_account.name)}** (account {detail.log_account.id})" if detail.log_account else "the lender's own log"
     st.caption(f"{plain(detail.lender.name)} · {who} · times in {tz.key}")
     why, log = st.columns(2)
@@ -84,13 +87,12 @@ _STATUS_BOX = {"DELIVERED": st.success, "NOT_DELIVERED": st.error, "PENDING": st
 def render_status_box(m: dict, tz: ZoneInfo) -> None:
     """The answer, large and unmistakable: DELIVERED / NOT_DELIVERED / PENDING / not checked / not sent."""
     if m["send_status"] == "failed":
-        st.error(f"### {NOT_SENT_LABEL}\nOur mail servers could not send this email, so it never reached "
-                 "the email provider.")
+        st.error(f"### {NOT_SENT_LABEL}\n{plain(send_failure_voice(m['send_error']).sentence())}")
         return
     status = m["delivery_status"]
     body = f"### {delivery_label(status)}\n{status_meaning(status)}"
     if m["status_reason"] and status != "DELIVERED":
-        body += f"\n\n**Reason:** {plain(m['status_reason'])}"
+        body += f"\n\n**Reason:** {plain(status_reason_text(m))}"
     _STATUS_BOX.get(status, st.info)(body)
     if m["checked_at"]:
         st.caption(f"Last checked with the provider {local_time(m['checked_at'], tz, seconds=True)} ({tz.key})")
@@ -101,7 +103,7 @@ def render_status_box(m: dict, tz: ZoneInfo) -> None:
 def render_events(detail: MessageDetail, tz: ZoneInfo) -> None:
     st.markdown("#### Events")
     if detail.message["send_status"] == "failed":
-        st.info("Our mail servers could not send this email, so there are no delivery events.")
+        st.info(f"{plain(send_failure_voice(detail.message['send_error']).sentence())} There are no delivery events.")
         return
     if not detail.events:
         st.info("No delivery events stored for this email yet. Use **Check delivery status** to ask the provider.")
@@ -115,9 +117,10 @@ def render_events(detail: MessageDetail, tz: ZoneInfo) -> None:
                 head += f" · code `{ev.smtp_status}`"
             st.markdown(head)
             st.write(ev.meaning)
-            if ev.reason:
-                st.markdown("Receiving server said:")
-                st.code(ev.reason, language=None, wrap_lines=True)
+            if ev.voice is not None:  # who said what: the receiving server, the provider, the recipient
+                st.markdown(plain(ev.voice.lead if ev.voice.quote else ev.voice.sentence()))
+                if ev.voice.quote:
+                    st.code(ev.voice.quote, language=None, wrap_lines=True)
             extra = []
             if ev.raw_type and ev.raw_type.upper() != ev.event_type:
                 extra.append(f"provider event `{ev.raw_type}`")
@@ -125,3 +128,5 @@ def render_events(detail: MessageDetail, tz: ZoneInfo) -> None:
                 extra.append(f"classification: {ev.bounce_classification}")
             if extra:
                 st.caption(" · ".join(extra))
+            if ev.match_note:  # matched by address and time: our inference, said as such
+                st.caption(ev.match_note)

@@ -5,7 +5,7 @@
 
 A `pages/` file can run without app.py (Streamlit's legacy pages mode on a fresh server), so each
 page checks the login itself (`commlog.ui.guard.require_login`); an unexpected exception anywhere
-in the page shows the calm message with an incident id (`commlog.ui.boundary`), below the sidebar
+in the page shows the calm message with an incident id (`commlog.ui.boundary`), below the menu
 the login check has drawn.
 """
 
@@ -21,6 +21,7 @@ import streamlit as st
 from commlog.principal import Principal, Role
 from commlog.ui.boundary import error_boundary, report_incident, show_callback_incident
 from commlog.ui.guard import require_login
+from commlog.ui.style import apply_styles
 
 
 def guarded(role: Role | None = None) -> AbstractContextManager[Principal]:
@@ -31,6 +32,7 @@ def guarded(role: Role | None = None) -> AbstractContextManager[Principal]:
 
 @contextmanager
 def _guarded(role: Role | None, where: str) -> Iterator[Principal]:
+    apply_styles()
     try:
         principal = require_login(role)
         show_callback_incident()

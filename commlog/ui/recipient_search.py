@@ -1,6 +1,6 @@
 """The results of "Find emails to…" on the log page: the recipients found, each with "Why didn't
 they get it?", then every email to them across the lender's logs (each labelled with its log), one
-page at a time, and the selected email below."""
+page at a time, and the ticked email in a dialog."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from commlog.recipient_search import (
 )
 from commlog.troubleshoot.address import check_address
 from commlog.ui.choices import remembered
+from commlog.ui.email_dialogs import open_dialogs, render_selection_bar
 from commlog.ui.format import local_time, plain
 from commlog.ui.links import page_link
 from commlog.ui.log_controls import SearchRequest, clear_search
 from commlog.ui.log_selection import FIND
 from commlog.ui.log_table import render_log_table
-from commlog.ui.log_view import render_selected
 from commlog.unit_of_work import reading
 
 PAGE_SIZE = 50
@@ -62,12 +62,14 @@ def render_search_results(engine: Engine, principal: Principal, lender: LenderRo
 
     if result.page != remembered(_PAGE, range(1, 100_001), 1):
         ss[_PAGE] = result.page
+    bar = st.container()
     selected = render_log_table(result.rows, tz, selection=FIND, with_log=True, with_lender=search.all_lenders)
+    with bar:
+        render_selection_bar(FIND, selected)
     if result.num_pages > 1:
         st.pagination(result.num_pages, key=_PAGE)
-    st.caption(f"Page {result.page} of {result.num_pages:,}. Select a row to open the email; select several to "
-               "check them together.")
-    render_selected(engine, principal, selected, tz, result.rows, key_prefix="find")
+    st.caption(f"Page {result.page} of {result.num_pages:,}.")
+    open_dialogs(engine, principal, FIND, tz, result.rows)
 
 
 def _render_recipients(result: RecipientSearch, principal: Principal, tz: ZoneInfo) -> None:

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
+import secrets
 import time
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from commlog import auth
-from commlog.log_queries import search_borrowers
-from commlog.ui.resources import engine
+from commlog.browser_cookie import COOKIE
 
 ROOT = Path(__file__).resolve().parents[2]  # where app.py and pages/ are
 SKIP = "skip"  # an action with nothing to do on the current page (e.g. no rows to select)
@@ -68,45 +65,47 @@ class Stats:
             self.error_samples.append(f"{action}: {what}")
 
 
-class _Deferred:
-    """The download buttons' data callables by file id: `fetch` runs one as a browser's click makes
-    the server run it (MediaFileManager.execute_deferred) and returns the bytes it made."""
+class _Downloads:
+    """The browser side of the page's downloads: a `commlog_browser` cookie in every script run's
+    st.context (as the launcher's middleware gives a real browser), and `fetch`, which GETs the
+    `/export/<token>` URL a click draws from the launcher's own route with that cookie and returns
+    the bytes served (and audited)."""
 
     def __init__(self) -> None:
-        self._made: dict[str, tuple[MediaFileManager, dict[str, bytes]]] = {}
-        self._lock = threading.Lock()  # the spy runs in AppTest's script thread
-        self._real = real = MediaFileManager.add_deferred
-        made, lock = self._made, self._lock
+        from starlette.applications import Starlette
+        from starlette.testclient import TestClient
+        from streamlit.runtime import context
 
-        def spy(mgr: MediaFileManager, data_callable: Callable[[], bytes], *args: object, **kwargs: object) -> str:
-            out: dict[str, bytes] = {}
+        from commlog import config, export_route
+        from commlog.db import make_engine
 
-            def run() -> bytes:
-                out["data"] = data_callable()
-                return out["data"]
+        cookie = secrets.token_urlsafe(32)
+        client_context = SimpleNamespace(cookies={COOKIE: cookie}, headers=[("Cookie", f"{COOKIE}={cookie}")], remote_ip=None)
+        self._context, self._real = context, context._get_client_context
+        context._get_client_context = lambda: client_context
+        engine = make_engine(config.database_url())
+        self._client = TestClient(Starlette(routes=export_route.routes(lambda: engine)))
+        self._client.cookies.set(COOKIE, cookie)
 
-            file_id = real(mgr, run, *args, **kwargs)
-            with lock:
-                made[file_id] = (mgr, out)
-            return file_id
+    @staticmethod
+    def urls(at: AppTest) -> list[str]:
+        return [e.proto.src for e in at.get("iframe") if e.proto.src.startswith("/export/")]
 
-        MediaFileManager.add_deferred = spy
-
-    def fetch(self, file_id: str) -> bytes:
-        with self._lock:
-            mgr, out = self._made.pop(file_id)
-        mgr.execute_deferred(file_id)
-        return out["data"]
+    def fetch(self, url: str) -> bytes:
+        response = self._client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"the download answered {response.status_code}")
+        return response.content
 
     def close(self) -> None:
-        MediaFileManager.add_deferred = self._real
+        self._context._get_client_context = self._real
 
 
 class Session:
     """One user's Streamlit session of the real app, driven like a browser would."""
 
-    def __init__(self, user_id: int, rnd: random.Random, deferred: _Deferred, stats: Stats) -> None:
-        self.user_id, self.rnd, self.deferred, self.stats = user_id, rnd, deferred, stats
+    def __init__(self, user_id: int, rnd: random.Random, downloads: _Downloads, stats: Stats) -> None:
+        self.user_id, self.rnd, self.downloads, self.stats = user_id, rnd, downloads, stats
         self.at: AppTest | None = None
 
     def _new(self, path: str = "app.py", params: dict | None = None) -> AppTest:
@@ -176,21 +175,18 @@ class Session:
         return self._problems(self.at.run())
 
     def _type_ahead(self) -> str | None:
-        """Type part of a name, then pick one of the borrowers offered (as the page's own query finds them)."""
+        """Type part of a name in "Find a borrower", then click one of the matches listed under it."""
         self._ensure()
         text = self.rnd.choice(["an", "ma", "jo", "li", "el", "sa"])
         self.at.text_input(key="log_borrower_search").input(text).run()
         problem = self._problems(self.at)
         if problem:
             return problem
-        eng = engine()
-        with eng.connect() as conn:
-            principal = auth.load_principal(conn, self.user_id)
-            found = search_borrowers(conn, principal, int(self.at.session_state["log_lender"]), text)
-        if found:
-            self.at.selectbox(key="log_account").set_value(self.rnd.choice(found).id).run()
-            return self._problems(self.at)
-        return None
+        matches = [b for b in self.at.button if b.key and b.key.startswith("log_pick_")]
+        if not matches:
+            return None
+        self.rnd.choice(matches).click().run()
+        return self._problems(self.at)
 
     def _check_one(self) -> str | None:
         self._ensure()
@@ -232,22 +228,26 @@ class Session:
             return problem
         self.at.button(key="bulk_check").click().run()
         self.stats.audited["check"] += 1
-        outcomes = self.at.session_state.get("bulk_outcomes", [])
-        for o in outcomes or []:
+        last = self.at.session_state.get("bulk_outcomes")
+        for o in last[1] if last else []:  # (ids, outcomes, names) of the check just run
             if o.error and o.kind not in ("never_sent", "no_provider_id"):
                 self.stats.provider_refusals[o.kind] += 1
         return self._problems_except_check(self.at)
 
     def _export_csv(self) -> str | None:
         self._ensure()
-        buttons = self.at.get("download_button")
+        buttons = [b for b in self.at.button if b.label == "Download failures CSV"]
         if not buttons:
             return SKIP  # over the page's limit: the panel says so
-        data = self.deferred.fetch(buttons[0].proto.deferred_file_id)
+        buttons[0].click().run()
+        urls = self.downloads.urls(self.at)
+        if len(urls) != 1:
+            return f"a click drew {len(urls)} download URLs"
+        data = self.downloads.fetch(urls[0])
         self.stats.audited["export"] += 1
         if not data.startswith(b"Lender,Log,"):
             return f"unexpected CSV start {data[:40]!r}"
-        self.at.run()  # the next rerun offers a new file
+        self.at.run()  # the next rerun draws no download
         return self._problems(self.at)
 
     def _message_page(self) -> str | None:
@@ -283,16 +283,16 @@ def session_process(i: int, user_id: int, actions_per_session: int, seed: int, r
     multiprocessing Events (set when warm; wait for the start); `deadline`: a shared time.time()
     value; `results`: a multiprocessing Queue that gets this process's `Stats.as_dict()`."""
     stats = Stats()
-    deferred = _Deferred()
+    downloads = _Downloads()
     try:
         rnd = random.Random(seed * 1000 + i)
-        Session(user_id, rnd, deferred, Stats())._open_log()  # warm: imports, engine, caches
+        Session(user_id, rnd, downloads, Stats())._open_log()  # warm: imports, engine, caches
         _quiet_streamlit()
         ready.set()
         go.wait(600)
         k = 0
         while time.time() < deadline.value:
-            s = Session(user_id, rnd, deferred, stats)
+            s = Session(user_id, rnd, downloads, stats)
             for _ in range(max(1, actions_per_session)):
                 if time.time() >= deadline.value:
                     break
@@ -302,5 +302,5 @@ def session_process(i: int, user_id: int, actions_per_session: int, seed: int, r
         stats.error("session", f"{type(exc).__name__}: {exc}")
         ready.set()
     finally:
-        deferred.close()
+        downloads.close()
         results.put(stats.as_dict())

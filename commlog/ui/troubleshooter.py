@@ -12,15 +12,18 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy import Engine
 
-from commlog.checks import check_messages
+from commlog.checks import check_messages, rate_limit_summary
 from commlog.deliverability import FAMILY_SHORT, MailboxProviderHealth
+from commlog.event_wording import event_voice
 from commlog.principal import Principal
 from commlog.providers.base import SuppressionReport
+from commlog.providers.errors import provider_label
 from commlog.troubleshoot.address import AddressCheck
 from commlog.troubleshoot.diagnosis import ask_suppression_lists
 from commlog.troubleshoot.evidence import (
     Evidence,
     Subject,
+    UnmatchedReport,
     gather,
     subject_of_account,
     subject_of_message,
@@ -35,6 +38,7 @@ from commlog.ui.format import (
 )
 from commlog.ui.links import id_param, page_link
 from commlog.unit_of_work import reading
+from commlog.webhooks.ingest import ADDRESS_MATCH_WINDOW
 
 LISTS_FRESH_S = 300  # a suppression answer is reused this long, then asked again
 _CHECKED = "why_checked"
@@ -88,7 +92,8 @@ def render_next_step(engine: Engine, principal: Principal, step: NextStep, evide
         st.markdown(plain(step.detail))
         done = st.session_state.pop(_CHECKED, None)
         if done:
-            st.success(done)
+            text, rate_limited = done
+            (st.warning if rate_limited else st.success)(text, icon="⏳" if rate_limited else None)
         if step.kind == "check_first" and evidence.not_checked_ids:
             _check_button(engine, principal, evidence.not_checked_ids, "why_check")
         elif step.kind == "wait_and_recheck" and evidence.focus is not None:
@@ -109,11 +114,34 @@ def render_last_emails(engine: Engine, principal: Principal, evidence: Evidence,
         status.markdown(_status_words(row))
         with link:
             page_link("pages/message.py", "Open", query_params={"id": str(row["id"])})
+    render_unmatched(evidence, tz)
     ids = evidence.not_checked_ids
     if ids and step.kind != "check_first":  # the next step carries the button then
         st.info(f"{len(ids):,} email{'s' if len(ids) != 1 else ''} to this address {'were' if len(ids) != 1 else 'was'} "
                 "sent but never checked with the email provider.")
         _check_button(engine, principal, ids, "why_check")
+
+
+def render_unmatched(evidence: Evidence, tz: ZoneInfo) -> None:
+    """What the provider reported for this address that matches no email in the log."""
+    if not evidence.unmatched:
+        return
+    domain = evidence.subject.address.rpartition("@")[2]
+    for report in evidence.unmatched:
+        st.warning(plain(_unmatched_sentence(report, domain, tz)), icon="📭")
+    st.caption(f"A provider's report finds its email by message id or, when it sends none, by address and time "
+               f"(the newest email to the address sent in the {ADDRESS_MATCH_WINDOW.days} days before it). "
+               "These matched no email in any log.")
+
+
+def _unmatched_sentence(report: UnmatchedReport, domain: str, tz: ZoneInfo) -> str:
+    what = f"a {report.event_type}" if report.event_type else "an event"
+    text = (f"{provider_label(report.provider)} reported {what} for this address on {local_time(report.occurred_at, tz)} "
+            f"({tz.key}) that matches no email in the log.")
+    if report.event_type is None:
+        return text
+    voice = event_voice(report.event_type, provider=report.provider, reason=report.reason, domain=domain)
+    return f"{text} {voice.sentence()}" if voice is not None else text
 
 
 def _status_words(row: dict) -> str:
@@ -131,10 +159,22 @@ def _check_button(engine: Engine, principal: Principal, ids: list[int], key: str
     if not st.button(label, key=key, type="primary", icon="🔎"):
         return
     bar = st.progress(0.0, text=f"Checking 0 of {n}…")
-    outcomes = check_messages(engine, principal, ids,
-                              on_progress=lambda done, total, _o: bar.progress(done / total, text=f"Checked {done} of {total}…"))
-    results = Counter(str(o.status) if o.ok and o.status else "could not be checked" for o in outcomes)
-    st.session_state[_CHECKED] = "Checked just now: " + ", ".join(f"{k} {what}" for what, k in sorted(results.items())) + "."
+    shown = {"done": 0}
+
+    def progress(done: int, total: int, _outcome) -> None:
+        shown["done"] = done
+        bar.progress(done / total, text=f"Checked {done} of {total}…")
+
+    def waiting(text: str) -> None:  # the provider's rate limit holds the check back: say so, then go on
+        bar.progress(shown["done"] / n, text=f"Checked {shown['done']} of {n}: {text}…")
+
+    outcomes = check_messages(engine, principal, ids, on_progress=progress, on_wait=waiting)
+    results = Counter(str(o.status) if o.ok and o.status else "could not be checked"
+                      for o in outcomes if o.kind != "rate_limited")
+    said = ", ".join(f"{k} {what}" for what, k in sorted(results.items()))
+    limited = rate_limit_summary(outcomes)  # one line for the emails the rate limit left, never "could not be checked"
+    st.session_state[_CHECKED] = (" ".join(part for part in (f"Checked just now: {said}." if said else "", limited) if part),
+                                  limited is not None)
     st.rerun()  # read the evidence again: the answers are stored
 
 

@@ -16,8 +16,9 @@ Replays: a replayed signed body inside the freshness window is accepted and harm
 is idempotent on `sg_event_id` (SendGrid itself re-sends batches and duplicates are normal). Outside
 the window it is refused as stale.
 
-Serve it with `python -m commlog webhook --port N` (uvicorn), or mount `routes(engine_factory)` in
-another Starlette app, e.g. Streamlit's `st.App(..., routes=...)`.
+Serve it with `python -m commlog webhook --port N` (uvicorn; `create_app` serves Postmark's webhook
+too, `commlog.webhooks.postmark_receiver`), or mount `routes(engine_factory)` in another Starlette
+app, e.g. Streamlit's `st.App(..., routes=...)`.
 
 Logging: counts and refusal reasons only; never the body, the signature or the key.
 """
@@ -49,12 +50,16 @@ from commlog.settings import (
     settings,
 )
 from commlog.webhooks import ingest
+from commlog.webhooks.body import BodyTooLarge, read_body
+from commlog.webhooks.postmark_receiver import PostmarkReceiver, PostmarkWebhookSettings
+from commlog.webhooks.receiver_database import ReceiverDatabase
 from commlog.webhooks.signature import (
     DEFAULT_MAX_AGE_SECONDS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     PublicKeyError,
     SignatureError,
+    StaleTimestamp,
     load_public_key,
     verify_signature,
 )
@@ -94,10 +99,6 @@ class WebhookSettings:
         )
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -124,11 +125,8 @@ class SendGridReceiver:
                 problem = f"{exc} Refusing every SendGrid webhook post (503) until it is corrected"
         self.settings = settings
         self.clock = clock
-        self._engine_factory = engine_factory
-        self._engine: Engine | None = None
-        self._engine_lock = threading.Lock()
-        self._match_lock = threading.Lock()
-        self._last_match = float("-inf")
+        self.database = ReceiverDatabase(engine_factory, ingest.match_unmatched, name="sendgrid webhook",
+                                         match_interval_seconds=lambda: self.settings.match_interval_seconds)
         self._last_config_log = float("-inf")
         self.key = None
         self.config_problem: str | None = problem or self._load_key()
@@ -158,55 +156,17 @@ class SendGridReceiver:
     # -- database ---------------------------------------------------------------------------------
 
     def engine(self) -> Engine:
-        if self._engine is None:
-            with self._engine_lock:
-                if self._engine is None:
-                    self._engine = self._engine_factory()
-        return self._engine
-
-    def _maybe_match(self, engine: Engine, now: datetime) -> None:
-        interval = self.settings.match_interval_seconds
-        if interval < 0 or time.monotonic() - self._last_match < interval:
-            return
-        if not self._match_lock.acquire(blocking=False):
-            return  # another request is matching right now
-        try:
-            self._last_match = time.monotonic()
-            n = ingest.match_unmatched(engine, now)
-            if n:
-                log.info("sendgrid webhook: matched %d kept events to messages that now exist", n)
-        except SQLAlchemyError as exc:
-            log.warning("sendgrid webhook: matching kept events failed (%s); will try again", type(exc).__name__)
-        finally:
-            self._match_lock.release()
+        return self.database.engine()
 
     def _store(self, events: list, now: datetime) -> ingest.IngestResult:
         engine = self.engine()
-        self._maybe_match(engine, now)
+        self.database.maybe_match(engine, now)
         return ingest.ingest_sendgrid_batch(engine, events, now)
 
     # -- HTTP -------------------------------------------------------------------------------------
 
     def routes(self, path: str = SENDGRID_PATH) -> list[Route]:
         return [Route(path, self.handle, methods=["POST"], name="sendgrid_webhook")]
-
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            try:
-                if int(declared) > limit:
-                    raise _TooLarge
-            except ValueError:
-                pass  # let the server's own framing decide; we count what arrives
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def handle(self, request: Request) -> JSONResponse:
         client = request.client.host if request.client else "-"
@@ -223,8 +183,8 @@ class SendGridReceiver:
             return _error(401, "missing signature")
 
         try:
-            body = await self._read_body(request)
-        except _TooLarge:
+            body = await read_body(request, self.settings.max_body_bytes)
+        except BodyTooLarge:
             log.warning("sendgrid webhook from %s refused: body over %d bytes", client, self.settings.max_body_bytes)
             return _error(413, f"body larger than {self.settings.max_body_bytes} bytes")
         except ClientDisconnect:
@@ -234,6 +194,9 @@ class SendGridReceiver:
         if not self.settings.insecure_no_signature:
             try:
                 verify_signature(self.key, signature, timestamp, body, now, self.settings.max_age_seconds)
+            except StaleTimestamp as exc:  # signed by SendGrid, but too old (or our clock is off): say which
+                log.warning("sendgrid webhook from %s refused: %s", client, exc)
+                return _error(401, "stale timestamp")
             except SignatureError as exc:
                 log.warning("sendgrid webhook from %s refused: %s", client, exc)
                 return _error(401, "invalid signature")
@@ -284,15 +247,34 @@ def routes(
     return SendGridReceiver(engine_factory, settings, clock).routes(path)
 
 
+def _made_once(engine_factory: Callable[[], Engine]) -> Callable[[], Engine]:
+    """The factory, called at most once (on first use) however many receivers share it."""
+    made: list[Engine] = []
+    lock = threading.Lock()
+
+    def engine() -> Engine:
+        if not made:
+            with lock:
+                if not made:
+                    made.append(engine_factory())
+        return made[0]
+
+    return engine
+
+
 def create_app(
     engine_factory: Callable[[], Engine],
     settings: WebhookSettings | None = None,
     *,
     clock: Callable[[], datetime] = _utcnow,
     dispose_engine: bool = False,
+    postmark_settings: PostmarkWebhookSettings | None = None,
 ) -> Starlette:
-    """A standalone ASGI app serving only the webhook (plus GET /healthz)."""
+    """A standalone ASGI app serving only the webhooks: SendGrid's, Postmark's
+    (`commlog.webhooks.postmark_receiver`), plus GET /healthz. Both share one engine."""
+    engine_factory = _made_once(engine_factory)
     receiver = SendGridReceiver(engine_factory, settings, clock)
+    postmark_receiver = PostmarkReceiver(engine_factory, postmark_settings, clock)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
@@ -300,9 +282,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Starlette):
         yield
-        if dispose_engine and receiver._engine is not None:
-            receiver._engine.dispose()
+        engine = receiver.database.made or postmark_receiver.database.made
+        if dispose_engine and engine is not None:
+            engine.dispose()
 
-    app = Starlette(routes=[*receiver.routes(), Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
+    app = Starlette(
+        routes=[*receiver.routes(), *postmark_receiver.routes(), Route("/healthz", healthz, methods=["GET"])],
+        lifespan=lifespan,
+    )
     app.state.receiver = receiver
+    app.state.postmark_receiver = postmark_receiver
     return app

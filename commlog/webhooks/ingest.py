@@ -10,10 +10,31 @@ Message matching, most precise first:
 3. message.provider_message_id = the X-Message-Id (the part of `sg_message_id` before the first
    '.'), same recipient email: what the send API returns and what the portal usually stores;
 4. message.provider_message_id starting with that X-Message-Id + '.', same recipient email.
+   An event without `sg_message_id` but with `smtp-id` (`<X-Message-Id@host>`) is matched by that
+   X-Message-Id and recipient the same way (3 and 4).
+5. Address and time, only for an event that names no message at all (no `sg_message_id`, no
+   `smtp-id`, no custom arg): SendGrid's delayed and asynchronous bounces can come with nothing but
+   `email`, `timestamp`, `event`, `status` and `reason`. It goes to the newest SendGrid email to that
+   address (compared lower-cased, as the log compares addresses; any lender's log) sent at or before
+   the event's time and at most ADDRESS_MATCH_WINDOW (7 days) before it; when several were sent in
+   that window the newest wins, and an email sent after the event is never chosen. The stored event
+   says so (`delivery_event.matched_by` = store.MATCHED_BY_ADDRESS_AND_TIME), and the message page
+   words it. An event that does carry an id is never matched by address: the id names another email.
+
+Why 7 days: SendGrid retries a deferred email for up to 72 h before it gives up with a bounce, and
+retries a webhook POST we did not accept for up to 24 h, so its own timeline ends within 4 days of
+the send; an asynchronous bounce (the receiving server accepted, then sent a bounce report) mostly
+comes within hours, sometimes days. 7 days covers both with room, and is short enough that a bounce
+is not pinned on an email from weeks ago. An older event stays unmatched, and "Why didn't they get
+it?" shows it for its address.
 
 Events whose message is not known (yet) go to `unmatched_event` (idempotent on the event id) and are
-moved onto their message by `match_unmatched` once it exists. Malformed events (missing event, email
-or timestamp) are counted as rejected; they never fail the batch.
+moved onto their message by `match_unmatched` once it exists (by id, or, for events without one, by
+address and time as above). Malformed events (missing event, email or timestamp) are counted as
+rejected; they never fail the batch.
+
+Providers whose events name their message by id and recipient (Postmark, `commlog.webhooks.postmark`)
+use `ingest_events` and `match_kept_events`: the same transaction, locks, idempotence and write path.
 """
 
 from __future__ import annotations
@@ -24,8 +45,8 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import (
@@ -47,19 +68,27 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from commlog.db import is_postgresql, is_sqlite
-from commlog.models import DeliveryEvent, Message, UnmatchedEvent
+from commlog.models import RECIPIENT_EMAIL, DeliveryEvent, Message, UnmatchedEvent
 from commlog.providers.normalize import (
     ParsedEvent,
     parse_sendgrid_webhook_event,
     sendgrid_message_prefix,
 )
-from commlog.store import NewEvent, UnmatchedEventRow, keep_unmatched, record_events
+from commlog.store import (
+    MATCHED_BY_ADDRESS_AND_TIME,
+    NewEvent,
+    UnmatchedEventRow,
+    keep_unmatched,
+    record_events,
+)
 from commlog.unit_of_work import platform_writing
 
 log = logging.getLogger("commlog.webhooks")
 
 PROVIDER = "sendgrid"
 COMMLOG_MESSAGE_ID_ARG = "commlog_message_id"
+# How long before an event without a message id the email it is about may have been sent (see above).
+ADDRESS_MATCH_WINDOW = timedelta(days=7)
 _IN_CHUNK = 500
 
 T = TypeVar("T")
@@ -97,6 +126,7 @@ class WebhookEvent:
     sg_message_id: str | None
     commlog_message_id: int | None
     payload: dict
+    smtp_x_message_id: str | None = None  # the X-Message-Id inside `smtp-id` (`<X-Message-Id@host>`)
 
     @property
     def provider_event_id(self) -> str:
@@ -104,8 +134,14 @@ class WebhookEvent:
 
     @property
     def x_message_id(self) -> str | None:
-        """The X-Message-Id the send API returned: `sg_message_id` up to its first '.'."""
-        return sendgrid_message_prefix(self.sg_message_id)
+        """The X-Message-Id the send API returned: `sg_message_id` up to its first '.', else the one
+        in `smtp-id`."""
+        return sendgrid_message_prefix(self.sg_message_id) or self.smtp_x_message_id
+
+    @property
+    def names_a_message(self) -> bool:
+        """Whether the provider said which email this is about (an id or our custom arg)."""
+        return bool(self.sg_message_id or self.smtp_x_message_id or self.commlog_message_id is not None)
 
     def to_new_event(self, message_id: int, lender_id: int) -> NewEvent:
         return self.parsed.to_new_event(message_id, lender_id)
@@ -131,6 +167,16 @@ def _commlog_message_id(event: dict) -> int | None:
     return n if 0 < n < 2**63 else None
 
 
+def _smtp_x_message_id(event: dict) -> str | None:
+    """`<evEK_IhZSlKus235aGfxIQ@ismtpd0001p1lon1.sendgrid.net>` -> `evEK_IhZSlKus235aGfxIQ`."""
+    value = event.get("smtp-id")
+    if not isinstance(value, str):
+        return None
+    local = value.strip().strip("<>").strip().split("@", 1)[0]
+    x = sendgrid_message_prefix(local)
+    return x[:255] if x else None
+
+
 def parse_event(event: object) -> WebhookEvent:
     """One webhook event dict -> WebhookEvent. Raises MalformedEvent (no event, email or timestamp)."""
     if not isinstance(event, dict):
@@ -149,6 +195,7 @@ def parse_event(event: object) -> WebhookEvent:
         sg_message_id=sg_message_id[:255] if sg_message_id else None,
         commlog_message_id=_commlog_message_id(event),
         payload=event,
+        smtp_x_message_id=_smtp_x_message_id(event),
     )
 
 
@@ -174,6 +221,7 @@ class _Candidate:
     lender_id: int
     email: str
     provider_message_id: str | None
+    matched_by: str | None = None  # None: by an id; MATCHED_BY_ADDRESS_AND_TIME
 
 
 def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
@@ -221,7 +269,10 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
         for c in _candidates(conn, and_(Message.provider == PROVIDER, _in(conn, Message.provider_message_id, chunk))):
             by_pmid[c.provider_message_id].append(c)
     for i, e in enumerate(events):
-        if found[i] is not None or not e.sg_message_id:
+        if found[i] is not None or not e.x_message_id:
+            continue
+        if not e.sg_message_id:  # only smtp-id: its X-Message-Id and the recipient
+            found[i] = next((c for c in by_pmid.get(e.x_message_id, []) if c.email == e.email), None)
             continue
         exact = by_pmid.get(e.sg_message_id, [])
         same_rcpt = [c for c in exact if c.email == e.email]
@@ -245,6 +296,42 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
     for i, e in enumerate(events):
         if found[i] is None and e.x_message_id:
             found[i] = next((c for c in by_prefix.get(e.x_message_id, []) if c.email == e.email), None)
+
+    # 5. no id at all: the newest email to the address sent at or before the event, in the window.
+    nameless = [i for i, e in enumerate(events) if found[i] is None and not e.names_a_message]
+    if nameless:
+        for i, c in _newest_sent_before(conn, [events[i] for i in nameless]).items():
+            found[nameless[i]] = c
+    return found
+
+
+def _newest_sent_before(conn: Connection, events: Sequence[WebhookEvent]) -> dict[int, _Candidate]:
+    """For each event (by position), the newest SendGrid email to its address sent at or before it
+    and at most ADDRESS_MATCH_WINDOW before it; ties on the send time go to the later id."""
+    times = [e.parsed.occurred_at for e in events]
+    earliest, latest = min(times) - ADDRESS_MATCH_WINDOW, max(times)
+    sent: dict[str, list[tuple[datetime, _Candidate]]] = defaultdict(list)
+    for chunk in _chunks(sorted({e.email for e in events})):
+        rows = conn.execute(
+            select(RECIPIENT_EMAIL.label("address"), Message.id, Message.lender_id, Message.provider_message_id,
+                   Message.sent_at)
+            .where(
+                _in(conn, RECIPIENT_EMAIL, chunk),  # ix_message_recipient_sent
+                Message.sent_at >= earliest,
+                Message.sent_at <= latest,
+                Message.provider == PROVIDER,
+                Message.send_status != "failed",  # never reached the provider: nothing to report on
+            )
+        ).all()
+        for r in rows:
+            candidate = _Candidate(r.id, r.lender_id, r.address, r.provider_message_id, MATCHED_BY_ADDRESS_AND_TIME)
+            sent[r.address].append((r.sent_at, candidate))
+    found: dict[int, _Candidate] = {}
+    for i, e in enumerate(events):
+        at = e.parsed.occurred_at
+        in_window = [(t, c.id, c) for t, c in sent.get(e.email, []) if at - ADDRESS_MATCH_WINDOW <= t <= at]
+        if in_window:
+            found[i] = max(in_window, key=lambda x: (x[0], x[1]))[2]
     return found
 
 
@@ -252,12 +339,12 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
 # Writing
 
 
-def _existing_ids(conn: Connection, table, ids: Sequence[str]) -> set[str]:
+def _existing_ids(conn: Connection, table, ids: Sequence[str], provider: str = PROVIDER) -> set[str]:
     seen: set[str] = set()
     for chunk in _chunks(sorted(set(ids))):
         seen.update(
             conn.execute(
-                select(table.provider_event_id).where(table.provider == PROVIDER, _in(conn, table.provider_event_id, chunk))
+                select(table.provider_event_id).where(table.provider == provider, _in(conn, table.provider_event_id, chunk))
             ).scalars()
         )
     return seen
@@ -295,7 +382,8 @@ def _store_matched(conn: Connection, matched: Sequence[tuple[WebhookEvent, _Cand
     already = _existing_ids(conn, DeliveryEvent, [e.provider_event_id for e, _ in matched])
     # Sorted by event id: concurrent writers of overlapping events take index locks in one order.
     new = sorted(
-        (e.to_new_event(c.id, c.lender_id) for e, c in matched if e.provider_event_id not in already),
+        (replace(e.to_new_event(c.id, c.lender_id), matched_by=c.matched_by)
+         for e, c in matched if e.provider_event_id not in already),
         key=lambda n: n.provider_event_id,
     )
     if new:
@@ -370,12 +458,19 @@ def _prefix_expr(conn: Connection, column):
     return case((pos > 0, func.substr(column, 1, pos - 1)), else_=column)
 
 
+def _emailed(address_column):
+    """EXISTS a SendGrid email to this (lower-cased) address, in any lender's log (indexed)."""
+    return select(Message.id).where(address_column == RECIPIENT_EMAIL, Message.provider == PROVIDER).exists()
+
+
 def match_unmatched(engine: Engine, now: datetime, batch_size: int = 500) -> int:
     """Move kept events onto messages that now exist; returns how many events were matched.
 
     One SQL join finds the candidates (message.provider_message_id equal to the kept full
-    sg_message_id or to its X-Message-Id prefix, both indexed on the message side), so a pass costs
-    little when nothing new can match. Each chunk is one transaction; safe to run concurrently.
+    sg_message_id or to its X-Message-Id prefix, both indexed on the message side; for a kept event
+    without sg_message_id, any SendGrid email to its address), so a pass costs little when nothing
+    new can match; `resolve_messages` then decides, by id, or by address and time for an event that
+    names no message. Each chunk is one transaction; safe to run concurrently.
     """
     matched_total = 0
     last_id = 0
@@ -391,14 +486,20 @@ def match_unmatched(engine: Engine, now: datetime, batch_size: int = 500) -> int
                     .where(
                         u.c.provider == PROVIDER,
                         u.c.matched_at.is_(None),
-                        pmid.is_not(None),
                         u.c.id > after,
-                        select(m.c.id)
-                        .where(
-                            m.c.provider == PROVIDER,
-                            or_(m.c.provider_message_id == pmid, m.c.provider_message_id == _prefix_expr(conn, pmid)),
-                        )
-                        .exists(),
+                        or_(
+                            and_(
+                                pmid.is_not(None),
+                                select(m.c.id)
+                                .where(
+                                    m.c.provider == PROVIDER,
+                                    or_(m.c.provider_message_id == pmid, m.c.provider_message_id == _prefix_expr(conn, pmid)),
+                                )
+                                .exists(),
+                            ),
+                            # no sg_message_id (smtp-id, custom arg, or nothing): an email to the address
+                            and_(pmid.is_(None), _emailed(u.c.recipient_email)),
+                        ),
                     )
                     .order_by(u.c.id)
                     .limit(batch_size)
@@ -426,10 +527,131 @@ def match_unmatched(engine: Engine, now: datetime, batch_size: int = 500) -> int
         last_id = last
 
 
-def pending_unmatched(conn: Connection) -> int:
-    """How many kept events still wait for their message."""
+def pending_unmatched(conn: Connection, provider: str = PROVIDER) -> int:
+    """How many kept events (of `provider`, SendGrid unless named) still wait for their message."""
     return conn.execute(
         select(func.count()).select_from(UnmatchedEvent).where(
-            UnmatchedEvent.provider == PROVIDER, UnmatchedEvent.matched_at.is_(None)
+            UnmatchedEvent.provider == provider, UnmatchedEvent.matched_at.is_(None)
         )
     ).scalar_one()
+
+
+# --------------------------------------------------------------------------------------------------
+# Providers whose events name their message by id and recipient (Postmark's `MessageID`): the same
+# transaction, locks, idempotence and write path as the SendGrid batches above.
+
+
+def _targets_by_message_id(conn: Connection, provider: str, events: Sequence[ParsedEvent]) -> list[_Candidate | None]:
+    """Each event's message: same provider, provider_message_id = the event's, same recipient."""
+    by_pmid: dict[str, list[_Candidate]] = defaultdict(list)
+    for chunk in _chunks(sorted({e.provider_message_id for e in events if e.provider_message_id})):
+        for c in _candidates(conn, and_(Message.provider == provider, _in(conn, Message.provider_message_id, chunk))):
+            by_pmid[c.provider_message_id].append(c)
+    return [
+        next((c for c in by_pmid.get(e.provider_message_id or "", []) if c.email == (e.recipient_email or "").strip().lower()), None)
+        for e in events
+    ]
+
+
+def _store_parsed(conn: Connection, provider: str, matched: Sequence[tuple[ParsedEvent, _Candidate]], now: datetime) -> int:
+    """Write events whose message is known through commlog.store; returns how many were new."""
+    if not matched:
+        return 0
+    _lock_messages(conn, (c.id for _, c in matched))
+    already = _existing_ids(conn, DeliveryEvent, [e.provider_event_id for e, _ in matched], provider)
+    new = sorted(
+        (e.to_new_event(c.id, c.lender_id) for e, c in matched if e.provider_event_id not in already),
+        key=lambda n: n.provider_event_id,
+    )
+    if new:
+        record_events(conn, new, now)
+    return len(new)
+
+
+def ingest_events(engine: Engine, events: Sequence[ParsedEvent], now: datetime) -> IngestResult:
+    """Store one provider's parsed events in ONE transaction: onto their messages (provider message
+    id and recipient) when known, else kept in `unmatched_event` (with `ParsedEvent.payload`, the
+    provider's own record) until `match_kept_events` finds them. Idempotent on the events' ids.
+
+    Raises sqlalchemy errors when the database is unavailable: nothing is then stored."""
+    if not events:
+        return IngestResult()
+    provider = events[0].provider
+    if any(e.provider != provider for e in events):
+        raise ValueError("ingest_events takes one provider's events")
+    first: dict[str, ParsedEvent] = {}
+    for e in events:  # repeats: keep the first
+        first.setdefault(e.provider_event_id, e)
+    unique = list(first.values())
+
+    def run() -> IngestResult:
+        with platform_writing(engine) as conn:  # names its messages, not a lender: the platform's work
+            _begin_write(conn)
+            targets = _targets_by_message_id(conn, provider, unique)
+            stored = _store_parsed(conn, provider, [(e, c) for e, c in zip(unique, targets, strict=True) if c], now)
+            orphans = [
+                UnmatchedEventRow(provider, e.provider_event_id, e.provider_message_id, e.recipient_email, e.payload)
+                for e, c in zip(unique, targets, strict=True)
+                if c is None
+            ]
+            kept = keep_unmatched(conn, orphans, now)
+            return IngestResult(stored=stored, duplicates=len(events) - stored - kept, unmatched=kept)
+
+    return with_retries(run)
+
+
+def match_kept_events(
+    engine: Engine,
+    provider: str,
+    parse: Callable[[dict], ParsedEvent | None],
+    now: datetime,
+    batch_size: int = 500,
+) -> int:
+    """Move `provider`'s kept events onto messages that now exist (provider message id and
+    recipient, as `ingest_events` matches); `parse` reads a kept payload again (None: unusable).
+    Returns how many were matched. Each chunk is one transaction; safe to run concurrently."""
+    matched_total = 0
+    last_id = 0
+    u = UnmatchedEvent.__table__
+    m = Message.__table__
+    while True:
+
+        def run_chunk(after: int = last_id) -> tuple[int, int | None]:
+            with platform_writing(engine) as conn:
+                _begin_write(conn)
+                rows = conn.execute(
+                    select(u.c.id, u.c.payload)
+                    .where(
+                        u.c.provider == provider,
+                        u.c.matched_at.is_(None),
+                        u.c.provider_message_id.is_not(None),
+                        u.c.id > after,
+                        select(m.c.id)
+                        .where(m.c.provider == provider, m.c.provider_message_id == u.c.provider_message_id)
+                        .exists(),
+                    )
+                    .order_by(u.c.id)
+                    .limit(batch_size)
+                ).all()
+                if not rows:
+                    return 0, None
+                parsed: list[tuple[int, ParsedEvent]] = []
+                for r in rows:
+                    try:
+                        event = parse(json.loads(r.payload))
+                    except ValueError:
+                        event = None
+                    if event is not None:
+                        parsed.append((r.id, event))
+                targets = _targets_by_message_id(conn, provider, [e for _, e in parsed])
+                found = [(uid, e, c) for (uid, e), c in zip(parsed, targets, strict=True) if c is not None]
+                _store_parsed(conn, provider, [(e, c) for _, e, c in found], now)
+                for chunk in _chunks([uid for uid, _, _ in found]):
+                    conn.execute(update(UnmatchedEvent).where(_in(conn, UnmatchedEvent.id, chunk)).values(matched_at=now))
+                return len(found), rows[-1].id
+
+        n, last = with_retries(run_chunk)
+        matched_total += n
+        if last is None:
+            return matched_total
+        last_id = last

@@ -36,6 +36,10 @@ class SignatureError(Exception):
     """The request is not provably from SendGrid (missing, malformed, wrong or stale signature)."""
 
 
+class StaleTimestamp(SignatureError):
+    """A correctly signed request whose timestamp is too far from now (a replay, or a clock off)."""
+
+
 class PublicKeyError(ValueError):
     """The configured public key cannot be loaded."""
 
@@ -72,7 +76,7 @@ def check_freshness(timestamp: int, now: datetime, max_age_seconds: int = DEFAUL
         return
     skew = abs(now.timestamp() - timestamp)
     if skew > max_age_seconds:
-        raise SignatureError(f"stale timestamp ({int(skew)} s from now, limit {max_age_seconds} s)")
+        raise StaleTimestamp(f"stale timestamp ({int(skew)} s from now, limit {max_age_seconds} s)")
 
 
 def verify_signature(

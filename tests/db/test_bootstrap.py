@@ -46,7 +46,7 @@ def test_default_database_is_seeded_once(default_db, now):
     assert first.logins and first.logins[0][0] == "ops@commlog.example"
     assert default_db.exists()
     lenders, messages, users = _counts(url)
-    assert (lenders, messages) == (3, WITH_PERSONAS) and users == 4  # ops + one admin per lender
+    assert (lenders, messages) == (3, WITH_PERSONAS) and users == 5  # two ops (four eyes) + one admin per lender
 
     second = ensure_database(demo=TINY)
     assert not second.seeded and second.lenders == 3
@@ -68,7 +68,7 @@ def test_two_sessions_starting_at_once_seed_once(default_db):
     def start():
         try:
             results.append(ensure_database(demo=TINY))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any failure of a starting session is the finding
             errors.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(3)]

@@ -104,7 +104,7 @@ def test_bounce_after_delivery_is_not_delivered_with_suppression(engine, world):
     assert m.delivery_status == "NOT_DELIVERED" and m.last_event_type == "BOUNCE" and m.checked_at == NOW
     with engine.connect() as conn:
         ev = conn.execute(select(DeliveryEvent.__table__).where(DeliveryEvent.event_type == "BOUNCE")).one()
-    assert ev.smtp_status == "5.1.1" and ev.attempt == 1 and ev.provider == "sendgrid"
+    assert ev.smtp_status == "5.1.1" and ev.attempt is None and ev.provider == "sendgrid"  # a bounce has no try number
     assert ev.bounce_classification == "Invalid Address" and ev.raw_type == "bounce"
 
 
@@ -268,8 +268,8 @@ def test_bulk_stops_when_the_provider_refuses_the_account(engine, world):
         rec.answers[f"Ref{i}.recvd-x.0"] = (401, {"errors": [{"message": "authorization required"}]})
         ids.append(mid)
     outs = check_messages(engine, OPS, ids, now=NOW, client=rec.provider(), concurrency=2)
-    assert all(o.kind == "not_entitled" for o in outs)
-    assert len({o.error for o in outs}) == 1 and "not entitled" in outs[0].error
+    assert all(o.kind == "key_not_accepted" for o in outs)
+    assert len({o.error for o in outs}) == 1 and "did not accept the API key" in outs[0].error
     assert len(rec.calls) < 10  # did not hammer the provider 30 times
     assert n_events(engine) == 0
 

@@ -62,7 +62,7 @@ def test_check_by_filters(fake, data, sqlite_url, capsys):
     assert fake.count() == 5
 
 
-@pytest.mark.parametrize("fault,words", [("401", "not entitled"), ("403", "not entitled"), ("500", "could not answer")])
+@pytest.mark.parametrize("fault,words", [("401", "did not accept the API key"), ("403", "not entitled"), ("500", "could not answer")])
 def test_check_exits_non_zero_with_one_line_when_refused(fake, data, sqlite_url, sqlite_engine, capsys, fault, words):
     fake.set_fault(fault)
     code = run(sqlite_url, "check", "--message-id", str(data["ids"][0]))

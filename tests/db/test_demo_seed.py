@@ -64,12 +64,12 @@ def test_same_seed_same_rows_on_every_backend(seeded, sqlite_url, tmp_path):
     seed_demo(other, CFG, progress=False)
     with engine.connect() as a, other.connect() as b:
         assert [_row(m) for m in _messages(a)] == [_row(m) for m in _messages(b)]
-        ev = lambda c: [  # noqa: E731
+        ev = lambda c: [  # noqa: E731 - the same read of both databases
             (e.message_id, e.event_type, e.raw_type, e.occurred_at, e.reason, e.smtp_status, e.attempt, e.provider_event_id)
             for e in c.execute(select(DeliveryEvent.__table__).order_by(DeliveryEvent.id))
         ]
         assert ev(a) == ev(b)
-        acc = lambda c: c.execute(select(Account.email, Account.name, Account.created_at).order_by(Account.id)).all()  # noqa: E731
+        acc = lambda c: c.execute(select(Account.email, Account.name, Account.created_at).order_by(Account.id)).all()  # noqa: E731 - the same read of both databases
         assert acc(a) == acc(b)
     other.dispose()
 

@@ -102,7 +102,7 @@ def test_identity_without_a_usable_email_is_refused(engine, people, email):
 
 def test_record_login_sets_last_login(engine, people):
     with engine.begin() as c:
-        sso.record_login(c, people["admin"], T0)
+        sso.record_login(c, auth.load_principal(c, people["admin"]), T0)
         assert c.execute(select(AppUser.last_login_at).where(AppUser.id == people["admin"])).scalar() is not None
 
 
@@ -235,10 +235,10 @@ def test_refusal_page_sign_out_ends_the_sso_identity(world):
     assert [b.label for b in at.button] == ["Sign in with single sign-on", "Sign in"]
 
 
-def test_sidebar_sign_out_ends_the_sso_identity(world):
+def test_menu_sign_out_ends_the_sso_identity(world):
     at = sso_app(user=signed_on("carol@alpha.example")).run()
     assert at.dataframe
-    at.sidebar.button(key="sign_out").click().run()
+    at.button(key="sign_out").click().run()
     assert not at.exception
     assert at.user.get("is_logged_in") is False
     assert not at.dataframe

@@ -165,7 +165,8 @@ def test_bad_or_missing_signature_is_401_and_nothing_stored(sqlite_engine, setti
         for headers in cases:
             assert client.post(SENDGRID_PATH, content=body, headers=headers).status_code == 401
         tampered = body.replace(b"delivered", b"bounce\x20\x20\x20")
-        assert client.post(SENDGRID_PATH, content=tampered, headers=good).status_code == 401
+        refused = client.post(SENDGRID_PATH, content=tampered, headers=good)
+        assert refused.status_code == 401 and "invalid signature" in refused.text
     assert count(sqlite_engine, DeliveryEvent) == 0 and count(sqlite_engine, UnmatchedEvent) == 0
 
 
@@ -176,6 +177,8 @@ def test_stale_or_future_timestamp_refused(sqlite_engine, settings, private_key,
     with make_client(sqlite_engine, settings, now) as client:
         r = client.post(SENDGRID_PATH, content=body, headers=signed(private_key, body, int(now.timestamp()) + offset))
     assert r.status_code == 401
+    assert "stale timestamp" in r.text and "invalid signature" not in r.text  # says why, and nothing secret
+    assert private_key_b64_absent(r.text, private_key)
     assert count(sqlite_engine, DeliveryEvent) == 0
 
 
@@ -251,6 +254,40 @@ def test_unknown_message_kept_and_matched_on_a_later_post(sqlite_engine, setting
     assert status_of(sqlite_engine, mid) == DeliveryStatus.DELIVERED
     with sqlite_engine.connect() as conn:
         assert conn.execute(select(UnmatchedEvent.matched_at)).scalar_one() == now
+
+
+def test_late_bounces_without_sg_message_id_turn_delivered_emails_not_delivered(engine, settings, private_key, now):
+    """Both real shapes of a late bounce over HTTP: with smtp-id only, and with nothing naming the
+    email (no sg_message_id, smtp-id or custom args); the second also when its email is written
+    after the bounce came, matched by the app's periodic matcher on the next post."""
+    with engine.begin() as conn:
+        lender = factories.lender(conn, "lender-late")
+        by_smtp_id = factories.message(conn, lender, "si@example.com", provider_message_id="SMTPX1", sent_at=T0)
+        by_address = factories.message(conn, lender, "Ad@Example.com", sent_at=T0)
+    for mid in (by_smtp_id, by_address):
+        with engine.begin() as conn:
+            factories.events(conn, mid, lender, ("DELIVERED", 1, "250 2.0.0 OK"), now=T0)
+        assert status_of(engine, mid) == DeliveryStatus.DELIVERED
+    bounce = {"event": "bounce", "type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 user unknown"}
+    at = int((T0 + timedelta(days=2)).timestamp())
+    body = json.dumps([
+        {"email": "si@example.com", "timestamp": at, "sg_event_id": "late-s", "smtp-id": "<SMTPX1@ismtpd0001p1lon1.sendgrid.net>", **bounce},
+        {"email": "ad@example.com", "timestamp": at, "sg_event_id": "late-a", **bounce},
+        {"email": "later@example.com", "timestamp": at, "sg_event_id": "late-l", **bounce},  # its email: not written yet
+    ]).encode()
+    ts = int(now.timestamp())
+    with make_client(engine, settings, now) as client:
+        r = client.post(SENDGRID_PATH, content=body, headers=signed(private_key, body, ts))
+        assert r.status_code == 200 and r.json() == {"stored": 2, "duplicates": 0, "unmatched": 1, "rejected": 0}
+        assert status_of(engine, by_smtp_id) == status_of(engine, by_address) == DeliveryStatus.NOT_DELIVERED
+        again = client.post(SENDGRID_PATH, content=body, headers=signed(private_key, body, ts))  # SendGrid's retry
+        assert again.json() == {"stored": 0, "duplicates": 3, "unmatched": 0, "rejected": 0}
+
+        with engine.begin() as conn:
+            later = factories.message(conn, lender, "later@example.com", sent_at=T0 + timedelta(days=1))
+        assert client.post(SENDGRID_PATH, content=b"[]", headers=signed(private_key, b"[]", ts)).status_code == 200
+    assert status_of(engine, later) == DeliveryStatus.NOT_DELIVERED
+    assert count(engine, DeliveryEvent) == 2 + 3
 
 
 def test_no_public_key_refuses_everything_unless_insecure_flag(sqlite_engine, private_key, now, caplog):
@@ -407,3 +444,10 @@ def test_concurrent_posts_lose_and_double_nothing(engine, live_server, private_k
         distinct = conn.execute(select(func.count(func.distinct(DeliveryEvent.provider_event_id)))).scalar_one()
         statuses = conn.execute(select(func.count()).select_from(Message).where(Message.delivery_status.is_not(None))).scalar_one()
     assert distinct == total and statuses == len(mids)
+
+
+def private_key_b64_absent(text: str, private_key) -> bool:
+    """Neither the verification key nor the request's signature is echoed back."""
+    from commlog.webhooks.signature import public_key_b64
+
+    return public_key_b64(private_key) not in text and "signature=" not in text.lower()

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots are written only when asked for (`bin/screenshots` sets it to docs/screenshots).
@@ -47,8 +48,10 @@ RUN_COUNTER = """
     return null;
   };
   const count = (bytes) => { const status = finished(bytes); if (status !== null && status !== 2) window.__commlogRuns += 1; };
+  window.__commlogSent = 0;  // messages the page sent the server (a widget's rerun request is one)
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
+    send(data) { window.__commlogSent += 1; return super.send(data); }
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (e) => {
@@ -76,6 +79,25 @@ def wait_for_run(page: Page) -> None:
     _seen[page] = tuple(page.evaluate("() => [window.__commlogLoad, window.__commlogRuns]"))
 
 
+def sent_to_server(page: Page) -> int:
+    """How many messages this page has sent the Streamlit server so far (RUN_COUNTER counts them)."""
+    return page.evaluate("() => window.__commlogSent")
+
+
+def click_sent(page: Page, target: Locator, timeout_ms: float = 10_000) -> None:
+    """Click `target`, a widget whose click asks the server for a run, and make sure the request left
+    the browser. Now and then, after a long walk through dialogs, Chromium delivered the click and
+    Streamlit's page sent nothing (no run, nothing in the server log): then it is clicked once more,
+    as a person whose click did nothing would. A request that left the browser is never repeated."""
+    before = sent_to_server(page)
+    target.click()
+    try:
+        page.wait_for_function("(n) => window.__commlogSent > n", arg=before, timeout=timeout_ms)
+    except PlaywrightTimeoutError:
+        target.click()
+        page.wait_for_function("(n) => window.__commlogSent > n", arg=before, timeout=timeout_ms)
+
+
 def open_app(page: Page, url: str) -> None:
     page.goto(url)
     page.locator("[data-testid='stAppViewContainer']").wait_for()
@@ -89,7 +111,18 @@ def login(page: Page, email: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
     wait_for_run(page)
     expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(menu(page)).to_contain_text(email)
+
+
+def menu(page: Page) -> Locator:
+    """The bar across the top: the pages, and who is signed in (commlog.ui.menu)."""
+    return page.locator(".st-key-menu")
+
+
+def sign_out(page: Page) -> None:
+    """Open the signed-in user's menu and click Sign out (the caller waits for what follows)."""
+    menu(page).get_by_test_id("stPopoverButton").filter(visible=True).click()  # Streamlit keeps a hidden copy for measuring
+    page.get_by_test_id("stPopoverBody").get_by_role("button", name="Sign out").click()
 
 
 def main_text(page: Page) -> str:
@@ -142,6 +175,43 @@ def click_row(page: Page, row: int, grid: int = 0) -> None:
     wait_for_run(page)
 
 
+def pick_borrower(page: Page, typed: str, name: str) -> None:
+    """Type in "Find a borrower" and click the borrower among the best matches listed under it."""
+    page.get_by_role("textbox", name="Find a borrower (name or email)").fill(typed)
+    wait_for_run(page)
+    page.locator(".st-key-log_matches").get_by_role("button", name=name).first.click()
+    wait_for_run(page)
+
+
+def dialog(page: Page) -> Locator:
+    """The open dialog (the ticked email, or the bulk check of several)."""
+    return page.get_by_role("dialog")
+
+
+def close_dialog(page: Page) -> None:
+    """Close the open dialog as a person would (Escape); closing it runs the script once."""
+    expect(dialog(page)).to_be_visible()
+    page.keyboard.press("Escape")
+    wait_for_run(page)
+    expect(dialog(page)).to_have_count(0)
+
+
+def grid_rows(page: Page, grid: int = 0) -> list[dict[str, str | bool]]:
+    """The rows of an st.dataframe as its accessible table reads them (the rows drawn so far): each
+    a dict of column -> text, and "ticked" (the row is selected)."""
+    df = page.get_by_test_id("stDataFrame").nth(grid)
+    expect(df.locator("[role=row]").nth(1)).to_be_attached()  # glide draws its table after the canvas
+    return df.evaluate(
+        """d => {
+            const rows = Array.from(d.querySelectorAll('[role=row]'));
+            const head = Array.from(rows[0].querySelectorAll('[role=columnheader]')).map(c => c.innerText.trim());
+            return rows.slice(1).map(r => Object.assign(
+                Object.fromEntries(Array.from(r.querySelectorAll('[role=gridcell]')).map((c, i) => [head[i], c.innerText.trim()])),
+                {ticked: r.getAttribute('aria-selected') === 'true'}));
+        }"""
+    )
+
+
 def url_params(page: Page) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(page.url).query))
 
@@ -185,10 +255,12 @@ def _settle(page: Page) -> None:
 
 
 def borrower_log(db_url: str, account_id: int, limit: int = 10) -> list[dict]:
-    """The newest messages of a borrower's log, in the log page's default order (newest first)."""
+    """The newest messages of a borrower's log, in the log page's default order (newest first); the
+    subject as the log shows it (decoded when the mailer stored it MIME-encoded)."""
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as c:
         c.row_factory = sqlite3.Row
         return [dict(r) for r in c.execute(
-            "SELECT id, subject, recipient_email, send_status, delivery_status FROM message WHERE log_account_id = ? "
+            "SELECT id, COALESCE(subject_text, subject) AS subject, recipient_email, send_status, delivery_status "
+            "FROM message WHERE log_account_id = ? "
             "ORDER BY sent_at DESC, id DESC LIMIT ?", (account_id, limit),
         )]

@@ -16,10 +16,16 @@ from playwright.sync_api import Page, expect
 from tests.e2e.support import (
     choose,
     click_row,
+    click_sent,
+    close_dialog,
+    dialog,
     expect_no_error,
+    expect_selected,
     login,
     open_app,
+    pick_borrower,
     screenshot,
+    sent_to_server,
     type_and_enter,
     url_params,
     wait_for_run,
@@ -31,6 +37,8 @@ MODES = ("lender log", "one borrower", "all logs")
 ROLES = ("lender admin", "ops")
 CHECK = re.compile(r"^(Check again|Check delivery status)$")
 
+DOWNLOAD_TIMEOUT_MS = 60_000  # the click's run, the link, the file: three expect timeouts on a busy machine
+
 
 def step_ok(page: Page) -> None:
     """What every step must leave: no error anywhere, the log's grid on the page."""
@@ -40,10 +48,8 @@ def step_ok(page: Page) -> None:
 
 def set_mode(page: Page, demo, mode: str) -> None:
     if mode == "one borrower":
-        box = page.get_by_role("textbox", name="Find a borrower (name or email)")
-        box.fill(demo.borrower.search)
-        wait_for_run(page)
-        choose(page, "Account", demo.borrower.email)
+        pick_borrower(page, demo.borrower.search, demo.borrower.name)
+        expect_selected(page, "Account", demo.borrower.email)
         expect(page.get_by_test_id("stMain")).to_contain_text(f"{demo.borrower.name}'s log")
     elif mode == "all logs":
         choose(page, "Account", f"All of {demo.lender_name}'s logs")
@@ -55,12 +61,12 @@ def set_mode(page: Page, demo, mode: str) -> None:
 
 def open_a_row(page: Page) -> int:
     """Open the first email that was sent (a failed send has nothing to check); returns its row."""
-    main = page.get_by_test_id("stMain")
     for row in range(5):
         click_row(page, row)
-        expect(main.get_by_role("link", name="Open on its own page")).to_be_visible()
-        if page.get_by_role("button", name=CHECK).count():
+        expect(dialog(page).get_by_role("link", name="Open on its own page")).to_be_visible()
+        if dialog(page).get_by_role("button", name=CHECK).count():
             return row
+        close_dialog(page)
         click_row(page, row)  # untick it again: a ticked second row would select two
     pytest.fail("none of the first five emails was sent")
 
@@ -69,29 +75,34 @@ def walk(page: Page, demo, mode: str, server) -> None:
     main = page.get_by_test_id("stMain")
     set_mode(page, demo, mode)
 
-    # 1. open a row: the email opens below the grid, with where to go next.
-    open_a_row(page)
-    expect(main.get_by_role("link", name="Why didn't they get it?")).to_be_visible()
-    expect(main).to_contain_text("Events")
+    # 1. open a row: the email opens in a dialog over the grid, with where to go next.
+    row = open_a_row(page)
+    expect(dialog(page).get_by_role("link", name="Why didn't they get it?")).to_be_visible()
+    expect(dialog(page)).to_contain_text("Events")
     step_ok(page)
 
-    # 2. check it: the provider answers (or says why not); the same email stays open.
-    subject = main.get_by_test_id("stHeading").filter(has=page.locator("h3")).first.inner_text()
-    page.get_by_role("button", name=CHECK).click()
+    # 2. check it: the provider answers (or says why not); the same email stays open, its row ticked.
+    subject = dialog(page).get_by_test_id("stHeading").filter(has=page.locator("h3")).first.inner_text()
+    dialog(page).get_by_role("button", name=CHECK).click()
     wait_for_run(page)
-    expect(main).to_contain_text(re.compile(r"Checked with the provider at|try again|could not", re.IGNORECASE))
-    expect(main.get_by_test_id("stHeading").filter(has_text=subject).first).to_be_visible()
+    expect(dialog(page)).to_contain_text(re.compile(r"Checked with the provider at|try again|could not", re.IGNORECASE))
+    expect(dialog(page).get_by_test_id("stHeading").filter(has_text=subject).first).to_be_visible()
     step_ok(page)
+    close_dialog(page)
 
-    # 3. bulk-check three: tick three rows (the grid was drawn afresh by the check, without ticks)
-    # and check them together.
-    for r in range(3):
+    # 3. bulk-check three: untick the open row, tick three (the first opens its email: close it)
+    # and check them together in a dialog; the grid behind shows the new statuses.
+    click_row(page, row)
+    click_row(page, 0)
+    close_dialog(page)
+    for r in (1, 2):
         click_row(page, r)
-    expect(main).to_contain_text("3 emails selected.")
-    page.get_by_role("button", name="Check delivery status of 3 emails").click()
+    expect(main).to_contain_text("3 emails selected")
+    page.get_by_role("button", name="Check delivery status of these 3").click()
     wait_for_run(page)
-    expect(main).to_contain_text(re.compile(r"All 3 checked\.|of 3 could not be checked"))
+    expect(dialog(page)).to_contain_text(re.compile(r"Checked \d of 3 with the provider"))
     step_ok(page)
+    close_dialog(page)
 
     # 4. page forward (a short log has one page: then it says so).
     following = page.get_by_test_id("stPaginationNext")
@@ -117,13 +128,20 @@ def walk(page: Page, demo, mode: str, server) -> None:
     button = page.get_by_role("button", name="Download failures CSV")
     expect(button).to_be_visible()
     expect(button).to_be_enabled()
-    media: list[tuple[int, str]] = []
-    page.on("response", lambda r: media.append((r.status, r.url)) if "/media/" in r.url else None)
+    served: list[tuple[int, str]] = []  # the download's own fetch: GET /export/<token> (commlog.export_route)
+    page.on("response", lambda r: served.append((r.status, r.url.rsplit("/", 1)[0])) if "/export/" in r.url else None)
     try:
-        with page.expect_download() as download:
-            button.click()
-    except Exception as exc:  # say what the browser fetched
-        raise AssertionError(f"no download; media responses: {media}; runs: {page.evaluate('window.__commlogRuns')}") from exc
+        # The click's run counts the failures again and mints the link before the browser fetches
+        # it: on a loaded machine that can take longer than one expect's timeout.
+        with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download:
+            click_sent(page, button)
+    except Exception as exc:  # say what the browser fetched, and where the click's run is
+        server_lines = server.log_text().splitlines()
+        state = page.locator("[data-testid='stApp']").get_attribute("data-test-script-state")
+        raise AssertionError(f"no download; /export responses: {served}; runs: {page.evaluate('window.__commlogRuns')}; "
+                             f"script state: {state}; link drawn: {main.get_by_text('If the download did not start').count()}; "
+                             f"messages sent: {sent_to_server(page)}; "
+                             f"server log: {server_lines[-15:]}") from exc
     body = download.value.path().read_bytes().decode("utf-8-sig")
     assert body.startswith("Lender,Log,"), body[:200]
     expect_no_error(page)

@@ -110,16 +110,20 @@ def test_only_ops_read_the_audit_trail(engine, trail):
 # --- never editable ------------------------------------------------------------------------------
 
 
+RETENTION_MODULE = ROOT / "commlog" / "audit_retention.py"  # the one deletion: entries past the retention
+
+
 def _app_sources() -> list[Path]:
     files = [*sorted((ROOT / "commlog").rglob("*.py")), *sorted((ROOT / "pages").glob("*.py"))]
     if (ROOT / "app.py").exists():
         files.append(ROOT / "app.py")
-    return [p for p in files if "migrations" not in p.parts]
+    return [p for p in files if "migrations" not in p.parts and p != RETENTION_MODULE]
 
 
 def test_audit_rows_are_never_updated_or_deleted_by_the_app():
-    """No code path in the app changes or removes an audit entry: the only write is audit.record's
-    INSERT. (Migrations are excluded: they own the table's shape.)"""
+    """No code path in the app changes or removes an audit entry: the only writes are commlog.audit's
+    INSERTs. (Migrations are excluded: they own the table's shape; so is the retention's age-only
+    deletion, which only the `audit prune` command calls: see the next test.)"""
     offenders = []
     sql = re.compile(r"\b(update|delete\s+from|truncate)\s+(table\s+)?\"?audit_entry\b", re.IGNORECASE)
     for path in _app_sources():
@@ -137,6 +141,15 @@ def test_audit_rows_are_never_updated_or_deleted_by_the_app():
         for m in sql.finditer(source):
             offenders.append(f"{path.relative_to(ROOT)}: {m.group(0)}")
     assert offenders == []
+
+
+def test_only_the_prune_command_deletes_and_only_entries_past_the_retention():
+    source = RETENTION_MODULE.read_text(encoding="utf-8")
+    deletes = re.findall(r"delete\(.*", source)
+    assert deletes == ["delete(AuditEntry).where(AuditEntry.at < now - keep)).rowcount"]
+    calls = re.compile(r"audit_retention\.prune\(|from commlog\.audit_retention import [^\n]*\bprune\b")
+    callers = [p.relative_to(ROOT).as_posix() for p in _app_sources() if calls.search(p.read_text(encoding="utf-8"))]
+    assert callers == ["commlog/commands/audit.py"]
 
 
 def test_the_audit_module_only_inserts():
@@ -201,7 +214,7 @@ def test_audit_page_run_directly_refuses_lender_admins(page_world, monkeypatch):
     """Legacy pages/ mode runs the file without app.py: the page's own guard stops it."""
     from commlog.ui import guard
 
-    monkeypatch.setattr(guard, "render_sidebar", lambda principal: None)  # its page links need app.py's pages
+    monkeypatch.setattr(guard, "render_menu", lambda principal: None)  # its page links need app.py's pages
     data = build_trail(page_world)
     at = _page(data["users"]["admin_a"], via_app=False).run()
     assert not at.exception

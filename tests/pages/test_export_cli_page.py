@@ -17,6 +17,7 @@ from commlog.commands import export_failures
 from commlog.db import is_postgresql
 from commlog.export import HEADER
 from commlog.models import AuditEntry
+from commlog.principal import ScopeError
 from commlog.store import expire_pending
 from tests.support import factories as f
 from tests.support.app import download
@@ -178,9 +179,9 @@ def _panel(engine, user_id, view: dict, tz: str = "UTC") -> AppTest:
     return at
 
 
-def _download(at: AppTest, deferred) -> tuple[bytes, str]:
-    """Click the download button and fetch the file the way the browser would (execute_deferred)."""
-    content, name, mime = download(at, deferred)
+def _download(at: AppTest, browser, engine) -> tuple[bytes, str]:
+    """Click the download button and fetch the file the way the browser would (GET /export/<token>)."""
+    content, name, mime = download(at, browser, engine)
     assert mime == "text/csv"
     return content, name
 
@@ -189,7 +190,7 @@ def _text(at: AppTest) -> str:
     return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning") for e in at.get(kind))
 
 
-def test_page_download_and_cli_produce_the_same_bytes(engine, world, deferred, tmp_path):
+def test_page_download_and_cli_produce_the_same_bytes(engine, world, page_browser, tmp_path):
     with engine.begin() as c:  # what the log page does now and then, and the CLI before exporting
         expire_pending(c, datetime.now(UTC))
     view = {"lender_id": world["a"], "range": "custom", "date_from": DAY_FROM, "date_to": DAY_TO}
@@ -203,8 +204,7 @@ def test_page_download_and_cli_produce_the_same_bytes(engine, world, deferred, t
     expected_count = len(expected_rows(engine, lenders=[world["a"]], include_deferred=True))
     assert f"**{expected_count:,}** failures match" in _text(at)
     assert _audit(engine) == []  # counting is not exporting: nothing built yet
-    at.get("download_button")[0].click().run()  # a click reruns nothing harmful (on_click="ignore")
-    page_bytes, name = _download(at, deferred)
+    page_bytes, name = _download(at, page_browser, engine)
     assert name == "failures_acme-lending_2026-11-10_to_2026-11-20.csv"
 
     out = tmp_path / "cli.csv"
@@ -221,19 +221,19 @@ def test_page_download_and_cli_produce_the_same_bytes(engine, world, deferred, t
     assert page_filters["filter"] == json.loads(cli_entry.filters)["filter"]
 
 
-def test_page_offers_this_log_by_default_and_names_the_borrower(engine, world, deferred):
+def test_page_offers_this_log_by_default_and_names_the_borrower(engine, world, page_browser):
     view = {"lender_id": world["a"], "account_id": world["zoe"], "range": "custom", "date_from": DAY_FROM, "date_to": DAY_TO}
     at = _panel(engine, world["users"]["admin_a"], view).run()
     assert not at.exception
     assert at.radio(key="export_span").value == "log"
     assert "**1** failure match" in _text(at)
-    data, name = _download(at, deferred)
+    data, name = _download(at, page_browser, engine)
     assert name == f"failures_acme-lending_borrower-{world['zoe']}_2026-11-10_to_2026-11-20.csv"
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     assert [int(r[-1]) for r in rows[1:]] == [world["ids"]["bounce"]]
 
 
-def test_page_with_every_log_shown_exports_every_log_and_says_so(engine, world, deferred):
+def test_page_with_every_log_shown_exports_every_log_and_says_so(engine, world, page_browser):
     """Account = all of the lender's logs: no "Rows from" choice that could read as the lender's own
     log only; the file holds the failures of every log, as the page says."""
     view = {"lender_id": world["a"], "all_logs": True, "range": "custom", "date_from": DAY_FROM, "date_to": DAY_TO}
@@ -243,23 +243,84 @@ def test_page_with_every_log_shown_exports_every_log_and_says_so(engine, world, 
     assert "lender's own log" not in _text(at) and "and borrowers" in _text(at)
     expected = len(expected_rows(engine, lenders=[world["a"]]))
     assert f"**{expected:,}** failures match" in _text(at)
-    data, _ = _download(at, deferred)
+    data, _ = _download(at, page_browser, engine)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     assert len(rows) == expected + 1 and {r[1] for r in rows[1:]} == {"Lender", "Borrower"}
 
 
-def test_page_header_only_notice(engine, world, deferred):
+def test_page_header_only_notice(engine, world, page_browser):
     view = {"lender_id": world["a"], "range": "custom", "date_from": date(2020, 1, 1), "date_to": date(2020, 1, 2)}
     at = _panel(engine, world["users"]["admin_a"], view).run()
     assert "No failures match these filters: the file will have the header row only." in _text(at)
-    data, _ = _download(at, deferred)
+    data, _ = _download(at, page_browser, engine)
     assert data == (",".join(HEADER) + "\r\n").encode()
 
 
-def test_page_never_exports_another_lender_whatever_the_view_says(engine, world, deferred):
+def test_page_never_exports_another_lender_whatever_the_view_says(engine, world, page_browser):
     """A lender admin's view naming lender B (a forged URL): the panel shows nothing, offers nothing."""
     view = {"lender_id": world["b"], "range": "custom", "date_from": DAY_FROM, "date_to": DAY_TO}
     at = _panel(engine, world["users"]["admin_a"], view).run()
     assert not at.exception
-    assert not at.get("download_button") and not deferred
+    assert not [b for b in at.button if b.label == "Download failures CSV"] and not page_browser.export_urls(at)
     assert "Bravo" not in _text(at)
+
+
+def test_deliverability_period_export_is_the_cli_all_lenders_file_with_the_same_audit_filters(engine, world, tmp_path):
+    """Deliverability's export (commlog.export.period_export: UTC send days, every lender) gives the
+    bytes of `export-failures --all` for those days, and an audit entry of the same scope and filter."""
+    from commlog.export import build_csv, period_export
+    from commlog.principal import Principal, Role
+
+    ops = Principal(0, "ops@example.com", Role.OPS, None)
+    with engine.begin() as c:  # what the page's panel does now and then, and the CLI before exporting
+        expire_pending(c, datetime.now(UTC))
+    spec = period_export(None, DAY_FROM, DAY_TO)
+    page_bytes = build_csv(engine, ops, spec, source="page", file_name="x.csv")
+    out = tmp_path / "cli.csv"
+    cli(engine, "--all", "--since", DAY_FROM.isoformat(), "--until", DAY_TO.isoformat(), "-o", str(out), "-q")
+    rows = list(csv.reader(io.StringIO(page_bytes.decode("utf-8"), newline="")))
+    assert page_bytes == out.read_bytes() and len({r[0] for r in rows[1:]}) == 2  # both lenders
+    page_entry, cli_entry = _audit(engine)
+    assert page_entry.lender_id is None and cli_entry.lender_id is None
+    assert json.loads(page_entry.filters)["filter"] == json.loads(cli_entry.filters)["filter"]
+    assert page_entry.row_count == cli_entry.row_count == len(rows) - 1
+    with pytest.raises(ScopeError):  # every lender is for ops only
+        build_csv(engine, Principal(2, "admin@acme.example", Role.LENDER_ADMIN, world["a"]), spec, source="page", file_name="x.csv")
+
+
+def test_each_click_mints_one_url_served_once_to_this_browser_and_audited_when_served(engine, world, page_browser):
+    """No file at render: a click mints one /export/<token>, drawn in the page's iframe and offered as
+    the fallback link; it is served once, to this browser only; the next click gets a new one."""
+    view = {"lender_id": world["a"], "range": "custom", "date_from": DAY_FROM, "date_to": DAY_TO}
+    at = _panel(engine, world["users"]["admin_a"], view).run()
+    assert page_browser.export_urls(at) == []  # nothing minted by drawing the page
+    at.button(key="export_download").click().run()
+    (url,) = page_browser.export_urls(at)
+    assert f"[click here]({url}) (valid 60 s)" in _text(at)
+    assert _audit(engine) == []  # minting is not exporting
+    assert page_browser.fetch(url, engine, cookie=None).status_code == 404  # the URL alone (curl, a proxy log)
+    assert page_browser.fetch(url, engine, cookie="x" * 43).status_code == 404  # another browser
+    served = page_browser.fetch(url, engine)
+    assert served.status_code == 200 and served.content.startswith(b"Lender,Log,")
+    assert page_browser.fetch(url, engine).status_code == 404  # once
+    (entry,) = _audit(engine)
+    assert entry.action == "export" and entry.row_count == served.content.count(b"\r\n") - 1
+
+    at.button(key="export_download").click().run()
+    (second,) = page_browser.export_urls(at)
+    assert second != url and page_browser.fetch(second, engine).status_code == 200
+    at.run()  # any other rerun: the iframe is gone, nothing is fetched again
+    assert page_browser.export_urls(at) == []
+
+
+def test_a_browser_without_the_cookie_is_told_to_reload_and_nothing_is_minted(engine, world):
+    from commlog.models import ExportToken
+    from commlog.ui.export_panel import NO_COOKIE
+
+    view = {"lender_id": world["a"], "range": "custom", "date_from": DAY_FROM, "date_to": DAY_TO}
+    at = _panel(engine, world["users"]["admin_a"], view).run()
+    at.button(key="export_download").click().run()
+    assert not at.exception and [w.value for w in at.warning] == [NO_COOKIE]
+    assert not at.get("iframe")
+    with engine.connect() as c:
+        assert c.execute(select(ExportToken.id)).all() == []

@@ -3,18 +3,25 @@ anywhere, chart data included), logged out, empty and low-volume states."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-import sys
-import types
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import streamlit as st
+from sqlalchemy import func, or_, select
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block
 
 from commlog import auth, rollups
+from commlog.audit_queries import AuditFilter, list_audit
+from commlog.demo.seed import SeedConfig, seed_demo
+from commlog.models import Lender, Message
+from commlog.principal import Principal, Role
 from tests.support import factories as f
+from tests.support.app import download
 from tests.support.deliverability_world import RECENT, build_health, bulk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,18 +31,8 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(autouse=True)
-def _clean_caches(monkeypatch):
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    try:  # the app's first-start bootstrap; the test database is migrated by its fixture
-        import commlog.bootstrap  # noqa: F401
-    except ImportError:
-        stub = types.ModuleType("commlog.bootstrap")
-        stub.ensure_database = lambda url: "migrated by the test"
-        monkeypatch.setitem(sys.modules, "commlog.bootstrap", stub)
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+def _clean_caches(clean_caches):
+    """Every test here starts and ends with Streamlit's caches empty (tests/pages/conftest.py)."""
 
 
 @pytest.fixture
@@ -95,7 +92,7 @@ def _inline_values(spec):
             yield from _inline_values(v)
 
 
-def page_text(at: AppTest) -> str:
+def sent_to_browser(at: AppTest) -> str:
     """Everything the page sends to the browser: every element's proto, chart data decoded."""
     parts = [str(node.proto) for node in _walk(at._tree) if getattr(node, "proto", None) is not None]
     parts += [json.dumps(rows, default=str) for rows in chart_data(at)]
@@ -105,7 +102,7 @@ def page_text(at: AppTest) -> str:
 
 def test_ops_sees_every_lender_findings_and_charts(demo):
     at = run_as(demo["ops_user"])
-    text = page_text(at)
+    text = sent_to_browser(at)
     assert at.title[0].value == "Deliverability"
     for name in ("Alpha Lending", "Bravo Credit", "Other Lender 0", "Tiny Loans"):
         assert name in text
@@ -136,7 +133,7 @@ def test_ops_sees_every_lender_findings_and_charts(demo):
 
 def test_lender_admin_sees_nothing_of_another_lender(demo):
     at = run_as(demo["alpha_admin"])
-    text = page_text(at)
+    text = sent_to_browser(at)
     assert "Alpha Lending" in text
     for foreign in ("Bravo Credit", "bravo", "Other Lender", "other-0", "Tiny Loans", "tiny", "gmial.com"):
         assert foreign not in text, foreign
@@ -158,7 +155,7 @@ def test_lender_admin_cannot_pick_another_lender_through_state(demo):
     at.run()
     at.switch_page("pages/deliverability.py").run()
     assert not at.exception
-    assert "Bravo Credit" not in page_text(at)
+    assert "Bravo Credit" not in sent_to_browser(at)
 
 
 def test_logged_out_gets_the_login_form_only(demo):
@@ -168,7 +165,7 @@ def test_logged_out_gets_the_login_form_only(demo):
     assert not at.exception
     assert not at.get("vega_lite_chart")
     assert any(b.label == "Sign in" for b in at.button) or at.get("form")
-    assert "Alpha Lending" not in page_text(at)
+    assert "Alpha Lending" not in sent_to_browser(at)
 
 
 def test_low_volume_lender_is_flagged_not_alarming(demo):
@@ -232,3 +229,147 @@ def test_captions_and_chart_bands_are_the_bands_grading_uses_for_the_email_type(
     assert "Bounce: Watch from 3 %, At risk from 6 %" in captions and watch == 3.0
     assert not any("Bounces for Alpha Lending" in m.value for m in at.markdown)
     assert "(bounce 3 %, all failures 3 %" in at.success[0].value
+
+
+def test_lender_admin_heatmap_has_one_readable_row_with_values_and_verdicts(demo):
+    """One lender's heatmap row is as tall as each of many (it was squeezed to 0.25 px), and every
+    cell says its rate with its unit and its verdict in words."""
+    at = run_as(demo["alpha_admin"])
+    heat = next(s for s in chart_specs(at) if any(la.get("encoding", {}).get("y", {}).get("field") == "lender" for la in s.get("layer", [])))
+    assert heat["autosize"]["type"] == "fit-x" and heat["height"] >= 40
+    rows = next(rows for rows in chart_data(at) if rows and "family" in rows[0] and "lender" in rows[0])
+    assert {r["lender"] for r in rows} == {"Alpha Lending"}
+    ms = next(r for r in rows if r["family"] == "Microsoft")
+    assert ms["label"] == "3.4 %" and ms["verdict"].split(" (")[0] in {"Healthy", "Watch", "At risk"}
+    assert any("darkest red at" in c.value for c in at.caption)
+
+# --- one verdict per lender and period (issue 12, point 10) ---------------------------------------
+
+DEMO_LIKE = SeedConfig(lenders=5, borrowers=700, messages=5000, days=40, seed=7, users=False)  # anchored now
+BADGE = re.compile(r"^:(\w+)-badge\[(.+)\]$")
+SEVERITY = {"Insufficient volume": 0, "Healthy": 1, "Watch": 2, "At risk": 3}
+
+
+@pytest.fixture
+def demo_like(sqlite_engine, sqlite_url, monkeypatch):
+    """The demo's own data, small: its episodes (a Microsoft block at several lenders, a bounce
+    spike) are over by the last days the page shows first."""
+    seed_demo(sqlite_engine, DEMO_LIKE, progress=False)
+    with sqlite_engine.begin() as conn:
+        lenders = dict(conn.execute(select(Lender.slug, Lender.id)).all())
+        ids = {"ops_user": auth.add_user(conn, "ops@example.com", "ops", None, PASSWORD, f.T0), "lenders": lenders}
+        for slug in lenders:
+            ids[slug] = auth.add_user(conn, f"admin@{slug}.example", "lender_admin", slug, PASSWORD, f.T0)
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
+    return ids
+
+
+def health_cards(at: AppTest) -> dict[str, tuple[str, str]]:
+    """Each health card: lender name -> (badge, the explanation under it)."""
+    cards = {}
+    for node in _walk(at._tree):
+        if isinstance(node, Block) and "dlv_health_" in str(getattr(node, "proto", "")):
+            texts = [str(c.value) for c in node.children.values() if type(c).__name__ == "Markdown"]
+            name, badge, why = texts[0].strip("*"), BADGE.match(texts[1]).group(2), texts[2]
+            cards[name] = (badge, why)
+    return cards
+
+
+def findings_shown(at: AppTest) -> list[tuple[str, str]]:
+    """Each finding on the page: (its badge, its sentence), cards and the "more findings" list alike."""
+    texts = [str(n.value) for n in _walk(at._tree) if type(n).__name__ == "Markdown"]
+    out = []
+    for badge, sentence in zip(texts, texts[1:], strict=False):
+        explanation = (m := BADGE.match(badge)) and sentence.startswith(m.group(2) + ": ")  # a health card's, not a finding
+        if m and not explanation and not sentence.startswith("**") and not BADGE.match(sentence):
+            out.append((m.group(2), sentence))
+    out += [(m.group(1), m.group(2)) for t in texts if (m := re.match(r"^- \*\*(.+?)\*\* · (.+)$", t))]
+    return out
+
+
+@pytest.mark.parametrize("who", ["ops", "each lender admin"])
+def test_a_lender_card_is_never_healthy_beside_an_at_risk_finding(demo_like, who):
+    """Every card's verdict is the worst of that lender's findings on the page, and says why."""
+    users = [demo_like["ops_user"]] if who == "ops" else [demo_like[slug] for slug in demo_like["lenders"]]
+    at_risk_seen = 0
+    for user in users:
+        at = run_as(user)
+        cards, found = health_cards(at), findings_shown(at)
+        assert cards and (who == "ops") == (len(cards) == DEMO_LIKE.lenders)
+        for name, (badge, why) in cards.items():
+            levels = [level for level, sentence in found if name in sentence]
+            worst = max(levels, key=SEVERITY.get, default=None)
+            assert not (badge == "Healthy" and "At risk" in levels), name
+            assert badge == (worst or badge), (name, badge, levels)
+            assert why.startswith(f"{badge}: "), why  # explained: the rate, the band, the window
+            if worst in ("At risk", "Watch"):
+                assert re.search(r"(bounce rate|all failures|defer rate) [\d.]+ %.* in the (last 7 days|7 days to \d+ \w+)", why)
+                assert f"{worst.lower()} from " in why
+            at_risk_seen += worst == "At risk"
+        if who == "ops":  # the lender comparison's Health column is the same verdict
+            table = next(df.value for df in at.dataframe if "Lender" in getattr(df.value, "columns", []))
+            assert dict(zip(table["Lender"], table["Health"], strict=True)) == {n: b for n, (b, _) in cards.items()}
+    assert at_risk_seen  # the demo's episodes are in the page's first range: the rule was tested on them
+
+
+# --- ops' export of every lender's failures (issue 12, point 12) -----------------------------------
+
+
+def _failures(engine, lender_id: int | None = None) -> int:
+    """Failures as the log's export defines them, counted straight from the table (the world's
+    messages all fall in the page's first range)."""
+    where = [or_(Message.send_status == "failed", Message.delivery_status == "NOT_DELIVERED")]
+    if lender_id is not None:
+        where.append(Message.lender_id == lender_id)
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Message).where(*where)).scalar_one()
+
+
+def _export_text(at: AppTest) -> tuple[list[str], str]:
+    """The export expanders' labels, and the text inside them."""
+    boxes = [e for e in at.expander if e.label.startswith("Export failures as CSV")]
+    inside = "\n".join(str(getattr(n, "value", "")) for box in boxes for n in _walk(box) if getattr(n, "value", None) is not None)
+    return [e.label for e in boxes], inside
+
+
+def test_ops_export_every_lenders_failures_and_a_lender_admin_only_their_own(demo, sqlite_engine):
+    at = run_as(demo["ops_user"])
+    labels, inside = _export_text(at)
+    total = _failures(sqlite_engine)
+    assert labels == ["Export failures as CSV · All lenders"]
+    assert f"**{total:,}** failures match" in inside and "Rows from: All lenders" in inside
+    assert total == 17 + 54 + 6 + 10  # alpha's blocks, bravo's, the others' and tiny's bounces
+
+    at.selectbox(key="dlv_lender").select(demo["bravo"]).run()  # a chosen lender: that lender's failures
+    labels, inside = _export_text(at)
+    assert labels == ["Export failures as CSV · Bravo Credit"] and f"**{_failures(sqlite_engine, demo['bravo']):,}** failures" in inside
+
+    admin = run_as(demo["alpha_admin"])
+    labels, inside = _export_text(admin)
+    assert labels == ["Export failures as CSV · Alpha Lending"]
+    assert f"**{_failures(sqlite_engine, demo['alpha']):,}** failures match" in inside
+    assert "All lenders" not in inside and "all-lenders" not in inside
+    assert [b.label for b in admin.button if b.label.startswith("Download")] == ["Download failures CSV"]  # one export: their own
+
+
+def test_ops_all_lenders_download_writes_the_log_exports_audit_entry(demo, sqlite_engine, page_browser):
+    at = run_as(demo["ops_user"])
+    assert _audit_rows(sqlite_engine) == []  # counting is not exporting
+    content, name, mime = download(at, page_browser, sqlite_engine)
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8"), newline="")))
+    total = _failures(sqlite_engine)
+    assert mime == "text/csv" and name.startswith("failures_all-lenders_") and len(rows) == total + 1
+    assert {r[0] for r in rows[1:]} == {"Alpha Lending", "Bravo Credit", "Other Lender 0", "Other Lender 1", "Other Lender 2", "Tiny Loans"}
+    (entry,) = _audit_rows(sqlite_engine)
+    assert entry.scope == "All lenders" and entry.lender_id is None
+    assert entry.action == "export" and entry.user_email == "ops@example.com" and entry.row_count == total
+    assert entry.filters["span"] == "all" and entry.filters["source"] == "page" and entry.filters["tz"] == "UTC"
+    assert entry.filters["view"]["range"] == "custom" and "lender" not in entry.filters["view"]
+    assert entry.filters["filter"]["since"].endswith("T00:00:00Z") and "lender_id" not in entry.filters["filter"]
+    assert f"failures CSV {name} from the page: complete" == entry.detail
+
+
+def _audit_rows(engine) -> list:
+    ops = Principal(1, "ops@example.com", Role.OPS, None)
+    with engine.connect() as conn:
+        return list_audit(conn, ops, AuditFilter()).rows

@@ -1,5 +1,5 @@
 """The error boundary: a failure injected anywhere in a page run shows one calm message with an
-incident id, keeps the sidebar and Sign out, and logs the traceback under that id with secrets
+incident id, keeps the menu and Sign out, and logs the traceback under that id with secrets
 masked; never Streamlit's own error box."""
 
 import logging
@@ -52,6 +52,8 @@ PAGES = [
     ("pages/deliverability.py", "admin_a", "commlog.deliverability.data_range"),
     ("pages/deliverability.py", "ops", "commlog.deliverability.data_range"),
     ("pages/audit.py", "ops", "commlog.ui.audit_view.list_audit"),
+    ("pages/suppressions.py", "admin_a", "commlog.suppression_removals.list_requests"),
+    ("pages/suppressions.py", "ops", "commlog.suppression_removals.list_requests"),
 ]
 
 
@@ -67,7 +69,7 @@ def test_a_failure_in_a_page_shows_the_calm_message_and_keeps_sign_out(world, mo
     with caplog.at_level(logging.ERROR, logger="commlog.incident"):
         at = app(path, user_id=world["users"][role], params=params).run()
     incident = incident_of(at)
-    assert [b.label for b in at.sidebar.button] == ["Sign out"]
+    assert at.button(key="sign_out").label == "Sign out"
     text = logged(caplog, incident)
     assert "Traceback (most recent call last)" in text and "RuntimeError: injected failure" in text
     assert SECRET_KEY not in text and "while holding ***" in text
@@ -87,17 +89,17 @@ def test_sign_out_still_works_after_an_incident(world, monkeypatch):
     monkeypatch.setattr("commlog.ui.log_view.fetch_log_page", fail)
     at = app("pages/log.py", user_id=world["users"]["admin_a"]).run()
     incident_of(at)
-    at.sidebar.button[0].click().run()
+    at.button(key="sign_out").click().run()
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in"]
 
 
-def test_a_failure_before_the_sidebar_still_offers_sign_out(world, monkeypatch, caplog):
-    monkeypatch.setattr("commlog.ui.guard.render_sidebar", fail)
+def test_a_failure_before_the_menu_still_offers_sign_out(world, monkeypatch, caplog):
+    monkeypatch.setattr("commlog.ui.guard.render_menu", fail)
     with caplog.at_level(logging.ERROR, logger="commlog.incident"):
         at = app("pages/log.py", user_id=world["users"]["admin_a"]).run()
     logged(caplog, incident_of(at))
-    assert [b.label for b in at.sidebar.button] == ["Sign out"]
+    assert at.button(key="sign_out").label == "Sign out"
 
 
 def test_incident_ids_differ_between_incidents(world, monkeypatch, caplog):

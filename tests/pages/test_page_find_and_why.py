@@ -170,3 +170,18 @@ def test_the_page_guards_itself(world, lists):
     at = app("pages/why.py", params={"message": str(world["ids"]["bounce_bob"])}).run()
     assert [b.label for b in at.button] == ["Sign in"]
     assert "bob.ng" not in page_text(at)
+
+
+def test_a_check_past_the_rate_limit_says_when_to_try_again_not_could_not_be_checked(sendgrid_two_lenders, fake, lists):
+    """The account's budget is spent until a reset hours away: the step's check says so in one line,
+    in the product's words, and never counts those emails as "could not be checked"."""
+    world = sendgrid_two_lenders
+    fake.enforce_limit(0, window=86_400.0)  # nothing more today
+    at = why(world, "admin_a", account=world["ana"])
+    assert next_step(at).endswith("Check delivery status first")
+    at.button(key="why_check").click().run()
+    assert not at.exception
+    said = [w.value for w in at.warning if "rate limit" in w.value]
+    assert said and said[0].startswith("SendGrid's rate limit: ") and "not checked, try again in" in said[0]
+    assert "could not be checked" not in page_text(at)
+    assert fake.server_429s <= 1  # one request learnt the limit; nobody asked again

@@ -5,7 +5,7 @@ received a label it never offered)."""
 import pytest
 
 from commlog.log_queries import SPAN_LENDER, SPAN_LOG
-from tests.support.app import app, build_two_lenders, page_text
+from tests.support.app import app, build_two_lenders, page_text, pick_borrower
 
 
 @pytest.fixture
@@ -13,12 +13,6 @@ def world(sqlite_engine, sqlite_url, monkeypatch):
     monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("COMMLOG_PROVIDER", "sandbox")
     return build_two_lenders(sqlite_engine)
-
-
-def pick_borrower(at, world):
-    at.text_input(key="log_borrower_search").input("souza").run()
-    at.selectbox(key="log_account").select(world["ana"]).run()
-    return at
 
 
 def browser_sends(monkeypatch, key: str, label: str) -> None:
@@ -43,7 +37,7 @@ def test_pick_a_borrower_then_open_a_row_keeps_the_log_and_the_export_panel(worl
     at = app(user_id=world["users"]["admin_a"]).run()
     assert at.radio(key="export_span").value == SPAN_LOG
     browser_sends(monkeypatch, "export_span", "The lender's own log")  # selected before the Account changed
-    pick_borrower(at, world)
+    pick_borrower(at, "souza", world["ana"])
     at.session_state["log_table_0"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     assert not at.exception
@@ -56,7 +50,7 @@ def test_pick_a_borrower_then_open_a_row_keeps_the_log_and_the_export_panel(worl
 def test_a_remembered_span_survives_the_account_changing_back_and_forth(world):
     at = app(user_id=world["users"]["admin_a"]).run()
     at.radio(key="export_span").set_value(SPAN_LENDER).run()
-    pick_borrower(at, world)
+    pick_borrower(at, "souza", world["ana"])
     assert not at.exception
     assert at.radio(key="export_span").value == SPAN_LENDER
     at.selectbox(key="log_account").select(0).run()  # back to the lender's own log

@@ -1,15 +1,16 @@
 """Security suite: configured secrets never reach a page or a log line; login throttling through the
-login form; Markdown from outside (attack table: tests/test_security_tenancy.py, rows 23, 29, 30).
+login form; Markdown from outside (attack table: tests/pages/test_security_tenancy.py, rows 23, 29, 30).
 
 The secrets are set to distinctive values: SENDGRID_API_KEY, POSTMARK_SERVER_TOKEN (both accepted
 by a loopback FakeProvider, so checks really run), SENDGRID_WEBHOOK_PUBLIC_KEY (and the private key
-it belongs to), and a database password in COMMLOG_DATABASE_URL (PostgreSQL, whose local trust
-authentication accepts any password; on SQLite the password appears in the unreachable-database
-page only). Then every page is rendered as ops and as a lender admin, after checks that succeed and
-fail (401, 500, unreadable answer), a bulk check and an export; the webhook receiver gets good and
-bad posts. Scanned: the text of every element (and element protos: chart data, links), the CSV
-file, the audit rows, every log record at DEBUG (root and Streamlit's non-propagating loggers),
-and everything written to stdout/stderr.
+it belongs to), the Postmark webhook's user name and password, and a database password in
+COMMLOG_DATABASE_URL (PostgreSQL, whose local trust authentication accepts any password; on SQLite
+the password appears in the unreachable-database page only). Then every page is rendered as ops and
+as a lender admin, after checks that succeed and fail (401, 500, unreadable answer), a bulk check
+and an export; the webhook receivers (SendGrid's, Postmark's) get good and bad posts. Scanned: the
+text of every element (and element protos: chart data, links), the CSV file, the audit rows, every
+log record at DEBUG (root and Streamlit's non-propagating loggers), and everything written to
+stdout/stderr.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from commlog.auth import MAX_FAILURES
 from commlog.db import make_engine
 from commlog.migrate import upgrade
 from commlog.models import AuditEntry
 from commlog.providers.fake_server import FakeProvider
 from commlog.settings import reload as reload_settings
 from commlog.webhooks.app import SENDGRID_PATH, WebhookSettings, create_app
+from commlog.webhooks.postmark_receiver import POSTMARK_PATH
 from commlog.webhooks.signature import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -51,6 +52,7 @@ with warnings.catch_warnings():
 
 SG_KEY = "SG.s3cr3t-SENDGRID-key-4b9f0c7e11"
 PM_TOKEN = "pm-s3cr3t-POSTMARK-token-8d2a55"
+PM_HOOK_USER, PM_HOOK_PASSWORD = "pm-hook-s3cr3t-user-e61f", "pm-hook-s3cr3t-pw-93b7c2"
 DB_PASSWORD = "s3cr3t-DB-pw-71c9e0"
 
 
@@ -117,7 +119,7 @@ def db_url(request, tmp_path):
     drop_schema(pg, schema)
 
 
-def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd, deferred):
+def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd, page_browser):
     url, password = db_url
     private = ec.generate_private_key(ec.SECP256R1())
     public_b64 = public_key_b64(private)
@@ -129,6 +131,7 @@ def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd,
         "webhook private key (PEM line)": pem.splitlines()[1], "webhook private key (DER)": der_b64[20:60],
         "webhook private value": format(private.private_numbers().private_value, "x")[:24],
         "webhook private value (decimal)": str(private.private_numbers().private_value)[:24],
+        "COMMLOG_POSTMARK_WEBHOOK_USER": PM_HOOK_USER, "COMMLOG_POSTMARK_WEBHOOK_PASSWORD": PM_HOOK_PASSWORD,
     }
     if password:
         secrets["database password"] = password
@@ -153,6 +156,7 @@ def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd,
             "COMMLOG_DATABASE_URL": url, "COMMLOG_PROVIDER": "sendgrid", "SENDGRID_API_KEY": SG_KEY,
             "COMMLOG_SENDGRID_BASE_URL": fake.url, "POSTMARK_SERVER_TOKEN": PM_TOKEN, "COMMLOG_POSTMARK_BASE_URL": fake.url,
             "SENDGRID_WEBHOOK_PUBLIC_KEY": public_b64,
+            "COMMLOG_POSTMARK_WEBHOOK_USER": PM_HOOK_USER, "COMMLOG_POSTMARK_WEBHOOK_PASSWORD": PM_HOOK_PASSWORD,
         }.items():
             monkeypatch.setenv(name, value)
 
@@ -178,7 +182,7 @@ def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd,
         at.button(key="bulk_check").click().run()
         look(at)
         fake.set_fault(None)
-        seen.append(download(at, deferred)[0].decode("utf-8-sig"))
+        seen.append(download(at, page_browser, engine)[0].decode("utf-8-sig"))
         for path, params in (("pages/message.py", {"id": str(pm_id)}), ("pages/deliverability.py", {})):
             at = app(user_id=w["users"]["admin_a"]).run()
             at.switch_page(path)
@@ -212,6 +216,12 @@ def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd,
             assert client.post(SENDGRID_PATH, content=body, headers=headers).status_code == 200
             assert client.post(SENDGRID_PATH, content=body + b" ", headers=headers).status_code == 401
             assert client.post(SENDGRID_PATH, content=b"[", headers={**headers, TIMESTAMP_HEADER: "1"}).status_code == 401
+            record = {"RecordType": "Bounce", "ID": 991, "Type": "HardBounce", "MessageID": "nope-pm-id",
+                      "Email": "ana.souza@gmail.com", "BouncedAt": now.isoformat(), "Details": "smtp;550 5.1.1 unknown"}
+            good, wrong = (PM_HOOK_USER, PM_HOOK_PASSWORD), (PM_HOOK_USER, PM_HOOK_PASSWORD[::-1])
+            assert client.post(POSTMARK_PATH, json=record, auth=good).status_code == 200
+            assert client.post(POSTMARK_PATH, json=record, auth=wrong).status_code == 401
+            assert client.post(POSTMARK_PATH, content=b"{", auth=good).status_code == 400
         assert fake.requests  # the checks really went to the provider, with the keys
 
     # The database cannot be reached: the page names it, password masked.
@@ -234,7 +244,7 @@ def test_no_secret_on_any_page_or_log_line(db_url, monkeypatch, all_logs, capfd,
     pages = haystacks["pages"]
     assert "Checked with the provider" in pages and "could not be checked" in pages and all_logs.lines
     # the refusals were shown, in plain words (and without the key)
-    assert "refused the request (HTTP 401)" in pages and "refused the request (HTTP 403)" in pages
+    assert "did not accept the API key (HTTP 401)" in pages and "refused the request (HTTP 403)" in pages
     for where, text in haystacks.items():
         for name, secret in secrets.items():
             assert secret not in text, f"{name} found in {where}"
@@ -259,14 +269,18 @@ def _sign_in(email: str, password: str):
     return at
 
 
-def test_login_form_throttles_after_repeated_failures(small_world):
-    """Was a bug (the failed attempts rolled back with the AuthError); fixed in commlog/ui/guard.py."""
-    for i in range(MAX_FAILURES):
+def test_login_form_throttles_after_repeated_failures(small_world, monkeypatch):
+    """Was a bug (the failed attempts rolled back with the AuthError); fixed in commlog/ui/guard.py.
+    Issue 14: the throttle is a short wait for the failing network, no longer a 15-minute lockout."""
+    from commlog.ui import guard
+
+    monkeypatch.setattr(guard, "utcnow", lambda: f.T0)  # a clock that stands still: the wait is exact
+    for i in range(4):
         at = _sign_in("admin@alpha.example", f"wrong-password-{i}")
         assert [e.value for e in at.error] == ["Email or password is not right."]
-    for password in ("wrong-password-again", PASSWORD):  # locked now: even the right password waits
+    for password in ("wrong-password-again", PASSWORD):  # throttled now: even the right password waits
         at = _sign_in("admin@alpha.example", password)
-        assert [e.value for e in at.error] == ["Too many failed attempts for this address. Try again in 15 minutes."]
+        assert [e.value for e in at.error] == ["Too many sign-in attempts from your network. Try again in 2 s."]
         assert not at.dataframe
 
 

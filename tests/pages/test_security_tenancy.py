@@ -27,19 +27,20 @@ exception or error page; a foreign value in a URL gives a short notice and falls
 | 15 | commlog.export (count_failures / export_select / stream_failures / build_csv) | lender B; span lender B; span all; A + B's borrower; span 2000-2100 | ScopeError before the first byte and no audit row / zero rows / A's rows only | test_export_with_foreign_lender_account_or_span |
 | 16 | Export panel on the log page | forged URL lender=B, account=B's borrower, account=all; "All of the lender's logs" + DEFERRED; download the file | file holds A's failures only | test_export_panel_file_never_holds_foreign_rows |
 | 17 | Deliverability page | no lender picker; `dlv_lender`=B in state; every widget (dates wide, granularity, audience, email type, minimum volume, all tabs, tables) | only A's figures; B's name nowhere in text, tables or chart data | test_deliverability_shows_nothing_foreign |
-| 18 | Audit page | open as lender admin (navigation / file run directly) | unroutable (ValueError) / "platform ops only" | tests/test_audit_trail.py::test_audit_page_is_not_routable_for_lender_admins, ::test_audit_page_run_directly_refuses_lender_admins; test_audit_page_is_refused_to_lender_admins |
-| 19 | Direct page URLs before any login (fresh server, legacy pages/ mode) | `/log`, `/message?id=1`, `/deliverability`, `/audit` | login form only | tests/e2e/test_direct_urls.py; AppTest: tests/test_page_log.py::test_every_page_shows_the_login_and_no_data_when_logged_out |
+| 18 | Audit page | open as lender admin (navigation / file run directly) | unroutable (ValueError) / "platform ops only" | tests/pages/test_audit_trail.py::test_audit_page_is_not_routable_for_lender_admins, ::test_audit_page_run_directly_refuses_lender_admins; test_audit_page_is_refused_to_lender_admins |
+| 19 | Direct page URLs before any login (fresh server, legacy pages/ mode) | `/log`, `/message?id=1`, `/deliverability`, `/audit` | login form only | tests/e2e/test_direct_urls.py; AppTest: tests/pages/test_page_log.py::test_every_page_shows_the_login_and_no_data_when_logged_out |
 | 20 | Foreign URLs in a real browser (lender admin) | `/log?lender=B&account=B's borrower`, `/message?id=<B>`, `/audit` | notice + own log / not found / no Audit page | tests/e2e/test_security_e2e.py |
-| 21 | Property-based filters and search (hypothesis) | random URL params, text, ids into parse -> resolve -> fetch_log_page / count / export / type-ahead, SQLite and PostgreSQL; and into the log page (AppTest) | never a foreign row, never an exception (FIXED: type-ahead ending in U+10FFFF or U+D7FF crashed; NUL in text crashed on PostgreSQL) | tests/test_security_inputs.py |
-| 22 | Login throttling | 6 wrong passwords then the right one, domain level | refused ("Too many failed attempts") | tests/test_auth.py::test_throttled_after_repeated_failures_even_with_right_password |
-| 23 | Login throttling via the login form | 6 wrong passwords in the form, then the right one | refused. FIXED (was a bug: the failed attempts rolled back with the AuthError inside engine.begin(), so the UI never throttled; commlog/ui/guard.py) | tests/test_security_secrets.py::test_login_form_throttles_after_repeated_failures |
-| 24 | Webhook signature | none, wrong key, truncated signature, timestamp changed, body tampered | 401, nothing stored | tests/test_webhook_http.py::test_bad_or_missing_signature_is_401_and_nothing_stored |
-| 25 | Webhook replay / freshness | same signed body again; timestamp -301 s, +301 s, -1 day | replay stores nothing twice; stale/future 401 | tests/test_webhook_http.py::test_replayed_and_duplicated_posts_double_nothing, ::test_stale_or_future_timestamp_refused |
-| 26 | Webhook size | Content-Length over the limit; chunked body without length | 413 before reading the rest | tests/test_webhook_http.py::test_oversized_body_is_413 |
-| 27 | Webhook without a key / bad JSON / secrets in logs | no public key; not JSON; body, key or addresses in log lines | 503 / 400 / never logged | tests/test_webhook_http.py::test_no_public_key_refuses_everything_unless_insecure_flag, ::test_malformed_json_is_400_and_bad_events_are_rejected, ::test_body_and_secrets_never_logged |
-| 28 | CSV formula payloads | `= + - @`, tab, CR and full-width forms in subjects, names, reasons | leading `'`, RFC 4180 quoting | tests/test_export.py::test_formula_payloads_are_text_and_everything_else_is_verbatim, ::test_sql_and_python_neutralize_the_same_way, ::test_any_text_round_trips_through_csv_as_safe_text |
-| 29 | Secrets on pages and in logs | SENDGRID_API_KEY, POSTMARK_SERVER_TOKEN, webhook key (public and private material), database password; log, message, deliverability, audit pages as ops and lender admin after checks (ok, 401, 500, malformed answers) and an export; every log record at DEBUG incl. Streamlit's loggers and stderr | never shown, never logged | tests/test_security_secrets.py::test_no_secret_on_any_page_or_log_line |
-| 30 | SMTP reply as Markdown | a receiving server's reply `550 [Verify your account](https://evil)` shown in the message's status box | shown as text. FIXED (was a bug: rendered as a live link / remote image; commlog/ui/message_view.py) | tests/test_security_secrets.py::test_smtp_reply_is_not_markdown_in_the_status_box |
+| 21 | Property-based filters and search (hypothesis) | random URL params, text, ids into parse -> resolve -> fetch_log_page / count / export / type-ahead, SQLite and PostgreSQL; and into the log page (AppTest) | never a foreign row, never an exception (FIXED: type-ahead ending in U+10FFFF or U+D7FF crashed; NUL in text crashed on PostgreSQL) | tests/pages/test_security_inputs.py |
+| 22 | Login throttling (issue 14: was a 15-minute lockout of the address, a weapon against its user) | failures from one IP against an address, then the right password from that IP and from another; an optimal attacker for 6 h; one IP spraying addresses; 76 IPs against one address | the failing IP waits 2 s, 4 s, … (cap 15 min), refused tries verify nothing and extend nothing; the real user from another IP signs in at once, every time; a distributed attack slows the address by at most 30 s; same words for unknown addresses | tests/db/test_login_throttle.py; tests/db/test_auth.py::test_repeated_failures_slow_their_ip_but_never_lock_the_address |
+| 23 | Login throttling via the login form | 4 wrong passwords in the form, then a wrong and the right one | "Too many sign-in attempts from your network. Try again in 2 s." for both. FIXED (was a bug: the failed attempts rolled back with the AuthError inside engine.begin(), so the UI never throttled; commlog/ui/guard.py) | tests/pages/test_security_secrets.py::test_login_form_throttles_after_repeated_failures, tests/pages/test_sign_in.py |
+| 24 | Webhook signature | none, wrong key, truncated signature, timestamp changed, body tampered | 401, nothing stored | tests/db/test_webhook_http.py::test_bad_or_missing_signature_is_401_and_nothing_stored |
+| 25 | Webhook replay / freshness | same signed body again; timestamp -301 s, +301 s, -1 day | replay stores nothing twice; stale/future 401 | tests/db/test_webhook_http.py::test_replayed_and_duplicated_posts_double_nothing, ::test_stale_or_future_timestamp_refused |
+| 26 | Webhook size | Content-Length over the limit; chunked body without length | 413 before reading the rest | tests/db/test_webhook_http.py::test_oversized_body_is_413 |
+| 27 | Webhook without a key / bad JSON / secrets in logs | no public key; not JSON; body, key or addresses in log lines | 503 / 400 / never logged | tests/db/test_webhook_http.py::test_no_public_key_refuses_everything_unless_insecure_flag, ::test_malformed_json_is_400_and_bad_events_are_rejected, ::test_body_and_secrets_never_logged |
+| 28 | CSV formula payloads | `= + - @`, tab, CR and full-width forms in subjects, names, reasons | leading `'`, RFC 4180 quoting | tests/db/test_export.py::test_formula_payloads_are_text_and_everything_else_is_verbatim, ::test_sql_and_python_neutralize_the_same_way, ::test_any_text_round_trips_through_csv_as_safe_text |
+| 29 | Secrets on pages and in logs | SENDGRID_API_KEY, POSTMARK_SERVER_TOKEN, webhook key (public and private material), database password; log, message, deliverability, audit pages as ops and lender admin after checks (ok, 401, 500, malformed answers) and an export; every log record at DEBUG incl. Streamlit's loggers and stderr | never shown, never logged | tests/pages/test_security_secrets.py::test_no_secret_on_any_page_or_log_line |
+| 30 | SMTP reply as Markdown | a receiving server's reply `550 [Verify your account](https://evil)` shown in the message's status box | shown as text. FIXED (was a bug: rendered as a live link / remote image; commlog/ui/message_view.py) | tests/pages/test_security_secrets.py::test_smtp_reply_is_not_markdown_in_the_status_box |
+| 31 | The failures CSV's download URL (issue 14: it was `/media/<hash>.csv`, served without a cookie while the tab lived) | `GET /export/<token>` replayed with no cookie (curl), from another browser, a second time, after 60 s, a HEAD first; the user disabled or moved to lender B after the click; a token whose export names lender B | 404 with the same short body, a log line without the token, no audit row; the right browser's first GET still gets the file | tests/db/test_export_route.py, tests/db/test_export_tokens.py, tests/db/test_launcher.py::test_the_same_server_serves_a_minted_download_once_to_the_browser_that_asked, tests/pages/test_export_cli_page.py::test_each_click_mints_one_url_served_once_to_this_browser_and_audited_when_served, tests/e2e/test_security_e2e.py::test_one_click_downloads_each_time_and_the_url_is_worth_nothing_afterwards |
 """
 
 from __future__ import annotations
@@ -60,9 +61,8 @@ from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, AccountRow
 from commlog.log_view import PAGE_SIZES, SORTS
 from commlog.models import AuditEntry, DeliveryEvent, Message
 from commlog.principal import ScopeError
-from commlog.providers.fake_server import FakeProvider
 from commlog.vocabulary import Audience, EventType, SendStatus
-from tests.support.app import app, download, page_text
+from tests.support.app import app, borrower_matches, download, page_text
 from tests.support.factories import log_query
 from tests.support.tenancy_world import (
     FOREIGN_MARKERS,
@@ -86,12 +86,6 @@ def assert_nothing_foreign(at, world, typed: tuple[str, ...] = ()) -> None:
         assert name != "lender", "a lender admin's URL carries a lender"
         if name == "account":
             assert value in ("all", "") or int(value[0] if isinstance(value, list) else value) not in (world["zed"], world["ana_b"])
-
-
-@pytest.fixture
-def fake():
-    with FakeProvider(auto=True) as server:
-        yield server
 
 
 
@@ -135,7 +129,7 @@ def test_typeahead_offers_only_own_borrowers(world):
     at = admin_log(world)
     for typed in TYPED:
         at.text_input(key="log_borrower_search").input(typed).run()
-        options = at.selectbox(key="log_account").options
+        options = at.selectbox(key="log_account").options + borrower_matches(at)
         assert all("Bravo" not in o and "Zed" not in o and "bravo" not in o for o in options), (typed, options)
         assert_nothing_foreign(at, world, typed=(typed,))
 
@@ -271,9 +265,12 @@ def test_forged_selection_opens_nothing_foreign(world, fake):
 
     at.session_state["log_selected_ids"] = [foreign, own]
     at.run()
-    at.button(key="bulk_check").click().run()
+    assert at.session_state["log_selected_ids"] == [own]  # an id that is not on the page is unticked
+    assert not [b for b in at.button if b.key == "bulk_check"]
+    at.session_state["log_bulk_ids"] = (foreign, own)  # forged straight into the bulk check itself
+    at.run()
     assert_nothing_foreign(at, world)
-    results = at.dataframe[1].value
+    results = at.table[0].value  # the bulk check's dialog
     assert "No such email in your Communication Log." in list(results["Result"])
     foreign_pmid = _provider_id(world, foreign)
     assert not any(foreign_pmid.split(".")[0] in path for _, _, path in fake.requests)
@@ -366,8 +363,8 @@ def test_export_with_foreign_lender_account_or_span(world):
     assert set(ids) & world["b_ids"]
 
 
-def _download(at, deferred) -> bytes:
-    return download(at, deferred)[0]
+def _download(at, browser) -> bytes:
+    return download(at, browser)[0]
 
 
 @pytest.mark.parametrize("params", [
@@ -375,7 +372,7 @@ def _download(at, deferred) -> bytes:
     {"lender": "{b}", "account": "{zed}", "range": "custom", "from": "2000-01-01", "to": "2099-12-31"},
     {"account": "{ana_b}", "type": "payment_reminder"},
 ])
-def test_export_panel_file_never_holds_foreign_rows(world, deferred, params):
+def test_export_panel_file_never_holds_foreign_rows(world, page_browser, params):
     params = {k: v.format(**world) for k, v in params.items()}
     typed = ("payment_reminder", "Payment reminder")  # the URL's own value, shown back in the Email type filter
     at = admin_log(world, params)
@@ -385,9 +382,9 @@ def test_export_panel_file_never_holds_foreign_rows(world, deferred, params):
     at.checkbox(key="export_deferred").check()
     at.run()
     assert_nothing_foreign(at, world, typed)
-    ids = _csv_ids(_download(at, deferred))
+    ids = _csv_ids(_download(at, page_browser))
     assert set(ids) <= world["a_ids"]
-    assert b"Bravo" not in _download(at, deferred) and b"bravo" not in _download(at, deferred)
+    assert b"Bravo" not in _download(at, page_browser) and b"bravo" not in _download(at, page_browser)
 
 
 # --- deliverability and audit ------------------------------------------------------------------------

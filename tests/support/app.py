@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block
 
 from tests.support import factories as f
 
@@ -67,6 +68,10 @@ def page_text(at: AppTest) -> str:
             parts.append(str(getattr(el, "value", "")))
     for df in at.dataframe:
         parts.append(df.value.to_csv())
+    for table in at.table:
+        parts.append(table.value.to_csv())
+    for button in at.button:  # the Account finder's matches are buttons
+        parts.append(button.label)
     for sb in at.selectbox:
         parts.append(f"{sb.label}: {sb.value}")
         parts.extend(str(o) for o in sb.options)
@@ -75,11 +80,78 @@ def page_text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
-def download(at: AppTest, deferred: dict) -> tuple[bytes, str, str]:
-    """Run the page's one download button as a browser click would: (content, file name, mimetype)."""
-    (button,) = at.get("download_button")
-    file_id = button.proto.deferred_file_id
-    assert file_id and not button.proto.url  # built only on click
-    manager, name, mime = deferred[file_id]
-    url = manager.execute_deferred(file_id)
-    return manager._storage.get_file(Path(url).name).content, name, mime
+def dialogs(at: AppTest) -> list[str]:
+    """The titles of the dialogs open on the page."""
+    return [n.proto.dialog.title for n in at._tree if isinstance(n, Block) and n.type == "dialog"]
+
+
+def tick(at: AppTest, rows: list[int], grid: str = "log") -> AppTest:
+    """Tick these rows of a grid of emails (what the browser sends for st.dataframe's selection)."""
+    key = at.dataframe[0].key if grid == "log" else next(d.key for d in at.dataframe if d.key.startswith(grid))
+    at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
+
+
+def borrower_matches(at: AppTest) -> list[str]:
+    """What the Account's borrower finder offers, best first (one button each)."""
+    return [b.label for b in at.button if b.key and b.key.startswith("log_pick_")]
+
+
+def pick_borrower(at: AppTest, typed: str, account_id: int) -> AppTest:
+    """Type in "Find a borrower" and click the borrower among the matches."""
+    at.text_input(key="log_borrower_search").input(typed).run()
+    return at.button(key=f"log_pick_{account_id}").click().run()
+
+
+class PageBrowser:
+    """A browser for AppTest: the `commlog_browser` cookie every script run reads from st.context
+    (a real browser got it from the launcher's middleware), and the `/export/<token>` URLs a click
+    draws fetched through the launcher's own route with that cookie (fixture `page_browser`)."""
+
+    def __init__(self, cookie: str) -> None:
+        self.cookie = cookie
+
+    def client_context(self):
+        """What Streamlit's session client reports for this browser's WebSocket (ClientContext)."""
+        from types import SimpleNamespace
+
+        from commlog.browser_cookie import COOKIE
+
+        return SimpleNamespace(cookies={COOKIE: self.cookie}, headers=[("Cookie", f"{COOKIE}={self.cookie}")], remote_ip=None)
+
+    @staticmethod
+    def export_urls(at: AppTest) -> list[str]:
+        """The download URLs the page draws (its iframe's source)."""
+        return [e.proto.src for e in at.get("iframe") if e.proto.src.startswith("/export/")]
+
+    def fetch(self, url: str, engine=None, cookie: str | None = "mine"):
+        """GET the URL from the launcher's route (an httpx Response); `cookie=None`: like curl, none."""
+        from starlette.applications import Starlette
+        from starlette.testclient import TestClient
+
+        from commlog import config, export_route
+        from commlog.browser_cookie import COOKIE
+        from commlog.db import make_engine
+
+        engine = engine if engine is not None else make_engine(config.database_url())
+        client = TestClient(Starlette(routes=export_route.routes(lambda: engine)))
+        if cookie is not None:
+            client.cookies.set(COOKIE, self.cookie if cookie == "mine" else cookie)
+        return client.get(url)
+
+
+DOWNLOAD_LABEL = "Download failures CSV"
+
+
+def download(at: AppTest, browser: PageBrowser, engine=None) -> tuple[bytes, str, str]:
+    """Click the page's one download button as a user would and fetch what it sends the browser to:
+    (content, file name, mimetype)."""
+    (button,) = [b for b in at.button if b.label == DOWNLOAD_LABEL]
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (url,) = browser.export_urls(at)
+    response = browser.fetch(url, engine)
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    name = disposition.split('filename="', 1)[1].rstrip('"')
+    return response.content, name, response.headers["content-type"].split(";")[0]

@@ -17,13 +17,13 @@ from tests.support import factories as f
 
 
 def bulk(conn, lender_id: int, day: date, n: int, domain: str, outcome: str = "delivered", reason: str | None = None,
-         deferred: bool = False, audience: str = "borrower", email_type: str = "password_reset") -> None:
+         deferred: bool = False, audience: str = "borrower", email_type: str = "password_reset", at: time = time(10, 0)) -> None:
     status, last = {
         "delivered": ("DELIVERED", "DELIVERED"), "bounced": ("NOT_DELIVERED", "BOUNCE"), "blocked": ("NOT_DELIVERED", "BLOCKED"),
         "expired": ("NOT_DELIVERED", "DEFERRED"), "pending": ("PENDING", "PROCESSED"), "unknown": (None, None),
     }[outcome]
     mask = (EVENT_BIT[EventType(last)] if last else 0) | (EVENT_BIT[EventType.DEFERRED] if deferred else 0)
-    sent_at = datetime.combine(day, time(10, 0), UTC)
+    sent_at = datetime.combine(day, at, UTC)
     rows = [
         dict(lender_id=lender_id, audience=audience, email_type=email_type, subject="s", recipient_email=f"u{i}@{domain}",
              recipient_domain=domain, provider_family=provider_family(domain), sent_at=sent_at, send_status="sent",
@@ -67,3 +67,26 @@ def build_health(conn, extra_lenders: int = 3) -> dict:
     bulk(conn, small, RECENT, 10, "gmial.com", "bounced", "550 5.1.1 user unknown")
     rollups.rebuild_rollups(conn)
     return {"alpha": alpha, "bravo": bravo, "others": others, "tiny": small}
+
+
+# Alpha's Microsoft blocks at the edges of its finding's UTC window [RECENT, RECENT + 6]: the same
+# messages fall on other local days in Los Angeles (UTC-8) and Tokyo (UTC+9). (day, time, blocked, delivered)
+MIDNIGHT_EDGES = (
+    (RECENT - timedelta(days=1), time(20, 0), 3, 500),  # outside; 17 Nov in Tokyo (many delivered: another window is no worse)
+    (RECENT, time(0, 30), 1, 0),  # inside; 16 Nov in Los Angeles
+    (RECENT + timedelta(days=6), time(23, 30), 1, 0),  # inside; 24 Nov in Tokyo
+    (RECENT + timedelta(days=7), time(3, 0), 2, 0),  # outside; 23 Nov in Los Angeles
+)
+EDGE_WINDOW = (RECENT, RECENT + timedelta(days=6))
+EDGE_BLOCKED = 16 + 1 + 1  # build_health's 16 on RECENT, and the two inside edges
+
+
+def build_midnight_edges(conn) -> dict:
+    """build_health, and Alpha's Microsoft blocks near midnight UTC around its finding's window."""
+    ids = build_health(conn)
+    for day, at, blocked, delivered in MIDNIGHT_EDGES:
+        bulk(conn, ids["alpha"], day, blocked, "hotmail.com", "blocked", "550 5.7.1 blocked", at=at)
+        if delivered:
+            bulk(conn, ids["alpha"], day, delivered, "hotmail.com", at=at)
+    rollups.rebuild_rollups(conn)
+    return ids

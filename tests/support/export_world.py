@@ -10,6 +10,7 @@ from datetime import UTC, timedelta
 import pytest
 from sqlalchemy import select
 
+from commlog.mime_subject import decoded_subject
 from commlog.models import Account, Lender, Message
 from commlog.principal import Principal, Role
 from tests.support import factories as f
@@ -119,7 +120,7 @@ def expected_rows(engine, *, lenders, include_deferred=False, account=None, lend
                 m.recipient_email,
                 m.recipient_domain,
                 m.provider_family,
-                _neutral(m.subject),
+                _neutral(decoded_subject(m.subject)),  # decoded, as people read it
                 m.email_type,
                 m.send_status,
                 _neutral(m.send_error),

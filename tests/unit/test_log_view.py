@@ -67,12 +67,52 @@ def test_custom_dates_are_whole_days_in_the_viewers_zone():
     assert until == datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
 
 
-@given(st.dictionaries(st.sampled_from(["lender", "account", "range", "from", "to", *BY_PARAM, "q", "domain", "sort",
+EXACT_VIEW = LogView(lender_id=3, all_logs=True, range=log_view.EXACT, sent_from=datetime(2026, 11, 20, tzinfo=UTC),
+                     sent_to=datetime(2026, 11, 27, tzinfo=UTC), choices={"event": "BLOCKED", "family": "microsoft"})
+
+
+def test_exact_utc_bounds_round_trip_and_replace_the_dates():
+    params = EXACT_VIEW.to_query_params()
+    assert params["sent_from"] == "2026-11-20T00:00Z" and params["sent_to"] == "2026-11-27T00:00Z"
+    assert not {"range", "from", "to"} & set(params)
+    view, notices = LogView.from_query_params({**params, "range": "custom", "from": "2026-11-01", "to": "2026-11-02"})
+    assert notices == [] and view == EXACT_VIEW
+
+
+def test_exact_utc_bounds_are_the_same_in_every_zone():
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    for zone in ("America/Los_Angeles", "UTC", "Asia/Tokyo"):
+        assert EXACT_VIEW.bounds(ZoneInfo(zone), now) == (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC))
+
+
+def test_bad_exact_bounds_are_dropped_with_one_clear_notice():
+    for bad in ({"sent_from": "2026-11-20T00:00Z"},  # only one
+                {"sent_from": "2026-11-27T00:00Z", "sent_to": "2026-11-20T00:00Z"},  # backwards
+                {"sent_from": "2026-11-20", "sent_to": "2026-11-27"},  # dates, not times
+                {"sent_from": "2026-11-20T00:00+09:00", "sent_to": "2026-11-27T00:00Z"},  # not UTC
+                {"sent_from": "2026-11-20T00:00:00Z", "sent_to": "2026-11-27T00:00Z"},  # another form
+                {"sent_from": "2026-02-30T00:00Z", "sent_to": "2026-03-02T00:00Z"},  # no such day
+                {"sent_from": "١٩٩٩-11-20T00:00Z", "sent_to": "2026-11-27T00:00Z"},  # not ASCII digits
+                {"sent_from": "1999-11-20T00:00Z", "sent_to": "2026-11-27T00:00Z"}):  # out of range
+        view, notices = LogView.from_query_params({**bad, "range": "7d"})
+        assert view.range == "7d" and view.sent_from is None and view.sent_to is None, bad
+        assert len(notices) == 1 and "written like 2026-11-20T00:00Z (UTC)" in notices[0], (bad, notices)
+
+
+def test_exact_label_names_utc_and_the_viewers_zone():
+    since, until = EXACT_VIEW.sent_from, EXACT_VIEW.sent_to
+    assert log_view.exact_label(since, until, ZoneInfo("UTC")) == "Sent 20 Nov 00:00 – 27 Nov 00:00 UTC"
+    assert log_view.exact_label(since, until, ZoneInfo("America/Los_Angeles")) == (
+        "Sent 20 Nov 00:00 – 27 Nov 00:00 UTC (in America/Los_Angeles: 19 Nov 16:00 – 26 Nov 16:00)")
+
+
+@given(st.dictionaries(st.sampled_from(["lender", "account", "range", "from", "to", "sent_from", "sent_to", *BY_PARAM, "q", "domain", "sort",
                                         "page", "size", "find", "lenders"]),
                        st.text(max_size=300)))
 def test_any_url_parses_to_a_valid_view(params):
     v, _ = LogView.from_query_params(params)
-    assert v.range in log_view.PRESET_LABELS and v.sort in log_view.SORTS
+    assert (v.range in log_view.PRESET_LABELS or v.range == log_view.EXACT) and v.sort in log_view.SORTS
+    assert (v.range == log_view.EXACT) == (v.sent_from is not None and v.sent_to is not None and v.sent_from < v.sent_to)
     assert v.page_size in log_view.PAGE_SIZES and 1 <= v.page <= log_view.MAX_PAGE
     assert v.text is None or len(v.text) <= log_view.MAX_TEXT
     assert v.domain is None or log_view.DOMAIN_RE.match(v.domain)
@@ -105,3 +145,10 @@ def test_a_view_is_a_value():
     b = LogView(choices=(("status", "sent"), ("delivery", "DELIVERED")))
     assert a == b and hash(a) == hash(b)
     assert LogView(choices={"nonsense": "x", "status": ""}).choices == ()  # unknown filters and empty values dropped
+
+
+def test_exact_days_name_the_utc_days_of_midnight_bounds_only():
+    assert log_view.exact_days(EXACT_VIEW.sent_from, EXACT_VIEW.sent_to) == "20–26 Nov"
+    assert log_view.exact_days(datetime(2026, 11, 30, tzinfo=UTC), datetime(2026, 12, 3, tzinfo=UTC)) == "30 Nov – 2 Dec"
+    assert log_view.exact_days(datetime(2026, 11, 30, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)) == "30 Nov"
+    assert log_view.exact_days(datetime(2026, 11, 30, 8, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)) is None

@@ -209,3 +209,20 @@ def test_the_rules_run_in_the_documented_order():
 def test_a_check_that_failed_to_reach_the_provider_still_gives_a_step():
     step = next_step(situation(suppression=replace(report(), error="SendGrid is not answering")))
     assert step.kind == "check_spam"
+
+
+def test_a_drop_is_worded_as_the_providers_decision_not_a_servers_reply():
+    f = focus(delivery_status="NOT_DELIVERED", last_event_type="DROPPED", reason="Bounced Address", provider="sendgrid",
+              recipient_domain="gmail.com")
+    step = next_step(situation(focus=f, suppression=None))
+    assert step.kind == "ask_ops"
+    assert step.detail.startswith("SendGrid did not send it: the address is on its bounce list")
+    assert "(Bounced Address)" in step.detail and "The receiving server was never asked" in step.detail
+    assert "server said" not in step.detail and "could not deliver" not in step.detail
+
+
+def test_a_deferral_names_the_receiving_server_that_answered():
+    f = focus(delivery_status="PENDING", last_event_type="DEFERRED", first_deferral_at=NOW - timedelta(hours=2),
+              deferrals=1, reason="421 4.7.0 Try again later", provider="sendgrid", recipient_domain="gmail.com")
+    step = next_step(situation(focus=f))
+    assert "The receiving server (gmail.com) answered: 421 4.7.0 Try again later." in step.detail

@@ -122,8 +122,12 @@ def test_nothing_listening():
     assert "cannot connect" in str(ei.value)
 
 
-@pytest.mark.parametrize("fault", ["401", "403"])
-def test_wrong_key_or_scope_is_not_entitled_and_never_leaks(fake, fault, caplog):
+@pytest.mark.parametrize(("fault", "error", "words"), [
+    ("401", errors.KeyNotAccepted, "SendGrid did not accept the API key (HTTP 401): it is wrong, revoked or deleted. "
+                                   "Set SENDGRID_API_KEY to a valid API key."),
+    ("403", errors.NotEntitled, "the API key is not entitled to the Email Logs API"),
+])
+def test_wrong_key_or_scope_is_worded_apart_and_never_leaks(fake, fault, error, words, caplog):
     secret = "SG.super-secret-value-DO-NOT-LEAK"
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "commlog"):
@@ -131,10 +135,14 @@ def test_wrong_key_or_scope_is_not_entitled_and_never_leaks(fake, fault, caplog)
     p = sg(fake, key=secret)
     if fault == "403":
         fake.set_fault("403")
-    with pytest.raises(errors.NotEntitled) as ei:
+    with pytest.raises(error) as ei:
         p.fetch_events(MSG)
     err = ei.value
-    assert "not entitled" in str(err) and f"HTTP {fault}" in str(err)
+    assert words in str(err) and f"HTTP {fault}" in str(err)
+    if fault == "403":  # a valid key without the scope: what to grant, where, and the setting that names the key
+        assert "Email Logs read access" in str(err) and "SENDGRID_API_KEY" in str(err)
+    else:  # the key itself: never blamed on a scope or an add-on
+        assert "scope" not in str(err) and "add-on" not in str(err)
     for text in (str(err), repr(err), repr(p), str(p.__dict__), caplog.text, str(err.__context__), str(err.__cause__)):
         assert secret not in text
     assert "SG.super" not in caplog.text
@@ -152,9 +160,10 @@ def test_postmark_over_loopback_and_wrong_token(fake):
         PostmarkProvider(fake.postmark_token, base_url=fake.url, http=http).fetch_events(
             StoredMessage(3, 1, "postmark", "unknown-id", "a@x.com", msg.sent_at)
         )
-    with pytest.raises(errors.NotEntitled) as ei:
+    with pytest.raises(errors.KeyNotAccepted) as ei:
         PostmarkProvider("wrong-token-value", base_url=fake.url, http=http).fetch_events(msg)
     assert "wrong-token-value" not in str(ei.value)
+    assert "Postmark did not accept the server token" in str(ei.value) and "POSTMARK_SERVER_TOKEN" in str(ei.value)
 
 
 def test_one_shared_client_per_process():
@@ -215,8 +224,8 @@ def test_limiter_is_thread_safe_against_the_server_count(fake):
     fake.auto = True
     p = SendGridProvider(fake.api_key, base_url=fake.url, http=ProviderHttp(new_client()), logs_per_minute=1200,
                          limiter_key=f"thr-{id(fake)}")
-    p.logs_limiter.burst = 4
-    p.logs_limiter._tokens = 4.0
+    p.limiter.burst = 4
+    p.limiter._tokens = 4.0
     barrier = threading.Barrier(8)
 
     def work(k: int) -> None:
@@ -245,3 +254,32 @@ def test_log_lines_carry_no_message_ids_or_addresses(fake, caplog):
     assert "giving up" in commlog_lines
     assert "private.person" not in commlog_lines and "example.com" not in commlog_lines
     assert BODY["sg_message_id"] not in commlog_lines
+
+
+def test_two_processes_on_one_key_waste_at_most_one_request_per_thread_per_window(fake):
+    """Two app processes (two independent limiters and HTTP layers, as two replicas would have) with
+    three threads each share one account that allows 12 requests a second. Each learns only from
+    its own answers; the server's Remaining counts both, so a 429 costs at most the requests
+    already on the wire: one per thread per window, and every check is answered in the end."""
+    fake.auto = True
+    fake.enforce_limit(12, window=1.0, retry_after=1)
+    processes = [
+        SendGridProvider(fake.api_key, base_url=fake.url, logs_per_minute=600,
+                         http=ProviderHttp(new_client(), RetryPolicy(max_total_wait=None, max_wait=None)),
+                         limiter_key=f"process{k}-{id(fake)}-{time.monotonic()}")
+        for k in range(2)
+    ]
+    answered: list[int] = []
+
+    def work(p: SendGridProvider, k: int) -> None:
+        for j in range(6):
+            answered.append(len(p.fetch_events(StoredMessage(k, 1, "sendgrid", f"two{k}-{j}.recvd-x", "a@x.com", MSG.sent_at)).events))
+
+    threads = [threading.Thread(target=work, args=(p, 10 * i + t)) for i, p in enumerate(processes) for t in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answered == [2] * 36  # every check answered
+    windows = fake.windows()
+    assert max(n429 for _, _, n429 in windows) <= 6, windows  # six threads: at most one wasted request each

@@ -224,3 +224,49 @@ def test_webhook_event_malformed(obj):
 )
 def test_smtp_status(status, texts, expected):
     assert n.smtp_status_of(status, *texts) == expected
+
+
+def test_one_attempt_convention_on_every_path():
+    """The same two deferrals and a delivery, as the webhook, the Email Logs API, the Activity API
+    and Postmark report them: the page reads "attempt 1", "attempt 2" on the deferrals and no
+    attempt anywhere else, whichever API answered."""
+    ts = 1795165205
+    webhook = [
+        {"event": "processed", "email": "a@x.com", "timestamp": ts, "sg_event_id": "p", "attempt": "0"},
+        {"event": "deferred", "email": "a@x.com", "timestamp": ts + 5, "sg_event_id": "d1", "attempt": "0", "response": "421 later"},
+        {"event": "deferred", "email": "a@x.com", "timestamp": ts + 65, "sg_event_id": "d2", "attempt": "1", "response": "421 later"},
+        {"event": "delivered", "email": "a@x.com", "timestamp": ts + 125, "sg_event_id": "dl", "attempt": "2", "response": "250 OK"},
+    ]
+    by_webhook = [n.parse_sendgrid_webhook_event(o) for o in webhook]
+    by_logs = [n.parse_sendgrid_logs_event(o, {"sg_message_id": "m.1", "to_email": "a@x.com"}) for o in webhook]
+    activity = [
+        {"event_name": "processed", "processed": "2026-11-20T09:00:00Z", "attempt_num": 0},
+        {"event_name": "deferred", "processed": "2026-11-20T09:00:05Z", "attempt_num": 1, "reason": "421 later"},
+        {"event_name": "deferred", "processed": "2026-11-20T09:01:05Z", "attempt_num": 2, "reason": "421 later"},
+        {"event_name": "delivered", "processed": "2026-11-20T09:02:05Z", "attempt_num": 0},
+    ]
+    by_activity = [n.parse_activity_event(o, "m.1", "a@x.com") for o in activity]
+    postmark = n.parse_postmark_details({"Status": "Sent", "MessageEvents": [
+        {"Type": "Transient", "Recipient": "a@x.com", "ReceivedAt": "2026-11-20T09:00:05Z", "Details": {"Summary": "421 later"}},
+        {"Type": "Delivered", "Recipient": "a@x.com", "ReceivedAt": "2026-11-20T09:02:05Z", "Details": {"DeliveryMessage": "250 OK"}},
+    ]}, "pm-1")
+    expected = [None, 1, 2, None]
+    assert [e.attempt for e in by_webhook] == expected
+    assert [e.attempt for e in by_logs] == expected
+    assert [e.attempt for e in by_activity] == expected
+    assert [e.attempt for e in postmark] == [None, None]  # Postmark gives no try numbers
+
+
+def test_attempt_values_that_are_no_try_number_are_dropped():
+    deferred = {"event": "deferred", "email": "a@x.com", "timestamp": 1795165205, "sg_event_id": "x"}
+    assert n.parse_sendgrid_webhook_event({**deferred, "attempt": "-1"}).attempt is None
+    assert n.parse_sendgrid_webhook_event({**deferred, "attempt": "soon"}).attempt is None
+    assert n.parse_sendgrid_webhook_event({**deferred, "attempt": True}).attempt is None
+    assert n.parse_sendgrid_webhook_event(deferred).attempt is None
+    assert n.parse_activity_event({"event_name": "deferred", "processed": "2026-11-20T09:00:05Z", "attempt_num": 0}, "m", "a@x.com").attempt is None
+
+
+def test_activity_ids_of_events_stored_before_the_convention_do_not_change():
+    # A re-check must not store an Activity event twice: its synthetic id still uses the old attempt.
+    obj = {"event_name": "delivered", "processed": "2026-11-20T09:02:05Z", "attempt_num": 0}
+    assert n.parse_activity_event(obj, "m.1", "a@x.com").provider_event_id == n.synth_event_id("m.1", "delivered", None, 1795165325, 0)

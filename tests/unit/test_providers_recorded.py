@@ -58,7 +58,7 @@ def test_logs_detail_bounce_after_delivery():
     res = sendgrid(routes).fetch_events(stored(body["sg_message_id"], body["to_email"]))
     assert [e.event_type for e in res.events] == [E.PROCESSED, E.DELIVERED, E.BOUNCE]
     bounce = res.events[-1]
-    assert bounce.smtp_status == "5.1.1" and bounce.bounce_classification == "Invalid Address" and bounce.attempt == 1
+    assert bounce.smtp_status == "5.1.1" and bounce.bounce_classification == "Invalid Address" and bounce.attempt is None
     assert res.provider_status == "bounced"
     assert res.events[0].custom_args.get("commlog_message_id") == "4711"  # nested custom_args in Logs
     req = routes.seen[0]
@@ -119,7 +119,8 @@ def test_activity_like_query_is_pre_encoded_and_row_matched():
     assert "+" not in raw
     assert routes.seen[1].url.raw_path.decode().endswith("filter0361p1las1-11880-5978131E-22.0")  # jordan's row
     assert [e.event_type for e in res.events] == [E.PROCESSED, E.DEFERRED, E.BOUNCE]
-    assert res.events[-1].attempt == 2 and res.events[-1].raw_type == "bounced (hard)"
+    assert res.events[-1].attempt is None and res.events[-1].raw_type == "bounced (hard)"
+    assert [e.attempt for e in res.events] == [None, 1, None]  # attempt_num 0 on processed is no try number
     assert res.provider_status == "not_delivered"
 
 
@@ -181,11 +182,16 @@ def test_postmark_701_not_found_and_401():
         postmark(Routes({("GET", "/messages/outbound/"): (422, recorded("postmark_error_701.json"))})).fetch_events(
             stored("nope", "a@x.com", "postmark")
         )
-    with pytest.raises(errors.NotEntitled) as ei:
+    with pytest.raises(errors.KeyNotAccepted) as ei:
         postmark(Routes({("GET", "/messages/outbound/"): (401, {"ErrorCode": 10, "Message": "bad token"})})).fetch_events(
             stored("nope", "a@x.com", "postmark")
         )
-    assert "pm-token" not in str(ei.value)
+    assert "pm-token" not in str(ei.value) and "wrong, revoked or deleted" in str(ei.value)
+    with pytest.raises(errors.NotEntitled) as ei:  # a valid token of the wrong kind
+        postmark(Routes({("GET", "/messages/outbound/"): (403, {"ErrorCode": 0, "Message": "forbidden"})})).fetch_events(
+            stored("nope", "a@x.com", "postmark")
+        )
+    assert "Server API token" in str(ei.value) and "POSTMARK_SERVER_TOKEN" in str(ei.value)
 
 
 def test_postmark_suppression_dump():

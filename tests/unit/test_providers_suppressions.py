@@ -188,7 +188,9 @@ def test_refused_key_on_the_second_list_keeps_the_first_and_stops(status, fixtur
     routes = failing_on_blocks(status, recorded(fixture))
     report = sendgrid(routes).suppressions(JORDAN)
     assert report.error is not None
-    assert f"HTTP {status}" in report.error and "not entitled to suppression lists" in report.error
+    assert f"HTTP {status}" in report.error
+    expected = "did not accept the API key" if status == 401 else "not entitled to suppression lists"
+    assert expected in report.error
     assert KEY not in report.error
     assert [e.list_key for e in report.entries] == ["bounces"]
     assert report.entries[0].since == datetime(2026, 11, 20, 9, 10, tzinfo=UTC)
@@ -208,12 +210,17 @@ def test_rate_limit_on_the_second_list_says_when_to_retry_and_stops():
     assert routes.seen == [list_path("bounces", JORDAN_ENC), list_path("blocks", JORDAN_ENC)]
 
 
-def test_short_rate_limits_are_retried_a_bounded_number_of_times_then_stop():
+def test_short_rate_limits_are_retried_while_the_time_budget_allows_then_stop():
+    """A 429 naming its wait is not a failure: the lookup waits and asks again until the call's time
+    budget (here 3 s of waiting) would be exceeded, then stops with when to retry."""
     routes = failing_on_blocks(429, recorded("sendgrid_error_429.json"), {"Retry-After": "1"})
-    report = sendgrid(routes).suppressions(JORDAN)
+    policy = RetryPolicy(max_attempts=3, base_backoff=0.01, max_wait=5.0, max_total_wait=3.0)
+    http = ProviderHttp(new_client(httpx.MockTransport(routes)), policy, sleep=lambda s: None)
+    p = SendGridProvider(KEY, base_url="https://api.sendgrid.test", http=http, limiter_key=f"sup-{id(routes)}")
+    report = p.suppressions(JORDAN)
     assert report.error is not None and "rate limited" in report.error and "try again in 1 s" in report.error
     blocks = list_path("blocks", JORDAN_ENC)
-    assert routes.seen == [list_path("bounces", JORDAN_ENC)] + [blocks] * 3  # the policy's 3 attempts, no more
+    assert routes.seen == [list_path("bounces", JORDAN_ENC)] + [blocks] * 4  # 1 + 3 waits of 1 s, no more
 
 
 def test_server_error_on_the_second_list_stops():
@@ -260,7 +267,7 @@ def test_lookups_share_the_account_api_limiter():
     routes = ExactRoutes(jordan_table())
     http = ProviderHttp(new_client(httpx.MockTransport(routes)), RetryPolicy(max_total_wait=2.0), sleep=lambda s: None)
     p = SendGridProvider(KEY, base_url="https://api.sendgrid.test", http=http, logs_per_minute=6, limiter_key=f"lim-{id(routes)}")
-    assert p.api_limiter.per_minute == 6 and p.api_limiter.burst == 1
+    assert p.limiter.per_minute == 6 and p.limiter.burst == 1
     report = p.suppressions(JORDAN)
     assert report.error is not None and "try again in" in report.error
     assert len(routes.seen) == 1 and [e.list_key for e in report.entries] == ["bounces"]

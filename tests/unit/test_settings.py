@@ -74,7 +74,7 @@ def _shown_default(spec: Field) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, tuple):
-        return "-".join(f"{v:g}" for v in value)
+        return "-".join(f"{v:g}" for v in value) if value else "—"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

@@ -79,3 +79,54 @@ def test_duplicate_events_are_counted_once_and_order_does_not_matter():
     r = status(events)
     assert r.status == DeliveryStatus.NOT_DELIVERED
     assert r.last_event_at == SENT + timedelta(minutes=2)
+
+
+# --- expiry runs on the provider's timeline (its first deferral), never on our send time alone ---
+
+W = RETRY_WINDOW
+
+
+def at(delta):
+    return SENT + delta
+
+
+def test_a_recent_deferral_is_pending_although_our_send_time_is_days_older():
+    # Our mailer handed the email over late: the provider's first (and only) deferral was an hour ago.
+    days_later = timedelta(days=5)
+    r = overall_status([StatusEvent("DEFERRED", at(days_later), "421 4.7.0 try again later")], SENT, at(days_later + timedelta(hours=1)))
+    assert r.status == DeliveryStatus.PENDING
+    assert r.reason == "421 4.7.0 try again later"
+
+
+def test_expiry_is_the_window_after_the_first_deferral_to_the_second():
+    first = timedelta(days=2)
+    events = [StatusEvent("PROCESSED", at(first - timedelta(minutes=1))), StatusEvent("DEFERRED", at(first), "452 4.2.2 mailbox full"),
+              StatusEvent("DEFERRED", at(first + timedelta(hours=30)), "452 4.2.2 mailbox full")]
+    just_before = overall_status(events, SENT, at(first + W - timedelta(seconds=1)))
+    on_the_dot = overall_status(events, SENT, at(first + W))
+    assert just_before.status == DeliveryStatus.PENDING
+    assert on_the_dot.status == DeliveryStatus.NOT_DELIVERED
+    assert on_the_dot.reason.startswith("expired") and "4.2.2" in on_the_dot.reason
+
+
+def test_later_deferrals_do_not_extend_the_window():
+    events = [StatusEvent("DEFERRED", at(timedelta(hours=1))), StatusEvent("DEFERRED", at(W))]
+    assert overall_status(events, SENT, at(W + timedelta(hours=1))).status == DeliveryStatus.NOT_DELIVERED
+
+
+def test_without_a_deferral_the_window_runs_from_the_providers_first_event():
+    accepted = timedelta(days=4)  # the provider accepted it four days after our send time
+    events = [StatusEvent("PROCESSED", at(accepted))]
+    assert overall_status(events, SENT, at(accepted + W - timedelta(seconds=1))).status == DeliveryStatus.PENDING
+    assert overall_status(events, SENT, at(accepted + W)).status == DeliveryStatus.NOT_DELIVERED
+
+
+def test_with_no_event_at_all_our_send_time_is_the_only_clock():
+    assert overall_status([], SENT, at(W - timedelta(seconds=1))).status == DeliveryStatus.PENDING
+    assert overall_status([], SENT, at(W)).status == DeliveryStatus.NOT_DELIVERED
+
+
+def test_the_provider_saying_it_gave_up_wins_inside_the_window():
+    events = [StatusEvent("DEFERRED", at(timedelta(hours=1))), StatusEvent("BOUNCE", at(timedelta(hours=20)), "550 5.4.7 delivery time expired")]
+    r = overall_status(events, SENT, at(timedelta(hours=21)))
+    assert r.status == DeliveryStatus.NOT_DELIVERED and r.last_event_type == "BOUNCE"

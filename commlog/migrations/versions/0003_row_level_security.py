@@ -21,7 +21,7 @@ unscoped transactions only (webhooks and ops' sync write it; no lender-admin pat
 login_attempt (addresses and times, before anyone is known) and alembic_version hold no lender data
 and stay without row-level security.
 
-A new lender-owned table needs its own migration doing the same: tests/test_rls.py fails for any
+A new lender-owned table needs its own migration doing the same: tests/db/test_rls.py fails for any
 table of the models with a lender_id column that has no policy.
 """
 from alembic import op

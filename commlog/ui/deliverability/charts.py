@@ -29,17 +29,41 @@ OUTCOME_GROUPS = [  # (column, label, color) for the volume bars, bottom to top
 MEDIAN_LABEL = "Platform median"
 
 
+BAND_NAMES = ("Healthy", "Watch", "At risk", "Pause risk")
+LINE_DASH = {"lender": [1, 0], "median": [6, 4]}  # solid for a lender, dashed for the platform median
+MEDIAN_COLOR = "#616161"
+LABEL_INK = "#424242"  # threshold labels: 9:1 on white, above 7:1 on the palest band
+SERIES_COLORS = ("#4c78a8", "#b85c00", "#54a24b", "#b279a2", "#9d755d")  # each ≥ 4.5:1 on white (direct labels)
+
+
 def band_frame(thresholds: tuple[float, ...], top: float) -> pd.DataFrame:
-    """Background bands: below the first threshold Healthy, then Watch, At risk, Pause risk."""
-    names = ["Healthy", "Watch", "At risk", "Pause risk"]
+    """Background bands: below the first threshold Healthy, then Watch, At risk, Pause risk. Each
+    band above Healthy is labelled in words where it starts ("At risk from 5 %")."""
     edges = [0.0, *thresholds, max(top, (thresholds[-1] if thresholds else 0) + 1)]
     rows = []
     for i in range(len(edges) - 1):
         if edges[i] >= top:
             break
-        name = names[min(i, 3)]
-        rows.append({"y0": edges[i], "y1": min(edges[i + 1], top), "level": name, "label": f"{name} ≥ {edges[i]:g} %" if i else names[0]})
+        name = BAND_NAMES[min(i, 3)]
+        rows.append({"y0": edges[i], "y1": min(edges[i + 1], top), "level": name,
+                     "label": f"{name} from {edges[i]:g} %" if i else f"{name} below {edges[1]:g} %" if len(edges) > 2 else name})
     return pd.DataFrame(rows)
+
+
+def _threshold_layers(bands: pd.DataFrame, y_scale: alt.Scale) -> list[alt.Chart]:
+    """A dashed rule at each threshold with its words ("Watch from 2 %"): the bands read without colour.
+    Guides are kept out of the accessibility tree (aria=False): Vega would draw each as an SVG image
+    without a name (axe-core: svg-img-alt)."""
+    edges = bands[bands["y0"] > 0]
+    if edges.empty:
+        return []
+    rule = alt.Chart(edges).mark_rule(strokeDash=[2, 3], color=LABEL_INK, strokeWidth=1, aria=False).encode(y=alt.Y("y0:Q", scale=y_scale))
+    text = (
+        alt.Chart(edges)
+        .mark_text(align="left", baseline="bottom", dx=3, dy=-2, fontSize=11, color=LABEL_INK, aria=False)
+        .encode(y=alt.Y("y0:Q", scale=y_scale), x=alt.value(0), text="label:N")
+    )
+    return [rule, text]
 
 
 def _x(granularity: str, title: str = "Send date (UTC)") -> alt.X:
@@ -57,20 +81,23 @@ def rate_chart(
     select_period: bool = True,
     height: int = 300,
 ) -> alt.LayerChart:
-    """Lines of `rate` per `series` over `period`, the platform median dashed, threshold bands behind.
+    """Lines of `rate` per `series` over `period`, threshold bands behind. Meaning never rests on
+    colour alone: a lender's line is solid with round points, the platform median dashed with
+    square points, each line is named at its end, and each threshold is a labelled dashed rule.
 
     df columns: period (ISO date), series, rate (percent or None), n_of_d, note, low_volume (bool).
     """
     data = df.copy()
     max_rate = float(data["rate"].max()) if data["rate"].notna().any() else 0.0
     top = max(max_rate * 1.2, (thresholds[0] * 1.6) if thresholds else 1.0, 0.5)
-    y = alt.Y("rate:Q", title=f"{metric_label} (%)", scale=alt.Scale(domain=[0, round(top, 2)], clamp=True))
+    y_scale = alt.Scale(domain=[0, round(top, 2)], clamp=True)
+    y = alt.Y("rate:Q", title=f"{metric_label} (%)", scale=y_scale)
     layers: list[alt.Chart] = []
     if thresholds:
         bands = band_frame(thresholds, top)
         layers.append(
             alt.Chart(bands)
-            .mark_rect(opacity=0.6)
+            .mark_rect(opacity=0.6, aria=False)  # the bands: guides, named by the labelled rules
             .encode(
                 y=alt.Y("y0:Q", scale=alt.Scale(domain=[0, round(top, 2)])),
                 y2="y1:Q",
@@ -78,11 +105,7 @@ def rate_chart(
                 tooltip=[alt.Tooltip("label:N", title="Band")],
             )
         )
-        layers.append(
-            alt.Chart(bands[bands["y0"] > 0])
-            .mark_text(align="left", baseline="bottom", dx=3, dy=-1, fontSize=10, color="#9e9e9e")
-            .encode(y="y0:Q", x=alt.value(0), text="label:N")
-        )
+        layers += _threshold_layers(bands, y_scale)
     is_median = data["series"] == MEDIAN_LABEL
     tooltip = [
         alt.Tooltip("series:N", title="Series"),
@@ -91,11 +114,20 @@ def rate_chart(
         alt.Tooltip("n_of_d:N", title="Messages"),
         alt.Tooltip("note:N", title="Note"),
     ]
-    color = alt.Color("series:N", legend=None, scale=alt.Scale(scheme="tableau10"))
-    lines = data[~is_median]
-    base = alt.Chart(lines).encode(x=_x(granularity), y=y, color=color)
-    layers.append(base.mark_line(strokeWidth=2))
-    points = base.mark_point(size=45, filled=True).encode(
+    lenders = sorted(set(data.loc[~is_median, "series"]))
+    names = [*lenders, *([MEDIAN_LABEL] if is_median.any() else [])]
+    colors = [SERIES_COLORS[i % len(SERIES_COLORS)] for i in range(len(lenders))] + ([MEDIAN_COLOR] if is_median.any() else [])
+    color = alt.Color("series:N", legend=None, scale=alt.Scale(domain=names or [MEDIAN_LABEL], range=colors or [MEDIAN_COLOR]))
+    dash = alt.StrokeDash("series:N", legend=None, scale=alt.Scale(
+        domain=names or [MEDIAN_LABEL], range=[LINE_DASH["median" if n == MEDIAN_LABEL else "lender"] for n in names] or [LINE_DASH["median"]]))
+    layers.append(
+        alt.Chart(data).mark_line().encode(
+            x=_x(granularity), y=y, color=color, strokeDash=dash,
+            strokeWidth=alt.condition(f"datum.series === {MEDIAN_LABEL!r}", alt.value(1.5), alt.value(2.5)),
+        )
+    )
+    base = alt.Chart(data[~is_median]).encode(x=_x(granularity), y=y, color=color)
+    points = base.mark_point(size=50, filled=True).encode(
         opacity=alt.condition("datum.low_volume", alt.value(0.25), alt.value(1.0)),
         shape=alt.condition("datum.provisional", alt.value("diamond"), alt.value("circle")),
         tooltip=tooltip,
@@ -104,19 +136,26 @@ def rate_chart(
         points = points.add_params(alt.selection_point(name="pick", fields=["period", "series"], on="click", clear="dblclick"))
     layers.append(points)
     if is_median.any():
-        med = data[is_median]
         layers.append(
-            alt.Chart(med).mark_line(strokeDash=[5, 4], color="#616161", strokeWidth=1.5).encode(x=_x(granularity), y=y, tooltip=tooltip)
+            # aria=False: a period without a median (fewer lenders) leaves a point with no description,
+            # which axe-core reports as an unnamed image; the median stays in the tooltips and its label.
+            alt.Chart(data[is_median]).mark_point(size=22, filled=True, color=MEDIAN_COLOR, aria=False)
+            .encode(x=_x(granularity), y=y, shape=alt.value("square"), tooltip=tooltip)
         )
-    # Direct labels at the last point of each line: the lender above, the median below.
+    # Direct labels at the last point of each line: the lender above, the median below (above the
+    # lender's label when the median ends near zero, so it never sits on the axis labels).
     last = data.dropna(subset=["rate"]).sort_values("period").groupby("series", as_index=False).tail(1)
-    for is_med, dy in ((False, -10), (True, 12)):
-        part = last[(last["series"] == MEDIAN_LABEL) == is_med]
+    median_last = last.loc[last["series"] == MEDIAN_LABEL, "rate"]
+    median_dy = 12 if not median_last.empty and float(median_last.iloc[0]) > top * 0.12 else -24
+    for is_med, dy in ((False, -10), (True, median_dy)):
+        part = last[(last["series"] == MEDIAN_LABEL) == is_med].assign(
+            tag=lambda f: f["series"].where(f["series"] != MEDIAN_LABEL, MEDIAN_LABEL + " (dashed)"))
         if not part.empty:
             layers.append(
                 alt.Chart(part)
-                .mark_text(align="right", dx=-4, dy=dy, fontSize=11, fontWeight="bold", **({"color": "#616161"} if is_med else {}))
-                .encode(x=_x(granularity), y=y, text="series:N", **({} if is_med else {"color": color}))
+                .mark_text(align="right", dx=-4, dy=dy, fontSize=11, fontWeight="bold", aria=False)  # the lines' names, as text
+                .encode(x=_x(granularity), y=y, text=alt.Text("tag:N"),
+                        color=alt.Color("series:N", legend=None, scale=alt.Scale(domain=names, range=colors)))
             )
     return alt.layer(*layers).properties(height=height).resolve_scale(color="independent")
 
@@ -134,7 +173,8 @@ def volume_chart(df: pd.DataFrame, *, granularity: str, height: int = 260) -> al
             color=alt.Color(
                 "label:N",
                 title=None,
-                scale=alt.Scale(domain=[g[1] for g in groups], range=[g[2] for g in groups]),
+                # The legend lists the outcomes top to bottom as the bars stack them (in greyscale, by place).
+                scale=alt.Scale(domain=[g[1] for g in reversed(groups)], range=[g[2] for g in reversed(groups)]),
                 legend=alt.Legend(orient="right", symbolType="square", labelLimit=220),
             ),
             order=alt.Order("order:Q"),
@@ -148,36 +188,95 @@ def volume_chart(df: pd.DataFrame, *, granularity: str, height: int = 260) -> al
     )
 
 
+HEAT_RAMP = ("#fff7ec", "#fc8d59", "#7f0000")  # light to dark, evenly over [0, darkest]; lightness falls all the way
+HEAT_LOW_VOLUME = "#eeeeee"
+INK_DARK, INK_LIGHT = "#000000", "#ffffff"  # one of the two reaches 4.5:1 against any colour (WCAG AA)
+HEAT_ROW_PX = 44  # each lender's row, whether there is one lender or twenty: room for the value and its verdict
+
+
+def _rgb(hex_colour: str) -> tuple[float, float, float]:
+    h = hex_colour.lstrip("#")
+    return tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def heat_colour(rate: float, top: float) -> tuple[float, float, float]:
+    """The cell colour heatmap() draws for `rate` (0..top, clamped): the ramp's stops evenly over
+    [0, top], interpolated in RGB as its scale says (interpolate "rgb")."""
+    stops = [_rgb(c) for c in HEAT_RAMP]
+    x = min(max(rate / top, 0.0), 1.0) * (len(stops) - 1) if top > 0 else 0.0
+    i = min(int(x), len(stops) - 2)
+    t = x - i
+    return tuple(a + (b - a) * t for a, b in zip(stops[i], stops[i + 1], strict=True))  # type: ignore[return-value]
+
+
+def luminance(rgb: tuple[float, float, float]) -> float:
+    """WCAG relative luminance of an sRGB colour (channels 0..255)."""
+    def lin(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (lin(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """WCAG contrast ratio of two colours (1 to 21)."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def light_ink_from(top: float) -> float:
+    """The lowest rate from which light text contrasts more with its cell than dark text does (the
+    ramp darkens all the way, so above it light text wins; the better of the two is always ≥ 4.58:1)."""
+    dark, light = _rgb(INK_DARK), _rgb(INK_LIGHT)
+    steps = 400
+    for k in range(steps + 1):
+        rate = top * k / steps
+        cell = heat_colour(rate, top)
+        if contrast(cell, light) > contrast(cell, dark):
+            return round(rate, 4)
+    return round(top * 2, 4)  # never (a ramp that stays light)
+
+
 def heatmap(df: pd.DataFrame, *, metric_label: str, darkest: float) -> alt.LayerChart:
-    """Lender × provider family, a cell darkest at `darkest` % (or the highest rate, if above).
-    df columns: lender, family, rate, n_of_d, low_volume, label."""
-    top = max(float(df["rate"].max() or 0) if df["rate"].notna().any() else 0, darkest)
+    """Lender × provider family, a cell darkest at `darkest` % and above.
+    Every lender gets a row HEAT_ROW_PX tall (one lender as well as twenty) and every cell says its
+    value with its unit and its verdict in words, in dark or light ink, whichever contrasts with the
+    cell: it reads in greyscale too. df columns: lender, family, rate, n_of_d, low_volume, label, verdict."""
+    top = darkest if darkest > 0 else max(float(df["rate"].max() or 0) if df["rate"].notna().any() else 0, 1.0)
+    mids = [top * i / (len(HEAT_RAMP) - 1) for i in range(len(HEAT_RAMP))]
     base = alt.Chart(df).encode(
-        x=alt.X("family:N", title="Mailbox provider", axis=alt.Axis(labelAngle=0, orient="top")),
-        y=alt.Y("lender:N", title=None, axis=alt.Axis(labelLimit=240)),
+        x=alt.X("family:N", title=None, axis=alt.Axis(labelAngle=0, orient="top", labelFontSize=12, labelColor="#31333f",
+                                                      ticks=False, domain=False, labelPadding=6)),
+        y=alt.Y("lender:N", title=None, axis=alt.Axis(labelLimit=200, labelFontSize=12, labelColor="#31333f", ticks=False, domain=False)),
     )
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.condition(
             "datum.low_volume",
-            alt.value("#eeeeee"),
-            alt.Color("rate:Q", title=f"{metric_label} %", scale=alt.Scale(scheme="orangered", domain=[0, top]), legend=None),
+            alt.value(HEAT_LOW_VOLUME),
+            alt.Color("rate:Q", title=f"{metric_label} %", legend=None,
+                      scale=alt.Scale(domain=mids, range=list(HEAT_RAMP), interpolate="rgb", clamp=True, nice=False, zero=False)),
         ),
         tooltip=[
             alt.Tooltip("lender:N", title="Lender"),
             alt.Tooltip("family:N", title="Provider"),
             alt.Tooltip("rate:Q", title=metric_label + " %", format=".2f"),
             alt.Tooltip("n_of_d:N", title="Messages"),
+            alt.Tooltip("verdict:N", title="Health of this mail"),
         ],
     )
-    text = base.mark_text(fontSize=12).encode(
-        text="label:N",
-        color=alt.condition(f"datum.rate > {top * 0.55} && !datum.low_volume", alt.value("white"), alt.value("#212121")),
-    )
+    ink = alt.condition(f"!datum.low_volume && datum.rate >= {light_ink_from(top)}", alt.value(INK_LIGHT), alt.value(INK_DARK))
+    value = base.mark_text(fontSize=13, fontWeight="bold", baseline="middle", dy=-8).encode(text="label:N", color=ink)
+    verdict = base.mark_text(fontSize=11, baseline="middle", dy=9).encode(text="verdict:N", color=ink)
     rows = max(1, df["lender"].nunique())
-    return alt.layer(cells, text).properties(height=min(44 * rows + 30, 600))
+    return (
+        alt.layer(cells, value, verdict)
+        .properties(height=HEAT_ROW_PX * rows, autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+                    title=alt.TitleParams(f"{metric_label} rate by mailbox provider: the darker the cell, the higher the rate",
+                                          anchor="start", fontSize=13, fontWeight="normal", color="#31333f"))
+    )
 
 
-def small_multiples(df: pd.DataFrame, *, metric_label: str, granularity: str, thresholds: tuple[float, ...] = (), columns: int = 4) -> alt.FacetChart:
+def small_multiples(df: pd.DataFrame, *, metric_label: str, granularity: str, thresholds: tuple[float, ...] = (), columns: int = 3) -> alt.FacetChart:
     """One small rate chart per lender (ops). df as rate_chart, series = lender name."""
     max_rate = float(df["rate"].max()) if df["rate"].notna().any() else 0.0
     top = max(max_rate * 1.1, (thresholds[0] * 1.6) if thresholds else 1.0)
@@ -191,12 +290,19 @@ def small_multiples(df: pd.DataFrame, *, metric_label: str, granularity: str, th
                  alt.Tooltip("n_of_d:N", title="Messages"), alt.Tooltip("note:N", title="Note")],
     )
     layers = [line, pts]
-    for t in thresholds:
-        if t <= top:
-            layers.insert(0, alt.Chart().mark_rule(strokeDash=[3, 3], color="#e57373", opacity=0.6).encode(y=alt.datum(t)))
+    for i, t in enumerate(thresholds):
+        if t <= top:  # a labelled dashed rule per threshold: it reads without colour
+            name = BAND_NAMES[min(i + 1, 3)]
+            # Guides, not data: aria=False keeps them out of the accessibility tree, where Vega would
+            # draw them as SVG images without a name (axe-core: svg-img-alt); the label is visible text.
+            layers[:0] = [
+                alt.Chart().mark_rule(strokeDash=[2, 3], color=LABEL_INK, strokeWidth=1, aria=False).encode(y=alt.datum(t)),
+                alt.Chart().mark_text(align="left", baseline="bottom", dx=2, dy=-1, fontSize=10, color=LABEL_INK, aria=False)
+                .encode(y=alt.datum(t), x=alt.value(0), text=alt.value(f"{name} {t:g} %")),
+            ]
     return (
         alt.layer(*layers, data=df)
-        .properties(width=180, height=110)
+        .properties(width=190, height=110)  # three across fit 800 px
         .facet(facet=alt.Facet("series:N", title=None, header=alt.Header(labelFontWeight="bold")), columns=columns)
         .resolve_scale(y="shared")
     )
@@ -270,16 +376,29 @@ def volume_frame(points: list[D.PeriodPoint]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["period", "outcome", "label", "count", "order"])
 
 
-def heatmap_frame(matrix: dict[tuple[int, str], D.Counts], names: dict[int, str], metric: str, min_volume: int) -> pd.DataFrame:
+def _verdict(level: str, driver: str) -> str:
+    """A cell's verdict in words, with the rate that drives it: "At risk (bounce)", "Healthy", "low volume"."""
+    if level == D.LOW_VOLUME:
+        return "low volume"
+    return f"{level} ({D.METRIC_SHORT.get(driver, driver).lower()})" if driver else level
+
+
+def heatmap_frame(matrix: dict[tuple[int, str], D.Counts], names: dict[int, str], metric: str, min_volume: int,
+                  bands: D.Bands = D.DEFAULT_BANDS) -> pd.DataFrame:
+    """Rows for heatmap(): the rate as the page writes it (with its unit) and the cell's verdict,
+    graded by the one rule (D.level_of) with `bands`, naming the rate behind a Watch or At risk;
+    "low volume" where it is not graded."""
     rows = []
     for (lid, fam), c in sorted(matrix.items(), key=lambda kv: (names.get(kv[0][0], ""), kv[0][1])):
         if lid not in names:
             continue
         r = c.rate(metric, min_volume)
+        level, driver = D.level_of(c, bands, min_volume)
         rows.append({"lender": names[lid], "family": D.FAMILY_LABEL.get(fam, fam), "rate": r.value,
                      "n_of_d": r.n_of_d, "low_volume": r.low_volume,
-                     "label": ("low" if r.low_volume else D.pct(r.value)) if r.d else "–"})
-    return pd.DataFrame(rows, columns=["lender", "family", "rate", "n_of_d", "low_volume", "label"])
+                     "label": D.pct(r.value) if r.d else "–",
+                     "verdict": _verdict(level, driver) if r.d else "no mail"})
+    return pd.DataFrame(rows, columns=["lender", "family", "rate", "n_of_d", "low_volume", "label", "verdict"])
 
 
 def breakdown_frame(items: list[tuple[str, D.Counts]], metric: str, min_volume: int, labels: dict | None = None) -> pd.DataFrame:

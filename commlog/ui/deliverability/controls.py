@@ -64,18 +64,14 @@ def render_lender(r: Reader) -> tuple[int | None, dict[int, str]]:
 def render_filters(r: Reader, lender_id: int | None, names: dict[int, str], span: tuple[date, date], today: date) -> Chosen | None:
     """The filters; None until both ends of the date range are picked."""
     start, end = default_range(*span, today)
-    dates_col, granularity_col, audience_col, type_col = st.columns([2.2, 1.4, 1.4, 1.4])
-    with dates_col:
+    with st.container(horizontal=True, key="dlv_filters"):  # wraps at 800 px instead of cutting values
         picked = st.date_input("Send dates (UTC days)", value=(start, end), min_value=earliest_pickable(span[0]),
-                               max_value=today, key="dlv_dates", format="YYYY-MM-DD")
-    with granularity_col:
+                               max_value=today, key="dlv_dates", format="YYYY-MM-DD", width=260)
         granularity = st.segmented_control("Granularity", list(D.GRANULARITIES), default=default_granularity(start, end),
                                            format_func=str.capitalize, key="dlv_gran") or DEFAULT_GRANULARITY
-    with audience_col:
-        audience = choose(st.selectbox, "Audience", AUDIENCES, key="dlv_audience")
-    with type_col:
+        audience = choose(st.selectbox, "Audience", AUDIENCES, key="dlv_audience", width=220)
         types = {None: "All email types", **{t: t.replace("_", " ") for t in reads.email_types(r, lender_id)}}
-        email_type = choose(st.selectbox, "Email type", types, key="dlv_type")
+        email_type = choose(st.selectbox, "Email type", types, key="dlv_type", width=220)
     with st.popover("Settings", icon=":material/tune:"):
         low, high = D.MIN_VOLUME_LIMITS
         min_volume = int(st.number_input("Minimum volume (attempted messages) before a rate is graded", min_value=low,
@@ -95,7 +91,8 @@ def render_time_note(tz: ZoneInfo) -> None:
     st.caption(
         f"Messages count on their **UTC send date**, so late events (a bounce two days later) update the day it was sent; "
         f"the last {D.PROVISIONAL_DAYS} days are provisional (◆). Your time zone is **{tz.key}** (UTC{offset[:3]}:{offset[3:]}): "
-        f"a day here runs from UTC midnight. Rates use *attempted* messages (sent by our servers, minus those the provider did not attempt)."
+        f"a day here runs from UTC midnight, and a link into the log carries the same UTC days, so the log counts what the "
+        "figure counts. Rates use *attempted* messages (sent by our servers, minus those the provider did not attempt)."
     )
 
 

@@ -45,6 +45,5 @@ def _card(chosen: Chosen, f: D.Finding) -> None:
             st.badge(label, color=color)
             st.markdown(f.sentence)
         with link:
-            open_in_log(f.log_params(chosen.q.email_type, chosen.q.audience), "Open these messages in the log")
-            if f.provider_family:
-                st.caption(f"The log lists all of the lender's {f.metric} messages of those days (the log has no provider filter).")
+            open_in_log(f.log_params(chosen.q.email_type, chosen.q.audience), "Open them in the log")
+            st.caption(f.log_sentence)

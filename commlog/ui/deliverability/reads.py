@@ -65,9 +65,10 @@ def findings_in_range(r: Reader, start: date, end: date, options: D.AssessmentOp
 
 
 @_cached
-def health(r: Reader, as_of: date, options: D.AssessmentOptions) -> D.HealthReport:
+def health(r: Reader, since: date, as_of: date, options: D.AssessmentOptions) -> D.HealthReport:
+    """One verdict per lender for the period, and the findings it is the worst of."""
     with reading(engine(), r.principal) as conn:
-        return D.health(conn, r.principal, as_of, options)
+        return D.health(conn, r.principal, as_of, options, since=since)
 
 
 @_cached

@@ -72,13 +72,19 @@ def render_rates_over_time(chosen: Chosen) -> None:
 
 def render_providers(chosen: Chosen, report: D.HealthReport) -> None:
     metric = _rate_choice("dlv_hm_metric", ("block", "bounce", "defer", "failures"), "block")
-    hm = charts.heatmap_frame(reads.family_matrix(chosen.reader, chosen.q), chosen.names, metric, chosen.q.min_volume)
+    hm = charts.heatmap_frame(reads.family_matrix(chosen.reader, chosen.q), chosen.names, metric, chosen.q.min_volume, chosen.bands)
     if hm.empty:
         st.info("No messages for this selection.")
     else:
-        st.altair_chart(charts.heatmap(hm, metric_label=D.METRIC_SHORT[metric], darkest=chosen.bands.darkest(metric)), width="stretch")
-        st.caption(f"Grey cells: under {chosen.q.min_volume:,} attempted in the period (not graded). Microsoft = consumer Outlook, "
-                   "Hotmail, Live, MSN; Microsoft 365 and Google Workspace tenants are in Other.")
+        darkest = chosen.bands.darkest(metric)
+        st.altair_chart(charts.heatmap(hm, metric_label=D.METRIC_SHORT[metric], darkest=darkest), width="stretch")
+        st.caption(
+            f"Each cell: the {D.METRIC_SHORT[metric].lower()} rate of that mail and, under it, its health graded on all its rates with "
+            "the health cards' bands (Healthy, Watch, At risk; in brackets the rate behind it). "
+            f"The darker the cell, the higher the rate: white at 0 %, darkest red at {darkest:g} % or more. "
+            f"Grey cells, \"low volume\": under {chosen.q.min_volume:,} attempted in the period (not graded). "
+            "Microsoft = consumer Outlook, Hotmail, Live, MSN; Microsoft 365 and Google Workspace tenants are in Other."
+        )
     if chosen.reader.principal.is_ops:
         render_lender_comparison(chosen, report)
 

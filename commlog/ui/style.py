@@ -1,0 +1,35 @@
+"""The few CSS rules the theme (.streamlit/config.toml) cannot express, each for an accessibility
+reason; drawn once per run by every page (`commlog.ui.page.guarded`), the sign-in form included.
+
+Keep this short: colours and fonts belong in the theme; a rule here fixes what axe-core reports
+on an element Streamlit draws (tests/e2e/test_accessibility.py).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+CSS = """
+<style>
+/* st.date_input draws each part of a date (month, day) as its own focusable spinbutton, 18 x 20 px:
+   under WCAG 2.2's 24 x 24 px minimum target size (2.5.8). */
+[data-testid="stDateInputField"] [role="spinbutton"] {
+  display: inline-block;
+  min-width: 24px;
+  min-height: 24px;
+  padding: 0 2px;  /* the year too, so the parts stay evenly spaced */
+  line-height: 24px;
+  text-align: center;
+}
+/* st.page_link shows the keyboard focus only as a faint grey background, the same as the page you
+   are on (WCAG 2.4.7, focus visible): a ring in the accent colour, like Streamlit's buttons. */
+[data-testid="stPageLink-NavLink"]:focus-visible {
+  outline: 2px solid #1f5fbf;
+  outline-offset: 1px;
+}
+</style>
+"""
+
+
+def apply_styles() -> None:
+    st.html(CSS)

@@ -1,0 +1,157 @@
+"""Accessibility: axe-core (the engine behind Lighthouse and Deque's axe) finds no serious or critical
+violation of WCAG 2.x A/AA on any page or state a person reaches: the sign-in page, the log (lender
+admin and ops), the email dialog, the bulk check dialog, "Why didn't they get it?", the message
+page, Deliverability (ops and lender admin), Audit, and the menu popover open.
+
+axe-core comes from PyPI's `axe-playwright-python`, which ships `axe.min.js`; Playwright evaluates it
+in the page (a `<script>` tag would be refused by the app's Content-Security-Policy, as it should)
+and it runs with `axe.run()` on the whole document: no rule and no element is left out. axe reads
+st.dataframe through the table Glide Data Grid keeps beside its canvas (cells and roles); the
+pixels drawn on the canvas are beyond its colour-contrast rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import axe_playwright_python
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.support import (
+    borrower_log,
+    choose,
+    click_row,
+    close_dialog,
+    dialog,
+    login,
+    menu,
+    open_app,
+    wait_for_run,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
+
+AXE_JS = Path(axe_playwright_python.__file__).with_name("axe.min.js")  # the package ships axe-core
+BLOCKING = ("serious", "critical")
+# WCAG 2.0-2.2 level A and AA, and axe's best practices.
+RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}}
+
+
+def axe_violations(page: Page) -> list[dict]:
+    """Run axe-core on the page as it is now: the violations, each with its impact."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        # Evaluated by the test driver, not added as a <script>: the app's Content-Security-Policy
+        # (commlog.security_headers) refuses inline scripts, as it should.
+        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
+    return page.evaluate("(options) => axe.run(document, options).then(r => r.violations)", RULES)
+
+
+def describe(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
+        for node in v["nodes"][:8]:
+            summary = (node.get("failureSummary") or "").replace("\n", " ")
+            lines.append(f"    {' > '.join(map(str, node['target']))}: {summary[:300]}")
+    return "\n".join(lines)
+
+
+def expect_accessible(page: Page) -> None:
+    serious = [v for v in axe_violations(page) if v["impact"] in BLOCKING]
+    assert not serious, "axe-core finds serious or critical violations:\n" + describe(serious)
+
+
+def signed_in_log(page: Page, server, demo, who: str, path: str = "/log") -> None:
+    open_app(page, server.url(path))
+    login(page, demo.admin if who == "lender admin" else demo.ops, demo.password)
+
+
+def test_the_sign_in_page(server, page):
+    open_app(page, server.url("/"))
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect_accessible(page)
+
+
+@pytest.mark.parametrize("who", ["lender admin", "ops"])
+def test_the_log(server, demo, page, who):
+    signed_in_log(page, server, demo, who)
+    if who == "ops":
+        choose(page, "Lender", demo.lender_name)
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+    expect_accessible(page)
+
+
+def test_the_email_dialog(server, demo, page):
+    signed_in_log(page, server, demo, "lender admin", f"/log?account={demo.borrower.id}")
+    click_row(page, 0)
+    expect(dialog(page).get_by_role("heading", name="Events")).to_be_visible()
+    expect_accessible(page)
+
+
+def test_the_bulk_check_dialog(server, demo, page):
+    signed_in_log(page, server, demo, "lender admin", f"/log?account={demo.borrower.id}")
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    click_row(page, 0)
+    close_dialog(page)
+    click_row(page, 1)
+    page.get_by_role("button", name="Check delivery status of these 2").click()
+    wait_for_run(page)
+    expect(dialog(page)).to_contain_text("Checked")
+    expect_accessible(page)
+
+
+def test_why_didnt_they_get_it(server, demo, page):
+    signed_in_log(page, server, demo, "lender admin", f"/why?account={demo.borrower.id}")
+    expect(page.get_by_role("heading", name="Why didn't they get it?")).to_be_visible()
+    expect_accessible(page)
+
+
+def test_the_message_page(server, demo, page):
+    message = borrower_log(demo.url, demo.borrower.id)[0]
+    signed_in_log(page, server, demo, "lender admin", f"/message?id={message['id']}")
+    expect(page.get_by_role("heading", name="Events")).to_be_visible()
+    expect_accessible(page)
+
+
+@pytest.mark.parametrize("who", ["lender admin", "ops"])
+def test_deliverability(server, demo, page, who):
+    signed_in_log(page, server, demo, who, "/deliverability")
+    expect(page.get_by_role("heading", name="Deliverability")).to_be_visible()
+    charts = page.get_by_test_id("stVegaLiteChart")
+    expect(charts.first).to_be_visible()
+    expect_accessible(page)
+
+
+def test_the_audit_trail(server, demo, page):
+    signed_in_log(page, server, demo, "ops", "/audit")
+    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+    expect_accessible(page)
+
+
+def test_the_menu_open(server, demo, page):
+    signed_in_log(page, server, demo, "lender admin")
+    menu(page).get_by_test_id("stPopoverButton").filter(visible=True).click()
+    expect(page.get_by_test_id("stPopoverBody").get_by_role("button", name="Sign out")).to_be_visible()
+    expect_accessible(page)
+
+
+def test_find_emails_to_results(server, demo, page):
+    signed_in_log(page, server, demo, "lender admin", f"/log?find={demo.borrower.search}")
+    expect(page.get_by_test_id("stMain")).to_contain_text(demo.borrower.email)
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+    expect_accessible(page)
+
+
+@pytest.mark.parametrize("who", ["lender admin", "ops"])
+def test_the_suppressions_page(server, demo, page, who):
+    signed_in_log(page, server, demo, who, "/suppressions")
+    expect(page.get_by_role("heading", name="Suppressions")).to_be_visible()
+    expect_accessible(page)
+
+
+def test_the_log_at_800_px(server, demo, page):
+    page.set_viewport_size({"width": 800, "height": 900})
+    signed_in_log(page, server, demo, "lender admin", f"/log?account={demo.borrower.id}")
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+    expect_accessible(page)
