@@ -316,6 +316,9 @@ class Settings:
     webhook_public_key: Secret = field(default_factory=Secret, metadata=_about(
         "SENDGRID_WEBHOOK_PUBLIC_KEY", "the Event Webhook's verification key (base64; unset: every post is refused)",
         _secret, secret=True))
+    bench_floor_page: bool = field(default=False, metadata=_about(
+        "COMMLOG_BENCH_FLOOR_PAGE", "benchmarks: serve /floor, a page that only checks the login and draws one button "
+        "(the framework floor `bench --only browser` compares every interaction with)", _flag))
     webhook_insecure_no_signature: bool = field(default=False, metadata=_about(
         "COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE", "accept unsigned webhook posts (local testing only)", _flag))
     webhook_max_age_seconds: int = field(default=DEFAULT_WEBHOOK_MAX_AGE_SECONDS, metadata=_about(

@@ -28,8 +28,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from commlog.bench.browser_probe import RUN_COUNTER
 from tests.e2e.servers import StreamlitServer, clean_env, parse_logins
-from tests.e2e.support import RUN_COUNTER, VIEWER_TZ, open_app
+from tests.e2e.support import VIEWER_TZ, open_app
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COMMLOG_E2E_CHROMIUM", "/usr/bin/chromium")

@@ -1,7 +1,7 @@
 """What the browser tests do as a person would, and how they wait: on Streamlit's own script state,
 never on a clock.
 
-Every browser context runs `RUN_COUNTER` (conftest adds it): it counts the script runs the server
+Every browser context runs `commlog.bench.browser_probe.RUN_COUNTER` (conftest adds it): it counts the script runs the server
 reports as finished over the app's WebSocket, leaving out runs cut short by a rerun (`st.rerun`).
 `wait_for_run(page)` waits for a run that finished after the previous wait, then for the app to be
 connected, idle and without skeletons.
@@ -29,39 +29,6 @@ WIDTHS = (1440, 800)  # a desktop, and a laptop with a side window (or a tablet)
 ROW_HEIGHT = 35  # st.dataframe's default row and header height (px)
 VIEWER_TZ = "Europe/Berlin"  # the browser's time zone in every test
 
-RUN_COUNTER = """
-(() => {
-  // Count the script runs Streamlit reports as finished (ForwardMsg.script_finished, field 6),
-  // except those cut short for a rerun (status 2: st.rerun, a newer widget change).
-  window.__commlogRuns = 0;
-  window.__commlogLoad = Math.random().toString(36).slice(2);  // a new document starts a new count
-  const varint = (b, i) => { let v = 0, s = 0, x; do { x = b[i++]; v += (x & 0x7f) * 2 ** s; s += 7; } while (x & 0x80); return [v, i]; };
-  const finished = (b) => {  // the top-level field 6 of a ForwardMsg, or null
-    let i = 0;
-    while (i < b.length) {
-      let tag; [tag, i] = varint(b, i);
-      const field = Math.floor(tag / 8), wire = tag & 7;
-      if (wire === 0) { let v; [v, i] = varint(b, i); if (field === 6) return v; }
-      else if (wire === 2) { let n; [n, i] = varint(b, i); i += n; }
-      else if (wire === 1) i += 8; else if (wire === 5) i += 4; else return null;
-    }
-    return null;
-  };
-  const count = (bytes) => { const status = finished(bytes); if (status !== null && status !== 2) window.__commlogRuns += 1; };
-  window.__commlogSent = 0;  // messages the page sent the server (a widget's rerun request is one)
-  const Native = window.WebSocket;
-  window.WebSocket = class extends Native {
-    send(data) { window.__commlogSent += 1; return super.send(data); }
-    constructor(...args) {
-      super(...args);
-      this.addEventListener('message', (e) => {
-        if (e.data instanceof ArrayBuffer) count(new Uint8Array(e.data));
-        else if (e.data instanceof Blob) e.data.arrayBuffer().then((a) => count(new Uint8Array(a)));
-      });
-    }
-  };
-})();
-"""
 
 _seen: weakref.WeakKeyDictionary[Page, tuple[str, int]] = weakref.WeakKeyDictionary()
 

@@ -6,7 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.support import RUN_COUNTER, expect_selected, login, main_text, open_app, url_params, wait_for_run
+from commlog.bench.browser_probe import RUN_COUNTER
+from tests.e2e.support import expect_selected, login, main_text, open_app, url_params, wait_for_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
 

@@ -14,8 +14,9 @@ import warnings
 import pytest
 from playwright.sync_api import expect
 
+from commlog.bench.browser_probe import RUN_COUNTER
 from tests.e2e.servers import StreamlitServer
-from tests.e2e.support import RUN_COUNTER, login, open_app, wait_for_run
+from tests.e2e.support import login, open_app, wait_for_run
 
 pytestmark = [pytest.mark.e2e]
 

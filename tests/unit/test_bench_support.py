@@ -91,5 +91,5 @@ def test_listing_the_benches_loads_no_streamlit():
     """Every bench module imports without Streamlit (soak loads its driver only when it runs)."""
     code = "import sys; from commlog.bench import discover; print(sorted(discover())); print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
-    assert out[0] == "['checks', 'deliverability', 'export', 'log', 'soak', 'webhooks']"
+    assert out[0] == "['browser', 'checks', 'deliverability', 'export', 'log', 'soak', 'webhooks']"
     assert out[1] == "False"

@@ -1,0 +1,248 @@
+"""What a person feels: Chromium through haproxy in front of two app replicas (commlog.cluster) on
+the bench's PostgreSQL database, with 1, 4 and 8 sessions at once.
+
+Each interaction is timed from the click (or the typing) to the end of the script run it caused,
+as Streamlit's own `script_finished` message reports it (commlog.bench.browser_probe), plus two
+animation frames for the browser to paint: first load after sign-in, a filter change, the next
+page, opening a row, the borrower type-ahead, opening Deliverability and switching its rate. Beside
+them, the **framework floor**, measured on the same servers in the same run with the same number of
+sessions: a rerun of /floor, a page that only checks the login, draws the menu and one button
+(COMMLOG_BENCH_FLOOR_PAGE=1). Targets: p95 ≤ 2× the floor's p95, first load ≤ 3×.
+
+    python -m commlog --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
+        bench --only browser --sizes 70000 --repeat 8
+
+Needs PostgreSQL, Debian's chromium and haproxy (bin/start-cluster installs it); skips otherwise.
+`--repeat` is the rounds each session walks (each interaction once per round); after `--`,
+`--sessions 1,4,8` sets the concurrent sessions (default 1, 4 and 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+from sqlalchemy import text
+
+from commlog.bench import BenchContext, register
+from commlog.bench.browser_probe import RUN_COUNTER
+from commlog.bench.stats import Timing
+
+CHROMIUM = os.environ.get("COMMLOG_E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+SESSIONS = (1, 4, 8)
+FLOOR = "floor: a trivial page's rerun"
+FIRST_LOAD = "first load after sign-in"
+INTERACTIONS = (FIRST_LOAD, "filter change (Delivery status)", "next page", "open a row (the email's dialog)",
+                "type-ahead (Find a borrower)", "open Deliverability", "Deliverability: switch the rate")
+IDLE = "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState === 'notRunning'"
+PAINTED = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+TIMEOUT_MS = 120_000
+
+
+async def _timed(page, action, ready=None) -> float:
+    """Seconds from `action` to the end of the script run it caused, `ready` met and the page painted."""
+    before = await page.evaluate("() => window.__commlogRuns")
+    t0 = time.perf_counter()
+    await action()
+    await page.wait_for_function("(n) => window.__commlogRuns > n", arg=before, timeout=TIMEOUT_MS)
+    if ready is not None:
+        await ready.wait_for(state="visible", timeout=TIMEOUT_MS)
+    await page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
+    await page.evaluate(PAINTED)
+    return time.perf_counter() - t0
+
+
+async def _settled(page, action) -> None:
+    """Do `action` (not timed) and wait for the run it causes."""
+    await _timed(page, action)
+
+
+async def _sign_in(page, url: str, email: str, password: str, ready) -> float:
+    await page.goto(url)
+    await page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+    await page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
+    await page.get_by_role("textbox", name="Email", exact=True).fill(email)
+    await page.get_by_role("textbox", name="Password", exact=True).fill(password)
+    return await _timed(page, page.get_by_role("button", name="Sign in").click, ready)
+
+
+async def _session(browser, base: str, login: tuple[str, str], typed: str, rounds: int) -> dict[str, list[float]]:
+    """One person: the floor first (its own sign-in: a URL opens a new session), then the log walk."""
+    email, password = login
+    got: dict[str, list[float]] = defaultdict(list)
+    ctx = await browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="Europe/Berlin", locale="en-US")
+    ctx.set_default_timeout(TIMEOUT_MS)
+    await ctx.add_init_script(RUN_COUNTER)
+    try:
+        page = await ctx.new_page()
+        again = page.get_by_role("button", name="Run again")
+        await _sign_in(page, base + "/floor", email, password, again)
+        for _ in range(rounds):
+            got[FLOOR].append(await _timed(page, again.click))
+        await page.close()
+
+        page = await ctx.new_page()
+        main = page.get_by_test_id("stMain")
+        grid = page.get_by_test_id("stDataFrame").first
+        got[FIRST_LOAD].append(await _sign_in(page, base + "/log?account=all", email, password, grid))
+        combobox = page.get_by_test_id("stSelectbox").filter(has_text="Delivery status").get_by_role("combobox")
+
+        async def filter_to(value: str) -> float:
+            """Open the Delivery status list (the browser alone: not timed), then time the choice."""
+            option = page.get_by_role("option", name=value, exact=True)
+            for _ in range(3):  # a click on a list that has just been redrawn may only focus it
+                await combobox.click()
+                try:
+                    await option.wait_for(state="visible", timeout=3_000)
+                    break
+                except PlaywrightTimeout:
+                    await page.keyboard.press("Escape")
+            return await _timed(page, option.click, grid)
+
+        for r in range(rounds):
+            pager = page.get_by_role("navigation", name="Pagination")  # every log, any delivery status: many pages
+            forward = pager.get_by_role("button", name="Next page")
+            step = forward if await forward.is_enabled() else pager.get_by_role("button", name="Previous page")
+            got[INTERACTIONS[2]].append(await _timed(page, step.click, grid))
+            got[INTERACTIONS[1]].append(await filter_to("NOT_DELIVERED"))
+
+            await grid.scroll_into_view_if_needed()
+            got[INTERACTIONS[3]].append(await _timed(page, lambda: grid.click(position={"x": 16, "y": 52}),
+                                                     page.get_by_role("dialog")))
+            await _settled(page, lambda: page.keyboard.press("Escape"))
+
+            finder = page.get_by_role("textbox", name="Find a borrower (name or email)")
+            matches = page.locator(".st-key-log_matches")
+            got[INTERACTIONS[4]].append(await _timed(page, lambda: finder.fill(typed), matches))
+            await _settled(page, lambda: finder.fill(""))
+            got[INTERACTIONS[1]].append(await filter_to("Any"))
+
+            got[INTERACTIONS[5]].append(await _timed(
+                page, main.get_by_role("link", name="Deliverability").first.click,
+                page.get_by_role("heading", name="Deliverability")))
+            rate = main.get_by_text("Block" if r % 2 == 0 else "Bounce", exact=True).first  # the Rate control's option
+            got[INTERACTIONS[6]].append(await _timed(page, rate.click))
+            await _settled(page, main.get_by_role("link", name="Communication Log").first.click)
+            await grid.wait_for(state="visible")
+    except Exception:
+        for i, pg in enumerate(ctx.pages):  # what the browser showed, for the report
+            shot = Path(tempfile.gettempdir()) / f"commlog-bench-browser-failure-{i}.png"
+            await pg.screenshot(path=str(shot), full_page=True)
+            print(f"  the page as it was: {shot} ({pg.url})", flush=True)
+        raise
+    finally:
+        await ctx.close()
+    return got
+
+
+async def _warm(browser, replica_urls: list[str]) -> None:
+    """Open each replica's `/` once, as a first visitor would: until app.py has run on a freshly
+    started server, Streamlit serves only the pages/ files (and /floor is not one)."""
+    ctx = await browser.new_context()
+    await ctx.add_init_script(RUN_COUNTER)
+    try:
+        for url in replica_urls:
+            page = await ctx.new_page()
+            await page.goto(url + "/")
+            await page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+            await page.close()
+    finally:
+        await ctx.close()
+
+
+async def _drive(base: str, replica_urls: list[str], sessions: int, login: tuple[str, str], typed: str,
+                 rounds: int) -> dict[str, list[float]]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            await _warm(browser, replica_urls)
+            walks = await asyncio.gather(*(_session(browser, base, login, typed, rounds) for _ in range(sessions)))
+        finally:
+            await browser.close()
+    merged: dict[str, list[float]] = defaultdict(list)
+    for walk in walks:
+        for name, seconds in walk.items():
+            merged[name] += seconds
+    return merged
+
+
+def _bench_login(engine) -> tuple[tuple[str, str], str, str]:
+    """A lender admin of the busiest lender (the bench's seed has no users), and what to type in
+    Find a borrower: the first letters of one of its borrowers' addresses."""
+    from commlog.auth import add_user
+
+    with engine.begin() as c:
+        slug, lender_id = c.execute(text(
+            "SELECT l.slug, l.id FROM lender l JOIN message m ON m.lender_id = l.id GROUP BY l.id, l.slug "
+            "ORDER BY count(*) DESC LIMIT 1")).one()
+        address = c.execute(text("SELECT email FROM account WHERE lender_id = :l AND kind = 'borrower' ORDER BY id LIMIT 1"),
+                            {"l": lender_id}).scalar_one()
+        email, password = f"bench-admin@{slug}.example", secrets.token_urlsafe(18)
+        if not c.execute(text("SELECT 1 FROM app_user WHERE email = :e"), {"e": email}).first():
+            add_user(c, email, "lender_admin", slug, password, datetime.now(UTC))
+        else:
+            raise RuntimeError(f"{email} already exists in the bench database")
+    return (email, password), slug, address.split("@")[0][:4]
+
+
+@register("browser", "Chromium through haproxy and two replicas: each interaction's p50/p95 beside the framework floor")
+def run(ctx: BenchContext) -> int:
+    from commlog.cluster import Cluster
+
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    missing = [what for what, ok in (("a PostgreSQL server (--database-url postgresql+psycopg://…)", ctx.is_postgresql),
+                                     (f"chromium at {CHROMIUM}", os.access(CHROMIUM, os.X_OK)),
+                                     ("haproxy (apt-get install haproxy)", os.access(haproxy, os.X_OK))) if not ok]
+    if missing:
+        ctx.print(f"browser: skipped, it needs {' and '.join(missing)}")
+        return 0
+    rounds = ctx.repeat
+    levels = SESSIONS
+    if "--sessions" in ctx.extra:
+        levels = tuple(int(x) for x in ctx.extra[list(ctx.extra).index("--sessions") + 1].split(","))
+    missed: list[str] = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMMLOG_", "STREAMLIT_"))}
+    env |= {"COMMLOG_PROVIDER": "sandbox", "COMMLOG_BENCH_FLOOR_PAGE": "1", "PYTHONUNBUFFERED": "1"}
+    for n in ctx.sizes:
+        seeded = ctx.seeded(n)
+        login, slug, typed = _bench_login(seeded.engine)
+        with tempfile.TemporaryDirectory(prefix="commlog-bench-cluster-") as run_dir:
+            cluster = Cluster(seeded.db.url, Path(run_dir), replicas=2, env=env, haproxy=haproxy).start()
+            try:
+                rows = []
+                for sessions in levels:
+                    t0 = time.perf_counter()
+                    got = asyncio.run(_drive(cluster.url, [m.url for m in cluster.members], sessions, login, typed,
+                                             rounds))
+                    wall = time.perf_counter() - t0
+                    floor = Timing.of_seconds(got[FLOOR])
+                    rows.append((FLOOR, sessions, floor.runs, floor.median_ms, floor.p95_ms, 1.0, "", ""))
+                    for name in INTERACTIONS:
+                        t = Timing.of_seconds(got[name])
+                        limit = 3.0 if name == FIRST_LOAD else 2.0
+                        ratio = t.p95_ms / floor.p95_ms
+                        ok = ratio <= limit
+                        if not ok:
+                            missed.append(f"{n:,} messages, {sessions} sessions: {name} p95 {ratio:.1f}× the floor")
+                        rows.append((name, sessions, t.runs, t.median_ms, t.p95_ms, ratio, f"≤ {limit:.0f}×",
+                                     "met" if ok else "MISSED"))
+                    ctx.print(f"  {sessions} session{'s' if sessions > 1 else ''}: {wall:.0f} s")
+            finally:
+                cluster.stop()
+        ctx.print(f"\nbrowser at {n:,} messages ({slug}, {ctx.backend_label}; two replicas behind haproxy; "
+                  f"{rounds} rounds per session; times in ms, from the click to the painted end of the run):")
+        ctx.print_table(["interaction", "sessions", "samples", "p50", "p95", "p95 ÷ floor p95", "target", ""], rows)
+    if missed:
+        ctx.print("\nmissed: " + "; ".join(missed))
+    return 1 if missed else 0
