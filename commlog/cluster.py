@@ -261,7 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="the one PostgreSQL database (created if missing)")
     p.add_argument("--no-demo", action="store_true", help="never seed demo data into an empty database")
     args = p.parse_args(argv)
-    if not args.database_url.startswith("postgresql"):
+    from commlog.db import is_postgresql
+
+    if not is_postgresql(args.database_url):
         p.error("several app servers need one PostgreSQL database: --database-url postgresql+psycopg://…")
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     if not Path(haproxy).exists():

@@ -17,7 +17,10 @@ with a BOM for Excel.
 
 Speed: the database formats every cell (text, ISO times, the formula quote), so Python does little
 per row: the driver's tuples are written as they come (no SQLAlchemy Row objects); a row that needs
-no quoting is one str.join, any other goes through csv.writer (write_rows).
+no quoting is one str.join, any other goes through csv.writer (write_rows). On PostgreSQL the
+database writes the CSV itself, `COPY (SELECT …) TO STDOUT (FORMAT csv)` (copy_csv_chunks): Python
+only joins the rows and makes their ends CRLF. Same bytes as the csv module's
+(tests/db/test_export_copy.py compares them).
 
 Columns (README): see COLUMNS below; times are UTC, ISO 8601, to the second (2026-11-20T12:00:00Z).
 """
@@ -51,6 +54,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from commlog import audit
+from commlog.db import is_postgresql
 from commlog.driver_rows import driver_row_chunks
 from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, count_log, log_select
 from commlog.log_view import LogQuery, LogView, day_bounds
@@ -246,6 +250,19 @@ def export_select(principal: Principal, spec: FailureExport) -> Select:
     return stmt.select_from(_FROM)
 
 
+def export_copy_select(principal: Principal, spec: FailureExport) -> Select:
+    """export_select for PostgreSQL's COPY … (FORMAT csv): an empty cell is NULL there, which COPY
+    writes as nothing, as the csv module writes '' (COPY would quote an empty string)."""
+    stmt = log_select(
+        principal,
+        spec.query,
+        tuple(func.nullif(cell, literal("", String)) for cell in _CELLS),
+        span=spec.span,
+        extra_conditions=(failure_condition(spec.include_deferred),),
+    )
+    return stmt.select_from(_FROM)
+
+
 def count_failures(conn: Connection, principal: Principal, spec: FailureExport) -> int:
     return count_log(
         conn, principal, spec.query, span=spec.span, extra_conditions=(failure_condition(spec.include_deferred),)
@@ -332,6 +349,64 @@ def iter_csv(
         chunks.close()
 
 
+def copy_csv_chunks(
+    conn: Connection,
+    stmt: Select,
+    *,
+    bom: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    on_rows: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """iter_csv's bytes on PostgreSQL, written by the database: `COPY (stmt) TO STDOUT (FORMAT csv)`,
+    `stmt` being export_copy_select. PostgreSQL quotes exactly as the csv module does (a cell with
+    a comma, a double quote, CR or LF, inner quotes doubled); it ends rows with LF where the file
+    has CRLF, so each LF outside quotes becomes CRLF (_crlf). The header first, then one chunk per
+    `chunk_rows` rows (COPY sends a row at a time)."""
+    from commlog.driver_rows import compile_for_driver
+
+    header = CsvLines([BOM] if bom else [])
+    csv.writer(header, dialect="excel", lineterminator="\r\n").writerow(HEADER)
+    yield "".join(header).encode("utf-8")
+    sql, params = compile_for_driver(conn, stmt)
+    if not conn.in_transaction():
+        conn.begin()  # through SQLAlchemy: the "begin" listeners (row-level security) run first
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
+            parts: list = []
+            for row in copy:
+                parts.append(row)
+                if len(parts) == chunk_rows:
+                    data = _copied(parts)
+                    if on_rows is not None:  # counted before it is handed on, as iter_csv does
+                        on_rows(len(parts))
+                    parts.clear()
+                    yield data
+            if parts:
+                data = _copied(parts)
+                if on_rows is not None:
+                    on_rows(len(parts))
+                yield data
+    finally:
+        cursor.close()
+
+
+def _copied(parts: list) -> bytes:
+    return _crlf(b"".join(parts), rows=len(parts))
+
+
+def _crlf(data: bytes, rows: int) -> bytes:
+    """`rows` whole rows of COPY's CSV with CRLF row ends. When the data holds one LF per row, every
+    LF ends a row. Otherwise a cell holds a line break, and that LF stays: split at the double
+    quotes, the pieces at even positions are outside quotes (a doubled quote inside a cell makes an
+    empty piece and keeps the count right)."""
+    if data.count(b"\n") == rows:
+        return data.replace(b"\n", b"\r\n")
+    pieces = data.split(b'"')
+    pieces[::2] = [p.replace(b"\n", b"\r\n") for p in pieces[::2]]
+    return b'"'.join(pieces)
+
+
 def stream_failures(
     engine: Engine,
     principal: Principal,
@@ -344,10 +419,16 @@ def stream_failures(
     on_rows: Callable[[int], None] | None = None,
     audit_extra: dict | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    via_copy: bool | None = None,
 ) -> Iterator[bytes]:
     """Stream the export and record it in the audit trail when it ends (complete, stopped or failed),
-    with the number of rows written. Scope is checked before the first byte."""
-    stmt = export_select(principal, spec)  # raises ScopeError before anything is written
+    with the number of rows written. Scope is checked before the first byte. `via_copy`: the lines
+    written by PostgreSQL and sent by COPY (default: on PostgreSQL), else the csv module's path."""
+    if via_copy is None:
+        via_copy = is_postgresql(engine)
+    # raises ScopeError before anything is written
+    stmt = export_copy_select(principal, spec) if via_copy else export_select(principal, spec)
+    write = copy_csv_chunks if via_copy else iter_csv
     started = now or datetime.now(UTC)
     rows = 0
     outcome = "failed"
@@ -362,7 +443,7 @@ def stream_failures(
     # the CLI run outside any Streamlit script run; its scope never crosses a yield.
     try:
         with reading(engine, principal) as conn:
-            yield from iter_csv(conn, stmt, bom=bom, chunk_rows=chunk_rows, on_rows=counted)
+            yield from write(conn, stmt, bom=bom, chunk_rows=chunk_rows, on_rows=counted)
         outcome = "complete"
     except GeneratorExit:
         outcome = "stopped"
