@@ -1,13 +1,8 @@
 """One server for the app and the webhook: `streamlit run launcher.py` answers both."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,48 +16,24 @@ from commlog.webhooks.signature import (
     public_key_b64,
     sign_for_tests,
 )
+from tests.e2e.servers import StreamlitServer, clean_env
 from tests.support import factories as f
 from tests.support.fake_provider import recorded
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 POSTMARK_USER, POSTMARK_PASSWORD = "launcher-hooks", "launcher-pw-3e9a"
 
 
 @pytest.fixture
-def server(sqlite_engine, sqlite_url):
-    port = _free_port()
-    env = {**os.environ, "COMMLOG_DATABASE_URL": sqlite_url, "SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_b64(KEY),
-           "COMMLOG_POSTMARK_WEBHOOK_USER": POSTMARK_USER, "COMMLOG_POSTMARK_WEBHOOK_PASSWORD": POSTMARK_PASSWORD}
-    env.pop("COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "launcher.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+def server(sqlite_engine, sqlite_url, tmp_path):
+    """`streamlit run launcher.py` (the browser tests' server) with the webhooks' keys, on this test's database."""
+    env = clean_env() | {"COMMLOG_DATABASE_URL": sqlite_url, "SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_b64(KEY),
+                         "COMMLOG_POSTMARK_WEBHOOK_USER": POSTMARK_USER, "COMMLOG_POSTMARK_WEBHOOK_PASSWORD": POSTMARK_PASSWORD}
+    srv = StreamlitServer(env, tmp_path / "server.log").start()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=1).text == "ok":
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("streamlit did not become healthy")
-        yield base
+        yield srv.base_url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        srv.stop()
 
 
 def test_app_and_webhook_share_one_server(server, sqlite_engine):

@@ -3,53 +3,23 @@ HTTP requests without a browser, on the app's pages, Streamlit's own routes and 
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from commlog.security_headers import HSTS, content_security_policy
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.e2e.servers import StreamlitServer, clean_env
 
 
 @pytest.fixture
-def server(sqlite_engine, sqlite_url):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMMLOG_", "SENDGRID_", "POSTMARK_"))}
-    env["COMMLOG_DATABASE_URL"] = sqlite_url
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "launcher.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+def server(sqlite_engine, sqlite_url, tmp_path):
+    """`streamlit run launcher.py` on a free loopback port (the browser tests' server), on this test's database."""
+    srv = StreamlitServer(clean_env() | {"COMMLOG_DATABASE_URL": sqlite_url}, tmp_path / "server.log").start()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=1).text == "ok":
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("streamlit did not become healthy")
-        yield base
+        yield srv.base_url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        srv.stop()
 
 
 def _assert_headers(r: httpx.Response) -> None:
