@@ -1,4 +1,5 @@
-"""Database bootstrap at app start: migrate, and fill the *embedded default* database with a demo
+"""Database bootstrap at app start: migrate, keep the monthly partitions (PostgreSQL,
+commlog.partitions: months ahead created, COMMLOG_RETAIN_MONTHS applied), and fill the *embedded default* database with a demo
 set the first time (when it has no lenders). A database named by COMMLOG_DATABASE_URL (or passed
 explicitly and different from the default) is migrated but never seeded: seeding it is an explicit
 `python -m commlog seed-demo`.
@@ -10,6 +11,7 @@ migrate + seed, and the "no lenders yet" test is repeated under the lock, so see
 from __future__ import annotations
 
 import fcntl
+import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +23,10 @@ from sqlalchemy.engine import make_url
 from commlog import config
 from commlog.db import make_engine
 from commlog.migrate import upgrade
+from commlog.partitions import Maintenance, run_maintenance
 from commlog.unit_of_work import platform_reading
+
+log = logging.getLogger(__name__)
 
 # The default demo set: five lenders of very different sizes, ~60 days. Seeds in a few seconds.
 DEFAULT_DEMO = dict(lenders=5, borrowers=8_000, messages=70_000, days=60, seed=1)
@@ -39,6 +44,7 @@ class BootstrapResult:
     seconds: float = 0.0
     logins: list[tuple[str, str, str | None]] = field(default_factory=list)
     note: str = ""
+    partitions: Maintenance | None = None  # PostgreSQL: the months created ahead, those retention dropped
 
 
 @contextmanager
@@ -59,6 +65,19 @@ def _lender_count(engine) -> int:
         return conn.execute(select(func.count()).select_from(Lender)).scalar_one()
 
 
+def _keep_partitions(engine) -> Maintenance | None:
+    """The months ahead and retention (PostgreSQL). A role that may not create tables (the app's
+    own role, README "Row-level security") cannot make a new month: that is logged, never a reason
+    not to start (rows of a month without its partition go to the default one until the owner runs
+    `python -m commlog partitions`)."""
+    try:
+        return run_maintenance(engine)
+    except Exception as exc:  # noqa: BLE001 - logged; the app starts, the default partition takes the rows
+        log.warning("partition maintenance failed (run `python -m commlog partitions` as the tables' owner, "
+                    "e.g. daily from cron): %s", str(getattr(exc, "orig", None) or exc).splitlines()[0][:300])
+        return None
+
+
 def ensure_database(url: str | None = None, *, demo: dict | None = None, progress: bool = False) -> BootstrapResult:
     """Migrate the database; seed the demo set if it is the embedded default and has no lenders.
 
@@ -75,11 +94,13 @@ def ensure_database(url: str | None = None, *, demo: dict | None = None, progres
     try:
         if not is_default:
             upgrade(engine)
+            result.partitions = _keep_partitions(engine)
             result.note = "configured database: migrated, never seeded automatically"
             return result
         db_path = make_url(url).database or str(config.DEFAULT_SQLITE_PATH)
         with _file_lock(Path(db_path).with_name(Path(db_path).name + ".bootstrap.lock")):
             upgrade(engine)
+            result.partitions = _keep_partitions(engine)
             result.lenders = _lender_count(engine)
             if result.lenders:
                 result.note = "embedded default database already has data"

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "commlog.commands.sync",
     "commlog.commands.audit",
     "commlog.commands.suppressions",
+    "commlog.commands.partitions",
 )
 
 

@@ -4,11 +4,13 @@ SQL; an id outside the principal's scope reads as "not found", never as data.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, Select, and_, case, func, or_, select
 
+from commlog.db import is_postgresql
 from commlog.event_wording import Voice, event_voice, match_note
 from commlog.log_filters import BY_PARAM
 from commlog.log_view import LogQuery, LogView
@@ -270,12 +272,90 @@ def count_log(conn: Connection, principal: Principal, q: LogQuery, *, span: str 
     return conn.execute(select(func.count()).select_from(Message).where(and_(*where))).scalar_one()
 
 
-def fetch_log_page(conn: Connection, principal: Principal, q: LogQuery) -> Page[dict]:
+# The log counts its emails exactly up to COUNT_LIMIT (reading at most that many index entries, a
+# few milliseconds however big the log); above it the page says "about N", N being PostgreSQL's own
+# estimate for the same query, and offers an exact count. A view that comes from a figure
+# (Deliverability's links, exact UTC bounds) is always counted exactly: the figure and its log must
+# agree. SQLite (the embedded demo) always counts exactly.
+COUNT_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class LogCount:
+    n: int
+    exact: bool
+
+
+def count_log_bounded(conn: Connection, principal: Principal, q: LogQuery, limit: int | None = None) -> LogCount:
+    """The log's size, exact up to `limit` (COUNT_LIMIT); above it PostgreSQL's estimate (never
+    below limit + 1)."""
+    limit = COUNT_LIMIT if limit is None else limit
+    where = and_(*log_where(principal, q))
+    if not is_postgresql(conn):
+        return LogCount(conn.execute(select(func.count()).select_from(Message).where(where)).scalar_one(), True)
+    upto = select(Message.id).where(where).limit(limit + 1).subquery()
+    n = conn.execute(select(func.count()).select_from(upto)).scalar_one()
+    if n <= limit:
+        return LogCount(n, True)
+    return LogCount(max(limit + 1, estimated_rows(conn, select(Message.id).where(where))), False)
+
+
+def estimated_rows(conn: Connection, stmt: Select) -> int:
+    """PostgreSQL's planner estimate of the rows `stmt` returns (EXPLAIN, nothing run)."""
+    sql = stmt.compile(conn)
+    processors = sql._bind_processors
+    params = {k: processors[k](v) if k in processors else v for k, v in sql.params.items()}
+    plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def about(n: int) -> int:
+    """An estimate rounded to what it can claim: two significant figures (414,837 -> 410,000)."""
+    if n < 100:
+        return n
+    step = 10 ** (len(str(n)) - 2)
+    return (n + step // 2) // step * step
+
+
+def fetch_log_page(conn: Connection, principal: Principal, q: LogQuery, *, exact: bool = False) -> Page[dict]:
+    """One page of the log and its size: exact when asked, when the view comes from a figure (exact
+    UTC bounds), or when it holds at most COUNT_LIMIT emails; else an estimate (Page.exact False)."""
     size = q.view.page_size
-    total = count_log(conn, principal, q)
-    page = clamp(q.view.page, total, size)
-    rows = conn.execute(log_select(principal, q).limit(size).offset((page - 1) * size)).mappings().all()
-    return Page([dict(r) for r in rows], total, page, size)
+    counted = _exact_count(conn, principal, q) if exact or q.view.sent_from is not None else count_log_bounded(conn, principal, q)
+    page = clamp(q.view.page, counted.n, size)
+    rows = _page_rows(conn, principal, q, page, size)
+    if not rows and page > 1 and not counted.exact:  # past the real end of an estimated log: count it
+        counted = _exact_count(conn, principal, q)
+        page = clamp(page, counted.n, size)
+        rows = _page_rows(conn, principal, q, page, size)
+    return Page([dict(r) for r in rows], counted.n, page, size, counted.exact)
+
+
+def _exact_count(conn: Connection, principal: Principal, q: LogQuery) -> LogCount:
+    return LogCount(count_log(conn, principal, q), True)
+
+
+def _page_rows(conn: Connection, principal: Principal, q: LogQuery, page: int, size: int):
+    """One page, found first as (id, sent_at) pairs (what the log's indexes hold: the skipped rows
+    of a deep page cost index entries, not table rows), then those rows read whole."""
+    order = _order(q.view.sort)
+    keys = (
+        select(Message.id, Message.sent_at)
+        .where(and_(*log_where(principal, q)))
+        .order_by(*order)
+        .limit(size)
+        .offset((page - 1) * size)
+        .subquery("page_keys")
+    )
+    rows = (
+        select(*LOG_COLUMNS)
+        .join_from(Message, keys, and_(Message.id == keys.c.id, Message.sent_at == keys.c.sent_at))
+        .where(Message.lender_id == q.lender_id)
+        .order_by(*order)
+    )
+    return conn.execute(rows).mappings().all()
 
 
 def email_types(conn: Connection, principal: Principal, lender_id: int) -> list[str]:

@@ -173,7 +173,11 @@ def _subject_text_default(context) -> str | None:
 
 class Message(Base):
     """One email to one recipient. `log_account_id` says whose Communication Log it belongs to:
-    NULL for the lender's own log, else the borrower account whose activity sent it."""
+    NULL for the lender's own log, else the borrower account whose activity sent it.
+
+    On PostgreSQL partitioned by month of `sent_at` (commlog.partitions, migration 0012): there the
+    primary key is (id, sent_at) and no foreign key points here (delivery_event and
+    suppression_removal name a message by id; ids stay unique, from one sequence)."""
 
     __tablename__ = "message"
 
@@ -234,8 +238,9 @@ Index("ix_account_lender_email", Account.lender_id, ACCOUNT_EMAIL)
 
 
 class DeliveryEvent(Base):
-    """A normalized provider event. (provider, provider_event_id) is unique, so re-ingesting a
-    webhook batch or re-running a check stores nothing twice."""
+    """A normalized provider event. (provider, provider_event_id, occurred_at) is unique, so
+    re-ingesting a webhook batch or re-running a check stores nothing twice. On PostgreSQL
+    partitioned by month of `occurred_at` (commlog.partitions; primary key (id, occurred_at))."""
 
     __tablename__ = "delivery_event"
 
@@ -258,7 +263,10 @@ class DeliveryEvent(Base):
     matched_by: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
-        UniqueConstraint("provider", "provider_event_id", name="uq_delivery_event_provider_event"),
+        # occurred_at too: on PostgreSQL the table is partitioned by it (commlog.partitions), and a
+        # partitioned table's unique keys must hold its partition key; a provider's event always
+        # carries the same time, so an event is still stored once (commlog.store.EVENT_KEY).
+        UniqueConstraint("provider", "provider_event_id", "occurred_at", name="uq_delivery_event_provider_event"),
         Index("ix_delivery_event_message", "message_id", "occurred_at"),
     )
 

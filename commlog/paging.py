@@ -11,9 +11,10 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Page(Generic[T]):
     rows: list[T]
-    total: int  # rows in the whole list
+    total: int  # rows in the whole list (exact, or the database's estimate: see `exact`)
     page: int  # 1-based, already clamped to the pages there are
     page_size: int
+    exact: bool = True  # False: `total` is an estimate, above a count the list stopped at (log_queries.COUNT_LIMIT)
 
     @property
     def num_pages(self) -> int:

@@ -346,6 +346,10 @@ class Settings:
     session_max_hours: float = field(default=DEFAULT_SESSION_MAX_HOURS, metadata=_about(
         "COMMLOG_SESSION_MAX_HOURS", "a signed-in session ends this many hours after its sign-in, active or not",
         _number("a number of hours above 0", lambda x: x > 0)))
+    retain_months: int | None = field(default=None, metadata=_about(
+        "COMMLOG_RETAIN_MONTHS", "PostgreSQL: keep this many months of messages and events (this month included); "
+        "older months' partitions are dropped whole, the Deliverability rollups kept (unset: keep everything)",
+        _int(1)))
     test_pg_url: DatabaseUrl = field(default_factory=lambda: DatabaseUrl(LOCAL_PG_SERVER_URL), metadata=_about(
         "COMMLOG_TEST_PG_URL", "developers: the PostgreSQL server the tests (and the deliverability bench) use",
         _database_url, secret=True))

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, select, text, update
 
 from commlog import rollups
-from commlog.db import insert_for
+from commlog.db import insert_for, is_postgresql
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
 from commlog.status import RETRY_WINDOW, StatusEvent, overall_status
 from commlog.vocabulary import DeliveryStatus, mask_of
@@ -48,7 +48,26 @@ def _chunks(items: Sequence, size: int = _IN_CHUNK):
 
 
 def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -> None:
-    """Insert, skipping events already stored (same provider and provider event id)."""
+    """Insert, skipping events already stored. An event is the same event when its provider and
+    provider event id are, whatever time each report gives it (an API may round it to the second
+    where the webhook did not): the message's stored ids are read first, and on PostgreSQL writers
+    of the same message take turns (a transaction-level advisory lock per message, taken in id
+    order), so two reports of one event arriving at once are stored once. The database's own key,
+    EVENT_KEY, holds the time too (monthly partitions, commlog.partitions) and catches the rest."""
+    if not events:
+        return
+    message_ids = sorted({e.message_id for e in events})
+    if is_postgresql(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(m) FROM unnest(CAST(:ids AS bigint[])) AS m"), {"ids": message_ids})
+    stored: set[tuple[str, str]] = set()
+    for chunk in _chunks(message_ids):
+        stored.update(tuple(r) for r in conn.execute(
+            select(DeliveryEvent.provider, DeliveryEvent.provider_event_id).where(DeliveryEvent.message_id.in_(chunk))))
+    fresh: dict[tuple[str, str], NewEvent] = {}
+    for e in events:
+        if (e.provider, e.provider_event_id) not in stored:
+            fresh.setdefault((e.provider, e.provider_event_id), e)
+    events = list(fresh.values())
     if not events:
         return
     rows = [
@@ -69,12 +88,18 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
         }
         for e in events
     ]
-    conn.execute(_insert_once(conn, DeliveryEvent), rows)
+    conn.execute(_insert_once(conn, DeliveryEvent, EVENT_KEY), rows)
 
 
-def _insert_once(conn: Connection, model):
-    """INSERT that skips rows whose (provider, provider_event_id) is already stored."""
-    return insert_for(conn, model).on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+# What makes a provider event the same event: stored once by it (models.DeliveryEvent's unique key;
+# the time is part of it because PostgreSQL partitions events by it, commlog.partitions).
+EVENT_KEY = ("provider", "provider_event_id", "occurred_at")
+UNMATCHED_EVENT_KEY = ("provider", "provider_event_id")
+
+
+def _insert_once(conn: Connection, model, key: tuple[str, ...]):
+    """INSERT that skips rows whose `key` is already stored."""
+    return insert_for(conn, model).on_conflict_do_nothing(index_elements=list(key))
 
 
 @dataclass(frozen=True)
@@ -105,7 +130,7 @@ def keep_unmatched(conn: Connection, events: Sequence[UnmatchedEventRow], now: d
         }
         for e in sorted(events, key=lambda e: e.provider_event_id)
     ]
-    return len(conn.execute(_insert_once(conn, UnmatchedEvent).returning(UnmatchedEvent.id), rows).all())
+    return len(conn.execute(_insert_once(conn, UnmatchedEvent, UNMATCHED_EVENT_KEY).returning(UnmatchedEvent.id), rows).all())
 
 
 def refresh_status(

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from commlog.db import make_engine
 from commlog.migrate import upgrade
@@ -41,6 +42,12 @@ def pg_database_url() -> Iterator[str]:
     except ServerUnreachable as exc:
         pytest.skip(str(exc))
     with db:
+        # A throwaway database: a commit need not wait for the disk (what a crash could lose is
+        # dropped anyway). Every later connection to it, the tests' servers' too, inherits this.
+        admin = create_engine(db.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{make_url(db.url).database}" SET synchronous_commit = off'))
+        admin.dispose()
         yield db.url
 
 

@@ -14,7 +14,9 @@ sessions: a rerun of /floor, a page that only checks the login, draws the menu a
 
 Needs PostgreSQL, Debian's chromium and haproxy (bin/start-cluster installs it); skips otherwise.
 `--repeat` is the rounds each session walks (each interaction once per round); after `--`,
-`--sessions 1,4,8` sets the concurrent sessions (default 1, 4 and 8).
+`--sessions 1,4,8` sets the concurrent sessions (default 1, 4 and 8) and `--rounds N` the rounds
+when another bench of the same run (`--only log,browser`, one seeded database per size) wants
+`--repeat` for itself.
 """
 
 from __future__ import annotations
@@ -207,10 +209,11 @@ def run(ctx: BenchContext) -> int:
     if missing:
         ctx.print(f"browser: skipped, it needs {' and '.join(missing)}")
         return 0
-    rounds = ctx.repeat
+    extra = list(ctx.extra)
+    rounds = int(extra[extra.index("--rounds") + 1]) if "--rounds" in extra else ctx.repeat
     levels = SESSIONS
-    if "--sessions" in ctx.extra:
-        levels = tuple(int(x) for x in ctx.extra[list(ctx.extra).index("--sessions") + 1].split(","))
+    if "--sessions" in extra:
+        levels = tuple(int(x) for x in extra[extra.index("--sessions") + 1].split(","))
     missed: list[str] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMMLOG_", "STREAMLIT_"))}
     env |= {"COMMLOG_PROVIDER": "sandbox", "COMMLOG_BENCH_FLOOR_PAGE": "1", "PYTHONUNBUFFERED": "1"}

@@ -12,9 +12,15 @@ in the same run: read the lender's whole log (every message of that lender; for 
 every borrower account) into pandas with pd.read_sql, then filter, sort and slice in pandas.
 Both must return the same rows (checked). Peak memory (tracemalloc) of a page query at every N.
 
-Targets (issue 2), judged at N >= 1,000,000 (smaller sizes are shown for the trend): every median
-< 50 ms and >= 20x faster than the naive way; page-query memory that does not grow with N. Rows must
-match the naive way's at every size.
+Targets, judged at N >= 1,000,000 (smaller sizes are shown for the trend): on SQLite (issue 2) every
+median < 50 ms and >= 20x faster than the naive way; on PostgreSQL (issue 16, at 1M and 10M) every
+p95 <= 50 ms and >= 100x; the recipient search for part of a name or address < 150 ms; page-query
+memory that does not grow with N. Rows must match the naive way's at every size; a total above
+log_queries.COUNT_LIMIT is PostgreSQL's estimate ("about N", shown beside the exact count the naive
+way found) and is right when the naive way also finds more than the limit.
+
+At 10M the naive way reads millions of rows into pandas per run: `--naive-repeat 1` keeps the run
+within the hour.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from sqlalchemy import Connection, func, select, text
 
 from commlog.bench import BenchContext, register
 from commlog.bench.stats import Timing, peak_memory_mb, timed
-from commlog.log_queries import AccountRow, fetch_log_page, search_borrowers, typeahead_order
+from commlog.log_queries import COUNT_LIMIT, AccountRow, about, fetch_log_page, search_borrowers, typeahead_order
 from commlog.log_view import LogQuery, LogView
 from commlog.models import Account, Lender, Message
 from commlog.principal import Principal, Role
@@ -47,6 +53,7 @@ TARGET_MEDIAN_MS = 50.0
 TARGET_FRAGMENT_MS = 150.0  # the recipient search for part of a name / address
 TYPO_DOMAIN = "gmial.com"  # one of the demo's misspelt domains (commlog.demo.catalog.TYPOS)
 TARGET_RATIO = 20.0
+TARGET_RATIO_PG = 100.0  # issue 16, PostgreSQL at 1M and 10M: p95 <= 50 ms and >= 100x the naive way
 TARGET_AT = 1_000_000  # the issue's targets are for 1M messages
 PAGE_SIZE = 50
 DEEP_PAGE = 200
@@ -165,18 +172,22 @@ def run(ctx: BenchContext) -> int:
             for label, f in cases:
                 page = fetch_log_page(conn, principal, f)
                 naive_rows, naive_total = _naive_log(conn, lender_id, f)
-                same = [r["id"] for r in page.rows] == [int(i) for i in naive_rows["id"]] and page.total == naive_total
+                # An estimated total ("about N") is right when more than COUNT_LIMIT emails match.
+                right_total = page.total == naive_total if page.exact else naive_total > COUNT_LIMIT
+                same = [r["id"] for r in page.rows] == [int(i) for i in naive_rows["id"]] and right_total
                 fast = timed(lambda f=f: fetch_log_page(conn, principal, f), ctx.repeat, warmup=1)
                 slow = timed(lambda f=f: _naive_log(conn, lender_id, f), ctx.naive_repeat)
                 if page.page != f.view.page:
                     label += f" (last: {page.page})"
-                rows.append(_row(n, label, fast, slow, page.total, same, missed))
+                if not page.exact:
+                    label += f" (about {about(page.total):,}; exactly {naive_total:,})"
+                rows.append(_row(n, label, fast, slow, page.total, same, missed, pg=ctx.is_postgresql))
             hits = search_borrowers(conn, principal, lender_id, q)
             naive_hits = _naive_typeahead(conn, lender_id, q)
             same = [h.id for h in hits] == [int(i) for i in naive_hits["id"]]
             fast = timed(lambda: search_borrowers(conn, principal, lender_id, q), ctx.repeat, warmup=1)
             slow = timed(lambda: _naive_typeahead(conn, lender_id, q), ctx.naive_repeat)
-            rows.append(_row(n, f"borrower type-ahead {q!r}", fast, slow, len(hits), same, missed))
+            rows.append(_row(n, f"borrower type-ahead {q!r}", fast, slow, len(hits), same, missed, pg=ctx.is_postgresql))
             name = conn.execute(select(Account.name).where(Account.id == borrower_id)).scalar_one().lower()
             searches = [("recipient search, whole address", email, TARGET_MEDIAN_MS)] + [
                 (f"recipient search, part of a name / address {part!r}", part, TARGET_FRAGMENT_MS)
@@ -189,7 +200,7 @@ def run(ctx: BenchContext) -> int:
                 slow = timed(lambda t=typed: _naive_recipient_search(conn, lender_id, t), ctx.naive_repeat)
                 if res.more_recipients:
                     label += f" ({len(res.recipients)}+ recipients)"
-                rows.append(_row(n, label, fast, slow, res.total, same, missed, target))
+                rows.append(_row(n, label, fast, slow, res.total, same, missed, target, pg=ctx.is_postgresql))
             first = cases[0][1]
             memory.append([
                 n,
@@ -218,16 +229,21 @@ def run(ctx: BenchContext) -> int:
     if max(ctx.sizes) < TARGET_AT:
         ctx.print(f"Rows match the naive way. Targets are judged at N >= {TARGET_AT:,} (add it to --sizes).")
     else:
-        ctx.print(f"Targets met at N >= {TARGET_AT:,}: every median < {TARGET_MEDIAN_MS:.0f} ms (recipient search for part of a "
-                  f"name / address: < {TARGET_FRAGMENT_MS:.0f} ms) and >= {TARGET_RATIO:.0f}x faster than naive; memory flat in N.")
+        ctx.print(f"Targets met at N >= {TARGET_AT:,}: every {'p95' if ctx.is_postgresql else 'median'} <= "
+                  f"{TARGET_MEDIAN_MS:.0f} ms (recipient search for part of a "
+                  f"name / address: < {TARGET_FRAGMENT_MS:.0f} ms) and >= {TARGET_RATIO_PG if ctx.is_postgresql else TARGET_RATIO:.0f}x "
+                  "faster than naive; memory flat in N.")
     return 0
 
 
 def _row(n: int, label: str, fast: Timing, slow: Timing, total: int, same: bool, missed: list[str],
-         target_ms: float = TARGET_MEDIAN_MS) -> list:
+         target_ms: float = TARGET_MEDIAN_MS, *, pg: bool = False) -> list:
+    """SQLite: issue 2's targets (median, 20x). PostgreSQL: issue 16's (p95 <= 50 ms, 100x; the
+    recipient search for a fragment keeps its own 150 ms)."""
     ratio = slow.median_ms / fast.median_ms if fast.median_ms > 0 else float("inf")
     judged = n >= TARGET_AT
-    ok = same and (not judged or (fast.median_ms < target_ms and ratio >= TARGET_RATIO))
+    took, least = (fast.p95_ms, TARGET_RATIO_PG) if pg else (fast.median_ms, TARGET_RATIO)
+    ok = same and (not judged or (took <= target_ms and ratio >= least))
     if not ok:
         missed.append(f"{label} at N={n:,}" + ("" if same else " (rows differ from the naive way)"))
     return [n, label, fast.median_ms, fast.p95_ms, slow.median_ms, slow.p95_ms, f"{ratio:,.0f}x", total,

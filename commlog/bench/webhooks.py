@@ -8,19 +8,28 @@ and SendGrid-shaped events (processed, delivered or bounce, open, deferred) in r
   receiver does for one POST (PostgreSQL: ANALYZE after the first batches, as autovacuum would);
 * replay: the same batches again (SendGrid's retries): nothing may be stored twice;
 * one event per transaction: a sample of `--single-events` events, each on its own;
-* http (SQLite): signed POSTs over loopback to the real receiver (uvicorn), `--http-clients` at once.
+* http (SQLite): signed POSTs over loopback to the real receiver (uvicorn), `--http-clients` at once;
+* cluster (PostgreSQL, issue 16): `--replicas` app servers (`launcher.py`, started by
+  commlog.cluster.Cluster behind Debian's haproxy, on a temporary database) take signed POSTs sent
+  round-robin through haproxy by `--http-clients` senders; then every batch is posted once more
+  (SendGrid's retries). Each replica's share is read from haproxy's request log.
 
 After each mode the rows are counted: lost = expected - stored, doubled = stored - distinct ids.
-Target: batched on SQLite >= 5,000 events/s with zero lost or doubled. Exit status 1 if missed.
+Targets: batched on SQLite >= 5,000 events/s; the cluster >= 10,000 events/s combined; zero lost or
+doubled everywhere. Exit status 1 if one is missed.
 
-    python -m commlog.bench.webhooks [--events 20000] [--batch-size 500] [--pg-url URL]
+    python -m commlog.bench.webhooks [--events 20000] [--batch-size 500] [--pg-url URL] [--replicas 2]
+    python -m commlog bench --only webhooks -- --replicas 2 --http-clients 8
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import re
+import shutil
 import socket
 import sys
 import threading
@@ -29,6 +38,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, func, insert, select
 
@@ -42,6 +52,8 @@ from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 from commlog.webhooks.ingest import ingest_sendgrid_batch
 
 TARGET_SQLITE_EVENTS_PER_S = 5000
+TARGET_CLUSTER_EVENTS_PER_S = 10_000  # issue 16, point 6: webhooks across replicas on PostgreSQL
+CLUSTER_BACKEND = "postgresql cluster"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
@@ -54,6 +66,7 @@ class Row:
     stored: int
     expected: int
     distinct: int
+    share: bool = False  # one replica's part of the row above it: no rows of its own to count
 
     @property
     def per_second(self) -> float:
@@ -248,6 +261,194 @@ def bench_http(n_events: int, batch_size: int, clients: int) -> Row:
             sock.close()
 
 
+# -- cluster: replicas of the app server behind haproxy, on PostgreSQL ------------------------------
+
+# haproxy's `option httplog` line for a webhook post (commlog.cluster logs every request to stdout):
+#   127.0.0.1:41234 [30/Nov/2026:18:05:00.123] commlog webhooks/app1 0/0/0/12/12 200 173 - - ---- … "POST /webhooks/sendgrid HTTP/1.1"
+# the date is when haproxy accepted the connection (local time); the timers are TR/Tw/Tc/Tr/Ta (ms):
+# Tr is the replica's answer time.
+_HAPROXY_POST = re.compile(
+    r"\[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] \S+ webhooks/(\S+) -?\d+/-?\d+/-?\d+/(-?\d+)/-?\d+ (\d{3}) "
+    r".*\"POST /webhooks/sendgrid "
+)
+
+
+@dataclass
+class ReplicaShare:
+    """What one replica answered in one phase, read from haproxy's request log."""
+
+    name: str
+    posts: int = 0  # answered 2xx
+    refused: int = 0  # answered anything else (the sender posted those again)
+    answer_ms: float = 0.0  # total of haproxy's Tr (the replica's answer time) over its 2xx posts
+
+    @property
+    def mean_ms(self) -> float:
+        return self.answer_ms / self.posts if self.posts else 0.0
+
+
+def replica_shares(log_text: str, accepted_from: float = 0.0) -> dict[str, ReplicaShare]:
+    """Per replica (haproxy's server name), the webhook posts of this stretch of haproxy's log that
+    haproxy accepted at or after `accepted_from` (a Unix time; haproxy writes a line when the request
+    ends, so an earlier post's line may come after a phase began)."""
+    shares: dict[str, ReplicaShare] = {}
+    for m in _HAPROXY_POST.finditer(log_text):
+        accepted, name, answer_ms, status = m.groups()
+        if datetime.strptime(accepted, "%d/%b/%Y:%H:%M:%S.%f").timestamp() < accepted_from:  # naive: local, as haproxy
+            continue
+        share = shares.setdefault(name, ReplicaShare(name))
+        if status.startswith("2"):
+            share.posts += 1
+            share.answer_ms += max(0, int(answer_ms))
+        else:
+            share.refused += 1
+    return dict(sorted(shares.items()))
+
+
+class _LogMark:
+    """Where haproxy's log stood: `since()` is what it wrote after, for posts accepted after, once it
+    holds `posts` answers (haproxy writes a line when a request ends, a moment after the client has
+    its answer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.at = int(time.time() * 1000) / 1000  # haproxy logs milliseconds
+
+    def since(self, posts: int, wait: float = 15.0) -> dict[str, ReplicaShare]:
+        deadline = time.monotonic() + wait
+        while True:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                shares = replica_shares(f.read().decode(errors="replace"), self.at)
+            if sum(s.posts + s.refused for s in shares.values()) >= posts or time.monotonic() > deadline:
+                return shares
+            time.sleep(0.1)
+
+
+def _haproxy() -> str | None:
+    found = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    return found if os.access(found, os.X_OK) else None
+
+
+def _post_all(url: str, key, bodies: Sequence[bytes], clients: int, attempts: int = 5) -> tuple[float, int]:
+    """Post every body, signed now, `clients` at a time, each again (as SendGrid retries) until it is
+    answered 2xx; returns (wall seconds, posts answered otherwise). Signing is done before the clock."""
+    import httpx
+
+    from commlog.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_for_tests
+
+    ts = str(int(time.time()))
+    signed = [(b, {SIGNATURE_HEADER: sign_for_tests(key, ts, b), TIMESTAMP_HEADER: ts,
+                   "Content-Type": "application/json"}) for b in bodies]
+    refused = 0
+    lock = threading.Lock()
+    local = threading.local()
+    made: list[httpx.Client] = []  # one client (its keep-alive connection) per sender thread
+
+    def post(item: tuple[bytes, dict]) -> None:
+        nonlocal refused
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=120)
+            made.append(local.client)
+        body, headers = item
+        for attempt in range(1, attempts + 1):
+            try:
+                status = local.client.post(url, content=body, headers=headers).status_code
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            if status == 200:
+                return
+            with lock:
+                refused += 1
+            if attempt == attempts:
+                raise RuntimeError(f"a batch was refused {attempts} times (last answer: {status})")
+            time.sleep(0.2 * attempt)
+
+    try:
+        with ThreadPoolExecutor(clients) as pool:
+            secs = timed(lambda: list(pool.map(post, signed))).seconds
+    finally:
+        for c in made:
+            c.close()
+    return secs, refused
+
+
+def bench_cluster(
+    pg_url: str,
+    n_events: int,
+    batch_size: int,
+    clients: int,
+    replicas: int,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> tuple[list[Row], list[str]]:
+    """Signed POSTs through haproxy to `replicas` app servers (commlog.cluster.Cluster: `launcher.py`,
+    what serves /webhooks/ in production) on a temporary PostgreSQL database, then every batch again.
+    Raises ServerUnreachable when no PostgreSQL answers at `pg_url`."""
+    import tempfile
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from commlog.cluster import Cluster
+    from commlog.webhooks.app import SENDGRID_PATH
+    from commlog.webhooks.signature import public_key_b64
+
+    haproxy = _haproxy()
+    if haproxy is None:
+        return [], ["cluster: haproxy is not installed (apt-get install haproxy): skipped"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    bodies = [json.dumps(b).encode() for b in batches_of(make_events(n_events), batch_size)]
+    mode = f"http, {replicas} replicas via haproxy, {clients} clients"
+    rows: list[Row] = []
+    notes: list[str] = []
+    with TempDatabase.create(pg_url, prefix="commlog_bench") as db, \
+            tempfile.TemporaryDirectory(prefix="commlog-bench-cluster-") as run_dir:
+        engine = db.engine
+        upgrade(engine)
+        seed_messages(engine, (n_events + 3) // 4)
+        _analyze(engine)
+        env = {k: v for k, v in os.environ.items() if k != "COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE"}
+        env |= {"SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_b64(key), "PYTHONUNBUFFERED": "1"}
+        progress(f"cluster: starting {replicas} replicas of launcher.py behind haproxy")
+        cluster = Cluster(db.url, Path(run_dir), replicas=replicas, env=env, haproxy=haproxy)
+        cluster.start()
+        try:
+            url = cluster.url + SENDGRID_PATH
+            log_path = Path(run_dir) / "haproxy.log"
+            # Warm-up, not counted: a signed empty batch per replica and client makes each replica's
+            # engine and connections and runs its first matching pass, as in a server already running.
+            warm_up = [b"[]"] * (replicas * max(clients, 2))
+            mark = _LogMark(log_path)
+            _post_all(url, key, warm_up, clients)
+            mark.since(len(warm_up))  # their log lines are written before the first phase's mark
+
+            for label, expected_posts in ((mode, len(bodies)), ("replay via haproxy (all duplicates)", len(bodies))):
+                progress(f"cluster: {label}: {n_events} events in {len(bodies)} signed posts")
+                mark = _LogMark(log_path)
+                secs, refused = _post_all(url, key, bodies, clients)
+                shares = mark.since(expected_posts)
+                stored, distinct = counts(engine)
+                rows.append(Row(CLUSTER_BACKEND, label, n_events, secs, stored, n_events, distinct))
+                answered = sum(s.posts for s in shares.values())
+                for s in shares.values():
+                    events = round(n_events * s.posts / answered) if answered else 0
+                    rows.append(Row(CLUSTER_BACKEND, f"  {s.name}: {s.posts} posts, {s.mean_ms:.0f} ms mean answer",
+                                    events, secs, 0, 0, 0, share=True))
+                if refused:
+                    notes.append(f"cluster {label}: {refused} posts answered other than 200 and posted again")
+                if answered != expected_posts:
+                    notes.append(f"cluster {label}: haproxy's log shows {answered} posts answered 2xx of {expected_posts}")
+        except BaseException:
+            for m in cluster.members:
+                tail = cluster.log_tail(m, 1500)
+                if tail.strip():
+                    print(f"--- {m.name} log (tail) ---\n{tail}", file=sys.stderr, flush=True)
+            raise
+        finally:
+            cluster.stop()
+    return rows, notes
+
+
 # -- both backends ---------------------------------------------------------------------------------
 
 
@@ -258,23 +459,35 @@ def run_all(
     pg_url: str | None = LOCAL_SERVER_URL,
     http_clients: int = 4,
     progress: Callable[[str], None] = lambda _m: None,
+    replicas: int = 2,
+    cluster_events: int | None = None,
+    only_cluster: bool = False,
 ) -> tuple[list[Row], list[str]]:
-    rows = bench_backend("sqlite", None, n_events, batch_size, single_events, progress)
-    if http_clients > 0:
-        progress(f"sqlite: signed HTTP posts, {http_clients} clients")
-        rows.append(bench_http(n_events, batch_size, http_clients))
+    rows: list[Row] = []
+    if not only_cluster:
+        rows += bench_backend("sqlite", None, n_events, batch_size, single_events, progress)
+        if http_clients > 0:
+            progress(f"sqlite: signed HTTP posts, {http_clients} clients")
+            rows.append(bench_http(n_events, batch_size, http_clients))
     if not pg_url:
-        return rows, ["PostgreSQL: no server URL given, skipped"]
+        return rows, ["PostgreSQL: no server URL given, skipped" + (" (and the cluster with it)" if replicas > 0 else "")]
+    notes: list[str] = []
     try:
-        rows += bench_backend("postgresql", pg_url, n_events, batch_size, single_events, progress)
+        if not only_cluster:
+            rows += bench_backend("postgresql", pg_url, n_events, batch_size, single_events, progress)
+        if replicas > 0:
+            cluster_rows, notes = bench_cluster(pg_url, cluster_events or n_events, batch_size, max(1, http_clients),
+                                                replicas, progress)
+            rows += cluster_rows
     except ServerUnreachable as exc:
         return rows, [f"{exc}: skipped"]
-    return rows, []
+    return rows, notes
 
 
 def format_table(rows: Sequence[Row]) -> str:
     return table(["backend", "mode", "events", "seconds", "events/s", "rows", "lost", "doubled"],
-                 [[r.backend, r.mode, r.events, r.seconds, f"{r.per_second:,.0f}", r.stored, r.lost, r.doubled] for r in rows],
+                 [[r.backend, r.mode, r.events, r.seconds, f"{r.per_second:,.0f}", *(("", "", "") if r.share else
+                   (r.stored, r.lost, r.doubled))] for r in rows],
                  align="llrrrrrr")
 
 
@@ -282,16 +495,27 @@ def verdict(rows: Sequence[Row]) -> tuple[bool, list[str]]:
     lines = []
     ok = True
     for r in rows:
-        if r.lost or r.doubled:
+        if not r.share and (r.lost or r.doubled):
             ok = False
             lines.append(f"FAIL {r.backend} {r.mode}: {r.lost} lost, {r.doubled} doubled")
+    clean_all = ok  # no row lost or doubled an event (what the target lines say, whatever the speed)
     sqlite_batched = next((r for r in rows if r.backend == "sqlite" and r.mode.startswith("batched")), None)
     if sqlite_batched is not None:
         met = sqlite_batched.per_second >= TARGET_SQLITE_EVENTS_PER_S
         ok &= met
         lines.append(
             f"{'PASS' if met else 'FAIL'} SQLite batched ingestion {sqlite_batched.per_second:,.0f} events/s "
-            f"(target >= {TARGET_SQLITE_EVENTS_PER_S:,}), zero lost or doubled: {'yes' if ok else 'no'}"
+            f"(target >= {TARGET_SQLITE_EVENTS_PER_S:,}), zero lost or doubled: {'yes' if clean_all else 'no'}"
+        )
+    cluster = [r for r in rows if r.backend == CLUSTER_BACKEND and not r.share]
+    if cluster:
+        first = cluster[0]
+        clean = all(not (r.lost or r.doubled) for r in cluster)
+        met = first.per_second >= TARGET_CLUSTER_EVENTS_PER_S and clean
+        ok &= met
+        lines.append(
+            f"{'PASS' if met else 'FAIL'} PostgreSQL cluster ({first.mode}) {first.per_second:,.0f} events/s combined "
+            f"(target >= {TARGET_CLUSTER_EVENTS_PER_S:,}), zero lost or doubled incl. the replay: {'yes' if clean else 'no'}"
         )
     singles = {r.backend: r for r in rows if r.mode == "1 event/tx"}
     for r in rows:
@@ -308,7 +532,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=500, help="events per POST / transaction (default 500)")
     parser.add_argument("--single-events", type=int, default=2000,
                         help="sample size for one-event-per-transaction (default 2000; 0 skips)")
-    parser.add_argument("--http-clients", type=int, default=4, help="concurrent HTTP clients for the loopback run (0 skips)")
+    parser.add_argument("--http-clients", type=int, default=4,
+                        help="concurrent HTTP senders for the loopback run (0 skips it) and the cluster (default 4)")
+    parser.add_argument("--replicas", type=int, default=2,
+                        help="app servers behind haproxy for the PostgreSQL cluster run (default 2; 0 skips it)")
+    parser.add_argument("--cluster-events", type=int, default=0,
+                        help="events for the cluster run (default: --events)")
+    parser.add_argument("--only-cluster", action="store_true", help="run the cluster mode alone")
     parser.add_argument("--pg-url", default=settings().bench_pg_url.reveal(),
                         help="PostgreSQL server to create a temporary database on (empty: skip)")
 
@@ -321,6 +551,9 @@ def run(args: argparse.Namespace) -> int:
         pg_url=args.pg_url or None,
         http_clients=args.http_clients,
         progress=lambda m: print(f"... {m}", file=sys.stderr, flush=True),
+        replicas=max(0, args.replicas),
+        cluster_events=args.cluster_events or None,
+        only_cluster=args.only_cluster,
     )
     print("Webhook ingestion (SendGrid Event Webhook batches)")
     print(format_table(rows))

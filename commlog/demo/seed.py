@@ -26,7 +26,7 @@ from itertools import accumulate
 
 from sqlalchemy import Engine, func, select
 
-from commlog import auth
+from commlog import auth, partitions
 from commlog.db import is_postgresql, is_sqlite
 from commlog.demo import catalog, personas
 from commlog.demo.names import local_part, person, staff_local_part
@@ -427,6 +427,8 @@ def seed_demo(engine: Engine, cfg: SeedConfig = SeedConfig(), progress: bool = T
             if is_sqlite(conn):
                 conn.exec_driver_sql("PRAGMA cache_size=-400000")
                 conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+            # PostgreSQL: the months this history covers, before it is copied in (commlog.partitions)
+            partitions.ensure_months(conn, _dt(b.start_us), partitions.add_months(partitions.month_of(anchor), partitions.MONTHS_AHEAD))
             w = _Writer(conn)
             # On an empty log, build the secondary indexes once at the end (a sort) instead of
             # maintaining them row by row: several times faster. Same transaction, same indexes.

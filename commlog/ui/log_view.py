@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy import Engine
 
-from commlog.log_queries import AccountRow, LenderRow, fetch_log_page
+from commlog.log_queries import COUNT_LIMIT, AccountRow, LenderRow, about, fetch_log_page
 from commlog.log_view import DEFAULT_PAGE_SIZE, PAGE_SIZES, LogView
 from commlog.principal import Principal
+from commlog.ui.boundary import safe_callback
 from commlog.ui.choices import choose, same_labels
 from commlog.ui.email_dialogs import open_dialogs, render_selection_bar
 from commlog.ui.export_panel import render_export_panel
@@ -23,6 +24,12 @@ from commlog.ui.log_controls import K, quiet_page_state_warning
 from commlog.ui.log_selection import LOG
 from commlog.ui.log_table import render_log_table
 from commlog.unit_of_work import reading
+
+
+@safe_callback
+def _count_exactly(signature: LogView) -> None:
+    """This view (whatever its page) is counted exactly until a filter changes."""
+    st.session_state[K + "exact_for"] = signature
 
 
 def render_log(engine: Engine, principal: Principal, view: LogView, lender: LenderRow, account: AccountRow | None,
@@ -39,7 +46,7 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
 
     query = view.query(lender.id, tz, now)
     with reading(engine, principal) as conn:
-        page = fetch_log_page(conn, principal, query)
+        page = fetch_log_page(conn, principal, query, exact=ss.get(K + "exact_for") == signature)
     if page.page != view.page:
         view = replace(view, page=page.page)
         ss[K + "page"] = page.page
@@ -54,12 +61,20 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
     else:
         whose = f"{plain(lender.name)}: lender's own log"
     count, why = st.columns([3, 1], vertical_alignment="center")
-    count.markdown(f"**{page.total:,}** email{'s' if page.total != 1 else ''} in {whose}")
+    if page.exact:
+        count.markdown(f"**{page.total:,}** email{'s' if page.total != 1 else ''} in {whose}")
+    else:
+        count.markdown(f"**About {about(page.total):,}** emails in {whose}")
     if account:
         with why:
             page_link("pages/why.py", f"Why didn't {account.name.split()[0]} get it?", icon="🩺",
                       query_params={"account": str(account.id)})
     st.caption(f"Times in {tz.key}. Status: did our mail servers send it. Delivery status: did the receiving server take it.")
+    if not page.exact:
+        note, button = st.columns([3, 1], vertical_alignment="center")
+        note.caption(f"More than {COUNT_LIMIT:,} emails match, so the number is the database's estimate: counting "
+                     "every one would slow each page. The emails listed are exact.")
+        button.button("Count exactly", key=K + "count_exactly", icon="🔢", on_click=_count_exactly, args=(signature,))
 
     LOG.keep_only([r["id"] for r in page.rows])
     if page.total == 0:
@@ -77,7 +92,8 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
         with size:
             choose(st.selectbox, "Rows per page", same_labels(list(PAGE_SIZES)), key=K + "size",
                    default=DEFAULT_PAGE_SIZE, persist_state="page")
-        st.caption(f"Page {page.page} of {page.num_pages:,}.")
+        st.caption(f"Page {page.page} of {page.num_pages:,}." if page.exact else
+                   f"Page {page.page} of about {about(page.num_pages):,}.")
 
     with st.expander("Export failures as CSV", icon="⬇️"):
         render_export_panel(engine, principal, query, tz)

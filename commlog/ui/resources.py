@@ -7,8 +7,8 @@ import logging
 import streamlit as st
 from sqlalchemy import Engine
 
-from commlog import config
-from commlog.db import make_engine
+from commlog import config, partitions
+from commlog.db import is_postgresql, make_engine
 from commlog.settings import SettingsError, settings
 from commlog.ui.format import plain
 
@@ -47,6 +47,9 @@ def _bootstrapped(url: str) -> str:
 
     result = ensure_database(url)
     log.info("database ready: %s", result)
+    # PostgreSQL: the months ahead and retention, once a day in this process too (commlog.partitions)
+    if is_postgresql(url):
+        partitions.start_daily(lambda: _engine_for(url), url)
     return url
 
 

@@ -90,6 +90,7 @@ COMMLOG_MESSAGE_ID_ARG = "commlog_message_id"
 # How long before an event without a message id the email it is about may have been sent (see above).
 ADDRESS_MATCH_WINDOW = timedelta(days=7)
 _IN_CHUNK = 500
+_PG_IN_CHUNK = 10_000
 
 T = TypeVar("T")
 
@@ -229,6 +230,12 @@ def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + size]
 
 
+def _in_chunk(conn: Connection) -> int:
+    """How many values one `_in` takes: on PostgreSQL they are one array parameter, so a batch's
+    values go in one query; SQLite binds each value, and its variable limit bounds the list."""
+    return _PG_IN_CHUNK if is_postgresql(conn) else _IN_CHUNK
+
+
 def _in(conn: Connection, column, values: Sequence):
     """`column IN (values)`; on PostgreSQL `column = ANY(:array)`: one parameter instead of hundreds,
     which psycopg and the planner handle some 50 times faster for batch-sized lists."""
@@ -252,7 +259,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
     # 1. custom arg commlog_message_id = message.id (same provider, same recipient).
     by_id: dict[int, _Candidate] = {}
     wanted_ids = sorted({e.commlog_message_id for e in events if e.commlog_message_id is not None})
-    for chunk in _chunks(wanted_ids):
+    for chunk in _chunks(wanted_ids, _in_chunk(conn)):
         for c in _candidates(conn, and_(_in(conn, Message.id, chunk), Message.provider == PROVIDER)):
             by_id[c.id] = c
     for i, e in enumerate(events):
@@ -265,7 +272,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
         {k for i, e in enumerate(events) if found[i] is None for k in (e.sg_message_id, e.x_message_id) if k}
     )
     by_pmid: dict[str, list[_Candidate]] = defaultdict(list)
-    for chunk in _chunks(keys):
+    for chunk in _chunks(keys, _in_chunk(conn)):
         for c in _candidates(conn, and_(Message.provider == PROVIDER, _in(conn, Message.provider_message_id, chunk))):
             by_pmid[c.provider_message_id].append(c)
     for i, e in enumerate(events):
@@ -341,7 +348,7 @@ def _newest_sent_before(conn: Connection, events: Sequence[WebhookEvent]) -> dic
 
 def _existing_ids(conn: Connection, table, ids: Sequence[str], provider: str = PROVIDER) -> set[str]:
     seen: set[str] = set()
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in _chunks(sorted(set(ids)), _in_chunk(conn)):
         seen.update(
             conn.execute(
                 select(table.provider_event_id).where(table.provider == provider, _in(conn, table.provider_event_id, chunk))
@@ -369,9 +376,14 @@ def _lock_messages(conn: Connection, message_ids: Iterable[int]) -> None:
     the status updates that follow can no longer deadlock either."""
     if not is_postgresql(conn):
         return
-    for chunk in _chunks(sorted(set(message_ids))):
+    for chunk in _chunks(sorted(set(message_ids)), _in_chunk(conn)):
         locking = select(Message.id).where(_in(conn, Message.id, chunk)).order_by(Message.id)
         conn.execute(locking.with_for_update(key_share=True)).all()  # FOR NO KEY UPDATE
+
+
+def _new_event(e: WebhookEvent, c: _Candidate) -> NewEvent:
+    new = e.to_new_event(c.id, c.lender_id)
+    return new if c.matched_by is None else replace(new, matched_by=c.matched_by)
 
 
 def _store_matched(conn: Connection, matched: Sequence[tuple[WebhookEvent, _Candidate]], now: datetime) -> int:
@@ -382,8 +394,7 @@ def _store_matched(conn: Connection, matched: Sequence[tuple[WebhookEvent, _Cand
     already = _existing_ids(conn, DeliveryEvent, [e.provider_event_id for e, _ in matched])
     # Sorted by event id: concurrent writers of overlapping events take index locks in one order.
     new = sorted(
-        (replace(e.to_new_event(c.id, c.lender_id), matched_by=c.matched_by)
-         for e, c in matched if e.provider_event_id not in already),
+        (_new_event(e, c) for e, c in matched if e.provider_event_id not in already),
         key=lambda n: n.provider_event_id,
     )
     if new:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, delete, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from commlog import audit, rollups
+from commlog import audit, partitions, rollups
 from commlog import deliverability as D
 from commlog import log_queries as Q
 from commlog.db import make_engine
@@ -166,11 +166,15 @@ def test_every_lender_owned_table_has_row_level_security(pg_engine):
     with pg_engine.connect() as conn:
         flags = {r.relname: (r.relrowsecurity, r.relforcerowsecurity) for r in conn.execute(text(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"))}
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"))}
         policies = {r.tablename: r for r in conn.execute(text(
             "SELECT tablename, cmd, qual, with_check FROM pg_policies WHERE schemaname = current_schema() "
             "AND policyname = 'commlog_lender_scope'"))}
-    for table in sorted(owned | {"unmatched_event"}):
+        # PostgreSQL's monthly partitions (commlog.partitions): each is a table of its own for RLS
+        parts = set(conn.execute(text("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                      "WHERE n.nspname = current_schema() AND c.relispartition AND c.relkind = 'r'")).scalars())
+    assert {"message_default", "delivery_event_default"} <= parts
+    for table in sorted(owned | {"unmatched_event"} | parts):
         assert flags.get(table) == (True, True), f"{table}: row-level security not enabled and forced"
         assert table in policies, f"{table}: no row-level security policy (add one in a migration)"
         p = policies[table]
@@ -194,6 +198,22 @@ def test_a_lender_scoped_query_without_where_sees_only_its_lender(app_engine, wo
         assert conn.execute(text(SETTING_SQL)).scalar() == str(a)
 
 
+def test_a_months_partition_read_by_name_shows_only_the_scoped_lenders_rows(app_engine, world):
+    """Row-level security applies to the table a query names: each partition has the policies too."""
+    month = partitions.partition_name("message", partitions.month_of(datetime.now(UTC)))
+    events = partitions.partition_name("delivery_event", partitions.month_of(datetime.now(UTC)))
+    a, b = world["a"], world["b"]
+    with all_lenders(), app_engine.connect() as conn:
+        assert _lenders_seen(conn, month) == {a, b}  # the world's emails are this month's
+    with lender_scope(a), app_engine.connect() as conn:
+        assert _lenders_seen(conn, month) == {a}
+        assert _lenders_seen(conn, events) <= {a}
+        assert "Bravo secret subject" not in (conn.execute(text(f"SELECT string_agg(subject, '|') FROM {month}")).scalar() or "")
+    with app_engine.connect() as conn:  # no scope: nothing, through the partition as through the table
+        assert conn.execute(text(f"SELECT count(*) FROM {month}")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM message_default")).scalar() == 0
+
+
 def test_the_declared_all_lenders_scope_sees_every_lender(app_engine, world):
     a, b = world["a"], world["b"]
     with all_lenders(), app_engine.connect() as conn:
@@ -214,7 +234,10 @@ def _secured_tables(conn) -> list[str]:
     modelled = _LENDER_OWNED
     in_catalog = set(conn.execute(text(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relrowsecurity")).scalars())
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relrowsecurity AND NOT c.relispartition"
+    )).scalars())
+    # PostgreSQL's monthly partitions (commlog.partitions) are read through their table here; one
+    # read by name: test_a_months_partition_read_by_name_shows_only_the_scoped_lenders_rows
     return sorted(modelled | in_catalog)
 
 
@@ -494,10 +517,10 @@ def test_the_app_runs_as_the_non_owner_role(app_url, world, monkeypatch):
     from commlog.bootstrap import ensure_database
     from tests.support.app import app, page_text
 
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", app_url)  # before anything reads the settings (once)
+    monkeypatch.setenv("COMMLOG_PROVIDER", "sandbox")
     result = ensure_database(app_url)
     assert result.migrated and not result.seeded
-    monkeypatch.setenv("COMMLOG_DATABASE_URL", app_url)
-    monkeypatch.setenv("COMMLOG_PROVIDER", "sandbox")
     st.cache_data.clear()
     st.cache_resource.clear()
     try:
@@ -630,7 +653,7 @@ def test_forced_for_the_owner_too_and_the_owner_can_still_seed(pg_database_url):
             assert conn.execute(text("SELECT count(*) FROM message")).scalar() == 0
         with all_lenders(), eng.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                     "WHERE n.nspname = current_schema() AND c.relforcerowsecurity")).scalar() == len(_LENDER_OWNED)
+                                     "WHERE n.nspname = current_schema() AND c.relforcerowsecurity AND NOT c.relispartition")).scalar() == len(_LENDER_OWNED)
             lenders = sorted(conn.execute(text("SELECT id FROM lender")).scalars())
             assert len(lenders) == 2 and conn.execute(text("SELECT count(*) FROM message")).scalar() == 200
         with lender_scope(lenders[0]), eng.connect() as conn:
@@ -715,3 +738,20 @@ def _wait_healthy(client, proc) -> None:
         except httpx.TransportError:
             continue
     pytest.fail("the server never became healthy")
+
+
+def test_the_app_role_that_may_not_create_a_month_still_starts_and_says_who_should(app_url, pg_engine, world, caplog):
+    """A new month needs CREATE TABLE, which the app's role lacks: the app starts anyway, the log says
+    to run `partitions` as the owner, and that month's emails wait in the default partition."""
+    from commlog.bootstrap import ensure_database
+
+    ahead = partitions.partition_name("message", partitions.add_months(partitions.month_of(datetime.now(UTC)), 3))
+    with pg_engine.begin() as owner:
+        owner.exec_driver_sql(f"DROP TABLE {ahead}")
+    with caplog.at_level("WARNING", logger="commlog.bootstrap"):
+        result = ensure_database(app_url)
+    assert result.migrated and result.partitions is None
+    assert "run `python -m commlog partitions` as the tables' owner" in caplog.text
+    with all_lenders(), pg_engine.begin() as owner:
+        done = partitions.maintain(owner, datetime.now(UTC))
+        assert ahead in done.created

@@ -77,6 +77,8 @@ def _shown_default(spec: Field) -> str:
         return "-".join(f"{v:g}" for v in value) if value else "—"
     if isinstance(value, float):
         return f"{value:g}"
+    if value is None:  # unset: the README says what that means
+        return "—"
     return str(value)
 
 
