@@ -25,7 +25,6 @@ Logging: counts and refusal reasons only; never the body, the signature or the k
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -42,6 +41,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from commlog import storable_text
 from commlog.settings import (
     DEFAULT_WEBHOOK_MATCH_INTERVAL_SECONDS,
     DEFAULT_WEBHOOK_MAX_BODY_BYTES,
@@ -202,7 +202,7 @@ class SendGridReceiver:
                 return _error(401, "invalid signature")
 
         try:
-            events = json.loads(body)
+            events = storable_text.loads(body)
         except (UnicodeDecodeError, ValueError):
             log.warning("sendgrid webhook from %s refused: body is not JSON (%d bytes)", client, len(body))
             return _error(400, "body is not JSON")

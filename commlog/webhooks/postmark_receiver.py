@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import logging
 import threading
 import time
@@ -43,6 +42,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from commlog import storable_text
 from commlog.providers.normalize import ParsedEvent
 from commlog.settings import (
     DEFAULT_WEBHOOK_MATCH_INTERVAL_SECONDS,
@@ -205,7 +205,7 @@ class PostmarkReceiver:
             return _error(400, "client disconnected")
 
         try:
-            record = json.loads(body)
+            record = storable_text.loads(body)
         except (UnicodeDecodeError, ValueError):
             log.warning("postmark webhook from %s refused: body is not JSON (%d bytes)", client, len(body))
             return _error(400, "body is not JSON")

@@ -451,3 +451,25 @@ def private_key_b64_absent(text: str, private_key) -> bool:
     from commlog.webhooks.signature import public_key_b64
 
     return public_key_b64(private_key) not in text and "signature=" not in text.lower()
+
+
+def test_a_nul_or_a_lone_surrogate_in_one_event_does_not_fail_its_batch(engine, settings, private_key, now):
+    """PostgreSQL's text refuses NUL and UTF-8 has no lone surrogate: JSON may still spell both.
+    Each becomes U+FFFD; every event of the batch is stored, and SendGrid's retry doubles nothing."""
+    ids = seed_messages(engine, 3, slug="lender-odd")
+    body = json.dumps([
+        sg_event("r0@example.com", "HX0", "bounce", 2, "odd-1", reason="550 user\u0000unknown", status="5.1.1"),
+        sg_event("r1@example.com", "HX1", "deferred", 2, "odd-2\ud800", response="421 try \udfff later"),
+        sg_event("r2@example.com", "HX2", "delivered", 2, "odd-3", response="250 OK"),
+    ]).encode()
+    assert b"\\u0000" in body and b"\\ud800" in body
+    ts = int(now.timestamp())
+    with make_client(engine, settings, now) as client:
+        r = client.post(SENDGRID_PATH, content=body, headers=signed(private_key, body, ts))
+        assert r.status_code == 200 and r.json()["stored"] == 3, r.text
+        assert client.post(SENDGRID_PATH, content=body, headers=signed(private_key, body, ts)).json()["stored"] == 0
+    assert count(engine, DeliveryEvent) == 3
+    with engine.connect() as conn:
+        reasons = dict(conn.execute(select(DeliveryEvent.message_id, DeliveryEvent.reason)).all())
+    assert reasons[ids[0]] == "550 user\ufffdunknown" and reasons[ids[1]] == "421 try \ufffd later"
+    assert status_of(engine, ids[0]) == DeliveryStatus.NOT_DELIVERED
