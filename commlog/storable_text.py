@@ -1,4 +1,4 @@
-"""JSON from outside (webhook bodies, provider answers) made storable: PostgreSQL's text refuses
+"""JSON from outside (webhook bodies) made storable: PostgreSQL's text refuses
 NUL, and UTF-8 (the driver's encoding) has no lone surrogate halves (JSON may spell either as
 `\\u0000`, `\\ud800`). Each becomes U+FFFD, the replacement character, so one odd character in one
 event neither fails its whole batch (which the provider would post again for a day) nor changes

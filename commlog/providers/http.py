@@ -19,6 +19,7 @@ into text (their messages can quote request details).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -29,7 +30,6 @@ from typing import Any
 
 import httpx
 
-from commlog import storable_text
 from commlog.providers import errors
 from commlog.providers.rate_limit import RateLimiter as RateLimiter  # re-exported
 from commlog.providers.rate_limit import WouldWait, budget_left
@@ -90,7 +90,7 @@ class Answer:
 
     def json(self, provider: str) -> Any:
         try:
-            return storable_text.loads(self.content.decode("utf-8"))
+            return json.loads(self.content.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise errors.bad_response(provider) from None
 
