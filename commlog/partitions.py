@@ -95,7 +95,9 @@ def is_partitioned(conn: Connection, table: str) -> bool:
     ).scalar())
 
 
-def _policies(conn: Connection, table: str) -> list[tuple]:
+def policies(conn: Connection, table: str) -> list[tuple]:
+    """`table`'s row-level security policies as the catalog holds them (name, permissive, command,
+    USING, WITH CHECK), by name."""
     return [tuple(r) for r in conn.execute(text(
         "SELECT policyname, permissive, cmd, qual, with_check FROM pg_policies "
         "WHERE schemaname = current_schema() AND tablename = :t ORDER BY policyname"
@@ -113,18 +115,23 @@ def _same_security(conn: Connection, parent: str, partition: str) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {partition} ENABLE ROW LEVEL SECURITY")
     if not forced:
         conn.exec_driver_sql(f"ALTER TABLE {partition} FORCE ROW LEVEL SECURITY")
-    wanted, present = _policies(conn, parent), _policies(conn, partition)
+    wanted, present = policies(conn, parent), policies(conn, partition)
     if wanted == present:
         return
     for name, *_ in present:
         conn.exec_driver_sql(f"DROP POLICY {name} ON {partition}")
-    for name, permissive, cmd, qual, with_check in wanted:
-        sql = f"CREATE POLICY {name} ON {partition} AS {permissive} FOR {cmd}"
-        if qual is not None:
-            sql += f" USING ({qual})"
-        if with_check is not None:
-            sql += f" WITH CHECK ({with_check})"
-        conn.exec_driver_sql(sql)
+    for policy in wanted:
+        create_policy(conn, partition, *policy)
+
+
+def create_policy(conn: Connection, table: str, name: str, permissive: str, cmd: str, qual, with_check) -> None:
+    """One policy as `policies` reads it, on `table`."""
+    sql = f"CREATE POLICY {name} ON {table} AS {permissive} FOR {cmd}"
+    if qual is not None:
+        sql += f" USING ({qual})"
+    if with_check is not None:
+        sql += f" WITH CHECK ({with_check})"
+    conn.exec_driver_sql(sql)
 
 
 def partition_names(conn: Connection, table: str) -> list[str]:

@@ -40,6 +40,28 @@ def parse_logins(out: str) -> tuple[str, dict[str, tuple[str, str | None]]]:
     return password.group(1), logins
 
 
+@contextlib.contextmanager
+def seeded_pg_database(prefix: str, seed_args: list[str]):
+    """A temporary PostgreSQL database (dropped afterwards) filled by `seed-demo` with `seed_args`;
+    yields (the database, the demo password, the demo logins). Skips when no server answers."""
+    from commlog.settings import settings
+    from commlog.tempdb import ServerUnreachable, TempDatabase
+
+    try:
+        db = TempDatabase.create(settings().test_pg_url.reveal(), prefix=prefix)
+    except ServerUnreachable as exc:
+        pytest.skip(str(exc))
+    try:
+        run = subprocess.run([sys.executable, "-m", "commlog", "--database-url", db.url, "seed-demo", *seed_args, "--no-progress"],
+                             cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=300)
+        if run.returncode != 0:
+            pytest.fail(f"seed-demo failed ({run.returncode}):\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
+        password, logins = parse_logins(run.stdout)
+        yield db, password, logins
+    finally:
+        db.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

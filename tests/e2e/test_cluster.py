@@ -12,8 +12,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -25,11 +23,9 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from commlog.cluster import REPLICA_COOKIE, Cluster
-from commlog.settings import settings
-from commlog.tempdb import ServerUnreachable, TempDatabase
 from commlog.webhooks.app import SENDGRID_PATH
 from commlog.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, public_key_b64, sign_for_tests
-from tests.e2e.servers import ROOT, clean_env, parse_logins
+from tests.e2e.servers import clean_env, seeded_pg_database
 from tests.e2e.support import expect_no_error, login, main_text, open_app, url_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
@@ -44,19 +40,8 @@ BATCH = 25
 def cluster_db():
     if not os.access(HAPROXY, os.X_OK):
         pytest.skip("the cluster test needs Debian's haproxy (apt-get install haproxy; bin/run-tests installs it as root)")
-    try:
-        db = TempDatabase.create(settings().test_pg_url.reveal(), prefix="commlog_cluster")
-    except ServerUnreachable as exc:
-        pytest.skip(str(exc))
-    try:
-        run = subprocess.run([sys.executable, "-m", "commlog", "--database-url", db.url, "seed-demo", *SEED_ARGS, "--no-progress"],
-                             cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=300)
-        if run.returncode != 0:
-            pytest.fail(f"seed-demo failed ({run.returncode}):\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
-        password, logins = parse_logins(run.stdout)
-        yield db, password, logins
-    finally:
-        db.close()
+    with seeded_pg_database("commlog_cluster", SEED_ARGS) as seeded:
+        yield seeded
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,13 @@ counts exactly."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from commlog.log_queries import COUNT_LIMIT
-from commlog.settings import settings
-from commlog.tempdb import ServerUnreachable, TempDatabase
-from tests.e2e.servers import ROOT, StreamlitServer, clean_env, parse_logins
+from tests.e2e.servers import StreamlitServer, clean_env, seeded_pg_database
 from tests.e2e.support import choose, expect_no_error, login, main_text, open_app, screenshot, wait_for_run
 
 pytestmark = pytest.mark.e2e
@@ -28,16 +24,7 @@ EXACT = re.compile(r"([\d,]+) emails in ")
 
 @pytest.fixture(scope="module")
 def big_log(tmp_path_factory):
-    try:
-        db = TempDatabase.create(settings().test_pg_url.reveal(), prefix="commlog_e2e_count")
-    except ServerUnreachable as exc:
-        pytest.skip(str(exc))
-    try:
-        run = subprocess.run([sys.executable, "-m", "commlog", "--database-url", db.url, "seed-demo", *SEED_ARGS, "--no-progress"],
-                             cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=300)
-        if run.returncode != 0:
-            pytest.fail(f"seed-demo failed ({run.returncode}):\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
-        password, logins = parse_logins(run.stdout)
+    with seeded_pg_database("commlog_e2e_count", SEED_ARGS) as (db, password, logins):
         engine = create_engine(db.url)
         with engine.connect() as c:
             total = c.execute(text("SELECT count(*) FROM message")).scalar_one()
@@ -47,8 +34,6 @@ def big_log(tmp_path_factory):
         admin = next(e for e, (role, _slug) in logins.items() if role == "lender_admin")
         yield server, admin, password, total
         server.stop()
-    finally:
-        db.close()
 
 
 def test_a_big_log_says_about_and_counts_exactly_when_asked(big_log, page):

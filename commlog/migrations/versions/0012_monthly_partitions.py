@@ -64,17 +64,11 @@ def _rows(sql: str, **params):
 
 
 def _policies(table: str):
-    return _rows("SELECT policyname, permissive, cmd, qual, with_check FROM pg_policies "
-                 "WHERE schemaname = current_schema() AND tablename = :t", t=table)
+    return partitions.policies(op.get_bind(), table)
 
 
-def _create_policy(table: str, name: str, permissive: str, cmd: str, qual, with_check) -> None:
-    sql = f'CREATE POLICY {name} ON {table} AS {permissive} FOR {cmd}'
-    if qual is not None:
-        sql += f' USING ({qual})'
-    if with_check is not None:
-        sql += f' WITH CHECK ({with_check})'
-    op.execute(sql)
+def _create_policy(table: str, *policy) -> None:
+    partitions.create_policy(op.get_bind(), table, *policy)
 
 
 def _rebuild(table: str, key: str, *, partitioned: bool) -> None:
