@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from commlog.db import make_engine
-from commlog.migrate import upgrade
 from commlog.settings import reload as reload_settings
 from commlog.settings import settings
 from commlog.tempdb import ServerUnreachable, TempDatabase
-from tests.support.databases import drop_schema, schema_engine
+from tests.support.databases import MigratedFiles, MigratedSchemas, drop_schema
 from tests.support.factories import NOW
 
 PG_ADMIN_URL = settings().test_pg_url.reveal()  # COMMLOG_TEST_PG_URL
@@ -56,18 +56,29 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'commlog.sqlite3'}"
 
 
+@pytest.fixture(scope="session")
+def migrated_files(tmp_path_factory) -> MigratedFiles:
+    return MigratedFiles(tmp_path_factory.mktemp("migrated"))
+
+
+@pytest.fixture(scope="session")
+def migrated_schemas(pg_database_url) -> MigratedSchemas:
+    return MigratedSchemas(pg_database_url)
+
+
 @pytest.fixture
-def sqlite_engine(sqlite_url) -> Iterator[Engine]:
+def sqlite_engine(sqlite_url, migrated_files) -> Iterator[Engine]:
+    """A SQLite file of the test's own at the newest migration."""
+    migrated_files.copy_to(Path(make_url(sqlite_url).database))
     eng = make_engine(sqlite_url)
-    upgrade(eng)
     yield eng
     eng.dispose()
 
 
 @pytest.fixture
-def pg_engine(pg_database_url) -> Iterator[Engine]:
-    eng, schema = schema_engine(pg_database_url)
-    upgrade(eng)
+def pg_engine(pg_database_url, migrated_schemas) -> Iterator[Engine]:
+    """A PostgreSQL schema of the test's own at the newest migration."""
+    eng, schema = migrated_schemas.new()
     yield eng
     eng.dispose()
     drop_schema(pg_database_url, schema)
