@@ -1,8 +1,11 @@
 """The "Export failures" panels: the row count first, the file minted and served only on click.
 
-The log page calls `render_export_panel(engine, principal, query, tz)` with the view it shows;
-the Deliverability page calls `render_period_export(...)` with its lender (ops: None for every
-lender) and UTC days. "Download failures CSV" is a plain button: its run mints a single-use token
+The log page calls `render_export_panel(engine, principal, query, tz)` with the view it shows,
+inside its expander (key EXPORT_OPEN) and only while that is open; the Deliverability page calls
+`render_period_export(...)` with its lender (ops: None for every lender) and UTC days, which draws
+its own expander (key PERIOD_EXPORT_OPEN) and counts only while it is open. A closed panel costs no
+query: the count of a big lender's failures is the dearest thing either page would otherwise run.
+"Download failures CSV" is a plain button: its run mints a single-use token
 (commlog.export_tokens: ≤ 60 s, bound to the principal, the export and this browser's
 `commlog_browser` cookie) and draws a tiny iframe at `/export/<token>`, which the launcher serves
 (commlog.export_route) as an attachment: the browser starts the download at once, and the file is
@@ -36,6 +39,7 @@ from commlog.unit_of_work import reading
 # long-running file is ops' business rather than a browser tab's.
 PAGE_MAX_ROWS = 200_000
 K = "export_"
+EXPORT_OPEN = K + "open"  # the log page's "Export failures as CSV" expander: the panel runs only while it is open
 UTC_ZONE = ZoneInfo("UTC")
 NO_COOKIE = (
     "This browser did not send commlog's download cookie, so the file cannot be served to it. "
@@ -126,6 +130,7 @@ def _offer(engine: Engine, principal: Principal, spec: FailureExport, total: int
 
 
 PK = "dlv_export_"
+PERIOD_EXPORT_OPEN = PK + "open"  # Deliverability's export expander
 
 
 @fragment
@@ -141,7 +146,11 @@ def render_period_export(engine: Engine, principal: Principal, lender_id: int | 
     if lender_id is not None and lender is None:  # outside the principal's scope: say nothing about it
         return
     expire_pending_now_and_then(engine, principal, lender_id, datetime.now(UTC))  # as the log page does: the same rows
-    with st.expander(f"Export failures as CSV · {plain(lender.name) if lender else 'All lenders'}", icon=":material/download:"):
+    label = f"Export failures as CSV · {plain(lender.name) if lender else 'All lenders'}"
+    # Counted only while open: for ops, a count of every lender's failures over the period.
+    with st.expander(label, icon=":material/download:", key=PERIOD_EXPORT_OPEN, on_change="rerun") as box:
+        if not box.open:
+            return
         c1, c2 = st.columns(2)
         include_deferred = c1.checkbox(
             "Include emails still DEFERRED", key=PK + "deferred", help="Emails the receiving server delayed and that are still being retried."

@@ -17,7 +17,7 @@ from commlog.principal import Principal
 from commlog.ui.boundary import safe_callback
 from commlog.ui.choices import choose, same_labels
 from commlog.ui.email_dialogs import open_dialogs, render_selection_bar
-from commlog.ui.export_panel import render_export_panel
+from commlog.ui.export_panel import EXPORT_OPEN, render_export_panel
 from commlog.ui.format import plain
 from commlog.ui.links import page_link
 from commlog.ui.log_controls import K, quiet_page_state_warning
@@ -95,7 +95,10 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
         st.caption(f"Page {page.page} of {page.num_pages:,}." if page.exact else
                    f"Page {page.page} of about {about(page.num_pages):,}.")
 
-    with st.expander("Export failures as CSV", icon="⬇️"):
-        render_export_panel(engine, principal, query, tz)
+    # The panel counts the view's failures: only while it is open (at 10M messages a count over a
+    # lender's month costs more than the page itself, on every rerun).
+    with st.expander("Export failures as CSV", icon="⬇️", key=EXPORT_OPEN, on_change="rerun") as export:
+        if export.open:
+            render_export_panel(engine, principal, query, tz)
     open_dialogs(engine, principal, LOG, tz, page.rows)
     return view

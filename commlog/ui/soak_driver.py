@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from streamlit.testing.v1 import AppTest
 
 from commlog.browser_cookie import COOKIE
+from commlog.ui.export_panel import EXPORT_OPEN
 
 ROOT = Path(__file__).resolve().parents[2]  # where app.py and pages/ are
 SKIP = "skip"  # an action with nothing to do on the current page (e.g. no rows to select)
@@ -111,6 +112,7 @@ class Session:
     def _new(self, path: str = "app.py", params: dict | None = None) -> AppTest:
         at = AppTest.from_file(str(ROOT / path), default_timeout=120)
         at.session_state["commlog_user_id"] = self.user_id
+        at.session_state[EXPORT_OPEN] = True  # the export panel opened, as by a user who exports
         for k, v in (params or {}).items():
             at.query_params[k] = v
         return at

@@ -20,6 +20,7 @@ from commlog.audit_queries import AuditFilter, list_audit
 from commlog.demo.seed import SeedConfig, seed_demo
 from commlog.models import Lender, Message
 from commlog.principal import Principal, Role
+from commlog.ui.export_panel import PERIOD_EXPORT_OPEN
 from tests.support import factories as f
 from tests.support.app import download
 from tests.support.deliverability_world import RECENT, build_health, bulk
@@ -46,12 +47,14 @@ def demo(sqlite_engine, sqlite_url, monkeypatch):
     return ids
 
 
-def run_as(user_id: int | None, tz: str = "Europe/Berlin") -> AppTest:
-    """The page as the app serves it: app.py's st.navigation, then the Deliverability page."""
+def run_as(user_id: int | None, tz: str = "Europe/Berlin", export_open: bool = True) -> AppTest:
+    """The page as the app serves it: app.py's st.navigation, then the Deliverability page (its
+    export panel opened, as a user does to export, unless `export_open` is False)."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.context = {"timezone": tz, "locale": "en-GB"}
     if user_id is not None:
         at.session_state["commlog_user_id"] = user_id
+    at.session_state[PERIOD_EXPORT_OPEN] = export_open
     at.run()
     at.switch_page("pages/deliverability.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -330,6 +333,23 @@ def _export_text(at: AppTest) -> tuple[list[str], str]:
     boxes = [e for e in at.expander if e.label.startswith("Export failures as CSV")]
     inside = "\n".join(str(getattr(n, "value", "")) for box in boxes for n in _walk(box) if getattr(n, "value", None) is not None)
     return [e.label for e in boxes], inside
+
+
+def test_a_closed_export_panel_counts_nothing_until_it_is_opened(demo, monkeypatch):
+    """For ops the panel counts every lender's failures over the period: while it is closed (as the
+    page first loads) nothing of it runs."""
+    from commlog.ui import export_panel
+
+    counted: list[int] = []
+    real = export_panel.count_failures
+    monkeypatch.setattr(export_panel, "count_failures", lambda *a, **k: counted.append(real(*a, **k)) or counted[-1])
+    at = run_as(demo["ops_user"], export_open=False)
+    labels, inside = _export_text(at)
+    assert labels == ["Export failures as CSV · All lenders"] and inside == "" and counted == []
+    at.session_state[PERIOD_EXPORT_OPEN] = True  # the user opens it
+    at.run()
+    labels, inside = _export_text(at)
+    assert len(counted) == 1 and f"**{counted[0]:,}** failures match" in inside
 
 
 def test_ops_export_every_lenders_failures_and_a_lender_admin_only_their_own(demo, sqlite_engine):

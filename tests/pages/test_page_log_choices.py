@@ -74,3 +74,28 @@ def test_every_choice_on_the_log_page_falls_back_from_a_label_it_no_longer_offer
     assert widget.value is not None and widget.index is not None  # one of its options again
     assert at.dataframe, "the log table is gone"
     assert "Alpha Lending" in page_text(at) or role == "ops"
+
+
+def test_a_closed_export_panel_counts_nothing_until_it_is_opened(world, monkeypatch):
+    """Counting a view's failures is the dearest query of a log page at scale: while the "Export
+    failures as CSV" panel is closed (as every page first loads) nothing of it runs; opening it counts."""
+    from commlog.ui import export_panel
+
+    counted: list[int] = []
+    real = export_panel.count_failures
+
+    def counting(*args, **kwargs):
+        counted.append(real(*args, **kwargs))
+        return counted[-1]
+
+    monkeypatch.setattr(export_panel, "count_failures", counting)
+    at = app("pages/log.py", user_id=world["users"]["admin_a"], export_open=False).run()
+    assert not at.exception and at.dataframe
+    assert [e.label for e in at.expander] == ["Export failures as CSV"]
+    assert counted == [] and "failures match" not in page_text(at)
+    assert not [r for r in at.radio if r.key == "export_span"] and "Download failures CSV" not in page_text(at)
+
+    at.session_state[export_panel.EXPORT_OPEN] = True  # the user opens the panel
+    at.run()
+    assert not at.exception
+    assert len(counted) == 1 and f"**{counted[0]:,}** failure" in page_text(at)

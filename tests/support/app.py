@@ -8,6 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
+from commlog.ui.export_panel import EXPORT_OPEN, PERIOD_EXPORT_OPEN
 from tests.support import factories as f
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +51,15 @@ def build_two_lenders(engine) -> dict:
     return dict(a=a, b=b, ana=ana, bob=bob, zed=zed, ids=ids, users=users)
 
 
-def app(path: str = "app.py", user_id: int | None = None, params: dict | None = None, timeout: float = 30) -> AppTest:
+def app(path: str = "app.py", user_id: int | None = None, params: dict | None = None, timeout: float = 30,
+        export_open: bool = True) -> AppTest:
+    """The app (or one page) signed in as `user_id`. `export_open`: the "Export failures as CSV"
+    panels opened, as by a user who clicked them (closed, a panel runs nothing)."""
     at = AppTest.from_file(str(ROOT / path), default_timeout=timeout)
     if user_id is not None:
         at.session_state["commlog_user_id"] = user_id
+    if export_open:
+        at.session_state[EXPORT_OPEN] = at.session_state[PERIOD_EXPORT_OPEN] = True
     for k, v in (params or {}).items():
         at.query_params[k] = v
     return at
