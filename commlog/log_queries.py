@@ -337,6 +337,17 @@ def _exact_count(conn: Connection, principal: Principal, q: LogQuery) -> LogCoun
     return LogCount(count_log(conn, principal, q), True)
 
 
+def _index_order(q: LogQuery, order: list) -> list:
+    """`order`, said so that PostgreSQL sees the log index's order in it. The lender's own log is
+    `log_account_id IS NULL`, which the planner does not treat as one value: to it the index
+    (lender_id, log_account_id, sent_at, id) is not in send-time order, so it sorted the lender's
+    whole log for a deep page (47 ms for page 200 at 1M messages). Naming the column, constant
+    here, first lets it read each month's index in order and stop after the page."""
+    if q.view.all_logs or q.view.account_id is not None or q.view.sort not in ("newest", "oldest"):
+        return order
+    return [Message.log_account_id.asc() if q.view.sort == "oldest" else Message.log_account_id.desc(), *order]
+
+
 def _page_rows(conn: Connection, principal: Principal, q: LogQuery, page: int, size: int):
     """One page, found first as (id, sent_at) pairs (what the log's indexes hold: the skipped rows
     of a deep page cost index entries, not table rows), then those rows read whole."""
@@ -344,7 +355,7 @@ def _page_rows(conn: Connection, principal: Principal, q: LogQuery, page: int, s
     keys = (
         select(Message.id, Message.sent_at)
         .where(and_(*log_where(principal, q)))
-        .order_by(*order)
+        .order_by(*_index_order(q, order))
         .limit(size)
         .offset((page - 1) * size)
         .subquery("page_keys")
