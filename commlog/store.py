@@ -173,7 +173,6 @@ def refresh_status(
             updates.append(
                 {
                     "b_id": m.id,
-                    "b_sent_at": m.sent_at,  # the partition key: PostgreSQL updates one month's partition
                     "delivery_status": str(result.status),
                     "last_event_type": result.last_event_type,
                     "last_event_at": result.last_event_at,
@@ -185,7 +184,7 @@ def refresh_status(
     if updates:
         stmt = (
             update(Message)
-            .where(Message.id == bindparam("b_id"), Message.sent_at == bindparam("b_sent_at"))
+            .where(Message.id == bindparam("b_id"))
             .values(
                 delivery_status=bindparam("delivery_status"),
                 last_event_type=bindparam("last_event_type"),
