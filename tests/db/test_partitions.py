@@ -30,6 +30,15 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 THIS = month_of(NOW)
 
 
+@pytest.fixture(autouse=True)
+def _now_when_the_test_starts():
+    """NOW and THIS are read when each test starts, before its database is made: a run that crosses
+    into a new month (CI at midnight UTC on the last day) sees the months its migration made then."""
+    global NOW, THIS
+    NOW = datetime.now(UTC).replace(microsecond=0)
+    THIS = month_of(NOW)
+
+
 def _where(conn, table: str, row_id: int) -> str:
     """The partition holding a row."""
     return conn.execute(text(f"SELECT tableoid::regclass::text FROM {table} WHERE id = :i"), {"i": row_id}).scalar_one()
