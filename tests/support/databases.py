@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,9 +25,13 @@ from commlog.db import make_engine
 from commlog.migrate import upgrade
 
 
+def _schema_name() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
 def schema_engine(pg_url: str) -> tuple[Engine, str]:
     """An engine whose search path is a new, empty schema; and the schema's name."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = _schema_name()
     with create_engine(pg_url, isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     return _engine_on(pg_url, schema), schema
@@ -55,7 +59,6 @@ class MigratedSchemas:
     url: str
     _month: str | None = None
     _script: str | None = None  # the migrated template schema's DDL and rows, the name as TEMPLATE
-    _template: str | None = field(default=None, repr=False)
 
     TEMPLATE = "commlog_migrated_template"
 
@@ -66,7 +69,7 @@ class MigratedSchemas:
             eng, schema = schema_engine(self.url)
             upgrade(eng)
             return eng, schema
-        schema = f"t_{uuid.uuid4().hex[:12]}"
+        schema = _schema_name()
         admin = create_engine(self.url, isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
