@@ -165,42 +165,64 @@ def safe_text_sql(column):
     return case((starts_like_formula(column), literal("'", String) + column), else_=column)
 
 
-def _text(column):
-    """A safe text cell; NULL becomes '' (as the csv module writes None)."""
-    return func.coalesce(safe_text_sql(column), literal("", String))
+# Each cell is a text (formula-safe), a time (ISO 8601, UTC), an integer, or a value that is never
+# NULL or empty. The csv module's path writes NULL as '' (coalesce); COPY writes NULL as an empty
+# cell by itself but would quote an empty string, so its cells are NULL wherever the file's cell is
+# empty. One list (_CELL_SPECS) makes both, so the two files cannot drift apart.
+TEXT, TIME, INT, PLAIN = "text", "time", "int", "plain"
 
 
-def _iso(expr):
-    return func.coalesce(iso_utc_text(expr), literal("", String))
+def _csv_cell(kind: str, expr):
+    """A cell for the csv module's path: text, '' for NULL."""
+    if kind == TEXT:
+        return func.coalesce(safe_text_sql(expr), literal("", String))
+    if kind == TIME:
+        return func.coalesce(iso_utc_text(expr), literal("", String))
+    if kind == INT:
+        return func.coalesce(cast(expr, String), literal("", String))
+    return expr
 
 
-def _int(expr):
-    return func.coalesce(cast(expr, String), literal("", String))
+def _copy_cell(kind: str, expr):
+    """The same cell for COPY: NULL wherever the csv module's cell is ''. A text that starts like a
+    formula is not empty, so only the plain branch needs nullif; a time or a number is never ''."""
+    if kind == TEXT:
+        return case(
+            (starts_like_formula(expr), literal("'", String) + expr),
+            else_=func.nullif(expr, literal("", String)),
+        )
+    if kind == TIME:
+        return iso_utc_text(expr)
+    if kind == INT:
+        return cast(expr, String)
+    return func.nullif(expr, literal("", String))
 
 
 # Every cell arrives from SQL as text, so most rows are written with one str.join (see write_rows).
-_CELLS = (
-    _text(Lender.name),
-    case((Message.log_account_id.is_(None), literal("Lender", String)), else_=literal("Borrower", String)),
-    _text(_LogAccount.name),
-    _int(Message.log_account_id),
-    _iso(Message.sent_at),
-    _text(Message.recipient_email),
-    _text(Message.recipient_domain),
-    _text(Message.provider_family),
-    _text(SUBJECT_TEXT),  # decoded (RFC 2047), then formula-safe
-    _text(Message.email_type),
-    _text(Message.send_status),
-    _text(Message.send_error),
-    func.coalesce(Message.delivery_status, literal(NOT_CHECKED, String)),
-    _text(Message.last_event_type),
-    _text(Message.status_reason),
-    _iso(Message.last_event_at),
-    _iso(Message.checked_at),
-    _text(Message.provider),
-    _text(Message.provider_message_id),
-    _int(Message.id),
+_CELL_SPECS = (
+    (TEXT, Lender.name),
+    (PLAIN, case((Message.log_account_id.is_(None), literal("Lender", String)), else_=literal("Borrower", String))),
+    (TEXT, _LogAccount.name),
+    (INT, Message.log_account_id),
+    (TIME, Message.sent_at),
+    (TEXT, Message.recipient_email),
+    (TEXT, Message.recipient_domain),
+    (TEXT, Message.provider_family),
+    (TEXT, SUBJECT_TEXT),  # decoded (RFC 2047), then formula-safe
+    (TEXT, Message.email_type),
+    (TEXT, Message.send_status),
+    (TEXT, Message.send_error),
+    (PLAIN, func.coalesce(Message.delivery_status, literal(NOT_CHECKED, String))),
+    (TEXT, Message.last_event_type),
+    (TEXT, Message.status_reason),
+    (TIME, Message.last_event_at),
+    (TIME, Message.checked_at),
+    (TEXT, Message.provider),
+    (TEXT, Message.provider_message_id),
+    (INT, Message.id),
 )
+_CELLS = tuple(_csv_cell(kind, expr) for kind, expr in _CELL_SPECS)
+_COPY_CELLS = tuple(_copy_cell(kind, expr) for kind, expr in _CELL_SPECS)
 assert len(_CELLS) == len(COLUMNS)
 
 _FROM = Message.__table__.join(Lender.__table__, Lender.id == Message.lender_id).outerjoin(
@@ -256,7 +278,7 @@ def export_copy_select(principal: Principal, spec: FailureExport) -> Select:
     stmt = log_select(
         principal,
         spec.query,
-        tuple(func.nullif(cell, literal("", String)) for cell in _CELLS),
+        _COPY_CELLS,
         span=spec.span,
         extra_conditions=(failure_condition(spec.include_deferred),),
     )
