@@ -42,5 +42,4 @@ with guarded() as principal:
         sync_url(LogView(lender_id=lender.id, search=search.text, search_all_lenders=search.all_lenders), principal)
     else:
         view, account = render_log_controls(engine, principal, lender, tz)
-        view = render_log(engine, principal, view, lender, account, tz, now)
-        sync_url(view, principal)
+        render_log(engine, principal, view, lender, account, tz)  # a fragment: it writes the URL itself

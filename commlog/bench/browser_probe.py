@@ -1,6 +1,8 @@
 """What the browser tests and `bench --only browser` inject into every page: `RUN_COUNTER` counts the
 script runs the Streamlit server reports as finished over the app's WebSocket (leaving out runs cut
-short by a rerun) in `window.__commlogRuns`, and the messages the page sent in `window.__commlogSent`.
+short by a rerun) in `window.__commlogRuns`, the messages the page sent in `window.__commlogSent`, and
+what each rerun it asked for covers in `window.__commlogReruns` ('app': the whole page; 'fragment':
+one part of it, an st.fragment such as the log's grid).
 Waiting on it is waiting on Streamlit's own script state, never on a clock."""
 
 RUN_COUNTER = """
@@ -21,11 +23,39 @@ RUN_COUNTER = """
     }
     return null;
   };
+  const hasText = (b, want) => {  // a non-empty length-delimited field `want` at the top of message b
+    let i = 0;
+    while (i < b.length) {
+      let tag; [tag, i] = varint(b, i);
+      const field = Math.floor(tag / 8), wire = tag & 7;
+      if (wire === 2) { let n; [n, i] = varint(b, i); if (field === want && n > 0) return true; i += n; }
+      else if (wire === 0) { [, i] = varint(b, i); }
+      else if (wire === 1) i += 8; else if (wire === 5) i += 4; else return false;
+    }
+    return false;
+  };
+  const rerunScope = (b) => {  // BackMsg.rerun_script (field 11): its ClientState names a fragment_id (field 5)?
+    let i = 0;
+    while (i < b.length) {
+      let tag; [tag, i] = varint(b, i);
+      const field = Math.floor(tag / 8), wire = tag & 7;
+      if (wire === 2) { let n; [n, i] = varint(b, i); if (field === 11) return hasText(b.subarray(i, i + n), 5) ? 'fragment' : 'app'; i += n; }
+      else if (wire === 0) { [, i] = varint(b, i); }
+      else if (wire === 1) i += 8; else if (wire === 5) i += 4; else return null;
+    }
+    return null;
+  };
+  window.__commlogReruns = [];
+  const sent = (data) => {
+    const bytes = data instanceof Uint8Array ? data : (data instanceof ArrayBuffer ? new Uint8Array(data) : null);
+    const scope = bytes && rerunScope(bytes);
+    if (scope) window.__commlogReruns.push(scope);
+  };
   const count = (bytes) => { const status = finished(bytes); if (status !== null && status !== 2) window.__commlogRuns += 1; };
   window.__commlogSent = 0;  // messages the page sent the server (a widget's rerun request is one)
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
-    send(data) { window.__commlogSent += 1; return super.send(data); }
+    send(data) { window.__commlogSent += 1; try { sent(data); } catch (e) { /* never in the page's way */ } return super.send(data); }
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (e) => {

@@ -45,7 +45,7 @@ from commlog.log_view import (
     exact_label,
 )
 from commlog.principal import Principal
-from commlog.ui.boundary import safe_callback
+from commlog.ui.boundary import fragment, safe_callback
 from commlog.ui.choices import choose, remembered
 from commlog.ui.format import plain
 from commlog.ui.resources import database_url
@@ -234,7 +234,12 @@ def _render_account(engine: Engine, principal: Principal, lender: LenderRow) -> 
 MATCHES_SHOWN = 8
 
 
+@fragment
 def _render_borrower_finder(engine: Engine, principal: Principal, lender: LenderRow) -> None:
+    """Runs as a fragment: each keystroke reruns the box and its matches alone, not the page. A
+    pick changes the Account, so it reruns the whole page."""
+    if st.session_state.pop(_k("picked"), False):
+        st.rerun(scope="app")
     text = st.text_input("Find a borrower (name or email)", key=_k("borrower_search"), max_chars=100,
                          placeholder="Type at least 2 characters of a name or email…", live=True, **KEEP)
     if not text or len(text.strip()) < MIN_TYPEAHEAD:
@@ -259,6 +264,7 @@ def _pick(account: AccountRow) -> None:
     st.session_state[_k("account")] = account.id
     st.session_state[_k("account_row")] = account
     st.session_state[_k("borrower_search")] = ""
+    st.session_state[_k("picked")] = True  # the finder's own rerun passes it on to the whole page
 
 
 FILTER_PX = 170  # each filter's width: the row wraps (two rows at 1440 px, three at 800 px)
@@ -344,9 +350,17 @@ def _view_from_widgets(lender: LenderRow, account: AccountRow | None, all_logs: 
         text=clean_text(ss.get(_k("q"))),
         domain=domain,
         sort=sort,
-        page=remembered(_k("page"), range(1, MAX_PAGE + 1), 1),
-        page_size=remembered(_k("size"), PAGE_SIZES, DEFAULT_PAGE_SIZE),
+        **chosen_page(),
     )
+
+
+def chosen_page() -> dict[str, int]:
+    """The page and the rows per page the widgets under the grid hold now (a value that is no
+    longer an option falls back to the first page, the default size)."""
+    return {
+        "page": remembered(_k("page"), range(1, MAX_PAGE + 1), 1),
+        "page_size": remembered(_k("size"), PAGE_SIZES, DEFAULT_PAGE_SIZE),
+    }
 
 
 def sync_url(view: LogView, principal: Principal) -> None:

@@ -1,11 +1,16 @@
 """The log itself under its controls: how many emails, one page of the grid with what to do with
 the ticked emails above it, the pages, the export panel, and the dialog of the ticked email (or of
-the bulk check of several)."""
+the bulk check of several).
+
+It runs as a fragment: turning a page, changing the rows per page, ticking a row (which opens its
+dialog) or opening the export panel reruns the log alone, not the controls above it (the lender,
+the Account and its borrower finder, the filters: their queries and widgets). So the page and size
+are read from their widgets on every run, and the URL is written here."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -14,13 +19,13 @@ from sqlalchemy import Engine
 from commlog.log_queries import COUNT_LIMIT, AccountRow, LenderRow, about, fetch_log_page
 from commlog.log_view import DEFAULT_PAGE_SIZE, PAGE_SIZES, LogView
 from commlog.principal import Principal
-from commlog.ui.boundary import safe_callback
+from commlog.ui.boundary import fragment, safe_callback
 from commlog.ui.choices import choose, same_labels
 from commlog.ui.email_dialogs import open_dialogs, render_selection_bar
 from commlog.ui.export_panel import EXPORT_OPEN, render_export_panel
 from commlog.ui.format import plain
 from commlog.ui.links import page_link
-from commlog.ui.log_controls import K, quiet_page_state_warning
+from commlog.ui.log_controls import K, chosen_page, quiet_page_state_warning, sync_url
 from commlog.ui.log_selection import LOG
 from commlog.ui.log_table import render_log_table
 from commlog.unit_of_work import reading
@@ -32,10 +37,14 @@ def _count_exactly(signature: LogView) -> None:
     st.session_state[K + "exact_for"] = signature
 
 
+@fragment
 def render_log(engine: Engine, principal: Principal, view: LogView, lender: LenderRow, account: AccountRow | None,
-               tz: ZoneInfo, now: datetime) -> LogView:
-    """Draw the log the view asks for; return the view with the page actually shown."""
+               tz: ZoneInfo) -> None:
+    """Draw the log the view asks for (at the page its widgets hold now) and put the page actually
+    shown in the URL."""
     ss = st.session_state
+    now = datetime.now(UTC)
+    view = replace(view, **chosen_page())  # a rerun of the log alone gets the filters' view of the page's last run
     # A changed filter starts again at page 1, with nothing selected.
     signature = replace(view, page=1)
     if ss.get(K + "signature") not in (None, signature):
@@ -101,4 +110,4 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
         if export.open:
             render_export_panel(engine, principal, query, tz)
     open_dialogs(engine, principal, LOG, tz, page.rows)
-    return view
+    sync_url(view, principal)

@@ -51,6 +51,11 @@ def sent_to_server(page: Page) -> int:
     return page.evaluate("() => window.__commlogSent")
 
 
+def last_rerun(page: Page) -> str | None:
+    """What the page's last rerun request covered: 'app' (the whole page) or 'fragment' (one part)."""
+    return page.evaluate("() => window.__commlogReruns.at(-1) ?? null")
+
+
 def click_sent(page: Page, target: Locator, timeout_ms: float = 10_000) -> None:
     """Click `target`, a widget whose click asks the server for a run, and make sure the request left
     the browser. Now and then, after a long walk through dialogs, Chromium delivered the click and
