@@ -7,7 +7,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.support import (
+    expect_no_error,
     expect_selected,
+    last_rerun,
     login,
     main_text,
     menu,
@@ -46,6 +48,14 @@ def test_deliverability_charts_render_and_a_drilldown_opens_the_filtered_log(ser
     assert demo.lender_name in text
     assert not any(name in text for name in demo.other_lender_names), "another lender's name on a lender admin's page"
     screenshot(page, "deliverability")
+
+    # Switching the Rate reruns its tab alone (a fragment), not the page's other tabs and cards.
+    main.get_by_text("Block", exact=True).first.click()
+    wait_for_run(page)
+    assert last_rerun(page) == "fragment"
+    expect(main).to_contain_text("Block rate")
+    assert wait_for_charts(page) >= 2
+    expect_no_error(page)
 
     links = main.get_by_role("link", name="Open them in the log")
     if links.count() == 0:

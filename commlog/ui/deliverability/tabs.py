@@ -1,5 +1,6 @@
 """The page's four tabs: rates over time, lenders × providers (ops) or providers, breakdowns, and
-recipient domains with SMTP reasons. Every chart grades with the bands of the chosen email type."""
+recipient domains with SMTP reasons. Every chart grades with the bands of the chosen email type.
+The two tabs with a Rate control are fragments: a click in one reruns that tab, not the page."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import streamlit as st
 from commlog import deliverability as D
 from commlog.deliverability.wording import REPLY_CLASSES_HELP
 from commlog.domains import FAMILIES
+from commlog.ui.boundary import fragment
 from commlog.ui.deliverability import charts, reads
 from commlog.ui.deliverability.controls import AUDIENCES, Chosen
 from commlog.ui.deliverability.drill import open_in_log
@@ -39,7 +41,9 @@ def _rate_choice(key: str, options: tuple[str, ...], default: str) -> str:
     return st.segmented_control("Rate", list(options), default=default, format_func=D.METRIC_SHORT.get, key=key) or default
 
 
+@fragment
 def render_rates_over_time(chosen: Chosen) -> None:
+    """A fragment: switching its Rate or clicking a point reruns this tab alone, not the page."""
     r, q = chosen.reader, chosen.q
     metric = _rate_choice("dlv_metric", tuple(D.METRIC_SHORT), "bounce")
     label, thresholds = D.METRIC_SHORT[metric], chosen.bands.thresholds(metric)
@@ -70,7 +74,9 @@ def render_rates_over_time(chosen: Chosen) -> None:
                                                granularity=q.granularity, thresholds=thresholds), width="content")
 
 
+@fragment
 def render_providers(chosen: Chosen, report: D.HealthReport) -> None:
+    """A fragment: switching its Rate or picking a lender in the comparison reruns this tab alone."""
     metric = _rate_choice("dlv_hm_metric", ("block", "bounce", "defer", "failures"), "block")
     hm = charts.heatmap_frame(reads.family_matrix(chosen.reader, chosen.q), chosen.names, metric, chosen.q.min_volume, chosen.bands)
     if hm.empty:
