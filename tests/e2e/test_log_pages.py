@@ -21,6 +21,7 @@ from tests.e2e.support import (
     last_rerun,
     login,
     open_app,
+    screenshot,
     url_params,
     wait_for_run,
 )
@@ -67,6 +68,7 @@ def test_pages_size_and_a_ticked_row_rerun_the_log_alone_and_stay_in_the_url(ser
     assert url_params(page).get("page") == "2", page.url
     expect_selected(page, "Account", f"All of {demo.lender_name}'s logs")  # the controls above are as they were
     expect_no_error(page)
+    screenshot(page, "log-page-2")
 
     click_row(page, 0)  # one row ticked opens its email
     assert last_rerun(page) == "fragment"
