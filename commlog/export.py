@@ -160,9 +160,10 @@ def _formula_postgresql(element, compiler, **kw):
     return f"(ascii({compiler.process(element.clauses, **kw)}) IN ({_FORMULA_CODES}))"
 
 
-def safe_text_sql(column):
-    """safe_text() in SQL: a leading single quote when the first character starts a formula."""
-    return case((starts_like_formula(column), literal("'", String) + column), else_=column)
+def safe_text_sql(column, plain=None):
+    """safe_text() in SQL: a leading single quote when the first character starts a formula; any
+    other text is `plain` (default: the text itself)."""
+    return case((starts_like_formula(column), literal("'", String) + column), else_=column if plain is None else plain)
 
 
 # Each cell is a text (formula-safe), a time (ISO 8601, UTC), an integer, or a value that is never
@@ -172,30 +173,30 @@ def safe_text_sql(column):
 TEXT, TIME, INT, PLAIN = "text", "time", "int", "plain"
 
 
+def _cell_value(kind: str, expr):
+    """The cell's text, NULL where the value is."""
+    if kind == TEXT:
+        return safe_text_sql(expr)
+    if kind == TIME:
+        return iso_utc_text(expr)
+    if kind == INT:
+        return cast(expr, String)
+    return expr
+
+
 def _csv_cell(kind: str, expr):
     """A cell for the csv module's path: text, '' for NULL."""
-    if kind == TEXT:
-        return func.coalesce(safe_text_sql(expr), literal("", String))
-    if kind == TIME:
-        return func.coalesce(iso_utc_text(expr), literal("", String))
-    if kind == INT:
-        return func.coalesce(cast(expr, String), literal("", String))
-    return expr
+    return expr if kind == PLAIN else func.coalesce(_cell_value(kind, expr), literal("", String))
 
 
 def _copy_cell(kind: str, expr):
     """The same cell for COPY: NULL wherever the csv module's cell is ''. A text that starts like a
     formula is not empty, so only the plain branch needs nullif; a time or a number is never ''."""
     if kind == TEXT:
-        return case(
-            (starts_like_formula(expr), literal("'", String) + expr),
-            else_=func.nullif(expr, literal("", String)),
-        )
-    if kind == TIME:
-        return iso_utc_text(expr)
-    if kind == INT:
-        return cast(expr, String)
-    return func.nullif(expr, literal("", String))
+        return safe_text_sql(expr, plain=func.nullif(expr, literal("", String)))
+    if kind == PLAIN:
+        return func.nullif(expr, literal("", String))
+    return _cell_value(kind, expr)
 
 
 # Every cell arrives from SQL as text, so most rows are written with one str.join (see write_rows).

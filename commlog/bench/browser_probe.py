@@ -12,38 +12,27 @@ RUN_COUNTER = """
   window.__commlogRuns = 0;
   window.__commlogLoad = Math.random().toString(36).slice(2);  // a new document starts a new count
   const varint = (b, i) => { let v = 0, s = 0, x; do { x = b[i++]; v += (x & 0x7f) * 2 ** s; s += 7; } while (x & 0x80); return [v, i]; };
-  const finished = (b) => {  // the top-level field 6 of a ForwardMsg, or null
+  // The first top-level field `want` of protobuf message b: its varint (wire type 0) or its bytes
+  // (wire type 2); null when b has none.
+  const field = (b, want) => {
     let i = 0;
     while (i < b.length) {
       let tag; [tag, i] = varint(b, i);
-      const field = Math.floor(tag / 8), wire = tag & 7;
-      if (wire === 0) { let v; [v, i] = varint(b, i); if (field === 6) return v; }
-      else if (wire === 2) { let n; [n, i] = varint(b, i); i += n; }
-      else if (wire === 1) i += 8; else if (wire === 5) i += 4; else return null;
+      const number = Math.floor(tag / 8), wire = tag & 7;
+      let value;
+      if (wire === 0) [value, i] = varint(b, i);
+      else if (wire === 2) { let n; [n, i] = varint(b, i); value = b.subarray(i, i + n); i += n; }
+      else if (wire === 1) { i += 8; continue; } else if (wire === 5) { i += 4; continue; } else return null;
+      if (number === want) return value;
     }
     return null;
   };
-  const hasText = (b, want) => {  // a non-empty length-delimited field `want` at the top of message b
-    let i = 0;
-    while (i < b.length) {
-      let tag; [tag, i] = varint(b, i);
-      const field = Math.floor(tag / 8), wire = tag & 7;
-      if (wire === 2) { let n; [n, i] = varint(b, i); if (field === want && n > 0) return true; i += n; }
-      else if (wire === 0) { [, i] = varint(b, i); }
-      else if (wire === 1) i += 8; else if (wire === 5) i += 4; else return false;
-    }
-    return false;
-  };
-  const rerunScope = (b) => {  // BackMsg.rerun_script (field 11): its ClientState names a fragment_id (field 5)?
-    let i = 0;
-    while (i < b.length) {
-      let tag; [tag, i] = varint(b, i);
-      const field = Math.floor(tag / 8), wire = tag & 7;
-      if (wire === 2) { let n; [n, i] = varint(b, i); if (field === 11) return hasText(b.subarray(i, i + n), 5) ? 'fragment' : 'app'; i += n; }
-      else if (wire === 0) { [, i] = varint(b, i); }
-      else if (wire === 1) i += 8; else if (wire === 5) i += 4; else return null;
-    }
-    return null;
+  const finished = (b) => { const v = field(b, 6); return typeof v === 'number' ? v : null; };
+  const rerunScope = (b) => {  // BackMsg.rerun_script (field 11): does its ClientState name a fragment_id (field 5)?
+    const state = field(b, 11);
+    if (!(state instanceof Uint8Array)) return null;
+    const fragment = field(state, 5);
+    return fragment instanceof Uint8Array && fragment.length > 0 ? 'fragment' : 'app';
   };
   window.__commlogReruns = [];
   const sent = (data) => {
