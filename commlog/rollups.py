@@ -39,7 +39,7 @@ from sqlalchemy import Connection, case, cast, delete, func, insert, literal, se
 from sqlalchemy import Date as SADate
 from sqlalchemy import String as SAString
 
-from commlog.db import insert_for, is_postgresql
+from commlog.db import insert_for, is_postgresql, one_of
 from commlog.models import DailyRollup, DomainRollup, LenderDayRollup, Message
 from commlog.vocabulary import EVENT_BIT, DeliveryStatus, EventType, SendStatus
 
@@ -66,6 +66,7 @@ _FINAL_TO_OUTCOME = {
     EventType.FAILED.value: FAILED,
 }
 _CHUNK = 500
+_PG_CHUNK = 10_000  # PostgreSQL: one array parameter (commlog.db.one_of)
 
 DAILY_KEY = ("lender_id", "day", "email_type", "audience", "provider_family", "outcome", "deferred")
 LENDER_DAY_KEY = ("lender_id", "day", "provider_family", "outcome", "deferred")
@@ -193,16 +194,24 @@ _KEY_COLUMNS = (
 )
 
 
-def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False) -> list:
+def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False, extra: Sequence = ()) -> list:
+    chunk = _PG_CHUNK if is_postgresql(conn) else _CHUNK
     out = []
-    for i in range(0, len(ids), _CHUNK):
-        stmt = select(*_KEY_COLUMNS).where(Message.id.in_(ids[i : i + _CHUNK]))
+    for i in range(0, len(ids), chunk):
+        stmt = select(*_KEY_COLUMNS, *extra).where(one_of(conn, Message.id, ids[i : i + chunk])).order_by(Message.id)
         if lock and is_postgresql(conn):
             # Concurrent refreshes of one message serialise here, so each moves the counts from the
             # state the other committed: no double counting.
             stmt = stmt.with_for_update()
         out.extend(conn.execute(stmt).mappings().all())
     return out
+
+
+def read_for_change(conn: Connection, ids: Sequence[int], *extra) -> list:
+    """The rollup's columns (and `extra` ones) of messages whose status is about to change, in id
+    order, locked on PostgreSQL until the transaction ends: what `apply_status_changes` moves the
+    counts from (commlog.store.refresh_status reads them once, for both)."""
+    return _read_rows(conn, sorted(ids), lock=True, extra=extra)
 
 
 def _upsert(conn: Connection, table, key: tuple[str, ...], deltas: Counter) -> None:
@@ -228,18 +237,19 @@ def _apply(conn: Connection, daily: Counter, domain: Counter) -> None:
     _upsert(conn, DomainRollup, DOMAIN_KEY, domain)
 
 
-def apply_status_changes(conn: Connection, updates: Sequence[Mapping]) -> None:
+def apply_status_changes(conn: Connection, updates: Sequence[Mapping], before: Sequence[Mapping] | None = None) -> None:
     """Move rollup counts for messages about to be updated by store.refresh_status.
 
     `updates`: the UPDATE parameters ({"b_id", "delivery_status", "last_event_type", "status_reason",
-    "event_mask", ...}). Must run before the UPDATE, in the same transaction.
+    "event_mask", ...}). `before`: the messages as `read_for_change` read them in this transaction
+    (read here when not given). Must run before the UPDATE, in the same transaction.
     """
     if not updates:
         return
     by_id = {u["b_id"]: u for u in updates}
     daily: Counter = Counter()
     domain: Counter = Counter()
-    for old in _read_rows(conn, sorted(by_id), lock=True):
+    for old in before if before is not None else read_for_change(conn, list(by_id)):
         new = dict(old)
         u = by_id[old["id"]]
         for col in ("delivery_status", "last_event_type", "status_reason", "event_mask"):

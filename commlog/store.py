@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, select, text, update
 
 from commlog import rollups
-from commlog.db import insert_for, is_postgresql
+from commlog.db import insert_for, is_postgresql, one_of, rows_of
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
 from commlog.status import RETRY_WINDOW, StatusEvent, overall_status
 from commlog.vocabulary import DeliveryStatus, mask_of
 
 _IN_CHUNK = 500  # bound IN (...) lists for SQLite's variable limit
+_PG_CHUNK = 10_000  # PostgreSQL: one array parameter (commlog.db.one_of)
 
 # NewEvent.matched_by / delivery_event.matched_by: the provider sent no message id, and the event was
 # matched to the newest email to its address sent at or before it (commlog.webhooks.ingest).
@@ -42,6 +43,10 @@ class NewEvent:
     matched_by: str | None = None  # None: the provider named the message; else MATCHED_BY_ADDRESS_AND_TIME
 
 
+def _chunk_size(conn: Connection) -> int:
+    return _PG_CHUNK if is_postgresql(conn) else _IN_CHUNK
+
+
 def _chunks(items: Sequence, size: int = _IN_CHUNK):
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -60,9 +65,9 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
     if is_postgresql(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(m) FROM unnest(CAST(:ids AS bigint[])) AS m"), {"ids": message_ids})
     stored: set[tuple[str, str]] = set()
-    for chunk in _chunks(message_ids):
+    for chunk in _chunks(message_ids, _chunk_size(conn)):
         stored.update(tuple(r) for r in conn.execute(
-            select(DeliveryEvent.provider, DeliveryEvent.provider_event_id).where(DeliveryEvent.message_id.in_(chunk))))
+            select(DeliveryEvent.provider, DeliveryEvent.provider_event_id).where(one_of(conn, DeliveryEvent.message_id, chunk))))
     fresh: dict[tuple[str, str], NewEvent] = {}
     for e in events:
         if (e.provider, e.provider_event_id) not in stored:
@@ -88,7 +93,12 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
         }
         for e in events
     ]
-    conn.execute(_insert_once(conn, DeliveryEvent, EVENT_KEY), rows)
+    if is_postgresql(conn):
+        columns = [DeliveryEvent.__table__.c[k] for k in rows[0]]
+        batch = rows_of("new_event", columns, rows)
+        conn.execute(_insert_once(conn, DeliveryEvent, EVENT_KEY).from_select(list(rows[0]), select(*batch.c)))
+    else:
+        conn.execute(_insert_once(conn, DeliveryEvent, EVENT_KEY), rows)
 
 
 # What makes a provider event the same event: stored once by it (models.DeliveryEvent's unique key;
@@ -142,16 +152,16 @@ def refresh_status(
     """Recompute delivery status of the given messages from all their stored events.
 
     `checked_ids` were just asked of the provider: they get `checked_at = now`, and become PENDING
-    (not "not checked") even when the provider knew nothing yet.
+    (not "not checked") even when the provider knew nothing yet. Only messages whose stored status
+    changes are written (and move the rollups); each message is read once, locked on PostgreSQL.
     """
     ids = sorted(set(message_ids) | set(checked_ids))
     checked = set(checked_ids)
     results: dict[int, DeliveryStatus] = {}
-    updates = []
-    for chunk in _chunks(ids):
-        msgs = conn.execute(
-            select(Message.id, Message.sent_at, Message.checked_at, Message.delivery_status).where(Message.id.in_(chunk))
-        ).all()
+    updates: list[dict] = []
+    before: list = []
+    for chunk in _chunks(ids, _chunk_size(conn)):
+        msgs = rollups.read_for_change(conn, chunk, Message.last_event_at, Message.checked_at)
         evs = conn.execute(
             select(
                 DeliveryEvent.message_id,
@@ -159,44 +169,57 @@ def refresh_status(
                 DeliveryEvent.occurred_at,
                 DeliveryEvent.reason,
                 DeliveryEvent.provider_event_id,
-            ).where(DeliveryEvent.message_id.in_(chunk))
+            ).where(one_of(conn, DeliveryEvent.message_id, chunk))
         ).all()
         by_message: dict[int, list[StatusEvent]] = defaultdict(list)
         for ev in evs:
             by_message[ev.message_id].append(StatusEvent(ev.event_type, ev.occurred_at, ev.reason, ev.provider_event_id))
         for m in msgs:
-            events = by_message.get(m.id, [])
-            if not events and m.id not in checked and m.checked_at is None:
+            events = by_message.get(m["id"], [])
+            if not events and m["id"] not in checked and m["checked_at"] is None:
                 continue  # still "not checked yet": nothing is known about it
-            result = overall_status(events, m.sent_at, now, RETRY_WINDOW)
-            results[m.id] = result.status
-            updates.append(
-                {
-                    "b_id": m.id,
-                    "delivery_status": str(result.status),
-                    "last_event_type": result.last_event_type,
-                    "last_event_at": result.last_event_at,
-                    "status_reason": result.reason,
-                    "event_mask": mask_of(e.event_type for e in events),
-                    "checked_at": now if m.id in checked else m.checked_at,
-                }
-            )
+            result = overall_status(events, m["sent_at"], now, RETRY_WINDOW)
+            results[m["id"]] = result.status
+            new = {
+                "delivery_status": str(result.status),
+                "last_event_type": result.last_event_type,
+                "last_event_at": result.last_event_at,
+                "status_reason": result.reason,
+                "event_mask": mask_of(e.event_type for e in events),
+                "checked_at": now if m["id"] in checked else m["checked_at"],
+            }
+            if any(m[column] != value for column, value in new.items()):
+                updates.append({"b_id": m["id"], "sent_at": m["sent_at"], **new})
+                before.append(m)
     if updates:
+        rollups.apply_status_changes(conn, updates, before)  # deliverability counts move in this transaction
+        _write_status(conn, updates)
+    return results
+
+
+_STATUS_COLUMNS = ("delivery_status", "last_event_type", "last_event_at", "status_reason", "event_mask", "checked_at")
+
+
+def _write_status(conn: Connection, updates: Sequence[Mapping]) -> None:
+    """UPDATE the messages' status columns; on PostgreSQL one statement for the batch (its rows as
+    arrays, joined on the primary key, id and sent_at, so each row finds its month's partition)."""
+    if is_postgresql(conn):
+        table = Message.__table__
+        rows = [{"id": u["b_id"], **u} for u in updates]
+        batch = rows_of("status", [table.c[k] for k in ("id", "sent_at", *_STATUS_COLUMNS)], rows)
         stmt = (
             update(Message)
-            .where(Message.id == bindparam("b_id"))
-            .values(
-                delivery_status=bindparam("delivery_status"),
-                last_event_type=bindparam("last_event_type"),
-                last_event_at=bindparam("last_event_at"),
-                status_reason=bindparam("status_reason"),
-                event_mask=bindparam("event_mask"),
-                checked_at=bindparam("checked_at"),
-            )
+            .where(Message.id == batch.c.id, Message.sent_at == batch.c.sent_at)
+            .values({k: batch.c[k] for k in _STATUS_COLUMNS})
         )
-        rollups.apply_status_changes(conn, updates)  # deliverability counts move in this transaction
-        conn.execute(stmt.execution_options(synchronize_session=False), updates)
-    return results
+        conn.execute(stmt.execution_options(synchronize_session=False))
+        return
+    stmt = (
+        update(Message)
+        .where(Message.id == bindparam("b_id"))
+        .values({k: bindparam(k) for k in _STATUS_COLUMNS})
+    )
+    conn.execute(stmt.execution_options(synchronize_session=False), [{k: u[k] for k in ("b_id", *_STATUS_COLUMNS)} for u in updates])
 
 
 def record_events(

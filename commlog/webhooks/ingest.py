@@ -50,24 +50,18 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Engine,
-    Integer,
-    String,
     and_,
-    any_,
-    bindparam,
     case,
     func,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
-from commlog.db import is_postgresql, is_sqlite
+from commlog.db import is_postgresql, is_sqlite, one_of
 from commlog.models import RECIPIENT_EMAIL, DeliveryEvent, Message, UnmatchedEvent
 from commlog.providers.normalize import (
     ParsedEvent,
@@ -231,18 +225,9 @@ def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
 
 
 def _in_chunk(conn: Connection) -> int:
-    """How many values one `_in` takes: on PostgreSQL they are one array parameter, so a batch's
+    """How many values one `one_of` takes: on PostgreSQL they are one array parameter, so a batch's
     values go in one query; SQLite binds each value, and its variable limit bounds the list."""
     return _PG_IN_CHUNK if is_postgresql(conn) else _IN_CHUNK
-
-
-def _in(conn: Connection, column, values: Sequence):
-    """`column IN (values)`; on PostgreSQL `column = ANY(:array)`: one parameter instead of hundreds,
-    which psycopg and the planner handle some 50 times faster for batch-sized lists."""
-    if is_postgresql(conn):
-        item = BigInteger() if isinstance(column.type, (Integer, BigInteger)) else String()
-        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
-    return column.in_(values)
 
 
 def _candidates(conn: Connection, where) -> list[_Candidate]:
@@ -260,7 +245,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
     by_id: dict[int, _Candidate] = {}
     wanted_ids = sorted({e.commlog_message_id for e in events if e.commlog_message_id is not None})
     for chunk in _chunks(wanted_ids, _in_chunk(conn)):
-        for c in _candidates(conn, and_(_in(conn, Message.id, chunk), Message.provider == PROVIDER)):
+        for c in _candidates(conn, and_(one_of(conn, Message.id, chunk), Message.provider == PROVIDER)):
             by_id[c.id] = c
     for i, e in enumerate(events):
         c = by_id.get(e.commlog_message_id) if e.commlog_message_id is not None else None
@@ -273,7 +258,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
     )
     by_pmid: dict[str, list[_Candidate]] = defaultdict(list)
     for chunk in _chunks(keys, _in_chunk(conn)):
-        for c in _candidates(conn, and_(Message.provider == PROVIDER, _in(conn, Message.provider_message_id, chunk))):
+        for c in _candidates(conn, and_(Message.provider == PROVIDER, one_of(conn, Message.provider_message_id, chunk))):
             by_pmid[c.provider_message_id].append(c)
     for i, e in enumerate(events):
         if found[i] is not None or not e.x_message_id:
@@ -323,7 +308,7 @@ def _newest_sent_before(conn: Connection, events: Sequence[WebhookEvent]) -> dic
             select(RECIPIENT_EMAIL.label("address"), Message.id, Message.lender_id, Message.provider_message_id,
                    Message.sent_at)
             .where(
-                _in(conn, RECIPIENT_EMAIL, chunk),  # ix_message_recipient_sent
+                one_of(conn, RECIPIENT_EMAIL, chunk),  # ix_message_recipient_sent
                 Message.sent_at >= earliest,
                 Message.sent_at <= latest,
                 Message.provider == PROVIDER,
@@ -351,7 +336,7 @@ def _existing_ids(conn: Connection, table, ids: Sequence[str], provider: str = P
     for chunk in _chunks(sorted(set(ids)), _in_chunk(conn)):
         seen.update(
             conn.execute(
-                select(table.provider_event_id).where(table.provider == provider, _in(conn, table.provider_event_id, chunk))
+                select(table.provider_event_id).where(table.provider == provider, one_of(conn, table.provider_event_id, chunk))
             ).scalars()
         )
     return seen
@@ -377,7 +362,7 @@ def _lock_messages(conn: Connection, message_ids: Iterable[int]) -> None:
     if not is_postgresql(conn):
         return
     for chunk in _chunks(sorted(set(message_ids)), _in_chunk(conn)):
-        locking = select(Message.id).where(_in(conn, Message.id, chunk)).order_by(Message.id)
+        locking = select(Message.id).where(one_of(conn, Message.id, chunk)).order_by(Message.id)
         conn.execute(locking.with_for_update(key_share=True)).all()  # FOR NO KEY UPDATE
 
 
@@ -528,7 +513,7 @@ def match_unmatched(engine: Engine, now: datetime, batch_size: int = 500) -> int
                 done_ids = [uid for (uid, _), c in zip(parsed, targets, strict=True) if c is not None]
                 _store_matched(conn, [(p, c) for (_, p), c in zip(parsed, targets, strict=True) if c is not None], now)
                 for chunk in _chunks(done_ids):
-                    conn.execute(update(UnmatchedEvent).where(_in(conn, UnmatchedEvent.id, chunk)).values(matched_at=now))
+                    conn.execute(update(UnmatchedEvent).where(one_of(conn, UnmatchedEvent.id, chunk)).values(matched_at=now))
                 return len(done_ids), rows[-1].id
 
         n, last = with_retries(run_chunk)
@@ -556,7 +541,7 @@ def _targets_by_message_id(conn: Connection, provider: str, events: Sequence[Par
     """Each event's message: same provider, provider_message_id = the event's, same recipient."""
     by_pmid: dict[str, list[_Candidate]] = defaultdict(list)
     for chunk in _chunks(sorted({e.provider_message_id for e in events if e.provider_message_id})):
-        for c in _candidates(conn, and_(Message.provider == provider, _in(conn, Message.provider_message_id, chunk))):
+        for c in _candidates(conn, and_(Message.provider == provider, one_of(conn, Message.provider_message_id, chunk))):
             by_pmid[c.provider_message_id].append(c)
     return [
         next((c for c in by_pmid.get(e.provider_message_id or "", []) if c.email == (e.recipient_email or "").strip().lower()), None)
@@ -658,7 +643,7 @@ def match_kept_events(
                 found = [(uid, e, c) for (uid, e), c in zip(parsed, targets, strict=True) if c is not None]
                 _store_parsed(conn, provider, [(e, c) for _, e, c in found], now)
                 for chunk in _chunks([uid for uid, _, _ in found]):
-                    conn.execute(update(UnmatchedEvent).where(_in(conn, UnmatchedEvent.id, chunk)).values(matched_at=now))
+                    conn.execute(update(UnmatchedEvent).where(one_of(conn, UnmatchedEvent.id, chunk)).values(matched_at=now))
                 return len(found), rows[-1].id
 
         n, last = with_retries(run_chunk)
