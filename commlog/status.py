@@ -86,15 +86,16 @@ def overall_status(
             seen.add(ev.provider_event_id)
         ordered.append(ev)
 
+    typed = [(EventType(e.event_type), e) for e in ordered]  # each event's type read once
     # The last event that says something about delivery (engagement and complaints do not).
-    relevant = [e for e in ordered if EventType(e.event_type) not in _NEUTRAL]
+    relevant = [e for t, e in typed if t not in _NEUTRAL]
     last = relevant[-1] if relevant else (ordered[-1] if ordered else None)
     last_type = last.event_type if last else None
     last_at = last.occurred_at if last else None
 
-    failures = [e for e in ordered if EventType(e.event_type) in TERMINAL_FAILURES]
-    deliveries = [e for e in ordered if EventType(e.event_type) == EventType.DELIVERED]
-    proofs = [e for e in ordered if EventType(e.event_type) in DELIVERY_PROOF]
+    failures = [e for t, e in typed if t in TERMINAL_FAILURES]
+    deliveries = [e for t, e in typed if t == EventType.DELIVERED]
+    proofs = [e for t, e in typed if t in DELIVERY_PROOF]
     latest_failure = failures[-1] if failures else None
     latest_proof = proofs[-1] if proofs else None
 
