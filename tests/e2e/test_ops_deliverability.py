@@ -37,6 +37,19 @@ def wait_for_charts(page) -> int:
     return n
 
 
+def expect_bars_readable(chart) -> None:
+    """Each bar of a breakdown chart at least 14 px tall (svg), or the drawing tall enough for two
+    bars and the axis (canvas)."""
+    chart.scroll_into_view_if_needed()
+    drawing = chart.locator("canvas, svg").first
+    expect(drawing).to_be_visible()
+    if drawing.evaluate("d => d.tagName.toLowerCase()") == "svg":
+        heights = chart.evaluate("c => Array.from(c.querySelectorAll('g.mark-rect path')).map(p => p.getBoundingClientRect().height)")
+        assert heights and min(heights) >= 14, heights
+    else:
+        assert drawing.bounding_box()["height"] >= 2 * 28 + 30
+
+
 def test_deliverability_charts_render_and_a_drilldown_opens_the_filtered_log(server, demo, page):
     open_app(page, server.url("/deliverability"))
     login(page, demo.admin, demo.password)
@@ -56,6 +69,23 @@ def test_deliverability_charts_render_and_a_drilldown_opens_the_filtered_log(ser
     expect(main).to_contain_text("Block rate")
     assert wait_for_charts(page) >= 2
     expect_no_error(page)
+
+    # Only the open tab is drawn; opening another reruns the tabs alone (a fragment) and draws it.
+    expect(main).not_to_contain_text("Account confirmations go to addresses nobody has verified yet")
+    page.get_by_role("tab", name="Breakdowns").click()
+    wait_for_run(page)
+    assert last_rerun(page) == "fragment"
+    expect(main).to_contain_text("Account confirmations go to addresses nobody has verified yet")
+    assert wait_for_charts(page) == 3  # by mailbox provider, by audience, by email type
+    for chart in page.get_by_test_id("stVegaLiteChart").filter(visible=True).all():
+        expect_bars_readable(chart)  # two audiences' bars were once squeezed to a line
+    expect_no_error(page)
+    screenshot(page, "deliverability-breakdowns")
+    page.get_by_role("tab", name="Rates over time").click()
+    wait_for_run(page)
+    assert last_rerun(page) == "fragment"
+    expect(main.get_by_role("radio", name="Block", exact=True)).to_be_checked()  # its Rate remembered
+    assert wait_for_charts(page) >= 2
 
     links = main.get_by_role("link", name="Open them in the log")
     if links.count() == 0:

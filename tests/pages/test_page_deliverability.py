@@ -20,6 +20,7 @@ from commlog.audit_queries import AuditFilter, list_audit
 from commlog.demo.seed import SeedConfig, seed_demo
 from commlog.models import Lender, Message
 from commlog.principal import Principal, Role
+from commlog.ui.deliverability.tabs import TAB_KEY, tab_labels
 from commlog.ui.export_panel import PERIOD_EXPORT_OPEN
 from tests.support import factories as f
 from tests.support.app import download
@@ -65,6 +66,14 @@ def _walk(node):
     yield node
     for child in getattr(node, "children", {}).values() if isinstance(getattr(node, "children", None), dict) else []:
         yield from _walk(child)
+
+
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Open one of the page's tabs, as a click on it does: only the open tab is drawn."""
+    at.session_state[TAB_KEY] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def chart_specs(at: AppTest) -> list[dict]:
@@ -117,10 +126,12 @@ def test_ops_sees_every_lender_findings_and_charts(demo):
     assert any(f"lender={demo['alpha']}" in x and "event=BLOCKED" in x for x in links + md), links[:3]
     assert "Europe/Berlin" in " ".join(c.value for c in at.caption)
     # Charts: the rate chart has the threshold bands and the platform median; ops get small multiples
-    # per lender and the lender × provider heatmap.
-    specs = chart_specs(at)
-    assert len(specs) >= 5
+    # per lender and the lender × provider heatmap. Each tab is drawn when it is opened.
+    assert len(chart_specs(at)) == 3  # Rates over time: the rate, the volume, a rate per lender
     data = chart_data(at)
+    providers = open_tab(at, "Lenders × providers")
+    data += chart_data(providers)
+    assert len(chart_specs(providers)) == 1  # the other tabs' charts are not built
     bands = next(rows for rows in data if rows and "y0" in rows[0])
     assert [r["level"] for r in bands][:2] == ["Healthy", "Watch"] and bands[1]["y0"] == 2.0
     series = {r["series"] for rows in data for r in rows if "series" in r}
@@ -129,7 +140,7 @@ def test_ops_sees_every_lender_findings_and_charts(demo):
     cell = next(r for r in heat if r["lender"] == "Alpha Lending" and r["family"] == "Microsoft")
     assert cell["n_of_d"] == "17 of 500" and cell["label"] == "3.4 %"  # the whole range: baseline and recent
     # The comparison table lists every lender, low volume flagged.
-    table = next(df.value for df in at.dataframe if "Lender" in getattr(df.value, "columns", []))
+    table = next(df.value for df in providers.dataframe if "Lender" in getattr(df.value, "columns", []))
     assert set(table["Lender"]) == {"Alpha Lending", "Bravo Credit", "Other Lender 0", "Other Lender 1", "Other Lender 2", "Tiny Loans"}
     assert table.set_index("Lender").loc["Tiny Loans", "Volume"] == "low volume"
 
@@ -237,7 +248,7 @@ def test_captions_and_chart_bands_are_the_bands_grading_uses_for_the_email_type(
 def test_lender_admin_heatmap_has_one_readable_row_with_values_and_verdicts(demo):
     """One lender's heatmap row is as tall as each of many (it was squeezed to 0.25 px), and every
     cell says its rate with its unit and its verdict in words."""
-    at = run_as(demo["alpha_admin"])
+    at = open_tab(run_as(demo["alpha_admin"]), "Providers")
     heat = next(s for s in chart_specs(at) if any(la.get("encoding", {}).get("y", {}).get("field") == "lender" for la in s.get("layer", [])))
     assert heat["autosize"]["type"] == "fit-x" and heat["height"] >= 40
     rows = next(rows for rows in chart_data(at) if rows and "family" in rows[0] and "lender" in rows[0])
@@ -310,6 +321,7 @@ def test_a_lender_card_is_never_healthy_beside_an_at_risk_finding(demo_like, who
                 assert f"{worst.lower()} from " in why
             at_risk_seen += worst == "At risk"
         if who == "ops":  # the lender comparison's Health column is the same verdict
+            open_tab(at, "Lenders × providers")
             table = next(df.value for df in at.dataframe if "Lender" in getattr(df.value, "columns", []))
             assert dict(zip(table["Lender"], table["Health"], strict=True)) == {n: b for n, (b, _) in cards.items()}
     assert at_risk_seen  # the demo's episodes are in the page's first range: the rule was tested on them
@@ -393,3 +405,30 @@ def _audit_rows(engine) -> list:
     ops = Principal(1, "ops@example.com", Role.OPS, None)
     with engine.connect() as conn:
         return list_audit(conn, ops, AuditFilter()).rows
+
+
+@pytest.mark.parametrize("who", ["ops_user", "alpha_admin"])
+def test_only_the_open_tab_is_drawn_and_each_tab_draws_when_opened(demo, who):
+    """The page builds the open tab's charts and tables only; opening each tab in turn draws it,
+    and a remembered tab this viewer is not offered (ops' label, for an admin) opens the first."""
+    at = run_as(demo[who])
+    ops = who == "ops_user"
+    labels = tab_labels(ops)
+    expected = {  # each tab's own content: charts, and a word only it shows
+        labels[0]: (3 if ops else 2, "Click a point to open that period in the log"),
+        labels[1]: (1, "darkest red at"),
+        labels[2]: (3, "Account confirmations go to addresses nobody has verified yet"),
+        labels[3]: (0, "Top bouncing recipient domains"),
+    }
+    for label in [*labels[1:], labels[0]]:
+        opened = open_tab(at, label)
+        charts, words = expected[label]
+        text = sent_to_browser(opened)
+        assert len(chart_specs(opened)) == charts, label
+        assert words in text, label
+        assert not any(other_words in text for other, (_, other_words) in expected.items() if other != label), label
+    at.session_state[TAB_KEY] = "Lenders × providers"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if not ops:  # not offered to an admin: the first tab instead
+        assert expected[labels[0]][1] in sent_to_browser(at) and len(chart_specs(at)) == expected[labels[0]][0]

@@ -26,7 +26,7 @@ exception or error page; a foreign value in a URL gives a short notice and falls
 | 14 | checks.sync_recent | lender_id = B | ScopeError before any provider call | test_check_messages_with_a_foreign_id |
 | 15 | commlog.export (count_failures / export_select / stream_failures / build_csv) | lender B; span lender B; span all; A + B's borrower; span 2000-2100 | ScopeError before the first byte and no audit row / zero rows / A's rows only | test_export_with_foreign_lender_account_or_span |
 | 16 | Export panel on the log page | forged URL lender=B, account=B's borrower, account=all; "All of the lender's logs" + DEFERRED; download the file | file holds A's failures only | test_export_panel_file_never_holds_foreign_rows |
-| 17 | Deliverability page | no lender picker; `dlv_lender`=B in state; every widget (dates wide, granularity, audience, email type, minimum volume, all tabs, tables) | only A's figures; B's name nowhere in text, tables or chart data | test_deliverability_shows_nothing_foreign |
+| 17 | Deliverability page | no lender picker; `dlv_lender`=B in state; every widget (dates wide, granularity, audience, email type, minimum volume, each tab opened in turn, tables) | only A's figures; B's name nowhere in text, tables or chart data | test_deliverability_shows_nothing_foreign |
 | 18 | Audit page | open as lender admin (navigation / file run directly) | unroutable (ValueError) / "platform ops only" | tests/pages/test_audit_trail.py::test_audit_page_is_not_routable_for_lender_admins, ::test_audit_page_run_directly_refuses_lender_admins; test_audit_page_is_refused_to_lender_admins |
 | 19 | Direct page URLs before any login (fresh server, legacy pages/ mode) | `/log`, `/message?id=1`, `/deliverability`, `/audit` | login form only | tests/e2e/test_direct_urls.py; AppTest: tests/pages/test_page_log.py::test_every_page_shows_the_login_and_no_data_when_logged_out |
 | 20 | Foreign URLs in a real browser (lender admin) | `/log?lender=B&account=B's borrower`, `/message?id=<B>`, `/audit` | notice + own log / not found / no Audit page | tests/e2e/test_security_e2e.py |
@@ -61,6 +61,7 @@ from commlog.log_queries import SPAN_ALL, SPAN_LENDER, SPAN_LOG, AccountRow
 from commlog.log_view import PAGE_SIZES, SORTS
 from commlog.models import AuditEntry, DeliveryEvent, Message
 from commlog.principal import ScopeError
+from commlog.ui.deliverability.tabs import TAB_KEY, tab_labels
 from commlog.vocabulary import Audience, EventType, SendStatus
 from tests.support.app import app, borrower_matches, download, page_text
 from tests.support.factories import log_query
@@ -392,6 +393,14 @@ def test_export_panel_file_never_holds_foreign_rows(world, page_browser, params)
 
 
 
+def _nothing_foreign_in_any_tab(at, foreign: str, where: str) -> None:
+    """Open each Deliverability tab in turn (only the open one is drawn), then the first again."""
+    for tab in [*tab_labels(ops=False)[1:], tab_labels(ops=False)[0]]:
+        at.session_state[TAB_KEY] = tab
+        at.run()
+        assert not at.exception and foreign not in everything_on_page(at), (where, tab)
+
+
 def test_deliverability_shows_nothing_foreign(world):
     at = app(user_id=world["users"]["admin_a"]).run()
     at.switch_page("pages/deliverability.py").run()
@@ -404,18 +413,21 @@ def test_deliverability_shows_nothing_foreign(world):
         at.session_state["dlv_gran"] = gran
         at.run()
         assert not at.exception and "Bravo" not in everything_on_page(at)
+        _nothing_foreign_in_any_tab(at, "Bravo", gran)
     types = at.selectbox(key="dlv_type").options
     assert not any("payment" in t.lower() for t in types), types
     for audience in ("borrower", "staff", None):
         at.session_state["dlv_audience"] = audience
         at.run()
         assert not at.exception and "Bravo" not in everything_on_page(at)
+        _nothing_foreign_in_any_tab(at, "Bravo", str(audience))
     at.session_state["dlv_min_volume"] = 1
     at.run()
     for metric in ("block", "defer", "failures", "expired"):
         at.session_state["dlv_metric"] = metric
         at.run()
         assert not at.exception and "Bravo" not in everything_on_page(at), metric
+    _nothing_foreign_in_any_tab(at, "Bravo", "minimum volume 1")
     for link in at.get("page_link"):
         assert f"lender={world['b']}" not in str(link.proto)
 

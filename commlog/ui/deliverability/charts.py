@@ -308,6 +308,9 @@ def small_multiples(df: pd.DataFrame, *, metric_label: str, granularity: str, th
     )
 
 
+BAR_ROW_PX = 28  # one category's bar with its label
+
+
 def breakdown_bars(df: pd.DataFrame, *, metric_label: str, category_title: str) -> alt.Chart:
     """Horizontal bars of a rate per category. df columns: category, rate, n_of_d, low_volume, label."""
     base = alt.Chart(df).encode(
@@ -320,7 +323,10 @@ def breakdown_bars(df: pd.DataFrame, *, metric_label: str, category_title: str) 
                  alt.Tooltip("n_of_d:N", title="Messages")],
     )
     text = base.mark_text(align="left", dx=4, fontSize=11).encode(text="label:N")
-    return alt.layer(bars, text).properties(height=max(60, 28 * max(1, len(df))))
+    # fit-x: the height is the bars' own, the axis below it added (Streamlit's "stretch" otherwise fits
+    # the axis into the height too, and two categories' bars were squeezed to a line).
+    return alt.layer(bars, text).properties(height=BAR_ROW_PX * max(2, len(df)),
+                                            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
 def picked_period(event: Any) -> date | None:

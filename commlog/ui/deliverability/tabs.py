@@ -1,6 +1,7 @@
 """The page's four tabs: rates over time, lenders × providers (ops) or providers, breakdowns, and
 recipient domains with SMTP reasons. Every chart grades with the bands of the chosen email type.
-The two tabs with a Rate control are fragments: a click in one reruns that tab, not the page."""
+Only the open tab is drawn, and the tabs are a fragment: switching tabs reruns them, not the page.
+The two tabs with a Rate control are fragments too: a click in one reruns that tab alone."""
 
 from __future__ import annotations
 
@@ -19,26 +20,47 @@ OUTCOME_WORDS = {"bounced": "bounced", "blocked": "blocked", "expired": "expired
                  "not_attempted": "not attempted"}
 
 
+TAB_KEY = "dlv_tab"
+
+
+def tab_labels(ops: bool) -> list[str]:
+    return ["Rates over time", "Lenders × providers" if ops else "Providers", "Breakdowns", "Domains and reasons"]
+
+
+@fragment
 def render_tabs(chosen: Chosen, report: D.HealthReport) -> None:
-    ops = chosen.reader.principal.is_ops
-    over_time, providers, breakdowns, domains = st.tabs(
-        ["Rates over time", "Lenders × providers" if ops else "Providers", "Breakdowns", "Domains and reasons"])
+    """A fragment: only the open tab is drawn (its reads made, its charts built), and switching tabs
+    reruns this fragment, not the page's cards, health and findings above it."""
+    labels = tab_labels(chosen.reader.principal.is_ops)
+    if st.session_state.get(TAB_KEY) not in (None, *labels):
+        del st.session_state[TAB_KEY]  # a remembered tab this viewer is not offered: the first one instead
+    over_time, providers, breakdowns, domains = st.tabs(labels, key=TAB_KEY, on_change="rerun")
     with over_time:
-        render_rates_over_time(chosen)
+        if over_time.open:
+            render_rates_over_time(chosen)
     with providers:
-        render_providers(chosen, report)
+        if providers.open:
+            render_providers(chosen, report)
     with breakdowns:
-        render_breakdowns(chosen)
+        if breakdowns.open:
+            render_breakdowns(chosen)
     with domains:
-        left, right = st.columns(2)
-        with left:
-            render_bouncing_domains(chosen)
-        with right:
-            render_reasons(chosen)
+        if domains.open:
+            left, right = st.columns(2)
+            with left:
+                render_bouncing_domains(chosen)
+            with right:
+                render_reasons(chosen)
 
 
 def _rate_choice(key: str, options: tuple[str, ...], default: str) -> str:
-    return st.segmented_control("Rate", list(options), default=default, format_func=D.METRIC_SHORT.get, key=key) or default
+    """A tab's Rate control. Its choice outlives the runs that do not draw its tab (Streamlit forgets
+    a widget's value when a run does not draw it), so coming back to a tab shows the Rate left there."""
+    kept, ss = f"{key}_kept", st.session_state
+    start = ss[kept] if ss.get(kept) in options else default
+    value = st.segmented_control("Rate", list(options), default=start, format_func=D.METRIC_SHORT.get, key=key) or default
+    ss[kept] = value
+    return value
 
 
 @fragment
