@@ -4,7 +4,8 @@ the bench's PostgreSQL database, with 1, 4 and 8 sessions at once.
 Each interaction is timed from the click (or the typing) to the end of the script run it caused,
 as Streamlit's own `script_finished` message reports it (commlog.bench.browser_probe), plus two
 animation frames for the browser to paint: first load after sign-in, a filter change, the next
-page, opening a row, the borrower type-ahead, opening Deliverability and switching its rate. Beside
+page, opening a row, the borrower type-ahead, opening Deliverability, switching its rate and opening
+another of its tabs (only the open tab is drawn, so a tab is a run). Beside
 them, the **framework floor**, measured on the same servers in the same run with the same number of
 sessions: a rerun of /floor, a page that only checks the login, draws the menu and one button
 (COMMLOG_BENCH_FLOOR_PAGE=1). Targets: p95 ≤ 2× the floor's p95, first load ≤ 3×.
@@ -44,7 +45,8 @@ SESSIONS = (1, 4, 8)
 FLOOR = "floor: a trivial page's rerun"
 FIRST_LOAD = "first load after sign-in"
 INTERACTIONS = (FIRST_LOAD, "filter change (Delivery status)", "next page", "open a row (the email's dialog)",
-                "type-ahead (Find a borrower)", "open Deliverability", "Deliverability: switch the rate")
+                "type-ahead (Find a borrower)", "open Deliverability", "Deliverability: switch the rate",
+                "Deliverability: open another tab")
 IDLE = "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState === 'notRunning'"
 PAINTED = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
 TIMEOUT_MS = 120_000
@@ -133,6 +135,10 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
                 page.get_by_role("heading", name="Deliverability")))
             rate = main.get_by_text("Block" if r % 2 == 0 else "Bounce", exact=True).first  # the Rate control's option
             got[INTERACTIONS[6]].append(await _timed(page, rate.click))
+            tab = page.get_by_role("tab", name="Breakdowns" if r % 2 == 0 else "Domains and reasons")
+            drawn = main.get_by_text("By email type" if r % 2 == 0 else "Why messages failed: SMTP reason classes")
+            got[INTERACTIONS[7]].append(await _timed(page, tab.click, drawn))  # only the open tab is drawn: a run
+            await _settled(page, page.get_by_role("tab", name="Rates over time").click)
             await _settled(page, main.get_by_role("link", name="Communication Log").first.click)
             await grid.wait_for(state="visible")
     except Exception:
