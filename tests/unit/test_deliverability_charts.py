@@ -4,6 +4,7 @@ meaning kept without colour (dashes, shapes, words)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -171,3 +172,52 @@ def test_small_multiples_label_their_threshold_rules():
     inner = layers(spec)
     assert sum(mark(x)["type"] == "rule" for x in inner) == 2
     assert {x["encoding"]["text"]["value"] for x in inner if mark(x)["type"] == "text"} == {"Watch 2 %", "At risk 5 %"}
+
+
+# --- drawn without the schema check on every run ---------------------------------------------------
+
+
+def every_kind_of_chart() -> dict[str, object]:
+    """One chart of each kind the page draws, from small frames."""
+    bars = pd.DataFrame([{"category": "Borrowers", "rate": 0.2, "n_of_d": "19 of 10,377", "low_volume": False, "label": "0.2 %"},
+                         {"category": "Lender staff", "rate": 0.0, "n_of_d": "0 of 359", "low_volume": True, "label": "0.0 %"}])
+    volume = pd.DataFrame([{"period": "2026-11-02", "outcome": "delivered", "label": "Delivered", "count": 90, "order": 0},
+                           {"period": "2026-11-02", "outcome": "bounced", "label": "Bounced", "count": 3, "order": 2}])
+    return {
+        "rate": charts.rate_chart(series_rows(), metric_label="Bounce rate", granularity="week", thresholds=(2.0, 5.0)),
+        "volume": charts.volume_chart(volume, granularity="week"),
+        "small multiples": charts.small_multiples(series_rows(with_median=False), metric_label="Bounce", granularity="week",
+                                                  thresholds=(2.0, 5.0)),
+        "heatmap": charts.heatmap(heat_rows(["Northwind Lending", "Tailspin Credit"]), metric_label="Block", darkest=10.0),
+        "breakdown bars": charts.breakdown_bars(bars, metric_label="Bounce", category_title="Audience"),
+    }
+
+
+def _same_names(spec: dict) -> str:
+    """The spec as text, with the view names Altair numbers on each conversion made alike."""
+    return re.sub(r"view_\w+?_\d+", "view", json.dumps(spec, sort_keys=True))
+
+
+@pytest.mark.parametrize("kind", list(every_kind_of_chart()))
+def test_every_chart_kind_is_valid_vega_lite_and_drawn_unchecked_as_the_same_spec(kind, monkeypatch):
+    """The page draws its charts without Altair's check of the whole spec (`charts.unchecked`): here
+    each kind passes that check, and the page's spec is the same spec, made without checking it."""
+    from altair.utils import schemapi
+
+    chart = every_kind_of_chart()[kind]
+    checked = type(chart).to_dict(chart, validate=True)  # raises SchemaValidationError when invalid
+    whole_specs_checked: list = []
+    original = schemapi.SchemaBase.validate.__func__
+
+    def recording(cls, instance, schema=None):
+        if cls is type(chart):  # the whole chart's spec, not one part of it
+            whole_specs_checked.append(instance)
+        return original(cls, instance, schema)
+
+    monkeypatch.setattr(schemapi.SchemaBase, "validate", classmethod(recording))
+    type(chart).to_dict(chart, validate=True)
+    assert len(whole_specs_checked) == 1  # the check Streamlit's conversion would run ...
+    whole_specs_checked.clear()
+    drawn = charts.unchecked(chart).to_dict()
+    assert not whole_specs_checked  # ... which the page's drawing skips
+    assert _same_names(drawn) == _same_names(checked)

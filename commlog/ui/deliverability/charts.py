@@ -7,11 +7,13 @@ say so in the tooltip; the last point of each line carries its label (no legend 
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime
 from typing import Any
 
 import altair as alt
 import pandas as pd
+import streamlit as st
 
 from commlog import deliverability as D
 
@@ -327,6 +329,20 @@ def breakdown_bars(df: pd.DataFrame, *, metric_label: str, category_title: str) 
     # the axis into the height too, and two categories' bars were squeezed to a line).
     return alt.layer(bars, text).properties(height=BAR_ROW_PX * max(2, len(df)),
                                             autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+
+
+def unchecked(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """`chart`, whose Vega-Lite spec (`to_dict()`, as Streamlit asks for it) skips Altair's schema
+    validation, for this one chart object: the check cost more than building the charts, about
+    0.2 s of each Deliverability run. The spec is the same (tests/unit/test_deliverability_charts.py
+    checks every chart kind against the schema, and that this skips only the check)."""
+    object.__setattr__(chart, "to_dict", functools.partial(type(chart).to_dict, chart, validate=False))
+    return chart
+
+
+def draw(chart: alt.TopLevelMixin, **kwargs: Any):
+    """`st.altair_chart` for the page's charts, without the schema check on every run (`unchecked`)."""
+    return st.altair_chart(unchecked(chart), **kwargs)
 
 
 def picked_period(event: Any) -> date | None:

@@ -72,7 +72,7 @@ def render_rates_over_time(chosen: Chosen) -> None:
     points = reads.series(r, q, chosen.today)
     bench = reads.platform_median(r, q, metric)
     frame = charts.series_frame({chosen.lender_name: points}, metric, q.min_volume, bench)
-    event = st.altair_chart(charts.rate_chart(frame, metric_label=label + " rate", granularity=q.granularity, thresholds=thresholds),
+    event = charts.draw(charts.rate_chart(frame, metric_label=label + " rate", granularity=q.granularity, thresholds=thresholds),
                             width="stretch", on_select="rerun", key="dlv_rate_chart")
     st.caption(
         f"Dashed: platform median (per period, over lenders with at least {D.BENCHMARK_MIN_ATTEMPTED} attempted; shown only when "
@@ -86,13 +86,13 @@ def render_rates_over_time(chosen: Chosen) -> None:
         else:
             open_in_log(D.log_link(q.lender_id, start, end, metric, email_type=q.email_type, audience=q.audience),
                         f"Open {label.lower()} messages from {start:%d %b} to {end:%d %b} in the log")
-    st.altair_chart(charts.volume_chart(charts.volume_frame(points), granularity=q.granularity), width="stretch")
+    charts.draw(charts.volume_chart(charts.volume_frame(points), granularity=q.granularity), width="stretch")
     if chosen.reader.principal.is_ops and q.lender_id is None and len(chosen.names) > 1:
         st.markdown(f"**{label} rate per lender**")
         per_lender = reads.lender_series(r, q, chosen.today)
         named = {chosen.names[lid]: pts for lid, pts in sorted(per_lender.items(), key=lambda kv: chosen.names.get(kv[0], ""))
                  if lid in chosen.names}
-        st.altair_chart(charts.small_multiples(charts.series_frame(named, metric, q.min_volume), metric_label=label,
+        charts.draw(charts.small_multiples(charts.series_frame(named, metric, q.min_volume), metric_label=label,
                                                granularity=q.granularity, thresholds=thresholds), width="content")
 
 
@@ -105,7 +105,7 @@ def render_providers(chosen: Chosen, report: D.HealthReport) -> None:
         st.info("No messages for this selection.")
     else:
         darkest = chosen.bands.darkest(metric)
-        st.altair_chart(charts.heatmap(hm, metric_label=D.METRIC_SHORT[metric], darkest=darkest), width="stretch")
+        charts.draw(charts.heatmap(hm, metric_label=D.METRIC_SHORT[metric], darkest=darkest), width="stretch")
         st.caption(
             f"Each cell: the {D.METRIC_SHORT[metric].lower()} rate of that mail and, under it, its health graded on all its rates with "
             "the health cards' bands (Healthy, Watch, At risk; in brackets the rate behind it). "
@@ -174,7 +174,7 @@ def render_breakdowns(chosen: Chosen) -> None:
 def _bars(title: str, category: str, frame: pd.DataFrame, metric_label: str) -> None:
     st.markdown(f"**{title}**")
     if not frame.empty:
-        st.altair_chart(charts.breakdown_bars(frame, metric_label=metric_label, category_title=category), width="stretch")
+        charts.draw(charts.breakdown_bars(frame, metric_label=metric_label, category_title=category), width="stretch")
 
 
 def render_bouncing_domains(chosen: Chosen) -> None:
