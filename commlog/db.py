@@ -2,7 +2,7 @@
 
 The one place that asks which database a bind is: `is_sqlite` / `is_postgresql` (an engine, a
 connection, a dialect or a URL), `insert_for` (the INSERT with this database's ON CONFLICT),
-`one_of` (a batch's values as one array parameter on PostgreSQL) and `rows_of` (a batch of rows as
+`one_of` (a batch's values as one array parameter on PostgreSQL; `values_per_query` of them) and `rows_of` (a batch of rows as
 one unnest of arrays, PostgreSQL only).
 Everything else asks them; SQLAlchemy's own per-dialect hooks (`@compiles(..., "postgresql")`) stay
 where they are.
@@ -114,6 +114,15 @@ def insert_for(bind: Engine | Connection, table: Table | type) -> postgresql.Ins
     from sqlalchemy.dialects import postgresql, sqlite
 
     return (postgresql if is_postgresql(bind) else sqlite).insert(table)
+
+
+_SQLITE_VALUES_PER_QUERY = 500  # SQLite binds each value of a list; its variable limit bounds the list
+_PG_VALUES_PER_QUERY = 10_000  # PostgreSQL: the values are one array parameter
+
+
+def values_per_query(bind: Bind) -> int:
+    """How many values one `one_of` takes: on PostgreSQL a batch's values go in one query."""
+    return _PG_VALUES_PER_QUERY if is_postgresql(bind) else _SQLITE_VALUES_PER_QUERY
 
 
 def one_of(bind: Bind, column, values: Sequence):

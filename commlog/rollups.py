@@ -39,7 +39,7 @@ from sqlalchemy import Connection, case, cast, delete, func, insert, literal, se
 from sqlalchemy import Date as SADate
 from sqlalchemy import String as SAString
 
-from commlog.db import insert_for, is_postgresql, one_of
+from commlog.db import insert_for, is_postgresql, one_of, values_per_query
 from commlog.models import DailyRollup, DomainRollup, LenderDayRollup, Message
 from commlog.vocabulary import EVENT_BIT, DeliveryStatus, EventType, SendStatus
 
@@ -65,8 +65,6 @@ _FINAL_TO_OUTCOME = {
     EventType.DROPPED.value: NOT_ATTEMPTED,
     EventType.FAILED.value: FAILED,
 }
-_CHUNK = 500
-_PG_CHUNK = 10_000  # PostgreSQL: one array parameter (commlog.db.one_of)
 
 DAILY_KEY = ("lender_id", "day", "email_type", "audience", "provider_family", "outcome", "deferred")
 LENDER_DAY_KEY = ("lender_id", "day", "provider_family", "outcome", "deferred")
@@ -195,7 +193,7 @@ _KEY_COLUMNS = (
 
 
 def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False, extra: Sequence = ()) -> list:
-    chunk = _PG_CHUNK if is_postgresql(conn) else _CHUNK
+    chunk = values_per_query(conn)
     out = []
     for i in range(0, len(ids), chunk):
         stmt = select(*_KEY_COLUMNS, *extra).where(one_of(conn, Message.id, ids[i : i + chunk])).order_by(Message.id)

@@ -14,13 +14,10 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, bindparam, select, text, update
 
 from commlog import rollups
-from commlog.db import insert_for, is_postgresql, one_of, rows_of
+from commlog.db import insert_for, is_postgresql, one_of, rows_of, values_per_query
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
 from commlog.status import RETRY_WINDOW, StatusEvent, overall_status
 from commlog.vocabulary import DeliveryStatus, mask_of
-
-_IN_CHUNK = 500  # bound IN (...) lists for SQLite's variable limit
-_PG_CHUNK = 10_000  # PostgreSQL: one array parameter (commlog.db.one_of)
 
 # NewEvent.matched_by / delivery_event.matched_by: the provider sent no message id, and the event was
 # matched to the newest email to its address sent at or before it (commlog.webhooks.ingest).
@@ -43,11 +40,7 @@ class NewEvent:
     matched_by: str | None = None  # None: the provider named the message; else MATCHED_BY_ADDRESS_AND_TIME
 
 
-def _chunk_size(conn: Connection) -> int:
-    return _PG_CHUNK if is_postgresql(conn) else _IN_CHUNK
-
-
-def _chunks(items: Sequence, size: int = _IN_CHUNK):
+def _chunks(items: Sequence, size: int):
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -65,7 +58,7 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
     if is_postgresql(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(m) FROM unnest(CAST(:ids AS bigint[])) AS m"), {"ids": message_ids})
     stored: set[tuple[str, str]] = set()
-    for chunk in _chunks(message_ids, _chunk_size(conn)):
+    for chunk in _chunks(message_ids, values_per_query(conn)):
         stored.update(tuple(r) for r in conn.execute(
             select(DeliveryEvent.provider, DeliveryEvent.provider_event_id).where(one_of(conn, DeliveryEvent.message_id, chunk))))
     fresh: dict[tuple[str, str], NewEvent] = {}
@@ -160,7 +153,7 @@ def refresh_status(
     results: dict[int, DeliveryStatus] = {}
     updates: list[dict] = []
     before: list = []
-    for chunk in _chunks(ids, _chunk_size(conn)):
+    for chunk in _chunks(ids, values_per_query(conn)):
         msgs = rollups.read_for_change(conn, chunk, Message.last_event_at, Message.checked_at)
         evs = conn.execute(
             select(

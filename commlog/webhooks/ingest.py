@@ -61,7 +61,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from commlog.db import is_postgresql, is_sqlite, one_of
+from commlog.db import is_postgresql, is_sqlite, one_of, values_per_query
 from commlog.models import RECIPIENT_EMAIL, DeliveryEvent, Message, UnmatchedEvent
 from commlog.providers.normalize import (
     ParsedEvent,
@@ -84,7 +84,6 @@ COMMLOG_MESSAGE_ID_ARG = "commlog_message_id"
 # How long before an event without a message id the email it is about may have been sent (see above).
 ADDRESS_MATCH_WINDOW = timedelta(days=7)
 _IN_CHUNK = 500
-_PG_IN_CHUNK = 10_000
 
 T = TypeVar("T")
 
@@ -224,12 +223,6 @@ def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + size]
 
 
-def _in_chunk(conn: Connection) -> int:
-    """How many values one `one_of` takes: on PostgreSQL they are one array parameter, so a batch's
-    values go in one query; SQLite binds each value, and its variable limit bounds the list."""
-    return _PG_IN_CHUNK if is_postgresql(conn) else _IN_CHUNK
-
-
 def _candidates(conn: Connection, where) -> list[_Candidate]:
     rows = conn.execute(
         select(Message.id, Message.lender_id, Message.recipient_email, Message.provider_message_id).where(where)
@@ -244,7 +237,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
     # 1. custom arg commlog_message_id = message.id (same provider, same recipient).
     by_id: dict[int, _Candidate] = {}
     wanted_ids = sorted({e.commlog_message_id for e in events if e.commlog_message_id is not None})
-    for chunk in _chunks(wanted_ids, _in_chunk(conn)):
+    for chunk in _chunks(wanted_ids, values_per_query(conn)):
         for c in _candidates(conn, and_(one_of(conn, Message.id, chunk), Message.provider == PROVIDER)):
             by_id[c.id] = c
     for i, e in enumerate(events):
@@ -257,7 +250,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
         {k for i, e in enumerate(events) if found[i] is None for k in (e.sg_message_id, e.x_message_id) if k}
     )
     by_pmid: dict[str, list[_Candidate]] = defaultdict(list)
-    for chunk in _chunks(keys, _in_chunk(conn)):
+    for chunk in _chunks(keys, values_per_query(conn)):
         for c in _candidates(conn, and_(Message.provider == PROVIDER, one_of(conn, Message.provider_message_id, chunk))):
             by_pmid[c.provider_message_id].append(c)
     for i, e in enumerate(events):
@@ -333,7 +326,7 @@ def _newest_sent_before(conn: Connection, events: Sequence[WebhookEvent]) -> dic
 
 def _existing_ids(conn: Connection, table, ids: Sequence[str], provider: str = PROVIDER) -> set[str]:
     seen: set[str] = set()
-    for chunk in _chunks(sorted(set(ids)), _in_chunk(conn)):
+    for chunk in _chunks(sorted(set(ids)), values_per_query(conn)):
         seen.update(
             conn.execute(
                 select(table.provider_event_id).where(table.provider == provider, one_of(conn, table.provider_event_id, chunk))
@@ -361,7 +354,7 @@ def _lock_messages(conn: Connection, message_ids: Iterable[int]) -> None:
     the status updates that follow can no longer deadlock either."""
     if not is_postgresql(conn):
         return
-    for chunk in _chunks(sorted(set(message_ids)), _in_chunk(conn)):
+    for chunk in _chunks(sorted(set(message_ids)), values_per_query(conn)):
         locking = select(Message.id).where(one_of(conn, Message.id, chunk)).order_by(Message.id)
         conn.execute(locking.with_for_update(key_share=True)).all()  # FOR NO KEY UPDATE
 

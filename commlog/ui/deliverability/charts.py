@@ -13,7 +13,6 @@ from typing import Any
 
 import altair as alt
 import pandas as pd
-import streamlit as st
 
 from commlog import deliverability as D
 
@@ -338,11 +337,6 @@ def unchecked(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     checks every chart kind against the schema, and that this skips only the check)."""
     object.__setattr__(chart, "to_dict", functools.partial(type(chart).to_dict, chart, validate=False))
     return chart
-
-
-def draw(chart: alt.TopLevelMixin, **kwargs: Any):
-    """`st.altair_chart` for the page's charts, without the schema check on every run (`unchecked`)."""
-    return st.altair_chart(unchecked(chart), **kwargs)
 
 
 def picked_period(event: Any) -> date | None:
