@@ -85,6 +85,7 @@ _FROM = "no-reply@portal.example"
 _EVENT_LAG = timedelta(days=4)
 # Events that end a message's delivery (the status rule's terminal events).
 _ENDINGS = TERMINAL_FAILURES | {EventType.DELIVERED}
+_BACKEND_SERIAL = itertools.count(1)  # each SandboxBackend is its own sandbox account (its own rate budget)
 
 
 def _latency_from_settings() -> tuple[float, float]:
@@ -152,6 +153,9 @@ class SandboxBackend:
         seed: int | None = None,
     ) -> None:
         self.engine = engine
+        # The sandbox account's rate budget is this backend's own: a serial, never id() (a collected
+        # backend's id comes back for the next one, and its budget with it).
+        self.account_name = f"sandbox:{next(_BACKEND_SERIAL)}"
         self.clock = clock or (lambda: datetime.now(UTC))
         self.latency = latency if latency is not None else _latency_from_settings()
         self.rate_429 = rate_429 if rate_429 is not None else _rate_from_settings()
@@ -439,7 +443,7 @@ class SandboxProvider(SendGridProvider):
             base_url="https://sandbox.sendgrid.invalid",
             api="logs",
             http=ProviderHttp(client, policy),
-            limiter_key=f"sandbox:{id(self.backend)}",
+            limiter_key=self.backend.account_name,
             logs_per_minute=per_minute,
         )
         self.now = now

@@ -21,7 +21,7 @@ from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.sendgrid import SendGridProvider
 from commlog.vocabulary import DeliveryStatus
 from tests.support import factories as f
-from tests.support.fake_provider import FakeProvider, recorded
+from tests.support.fake_provider import FakeProvider, private_limiter_key, recorded
 
 UTC = UTC
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ class Recorded:
 
     def provider(self) -> SendGridProvider:
         http = ProviderHttp(new_client(httpx.MockTransport(self)), RetryPolicy(max_attempts=2, base_backoff=0.01), sleep=lambda s: None)
-        return SendGridProvider("SG.k", base_url="https://sg.test", http=http, limiter_key=f"chk-{id(self)}")
+        return SendGridProvider("SG.k", base_url="https://sg.test", http=http, limiter_key=private_limiter_key("chk"))
 
 
 @pytest.fixture
@@ -308,7 +308,7 @@ def test_unexpected_exception_is_a_clear_message(engine, world):
 def test_bulk_over_loopback_http(engine, world):
     with FakeProvider(auto=True, latency=0.02) as fake:
         http = ProviderHttp(new_client(), RetryPolicy())
-        prov = SendGridProvider(fake.api_key, base_url=fake.url, http=http, limiter_key=f"loop-{id(fake)}")
+        prov = SendGridProvider(fake.api_key, base_url=fake.url, http=http, limiter_key=private_limiter_key("loop"))
         ids = [add(engine, world["a"], pmid=f"Loop{i}.recvd-x.0", email=f"l{i}@example.com")[0] for i in range(20)]
         outs = check_messages(engine, OPS, ids, now=NOW, client=ProviderSet.single(prov), concurrency=8)
     assert all(o.status == DeliveryStatus.DELIVERED for o in outs)

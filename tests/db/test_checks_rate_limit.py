@@ -23,7 +23,7 @@ from commlog.providers.base import FetchResult, Provider, StoredMessage
 from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.sendgrid import SendGridProvider
 from tests.support import factories as f
-from tests.support.fake_provider import FakeProvider
+from tests.support.fake_provider import FakeProvider, private_limiter_key
 
 SECRET = "SG.rate-limit-secret-never-printed-0123456789"
 OPS = Principal(0, "ops@test", Role.OPS, None)
@@ -99,7 +99,7 @@ def test_a_page_stops_at_its_wait_budget_with_one_line_for_the_rest(engine, limi
         ids = [f.message(conn, lid, f"p{i}@example.com", sent_at=sent, provider_message_id=f"Page{i}.recvd-p.0")
                for i in range(12)]
     http = ProviderHttp(new_client(), RetryPolicy())
-    provider = SendGridProvider(SECRET, base_url=fake.url, http=http, limiter_key=f"page-{id(fake)}")
+    provider = SendGridProvider(SECRET, base_url=fake.url, http=http, limiter_key=private_limiter_key("page"))
 
     outcomes = checks.check_messages(engine, OPS, ids, client=provider, concurrency=2, wait_budget=1.0)
 

@@ -25,7 +25,7 @@ from commlog.providers.postmark import PostmarkProvider
 from commlog.providers.sendgrid import SendGridProvider
 from commlog.settings import Secret
 from commlog.vocabulary import EventType as E
-from tests.support.fake_provider import FakeProvider, recorded
+from tests.support.fake_provider import FakeProvider, private_limiter_key, recorded
 
 UTC = UTC
 BODY = recorded("sendgrid_logs_bounce_after_delivery.json")
@@ -43,7 +43,7 @@ def fake():
 def sg(fake: FakeProvider, *, key: str | None = None, timeout: float = 5.0, **policy) -> SendGridProvider:
     pol = RetryPolicy(**{"max_attempts": 3, "base_backoff": 0.05, "max_wait": 5.0, **policy})
     http = ProviderHttp(new_client(timeout=httpx.Timeout(timeout)), pol)
-    return SendGridProvider(key or fake.api_key, base_url=fake.url, http=http, limiter_key=f"t-{id(fake)}-{time.monotonic()}")
+    return SendGridProvider(key or fake.api_key, base_url=fake.url, http=http, limiter_key=private_limiter_key("t"))
 
 
 def test_happy_path_over_loopback(fake):
@@ -210,7 +210,7 @@ def test_limiter_refuses_a_long_wait():
 
 def test_limiter_becomes_rate_limited_error_in_the_http_layer(fake):
     p = SendGridProvider(fake.api_key, base_url=fake.url, api="activity",
-                         http=ProviderHttp(new_client(), RetryPolicy(max_total_wait=2.0)), limiter_key=f"act-{id(fake)}")
+                         http=ProviderHttp(new_client(), RetryPolicy(max_total_wait=2.0)), limiter_key=private_limiter_key("act"))
     fake.activity_list = recorded("sendgrid_activity_list.json")["messages"]
     detail = recorded("sendgrid_activity_detail.json")
     fake.activity_detail[detail["msg_id"]] = detail
@@ -223,7 +223,7 @@ def test_limiter_becomes_rate_limited_error_in_the_http_layer(fake):
 def test_limiter_is_thread_safe_against_the_server_count(fake):
     fake.auto = True
     p = SendGridProvider(fake.api_key, base_url=fake.url, http=ProviderHttp(new_client()), logs_per_minute=1200,
-                         limiter_key=f"thr-{id(fake)}")
+                         limiter_key=private_limiter_key("thr"))
     p.limiter.burst = 4
     p.limiter._tokens = 4.0
     barrier = threading.Barrier(8)
@@ -266,7 +266,7 @@ def test_two_processes_on_one_key_waste_at_most_one_request_per_thread_per_windo
     processes = [
         SendGridProvider(fake.api_key, base_url=fake.url, logs_per_minute=600,
                          http=ProviderHttp(new_client(), RetryPolicy(max_total_wait=None, max_wait=None)),
-                         limiter_key=f"process{k}-{id(fake)}-{time.monotonic()}")
+                         limiter_key=private_limiter_key(f"process{k}"))
         for k in range(2)
     ]
     answered: list[int] = []

@@ -14,7 +14,7 @@ from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.postmark import PostmarkProvider
 from commlog.providers.sendgrid import SendGridProvider
 from commlog.vocabulary import EventType as E
-from tests.support.fake_provider import recorded
+from tests.support.fake_provider import private_limiter_key, recorded
 
 UTC = UTC
 KEY = "SG.recorded-secret-key-abcdef"
@@ -39,13 +39,13 @@ def sendgrid(routes: Routes, api: str = "logs") -> SendGridProvider:
     http = ProviderHttp(new_client(httpx.MockTransport(routes)), RetryPolicy(max_attempts=2, base_backoff=0.01), sleep=lambda s: None)
     # The Activity limit (6/min) is tested in test_providers_http.py; here it would only slow things.
     return SendGridProvider(
-        KEY, base_url="https://api.sendgrid.test", api=api, http=http, limiter_key=f"rec-{id(routes)}", activity_per_minute=6000
+        KEY, base_url="https://api.sendgrid.test", api=api, http=http, limiter_key=private_limiter_key("rec"), activity_per_minute=6000
     )
 
 
 def postmark(routes: Routes) -> PostmarkProvider:
     http = ProviderHttp(new_client(httpx.MockTransport(routes)), RetryPolicy(max_attempts=2, base_backoff=0.01), sleep=lambda s: None)
-    return PostmarkProvider("pm-token", base_url=f"https://pm{id(routes)}.postmark.test", http=http)
+    return PostmarkProvider("pm-token", base_url=f"https://{private_limiter_key('pm')}.postmark.test", http=http)
 
 
 def stored(pmid: str, email: str, provider: str = "sendgrid", sent_at: datetime = SENT) -> StoredMessage:

@@ -16,7 +16,7 @@ from commlog.providers.base import SuppressionEntry, SuppressionReport
 from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.postmark import PostmarkProvider
 from commlog.providers.sendgrid import SUPPRESSION_LISTS, SendGridProvider
-from tests.support.fake_provider import FakeProvider, recorded
+from tests.support.fake_provider import FakeProvider, private_limiter_key, recorded
 
 UTC = UTC
 KEY = "SG.suppression-secret-key-0123456789"
@@ -50,7 +50,7 @@ class ExactRoutes:
 def sendgrid(routes: ExactRoutes, **kw) -> SendGridProvider:
     policy = RetryPolicy(max_attempts=3, base_backoff=0.01, max_wait=5.0)
     http = ProviderHttp(new_client(httpx.MockTransport(routes)), policy, sleep=lambda s: None)
-    return SendGridProvider(KEY, base_url="https://api.sendgrid.test", http=http, limiter_key=f"sup-{id(routes)}", **kw)
+    return SendGridProvider(KEY, base_url="https://api.sendgrid.test", http=http, limiter_key=private_limiter_key("sup"), **kw)
 
 
 def not_listed(email_enc: str) -> dict[str, tuple[int, object]]:
@@ -216,7 +216,7 @@ def test_short_rate_limits_are_retried_while_the_time_budget_allows_then_stop():
     routes = failing_on_blocks(429, recorded("sendgrid_error_429.json"), {"Retry-After": "1"})
     policy = RetryPolicy(max_attempts=3, base_backoff=0.01, max_wait=5.0, max_total_wait=3.0)
     http = ProviderHttp(new_client(httpx.MockTransport(routes)), policy, sleep=lambda s: None)
-    p = SendGridProvider(KEY, base_url="https://api.sendgrid.test", http=http, limiter_key=f"sup-{id(routes)}")
+    p = SendGridProvider(KEY, base_url="https://api.sendgrid.test", http=http, limiter_key=private_limiter_key("sup"))
     report = p.suppressions(JORDAN)
     assert report.error is not None and "rate limited" in report.error and "try again in 1 s" in report.error
     blocks = list_path("blocks", JORDAN_ENC)
@@ -266,7 +266,7 @@ def test_lookups_share_the_account_api_limiter():
     longer than the call may wait, so the lookup stops with "try again" instead of blocking."""
     routes = ExactRoutes(jordan_table())
     http = ProviderHttp(new_client(httpx.MockTransport(routes)), RetryPolicy(max_total_wait=2.0), sleep=lambda s: None)
-    p = SendGridProvider(KEY, base_url="https://api.sendgrid.test", http=http, logs_per_minute=6, limiter_key=f"lim-{id(routes)}")
+    p = SendGridProvider(KEY, base_url="https://api.sendgrid.test", http=http, logs_per_minute=6, limiter_key=private_limiter_key("lim"))
     assert p.limiter.per_minute == 6 and p.limiter.burst == 1
     report = p.suppressions(JORDAN)
     assert report.error is not None and "try again in" in report.error
@@ -294,7 +294,7 @@ def postmark(body: object, status: int = 200) -> tuple[PostmarkProvider, list[st
         return httpx.Response(status, content=content, headers={"content-type": "application/json"})
 
     http = ProviderHttp(new_client(httpx.MockTransport(handler)), RetryPolicy(max_attempts=2, base_backoff=0.01), sleep=lambda s: None)
-    return PostmarkProvider("pm-token-secret", base_url=f"https://pm{id(seen)}.postmark.test", http=http), seen
+    return PostmarkProvider("pm-token-secret", base_url=f"https://{private_limiter_key('pm')}.postmark.test", http=http), seen
 
 
 def test_postmark_hard_bounce():
@@ -364,7 +364,7 @@ def fake():
 def loopback_sendgrid(fake: FakeProvider, **policy) -> SendGridProvider:
     pol = RetryPolicy(**{"max_attempts": 2, "base_backoff": 0.05, "max_wait": 5.0, **policy})
     return SendGridProvider(fake.api_key, base_url=fake.url, http=ProviderHttp(new_client(), pol),
-                            limiter_key=f"loop-{id(fake)}-{time.monotonic()}")  # fmt: skip
+                            limiter_key=private_limiter_key("loop"))  # fmt: skip
 
 
 def test_sendgrid_over_loopback(fake):
@@ -388,7 +388,7 @@ def test_sendgrid_over_loopback(fake):
 
 def test_sendgrid_over_loopback_wrong_key_stops_at_once(fake):
     p = SendGridProvider("SG.wrong-key-DO-NOT-LEAK", base_url=fake.url, http=ProviderHttp(new_client(), RetryPolicy(max_attempts=2)),
-                         limiter_key=f"wrong-{id(fake)}")  # fmt: skip
+                         limiter_key=private_limiter_key("wrong"))  # fmt: skip
     report = p.suppressions(JORDAN)
     assert "HTTP 401" in report.error and "DO-NOT-LEAK" not in report.error
     assert report.entries == () and report.lists_asked == ()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -20,7 +19,7 @@ from commlog.providers.base import FetchResult, Provider, StoredMessage
 from commlog.providers.http import ProviderHttp, RetryPolicy, new_client
 from commlog.providers.postmark import PostmarkProvider, plain_text
 from commlog.providers.sendgrid import REMOVABLE_LISTS, SendGridProvider
-from tests.support.fake_provider import FakeProvider, recorded
+from tests.support.fake_provider import FakeProvider, private_limiter_key, recorded
 
 JORDAN = "jordan.miles@harborcredit.com"
 JORDAN_ENC = "jordan.miles%40harborcredit.com"
@@ -47,7 +46,7 @@ def no_sleep(_seconds: float) -> None:
 def sendgrid(fake: FakeProvider, *, key: str | None = None, sleep=None, **policy) -> SendGridProvider:
     pol = RetryPolicy(**{"max_attempts": 2, "base_backoff": 0.01, "max_wait": 5.0, **policy})
     return SendGridProvider(key or fake.api_key, base_url=fake.url, http=ProviderHttp(new_client(), pol, sleep=sleep),
-                            limiter_key=f"rm-{id(fake)}-{time.monotonic()}")  # fmt: skip
+                            limiter_key=private_limiter_key("rm"))  # fmt: skip
 
 
 def postmark(fake: FakeProvider, *, token: str | None = None, sleep=None, **policy) -> PostmarkProvider:
@@ -237,7 +236,7 @@ def test_sendgrid_removal_shares_the_account_budget():
 
     http = ProviderHttp(new_client(httpx.MockTransport(handler)), RetryPolicy(max_total_wait=2.0), sleep=no_sleep)
     p = SendGridProvider("SG.k", base_url="https://api.sendgrid.test", http=http, logs_per_minute=6,
-                         limiter_key=f"rm-budget-{time.monotonic()}")  # fmt: skip
+                         limiter_key=private_limiter_key("rm-budget"))  # fmt: skip
     p.suppression(JORDAN, "BOUNCE")  # its first list takes the only slot; the second cannot go
     assert sent == ["GET /v3/suppression/bounces/jordan.miles%40harborcredit.com"]
     with pytest.raises(errors.RateLimited) as ei:
@@ -255,7 +254,7 @@ def mock_sendgrid(status: int, body: bytes = b"") -> tuple[SendGridProvider, lis
 
     http = ProviderHttp(new_client(httpx.MockTransport(handler)), RetryPolicy(max_attempts=2, base_backoff=0.01), sleep=no_sleep)
     return SendGridProvider("SG.k", base_url="https://api.sendgrid.test", http=http,
-                            limiter_key=f"rm-mock-{time.monotonic()}"), sent  # fmt: skip
+                            limiter_key=private_limiter_key("rm-mock")), sent  # fmt: skip
 
 
 def test_sendgrid_200_counts_as_removed():
@@ -391,7 +390,7 @@ def mock_postmark(status: int, body: object) -> tuple[PostmarkProvider, list[str
         return httpx.Response(status, content=content, headers={"content-type": "application/json"})
 
     http = ProviderHttp(new_client(httpx.MockTransport(handler)), RetryPolicy(max_attempts=2, base_backoff=0.01), sleep=no_sleep)
-    return PostmarkProvider("pm-token-secret", base_url=f"https://pm{id(sent)}.postmark.test", http=http), sent
+    return PostmarkProvider("pm-token-secret", base_url=f"https://{private_limiter_key('pm')}.postmark.test", http=http), sent
 
 
 @pytest.mark.parametrize(("status", "body", "error", "words"), [
