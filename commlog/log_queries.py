@@ -14,7 +14,7 @@ from commlog.db import is_postgresql
 from commlog.event_wording import Voice, event_voice, match_note
 from commlog.log_filters import BY_PARAM
 from commlog.log_view import LogQuery, LogView
-from commlog.models import SUBJECT_TEXT, Account, DeliveryEvent, Lender, Message
+from commlog.models import SUBJECT_TEXT, Account, DailyRollup, DeliveryEvent, Lender, Message
 from commlog.paging import Page, clamp
 from commlog.principal import Principal, ScopeError
 from commlog.vocabulary import Audience, explain_event
@@ -370,10 +370,21 @@ def _page_rows(conn: Connection, principal: Principal, q: LogQuery, page: int, s
 
 
 def email_types(conn: Connection, principal: Principal, lender_id: int) -> list[str]:
-    """The email types this lender has sent (for the filter's choices)."""
+    """The email types this lender has sent (for the filter's choices), from the daily rollups
+    (commlog.rollups: every message counted, failed sends included, lender first in their key),
+    from the day of the lender's oldest email on: a type whose emails retention has dropped is not
+    offered. A DISTINCT over the log itself read the lender's whole log: 0.28 s for 20,000 emails
+    on SQLite, over a second at 10M on PostgreSQL, paid by the first page after sign-in."""
     lender_id = principal.require_lender(lender_id)
-    # DISTINCT over the (lender, ...) index range; small result.
-    stmt = select(Message.email_type).where(Message.lender_id == lender_id).distinct().order_by(Message.email_type)
+    first_sent = conn.execute(select(func.min(Message.sent_at)).where(Message.lender_id == lender_id)).scalar()
+    if first_sent is None:
+        return []
+    stmt = (
+        select(DailyRollup.email_type)
+        .where(DailyRollup.lender_id == lender_id, DailyRollup.day >= first_sent.date(), DailyRollup.count > 0)
+        .distinct()
+        .order_by(DailyRollup.email_type)
+    )
     return list(conn.execute(stmt).scalars())
 
 
