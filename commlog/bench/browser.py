@@ -103,8 +103,14 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
         async def filter_to(value: str) -> float:
             """Open the Delivery status list (the browser alone: not timed), then time the choice."""
             option = page.get_by_role("option", name=value, exact=True)
-            for _ in range(3):  # a click on a list that has just been redrawn may only focus it
+            for _ in range(5):  # a click on a list that has just been redrawn may only focus it
                 await combobox.click()
+                try:
+                    await option.wait_for(state="visible", timeout=3_000)
+                    break
+                except PlaywrightTimeout:
+                    pass
+                await combobox.press("ArrowDown")  # focused but shut (seen at 8 sessions): the key opens it
                 try:
                     await option.wait_for(state="visible", timeout=3_000)
                     break
