@@ -96,6 +96,7 @@ from commlog.deliverability.queries import (
     summary,
     top_bouncing_domains,
     window_median,
+    window_medians,
 )
 from commlog.deliverability.report import Health, HealthReport, health
 from commlog.deliverability.wording import (
@@ -121,7 +122,7 @@ __all__ = [
     # queries
     "BENCHMARK_MIN_ATTEMPTED", "BENCHMARK_MIN_LENDERS", "OPS_MEDIAN_MIN_LENDERS", "Benchmark", "DomainRow", "MetricsQuery",
     "PeriodPoint", "ReasonClassRow", "breakdown", "data_range", "email_types", "family_matrix", "lender_names", "lender_series",
-    "platform_median", "reason_classes", "series", "summary", "top_bouncing_domains", "window_median",
+    "platform_median", "reason_classes", "series", "summary", "top_bouncing_domains", "window_median", "window_medians",
     # drilldown
     "log_link",
     # assessment, findings, report

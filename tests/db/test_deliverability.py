@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
+import statistics
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -264,6 +266,15 @@ def test_platform_median_is_anonymous_and_needs_enough_lenders(engine):
         assert set(vars(bench)) == {"metric", "values", "lenders", "min_lenders"}  # no lender ids inside
         med, n = D.window_median(conn, admin(ids["alpha"]), q, "bounce")
         assert n == 5 and med == pytest.approx(100 * 2 / 212)  # tiny is below the minimum volume
+        # The headline's four medians come from one read of every lender's counts, each the median
+        # of that metric over the same five lenders.
+        medians = D.window_medians(conn, admin(ids["alpha"]), q, ("bounce", "block", "failures"))
+        assert medians["bounce"] == (med, 5)
+        lenders = [ids["alpha"], ids["bravo"], *ids["others"], ids["tiny"]]
+        each = [D.summary(conn, OPS, dataclasses.replace(q, lender_id=lid)) for lid in lenders]
+        counted = [c for c in each if not c.is_low_volume(q.min_volume)]
+        for metric in ("block", "failures"):
+            assert medians[metric] == (pytest.approx(statistics.median(c.rate(metric).value for c in counted)), 5)
     with engine.connect() as conn:
         few = D.platform_median(conn, admin(ids["alpha"]), D.MetricsQuery(start=BASE, end=BASE, granularity="day"))
         assert few.values[BASE] is None and few.lenders[BASE] == 2  # two lenders: no benchmark for an admin

@@ -14,7 +14,7 @@ BENCHMARKED = ("bounce", "block", "defer", "failures")  # shown with the platfor
 
 
 def render_headline(chosen: Chosen, summary: D.Counts) -> None:
-    medians = {m: reads.window_median(chosen.reader, chosen.q, m)[0] for m in BENCHMARKED}
+    medians = {m: median for m, (median, _) in reads.window_medians(chosen.reader, chosen.q, BENCHMARKED).items()}
     for column, metric in zip(st.columns(len(TILES)), TILES, strict=True):
         with column:
             _tile(metric, summary.rate(metric, chosen.q.min_volume), medians.get(metric))

@@ -53,9 +53,9 @@ def summary(r: Reader, q: D.MetricsQuery) -> D.Counts:
 
 
 @_cached
-def window_median(r: Reader, q: D.MetricsQuery, metric: str) -> tuple[float | None, int]:
+def window_medians(r: Reader, q: D.MetricsQuery, metrics: tuple[str, ...]) -> dict[str, tuple[float | None, int]]:
     with reading(engine(), r.principal) as conn:
-        return D.window_median(conn, r.principal, q, metric)
+        return D.window_medians(conn, r.principal, q, metrics)
 
 
 @_cached
