@@ -21,6 +21,7 @@ from tests.e2e.support import (
     click_sent,
     close_dialog,
     dialog,
+    expect_no_error,
     expect_selected,
     grid_rows,
     login,
@@ -92,6 +93,24 @@ def test_account_type_ahead_opens_a_borrowers_log_with_the_keyboard(server, demo
     assert whose.startswith(f"{b.name}'s log ({b.email})")
     assert 0 < total < lender_total
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+
+
+def test_a_slow_typist_loses_no_letter_while_the_matches_rerun(server, demo, page):
+    """The finder asks for matches after a 150 ms pause: a person typing slower than that gets a run
+    between keystrokes. Every letter still lands, and the matches are those of the whole text."""
+    b = demo.borrower
+    open_app(page, server.url("/"))
+    login(page, demo.admin, demo.password)
+    search = page.get_by_role("textbox", name="Find a borrower (name or email)")
+    search.click()
+    typed = b.search[:-2]
+    runs = page.evaluate("() => window.__commlogRuns")
+    search.press_sequentially(typed, delay=220)  # slower than the pause: a run after each letter from the second on
+    wait_for_run(page)
+    assert page.evaluate("() => window.__commlogRuns") - runs >= len(typed) // 2, "the box did not rerun while typing"
+    expect(search).to_have_value(typed)
+    expect(page.locator(".st-key-log_matches").get_by_role("button").first).to_contain_text(b.email)
+    expect_no_error(page)
 
 
 def test_filters_go_to_the_url_and_a_pasted_url_restores_them(server, demo, context):
