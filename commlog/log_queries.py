@@ -10,11 +10,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Select, and_, case, func, or_, select
 
+from commlog import rollups
 from commlog.db import is_postgresql
 from commlog.event_wording import Voice, event_voice, match_note
 from commlog.log_filters import BY_PARAM
 from commlog.log_view import LogQuery, LogView
-from commlog.models import SUBJECT_TEXT, Account, DailyRollup, DeliveryEvent, Lender, Message
+from commlog.models import SUBJECT_TEXT, Account, DeliveryEvent, Lender, Message
 from commlog.paging import Page, clamp
 from commlog.principal import Principal, ScopeError
 from commlog.vocabulary import Audience, explain_event
@@ -379,13 +380,7 @@ def email_types(conn: Connection, principal: Principal, lender_id: int) -> list[
     first_sent = conn.execute(select(func.min(Message.sent_at)).where(Message.lender_id == lender_id)).scalar()
     if first_sent is None:
         return []
-    stmt = (
-        select(DailyRollup.email_type)
-        .where(DailyRollup.lender_id == lender_id, DailyRollup.day >= first_sent.date(), DailyRollup.count > 0)
-        .distinct()
-        .order_by(DailyRollup.email_type)
-    )
-    return list(conn.execute(stmt).scalars())
+    return rollups.email_types(conn, lender_id, since=first_sent.date())
 
 
 # --- one message -------------------------------------------------------------------------------

@@ -361,6 +361,18 @@ def rebuild_rollups(conn: Connection, since: date | None = None) -> RebuildResul
     return RebuildResult(int(n), int(daily_rows), int(domain_rows))
 
 
+def email_types(conn: Connection, lender_id: int | None, since: date | None = None) -> list[str]:
+    """The email types daily_rollup counts, alphabetically: one lender's (None: every lender's), on
+    the days from `since` on when given; zero counts left out. Callers check the principal's scope."""
+    t = DailyRollup
+    stmt = select(t.email_type).where(t.count > 0).distinct().order_by(t.email_type)
+    if lender_id is not None:
+        stmt = stmt.where(t.lender_id == lender_id)
+    if since is not None:
+        stmt = stmt.where(t.day >= since)
+    return list(conn.execute(stmt).scalars())
+
+
 def snapshot(conn: Connection) -> tuple[dict, dict, dict]:
     """The rollups as {key: count} (daily, domain, lender_day), zero counts left out."""
     daily = {
@@ -382,6 +394,7 @@ __all__ = [
     "OUTCOMES",
     "add_messages",
     "apply_status_changes",
+    "email_types",
     "outcome_of",
     "outcome_sql",
     "reason_class",

@@ -122,11 +122,7 @@ def lender_names(conn: Connection, principal: Principal) -> dict[int, str]:
 
 
 def email_types(conn: Connection, principal: Principal, lender_id: int | None = None) -> list[str]:
-    lender = principal.lender_scope(lender_id)
-    stmt = select(DailyRollup.email_type).distinct().order_by(DailyRollup.email_type)
-    if lender is not None:
-        stmt = stmt.where(DailyRollup.lender_id == lender)
-    return list(conn.execute(stmt).scalars())
+    return R.email_types(conn, principal.lender_scope(lender_id))
 
 
 def data_range(conn: Connection, principal: Principal, lender_id: int | None = None) -> tuple[date, date] | None:
