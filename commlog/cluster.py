@@ -136,6 +136,17 @@ class Replica:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def memory_mb(self) -> float | None:
+        """Its resident memory (Linux: /proc), None when unknown."""
+        if not self.alive():
+            return None
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text(encoding="ascii")
+        except OSError:
+            return None
+        kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
+        return kb / 1024 if kb is not None else None
+
 
 @dataclass
 class Cluster:

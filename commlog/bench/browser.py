@@ -210,6 +210,13 @@ def _bench_login(engine) -> tuple[tuple[str, str], str, str]:
     return (email, password), slug, address.split("@")[0][:4]
 
 
+def _memory(cluster) -> str:
+    """Each replica's resident memory now: with Streamlit's collection after every run turned off
+    (.streamlit/config.toml, runner.postScriptGC), it shows that memory stays flat."""
+    sizes = [(m.name, m.memory_mb()) for m in cluster.members]
+    return "memory " + ", ".join(f"{name} {mb:,.0f} MB" if mb is not None else f"{name} unknown" for name, mb in sizes)
+
+
 @register("browser", "Chromium through haproxy and two replicas: each interaction's p50/p95 beside the framework floor")
 def run(ctx: BenchContext) -> int:
     from commlog.cluster import Cluster
@@ -235,6 +242,7 @@ def run(ctx: BenchContext) -> int:
         with tempfile.TemporaryDirectory(prefix="commlog-bench-cluster-") as run_dir:
             cluster = Cluster(seeded.db.url, Path(run_dir), replicas=2, env=env, haproxy=haproxy).start()
             try:
+                ctx.print(f"  started: {_memory(cluster)}")
                 rows = []
                 for sessions in levels:
                     t0 = time.perf_counter()
@@ -252,7 +260,7 @@ def run(ctx: BenchContext) -> int:
                             missed.append(f"{n:,} messages, {sessions} sessions: {name} p95 {ratio:.1f}× the floor")
                         rows.append((name, sessions, t.runs, t.median_ms, t.p95_ms, ratio, f"≤ {limit:.0f}×",
                                      "met" if ok else "MISSED"))
-                    ctx.print(f"  {sessions} session{'s' if sessions > 1 else ''}: {wall:.0f} s")
+                    ctx.print(f"  {sessions} session{'s' if sessions > 1 else ''}: {wall:.0f} s; {_memory(cluster)}")
             finally:
                 cluster.stop()
         ctx.print(f"\nbrowser at {n:,} messages ({slug}, {ctx.backend_label}; two replicas behind haproxy; "
