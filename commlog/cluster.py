@@ -147,6 +147,17 @@ class Replica:
         kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
         return kb / 1024 if kb is not None else None
 
+    def cpu_seconds(self) -> float | None:
+        """The processor time it has used so far, user and system (Linux: /proc), None when unknown."""
+        if not self.alive():
+            return None
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text(encoding="ascii")
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (name)": state is field 3, utime 14, stime 15
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 @dataclass
 class Cluster:

@@ -217,6 +217,14 @@ def _memory(cluster) -> str:
     return "memory " + ", ".join(f"{name} {mb:,.0f} MB" if mb is not None else f"{name} unknown" for name, mb in sizes)
 
 
+def _cpu(cluster, before: list[float | None]) -> str:
+    """The processor time each replica spent since `before`: what the sessions cost the servers
+    (the browsers and PostgreSQL share this machine's cores, so wall times alone cannot say)."""
+    spent = [(m.name, (now - then) if now is not None and then is not None else None)
+             for m, then, now in zip(cluster.members, before, [m.cpu_seconds() for m in cluster.members], strict=True)]
+    return "server CPU " + ", ".join(f"{name} {s:.1f} s" if s is not None else f"{name} unknown" for name, s in spent)
+
+
 @register("browser", "Chromium through haproxy and two replicas: each interaction's p50/p95 beside the framework floor")
 def run(ctx: BenchContext) -> int:
     from commlog.cluster import Cluster
@@ -245,6 +253,7 @@ def run(ctx: BenchContext) -> int:
                 ctx.print(f"  started: {_memory(cluster)}")
                 rows = []
                 for sessions in levels:
+                    cpu_before = [m.cpu_seconds() for m in cluster.members]
                     t0 = time.perf_counter()
                     got = asyncio.run(_drive(cluster.url, [m.url for m in cluster.members], sessions, login, typed,
                                              rounds))
@@ -260,7 +269,8 @@ def run(ctx: BenchContext) -> int:
                             missed.append(f"{n:,} messages, {sessions} sessions: {name} p95 {ratio:.1f}× the floor")
                         rows.append((name, sessions, t.runs, t.median_ms, t.p95_ms, ratio, f"≤ {limit:.0f}×",
                                      "met" if ok else "MISSED"))
-                    ctx.print(f"  {sessions} session{'s' if sessions > 1 else ''}: {wall:.0f} s; {_memory(cluster)}")
+                    ctx.print(f"  {sessions} session{'s' if sessions > 1 else ''}: {wall:.0f} s; {_memory(cluster)}; "
+                              f"{_cpu(cluster, cpu_before)}")
             finally:
                 cluster.stop()
         ctx.print(f"\nbrowser at {n:,} messages ({slug}, {ctx.backend_label}; two replicas behind haproxy; "
