@@ -221,3 +221,21 @@ def test_every_chart_kind_is_valid_vega_lite_and_drawn_unchecked_as_the_same_spe
     drawn = charts.unchecked(chart).to_dict()
     assert not whole_specs_checked  # ... which the page's drawing skips
     assert _same_names(drawn) == _same_names(checked)
+
+
+def test_breakdown_bars_leave_room_for_the_longest_bars_label():
+    """The longest bar ends at half the axis at most, so its label ("0.5 % (9 of 1,858)") fits beside
+    it in a half-width column at 800 px; the axis never runs past 100 %."""
+    def axis_end(rates: list[float]) -> float:
+        frame = pd.DataFrame([{"category": f"c{i}", "rate": r, "n_of_d": "1 of 2", "low_volume": False, "label": f"{r} %"}
+                              for i, r in enumerate(rates)])
+        spec = charts.unchecked(charts.breakdown_bars(frame, metric_label="Bounce", category_title="Provider")).to_dict()
+        ends = {layer["encoding"]["x"]["scale"]["domain"][1] for layer in spec["layer"]}
+        assert len(ends) == 1  # the bars and their labels on one axis
+        return ends.pop()
+
+    assert axis_end([0.5, 0.2, 0.1]) == 1.0
+    assert axis_end([2.4, 0.5]) == 4.8
+    assert axis_end([60.0, 3.0]) == 100.0
+    assert axis_end([100.0]) == 100.0
+    assert axis_end([0.0, 0.0]) == 0.5

@@ -312,11 +312,22 @@ def small_multiples(df: pd.DataFrame, *, metric_label: str, granularity: str, th
 BAR_ROW_PX = 28  # one category's bar with its label
 
 
+BAR_LABEL_ROOM = 2.0  # the x axis of breakdown_bars runs to this many times the highest rate ...
+
+
+def bar_axis_end(top: float) -> float:
+    """... but never past 100 % (nor short of the highest rate, nor under 0.5 % for an all-zero chart)."""
+    return max(min(top * BAR_LABEL_ROOM, 100.0), top, 0.5)
+
+
 def breakdown_bars(df: pd.DataFrame, *, metric_label: str, category_title: str) -> alt.Chart:
     """Horizontal bars of a rate per category. df columns: category, rate, n_of_d, low_volume, label."""
+    # The longest bar ends at half the width (or less), so its label ("0.5 % (9 of 1,858)") fits beside
+    # it in a half-width column at 800 px instead of running past the chart's edge.
+    top = float(df["rate"].max()) if len(df) and df["rate"].notna().any() else 0.0
     base = alt.Chart(df).encode(
         y=alt.Y("category:N", title=category_title, sort="-x"),
-        x=alt.X("rate:Q", title=f"{metric_label} (%)"),
+        x=alt.X("rate:Q", title=f"{metric_label} (%)", scale=alt.Scale(domain=[0, bar_axis_end(top)])),
     )
     bars = base.mark_bar().encode(
         color=alt.condition("datum.low_volume", alt.value("#cfd8dc"), alt.value("#ef6c00")),
