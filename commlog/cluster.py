@@ -136,24 +136,25 @@ class Replica:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def memory_mb(self) -> float | None:
-        """Its resident memory (Linux: /proc), None when unknown."""
+    def _proc(self, name: str) -> str | None:
+        """The text of /proc/<its pid>/<name> (Linux), None when it is not running or cannot be read."""
         if not self.alive():
             return None
         try:
-            status = Path(f"/proc/{self.proc.pid}/status").read_text(encoding="ascii")
+            return Path(f"/proc/{self.proc.pid}/{name}").read_text(encoding="ascii")
         except OSError:
             return None
+
+    def memory_mb(self) -> float | None:
+        """Its resident memory, None when unknown."""
+        status = self._proc("status") or ""
         kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
         return kb / 1024 if kb is not None else None
 
     def cpu_seconds(self) -> float | None:
-        """The processor time it has used so far, user and system (Linux: /proc), None when unknown."""
-        if not self.alive():
-            return None
-        try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text(encoding="ascii")
-        except OSError:
+        """The processor time it has used so far, user and system, None when unknown."""
+        stat = self._proc("stat")
+        if stat is None:
             return None
         fields = stat.rsplit(")", 1)[1].split()  # after "pid (name)": state is field 3, utime 14, stime 15
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

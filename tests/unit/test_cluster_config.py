@@ -38,3 +38,33 @@ def test_haproxy_accepts_the_configuration(tmp_path):
     path.write_text(haproxy_config(8500, [8601, 8602]))
     run = subprocess.run([HAPROXY, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_replica_reports_its_memory_and_processor_time_while_it_runs(tmp_path):
+    """What `bench --only browser` prints per session count: a running replica's resident memory and
+    the processor time it has used, growing as it works; nothing before it starts or once it stops."""
+    import sys
+
+    from commlog.cluster import Replica
+
+    replica = Replica("app1", 0, tmp_path / "app1.log")
+    assert replica.memory_mb() is None and replica.cpu_seconds() is None  # not started
+    work = "import sys\nfor line in sys.stdin:\n    sum(range(5_000_000))\n    print('done', flush=True)"
+    replica.proc = subprocess.Popen([sys.executable, "-c", work], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        replica.proc.stdin.write("work\n")
+        replica.proc.stdin.flush()
+        assert replica.proc.stdout.readline() == "done\n"
+        assert replica.memory_mb() > 1  # a running Python: megabytes
+        before = replica.cpu_seconds()
+        for _ in range(5):
+            replica.proc.stdin.write("work\n")
+            replica.proc.stdin.flush()
+            assert replica.proc.stdout.readline() == "done\n"
+        assert replica.cpu_seconds() > before
+        replica.proc.stdin.close()
+        replica.proc.wait(timeout=60)
+    finally:
+        replica.proc.kill()
+        replica.proc.wait()
+    assert replica.cpu_seconds() is None and replica.memory_mb() is None  # stopped
