@@ -136,7 +136,7 @@ class Replica:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def _proc(self, name: str) -> str | None:
+    def _proc_file(self, name: str) -> str | None:
         """The text of /proc/<its pid>/<name> (Linux), None when it is not running or cannot be read."""
         if not self.alive():
             return None
@@ -147,13 +147,13 @@ class Replica:
 
     def memory_mb(self) -> float | None:
         """Its resident memory, None when unknown."""
-        status = self._proc("status") or ""
+        status = self._proc_file("status") or ""
         kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
         return kb / 1024 if kb is not None else None
 
     def cpu_seconds(self) -> float | None:
         """The processor time it has used so far, user and system, None when unknown."""
-        stat = self._proc("stat")
+        stat = self._proc_file("stat")
         if stat is None:
             return None
         fields = stat.rsplit(")", 1)[1].split()  # after "pid (name)": state is field 3, utime 14, stime 15

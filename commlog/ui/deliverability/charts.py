@@ -324,7 +324,7 @@ def breakdown_bars(df: pd.DataFrame, *, metric_label: str, category_title: str) 
     """Horizontal bars of a rate per category. df columns: category, rate, n_of_d, low_volume, label."""
     # The longest bar ends at half the width (or less), so its label ("0.5 % (9 of 1,858)") fits beside
     # it in a half-width column at 800 px instead of running past the chart's edge.
-    top = float(df["rate"].max()) if len(df) and df["rate"].notna().any() else 0.0
+    top = float(df["rate"].max()) if df["rate"].notna().any() else 0.0
     base = alt.Chart(df).encode(
         y=alt.Y("category:N", title=category_title, sort="-x"),
         x=alt.X("rate:Q", title=f"{metric_label} (%)", scale=alt.Scale(domain=[0, bar_axis_end(top)])),
