@@ -130,6 +130,9 @@ class Account(Base):
         Index("ix_account_lender_kind_name", "lender_id", "kind", "name"),
         # Type-ahead: prefix ranges on "first name ..." before any substring scan.
         Index("ix_account_lender_kind_search", "lender_id", "kind", "search_text"),
+        # PostgreSQL (migration 0013): text anywhere in a name or address, one lender's accounts only.
+        Index("ix_account_lender_search_trgm", "lender_id", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
     )
 
 

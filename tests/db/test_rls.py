@@ -485,7 +485,7 @@ def test_recipient_search_without_its_lender_conditions_still_sees_only_the_lend
     with pg_engine.begin() as c:
         bravo_ana = f.message(c, world["b"], "ana.souza@gmail.com", subject="Bravo secret subject")
     monkeypatch.setattr(RS, "_of_lenders", lambda column, lenders: true())
-    monkeypatch.setattr(RS, "_sent_to", lambda pairs, lender_column, email: email.in_({address for _, address in pairs}))
+    monkeypatch.setattr(RS, "_sent_to", lambda conn, pairs, lender_column, email: email.in_({address for _, address in pairs}))
     admin_a = world["admin_a"]
     with lender_scope(principal_scope(admin_a)), app_engine.connect() as conn:
         for typed in ("ana.souza@gmail.com", "souza", "ana.s", "gmail.com"):
