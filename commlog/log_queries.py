@@ -127,15 +127,21 @@ def _like_pattern(text: str) -> str:
 
 
 def _prefix_range(column, prefix: str) -> list:
-    """`column` starts with `prefix`, as an index range (LIKE 'x%' cannot use a plain index in SQLite)."""
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    like = column.like(escaped + "%", escape="\\")
+    """`column` starts with `prefix`, as an index range, and exactly: the range alone is not exact
+    under a linguistic collation, so the first characters are compared too.
+
+    Compared with `substr`, not `LIKE 'x%'`: PostgreSQL's trigram index on search_text (migration
+    0013) can also serve `LIKE 'x%'`, and the planner, taking the range and the LIKE for two
+    independent conditions, expected one row and chose that index: it read every match of the
+    lender (1,778 for 'jaco' at 10M messages, 9.8 ms) to sort them, instead of walking the range in
+    order and stopping after the page (0.2 ms)."""
+    starts = func.substr(column, 1, len(prefix)) == prefix
     nxt = ord(prefix[-1]) + 1
-    if nxt > 0x10FFFF:  # no character after the last one: LIKE alone decides
-        return [column >= prefix, like]
+    if nxt > 0x10FFFF:  # no character after the last one: the first characters alone decide
+        return [column >= prefix, starts]
     if 0xD800 <= nxt <= 0xDFFF:  # skip the surrogates (not encodable): the next character is U+E000
         nxt = 0xE000
-    return [column >= prefix, column < prefix[:-1] + chr(nxt), like]
+    return [column >= prefix, column < prefix[:-1] + chr(nxt), starts]
 
 
 # How well a borrower matches what was typed, best first: the whole email address, the start of
