@@ -16,9 +16,10 @@ How the text matches (after `normalize_text`):
   "address_prefix": addresses that start with it (an index range, never `LIKE '%x%'` over
   messages); "name": the addresses of the lender's accounts (staff and borrowers) whose name or
   email contains every word of it ("nasser", "billy nasser", "nasser billy"; on PostgreSQL
-  looked up in the lender's part of a trigram index, migration 0013, for words of three letters or
-  more; otherwise a scan of the lender's accounts); "domain": addresses whose domain starts with it ("gmial", "gmial.com",
-  "@gmial.com"; an index range; only for text without spaces and without an inner "@").
+  looked up in the lender's part of a trigram index, migration 0013, for words of three letters
+  or more; otherwise a scan of the lender's accounts); "domain": addresses whose domain starts
+  with it ("gmial", "gmial.com", "@gmial.com"; an index range; only for text without spaces and
+  without an inner "@").
   Each way finds at most MAX_RECIPIENTS + 1 recipients in its own order (addresses
   alphabetically, lender by lender; accounts by name; domains then addresses alphabetically,
   lender by lender); the ways run best first and stop once the list is full, and beyond
