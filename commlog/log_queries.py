@@ -126,22 +126,25 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _prefix_range(column, prefix: str) -> list:
-    """`column` starts with `prefix`, as an index range, and exactly: the range alone is not exact
-    under a linguistic collation, so the first characters are compared too.
+def prefix_range(expression, prefix: str, *, bytewise: bool = False) -> list:
+    """`expression` starts with `prefix`, as an index range: `>= prefix` and `<` the prefix with its
+    last character raised by one.
 
-    Compared with `substr`, not `LIKE 'x%'`: PostgreSQL's trigram index on search_text (migration
-    0013) can also serve `LIKE 'x%'`, and the planner, taking the range and the LIKE for two
-    independent conditions, expected one row and chose that index: it read every match of the
-    lender (1,778 for 'jaco' at 10M messages, 9.8 ms) to sort them, instead of walking the range in
-    order and stopping after the page (0.2 ms)."""
-    starts = func.substr(column, 1, len(prefix)) == prefix
+    A bytewise expression (commlog.models.Bytewise) compares in code point order, so there the range
+    is exact. Otherwise the range alone is not exact under a linguistic collation, so the first
+    characters are compared too, with `substr`, not `LIKE 'x%'`: PostgreSQL's trigram index on
+    search_text (migration 0013) can also serve `LIKE 'x%'`, and the planner, taking the range and
+    the LIKE for two independent conditions, expected one row and chose that index: it read every
+    match of the lender (1,778 for 'jaco' at 10M messages, 9.8 ms) to sort them, instead of walking
+    the range in order and stopping after the page (0.2 ms)."""
+    starts = func.substr(expression, 1, len(prefix)) == prefix
     nxt = ord(prefix[-1]) + 1
     if nxt > 0x10FFFF:  # no character after the last one: the first characters alone decide
-        return [column >= prefix, starts]
-    if 0xD800 <= nxt <= 0xDFFF:  # skip the surrogates (not encodable): the next character is U+E000
+        return [expression >= prefix, starts]
+    if 0xD800 <= nxt <= 0xDFFF:  # skip the surrogates (never stored, not encodable): the next character is U+E000
         nxt = 0xE000
-    return [column >= prefix, column < prefix[:-1] + chr(nxt), starts]
+    in_range = [expression >= prefix, expression < prefix[:-1] + chr(nxt)]
+    return in_range if bytewise else [*in_range, starts]
 
 
 # How well a borrower matches what was typed, best first: the whole email address, the start of
@@ -166,8 +169,8 @@ def search_borrowers(
     limit = max(1, min(limit, 100))
     cols = (Account.id, Account.lender_id, Account.kind, Account.name, Account.email)
     mine = [Account.lender_id == lender_id, Account.kind == Audience.BORROWER.value]
-    by_email = select(*cols).where(*mine, *_prefix_range(Account.email, text)).order_by(Account.email).limit(limit)
-    by_name = select(*cols).where(*mine, *_prefix_range(Account.search_text, text)).order_by(Account.search_text).limit(limit)
+    by_email = select(*cols).where(*mine, *prefix_range(Account.email, text)).order_by(Account.email).limit(limit)
+    by_name = select(*cols).where(*mine, *prefix_range(Account.search_text, text)).order_by(Account.search_text).limit(limit)
     found = {AccountRow(*r) for r in conn.execute(by_email)} | {AccountRow(*r) for r in conn.execute(by_name)}
     if len(found) < limit:
         contains = (
@@ -485,6 +488,7 @@ __all__ = [
     "fetch_log_page",
     "get_message",
     "log_select",
+    "prefix_range",
     "resolve_view",
     "search_borrowers",
 ]

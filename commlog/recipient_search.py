@@ -48,7 +48,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 from sqlalchemy.orm import aliased
 
 from commlog.db import is_postgresql
-from commlog.log_queries import LOG_COLUMNS
+from commlog.log_queries import LOG_COLUMNS, prefix_range
 from commlog.models import (
     ACCOUNT_EMAIL,
     RECIPIENT_DOMAIN,
@@ -200,16 +200,6 @@ def _sent_to(conn: Connection, pairs: Iterable[tuple[int, str]], lender_column: 
 # --- finding the recipients -----------------------------------------------------------------------
 
 
-def _prefix_range(expression: ColumnElement, prefix: str) -> list[ColumnElement[bool]]:
-    """`expression` (bytewise) starts with `prefix`, as an index range."""
-    after = ord(prefix[-1]) + 1
-    if after > 0x10FFFF:  # no character after the last one
-        return [expression >= prefix, func.substr(expression, 1, len(prefix)) == prefix]
-    if 0xD800 <= after <= 0xDFFF:  # surrogates are never stored: the next character is U+E000
-        after = 0xE000
-    return [expression >= prefix, expression < prefix[:-1] + chr(after)]
-
-
 def _like_contains(word: str) -> str:
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -228,7 +218,7 @@ def _whole_address(conn: Connection, lenders: Sequence[int], address: str) -> li
 def _address_prefix(conn: Connection, lenders: Sequence[int], text: str, limit: int) -> list[_Candidate]:
     stmt = (
         select(Message.lender_id, RECIPIENT_EMAIL)
-        .where(_of_lenders(Message.lender_id, lenders), *_prefix_range(RECIPIENT_EMAIL, text))
+        .where(_of_lenders(Message.lender_id, lenders), *prefix_range(RECIPIENT_EMAIL, text, bytewise=True))
         .group_by(Message.lender_id, RECIPIENT_EMAIL)
         .order_by(Message.lender_id, RECIPIENT_EMAIL)  # the index's order: the limit ends the walk
         .limit(limit)
@@ -271,7 +261,7 @@ def _domain_prefix(conn: Connection, lenders: Sequence[int], text: str, limit: i
         return []
     stmt = (
         select(Message.lender_id, RECIPIENT_EMAIL)
-        .where(_of_lenders(Message.lender_id, lenders), *_prefix_range(RECIPIENT_DOMAIN, domain))
+        .where(_of_lenders(Message.lender_id, lenders), *prefix_range(RECIPIENT_DOMAIN, domain, bytewise=True))
         .group_by(Message.lender_id, RECIPIENT_DOMAIN, RECIPIENT_EMAIL)
         .order_by(Message.lender_id, RECIPIENT_DOMAIN, RECIPIENT_EMAIL)  # the index's order
         .limit(limit)
