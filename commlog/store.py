@@ -45,15 +45,16 @@ def _chunks(items: Sequence, size: int):
         yield items[i : i + size]
 
 
-def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -> None:
-    """Insert, skipping events already stored. An event is the same event when its provider and
+def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -> int:
+    """Insert, skipping events already stored; returns how many were new. An event is the same event when its provider and
     provider event id are, whatever time each report gives it (an API may round it to the second
     where the webhook did not): the message's stored ids are read first, and on PostgreSQL writers
     of the same message take turns (a transaction-level advisory lock per message, taken in id
     order), so two reports of one event arriving at once are stored once. The database's own key,
-    EVENT_KEY, holds the time too (monthly partitions, commlog.partitions) and catches the rest."""
+    EVENT_KEY, holds the time too (monthly partitions, commlog.partitions) and catches the rest: a
+    row it refuses is not counted."""
     if not events:
-        return
+        return 0
     message_ids = sorted({e.message_id for e in events})
     if is_postgresql(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(m) FROM unnest(CAST(:ids AS bigint[])) AS m"), {"ids": message_ids})
@@ -67,7 +68,7 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
             fresh.setdefault((e.provider, e.provider_event_id), e)
     events = list(fresh.values())
     if not events:
-        return
+        return 0
     rows = [
         {
             "lender_id": e.lender_id,
@@ -89,9 +90,9 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
     if is_postgresql(conn):
         columns = [DeliveryEvent.__table__.c[k] for k in rows[0]]
         batch = rows_of("new_event", columns, rows)
-        conn.execute(_insert_once(conn, DeliveryEvent, EVENT_KEY).from_select(list(rows[0]), select(*batch.c)))
-    else:
-        conn.execute(_insert_once(conn, DeliveryEvent, EVENT_KEY), rows)
+        stmt = _insert_once(conn, DeliveryEvent, EVENT_KEY).from_select(list(rows[0]), select(*batch.c))
+        return len(conn.execute(stmt.returning(DeliveryEvent.id)).all())
+    return len(conn.execute(_insert_once(conn, DeliveryEvent, EVENT_KEY).returning(DeliveryEvent.id), rows).all())
 
 
 # What makes a provider event the same event: stored once by it (models.DeliveryEvent's unique key;

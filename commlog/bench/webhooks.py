@@ -47,6 +47,7 @@ from commlog.bench.stats import timed
 from commlog.db import is_postgresql
 from commlog.migrate import upgrade
 from commlog.models import DeliveryEvent, Lender, Message
+from commlog.partitions import ensure_months
 from commlog.settings import settings
 from commlog.tempdb import LOCAL_SERVER_URL, ServerUnreachable, TempDatabase
 from commlog.webhooks.ingest import ingest_sendgrid_batch
@@ -54,7 +55,10 @@ from commlog.webhooks.ingest import ingest_sendgrid_batch
 TARGET_SQLITE_EVENTS_PER_S = 5000
 TARGET_CLUSTER_EVENTS_PER_S = 10_000  # issue 16, point 6: webhooks across replicas on PostgreSQL
 CLUSTER_BACKEND = "postgresql cluster"
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+# The events happen in the hour before the run, as a live webhook's do: on PostgreSQL they land in this
+# month's partition (seed_messages makes sure it exists), not in the default partition that a fixed
+# date would fill once its month has passed.
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass
@@ -86,6 +90,7 @@ class Row:
 
 def seed_messages(engine: Engine, n: int) -> None:
     with engine.begin() as conn:
+        ensure_months(conn, NOW - timedelta(hours=1), NOW)  # PostgreSQL: the app makes them at start
         lender_id = conn.execute(
             insert(Lender).values(slug="bench-lender", name="Bench Lender", created_at=NOW).returning(Lender.id)
         ).scalar_one()

@@ -62,7 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from commlog.db import is_postgresql, is_sqlite, one_of, values_per_query
-from commlog.models import RECIPIENT_EMAIL, DeliveryEvent, Message, UnmatchedEvent
+from commlog.models import RECIPIENT_EMAIL, Message, UnmatchedEvent
 from commlog.providers.normalize import (
     ParsedEvent,
     parse_sendgrid_webhook_event,
@@ -72,8 +72,9 @@ from commlog.store import (
     MATCHED_BY_ADDRESS_AND_TIME,
     NewEvent,
     UnmatchedEventRow,
+    insert_events,
     keep_unmatched,
-    record_events,
+    refresh_status,
 )
 from commlog.unit_of_work import platform_writing
 
@@ -324,17 +325,6 @@ def _newest_sent_before(conn: Connection, events: Sequence[WebhookEvent]) -> dic
 # Writing
 
 
-def _existing_ids(conn: Connection, table, ids: Sequence[str], provider: str = PROVIDER) -> set[str]:
-    seen: set[str] = set()
-    for chunk in _chunks(sorted(set(ids)), values_per_query(conn)):
-        seen.update(
-            conn.execute(
-                select(table.provider_event_id).where(table.provider == provider, one_of(conn, table.provider_event_id, chunk))
-            ).scalars()
-        )
-    return seen
-
-
 def _insert_unmatched(conn: Connection, events: Sequence[WebhookEvent], now: datetime) -> int:
     """Keep events whose message is unknown; returns how many were new."""
     rows = [UnmatchedEventRow(PROVIDER, e.provider_event_id, e.sg_message_id, e.email, e.payload) for e in events]
@@ -364,20 +354,23 @@ def _new_event(e: WebhookEvent, c: _Candidate) -> NewEvent:
     return new if c.matched_by is None else replace(new, matched_by=c.matched_by)
 
 
-def _store_matched(conn: Connection, matched: Sequence[tuple[WebhookEvent, _Candidate]], now: datetime) -> int:
-    """Write events whose message is known through commlog.store; returns how many were new."""
-    if not matched:
+def _store_on_messages(conn: Connection, events: Sequence[NewEvent], now: datetime) -> int:
+    """Write events whose message is known through commlog.store and bring those messages' status
+    up to date; returns how many were new. Which ones are already stored, store.insert_events reads
+    from the messages' own events (an event always names the same message), under the locks taken
+    here; a batch of nothing but repeats writes nothing and leaves the statuses alone."""
+    if not events:
         return 0
-    _lock_messages(conn, (c.id for _, c in matched))
-    already = _existing_ids(conn, DeliveryEvent, [e.provider_event_id for e, _ in matched])
+    _lock_messages(conn, (e.message_id for e in events))
     # Sorted by event id: concurrent writers of overlapping events take index locks in one order.
-    new = sorted(
-        (_new_event(e, c) for e, c in matched if e.provider_event_id not in already),
-        key=lambda n: n.provider_event_id,
-    )
-    if new:
-        record_events(conn, new, now)
-    return len(new)
+    stored = insert_events(conn, sorted(events, key=lambda n: n.provider_event_id), now)
+    if stored:
+        refresh_status(conn, {e.message_id for e in events}, now)
+    return stored
+
+
+def _store_matched(conn: Connection, matched: Sequence[tuple[WebhookEvent, _Candidate]], now: datetime) -> int:
+    return _store_on_messages(conn, [_new_event(e, c) for e, c in matched], now)
 
 
 def _write_batch(conn: Connection, parsed: Sequence[WebhookEvent], now: datetime) -> IngestResult:
@@ -544,17 +537,7 @@ def _targets_by_message_id(conn: Connection, provider: str, events: Sequence[Par
 
 def _store_parsed(conn: Connection, provider: str, matched: Sequence[tuple[ParsedEvent, _Candidate]], now: datetime) -> int:
     """Write events whose message is known through commlog.store; returns how many were new."""
-    if not matched:
-        return 0
-    _lock_messages(conn, (c.id for _, c in matched))
-    already = _existing_ids(conn, DeliveryEvent, [e.provider_event_id for e, _ in matched], provider)
-    new = sorted(
-        (e.to_new_event(c.id, c.lender_id) for e, c in matched if e.provider_event_id not in already),
-        key=lambda n: n.provider_event_id,
-    )
-    if new:
-        record_events(conn, new, now)
-    return len(new)
+    return _store_on_messages(conn, [e.to_new_event(c.id, c.lender_id) for e, c in matched], now)
 
 
 def ingest_events(engine: Engine, events: Sequence[ParsedEvent], now: datetime) -> IngestResult:
