@@ -21,10 +21,11 @@ def test_cluster_mode_counts_rows_and_replica_shares():
                                              replicas=2)
     except ServerUnreachable as exc:
         pytest.skip(str(exc))
-    sent, replay = (r for r in rows if not r.share)
+    sent, replay, together = (r for r in rows if not r.share)
     assert (sent.stored, sent.lost, sent.doubled) == (400, 0, 0)
     assert replay.mode.startswith("replay") and (replay.stored, replay.lost, replay.doubled) == (400, 0, 0)
-    for phase in (sent, replay):
+    assert together.mode == webhooks.TOGETHER and (together.stored, together.lost, together.doubled) == (800, 0, 0)
+    for phase in (sent, replay, together):
         after = rows[rows.index(phase) + 1 :]
         shares = after[: next((i for i, r in enumerate(after) if not r.share), len(after))]
         assert sum(s.events for s in shares) == 400  # round robin: both, unless a health check took one out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from commlog.bench import webhooks
-from commlog.bench.webhooks import CLUSTER_BACKEND, Row, format_table, replica_shares, verdict
+from commlog.bench.webhooks import CLUSTER_BACKEND, Row, batches_of, format_table, replica_shares, verdict
 
 LOG = """\
 127.0.0.1:41234 [30/Nov/2026:18:05:00.123] commlog webhooks/app1 0/0/0/120/121 200 173 - - ---- 5/5/4/2/0 0/0 "POST /webhooks/sendgrid HTTP/1.1"
@@ -73,3 +73,20 @@ def test_a_missed_speed_target_does_not_read_as_lost_events():
     ok, lines = verdict(rows)
     assert not ok and lines == [
         "FAIL SQLite batched ingestion 2,000 events/s (target >= 5,000), zero lost or doubled: yes"]
+
+
+def test_the_together_phase_posts_each_emails_events_at_once_and_for_other_emails():
+    spread = batches_of(webhooks.make_events(400), 40)
+    together = batches_of(webhooks.make_events(400, first_message=100, together=True), 40)
+
+    def posts_per_email(batches):
+        seen: dict[str, set[int]] = {}
+        for n, batch in enumerate(batches):
+            for ev in batch:
+                seen.setdefault(ev["email"], set()).add(n)
+        return seen
+
+    assert all(len(posts) == 1 for posts in posts_per_email(together).values())
+    assert sum(len(posts) > 1 for posts in posts_per_email(spread).values()) > 90  # of 100 emails
+    assert not {e["sg_event_id"] for b in spread for e in b} & {e["sg_event_id"] for b in together for e in b}
+    assert len({e["email"] for b in together for e in b}) == 100
