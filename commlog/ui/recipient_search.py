@@ -47,13 +47,15 @@ def render_search_results(engine: Engine, principal: Principal, lender: LenderRo
                                 page_size=PAGE_SIZE)
     where = "every lender's logs" if search.all_lenders else f"every log of {plain(lender.name)} (lender and borrowers)"
 
-    head, clear = st.columns([5, 1], vertical_alignment="center")
-    with head:
+    # A row that wraps: on a narrow screen the button goes under the sentence, whole, not cut short.
+    with st.container(horizontal=True, vertical_alignment="center"):
         if result.recipients:
             st.markdown(f"**{result.total:,}** email{'s' if result.total != 1 else ''} to "
                         f"{_count(len(result.recipients), 'recipient', result.more_recipients)} matching "
-                        f"“{plain(result.text)}”, from {where}, all dates.")
-    clear.button("Clear search", key="find_clear", on_click=clear_search, icon="✖️")
+                        f"“{plain(result.text)}”, from {where}, all dates.", width="stretch")
+        else:
+            st.space("stretch")
+        st.button("Clear search", key="find_clear", on_click=clear_search, icon="✖️")
     if not result.recipients:
         _nothing_found(result, where)
         return
@@ -75,13 +77,12 @@ def render_search_results(engine: Engine, principal: Principal, lender: LenderRo
 def _render_recipients(result: RecipientSearch, principal: Principal, tz: ZoneInfo) -> None:
     with st.container(border=True):
         for r in result.recipients[:SHOWN_RECIPIENTS]:
-            who, why, log = st.columns([6, 2, 2], vertical_alignment="center")
-            who.markdown(_recipient_line(r, principal, tz))
-            with why:
+            # One row that wraps: on a narrow screen the links go under the line, whole, not cut short.
+            with st.container(horizontal=True, vertical_alignment="center"):
+                st.markdown(_recipient_line(r, principal, tz), width="stretch")
                 page_link("pages/why.py", "Why didn't they get it?", icon="🩺",
                           query_params={"message": str(r.newest_message_id)})
-            if r.kind == "borrower" and r.account_id is not None:
-                with log:
+                if r.kind == "borrower" and r.account_id is not None:
                     params = {"account": str(r.account_id)} | ({"lender": str(r.lender_id)} if principal.is_ops else {})
                     page_link("pages/log.py", f"{r.name.split()[0]}'s log", icon="✉️", query_params=params)
         hidden = len(result.recipients) - SHOWN_RECIPIENTS

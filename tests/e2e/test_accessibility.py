@@ -155,3 +155,24 @@ def test_the_log_at_800_px(server, demo, page):
     signed_in_log(page, server, demo, "lender admin", f"/log?account={demo.borrower.id}")
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
     expect_accessible(page)
+
+
+# The element itself or any inside it whose words are wider than its box: shown cut short ("Why didn't
+# they ;"). Words only: an icon's glyph may overhang its box by design.
+CUT_SHORT = """el => [el, ...el.querySelectorAll('*')]
+    .filter(e => /[A-Za-z]/.test(e.textContent) && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.textContent.trim())"""
+
+
+def test_find_emails_to_at_800_px_shows_its_links_and_button_whole(server, demo, page):
+    page.set_viewport_size({"width": 800, "height": 900})
+    signed_in_log(page, server, demo, "lender admin", f"/log?find={demo.borrower.search}")
+    main = page.get_by_test_id("stMain")
+    controls = [main.get_by_role("link", name="Why didn't they get it?").first,
+                main.get_by_role("link", name=f"{demo.borrower.name.split()[0]}'s log").first,
+                main.get_by_role("button", name="Clear search")]
+    for control in controls:
+        expect(control).to_be_visible()
+        assert control.evaluate(CUT_SHORT) == []
+        box = control.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 800
