@@ -46,13 +46,13 @@ def _chunks(items: Sequence, size: int):
 
 
 def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -> int:
-    """Insert, skipping events already stored; returns how many were new. An event is the same event when its provider and
-    provider event id are, whatever time each report gives it (an API may round it to the second
-    where the webhook did not): the message's stored ids are read first, and on PostgreSQL writers
-    of the same message take turns (a transaction-level advisory lock per message, taken in id
-    order), so two reports of one event arriving at once are stored once. The database's own key,
-    EVENT_KEY, holds the time too (monthly partitions, commlog.partitions) and catches the rest: a
-    row it refuses is not counted."""
+    """Insert, skipping events already stored; returns how many were new (a row the database's key
+    refuses is not counted). An event is the same event when its provider and provider event id
+    are, whatever time each report gives it (an API may round it to the second where the webhook did
+    not): the message's stored ids are read first, and on PostgreSQL writers of the same message
+    take turns (a transaction-level advisory lock per message, taken in id order), so two reports of
+    one event arriving at once are stored once. The database's own key, EVENT_KEY, holds the time
+    too (monthly partitions, commlog.partitions) and catches the rest."""
     if not events:
         return 0
     message_ids = sorted({e.message_id for e in events})
