@@ -209,3 +209,29 @@ def test_large_batch_many_messages(engine, now):
             conn.execute(select(Message.delivery_status, func.count()).group_by(Message.delivery_status)).all()
         )
     assert statuses == {"DELIVERED": 200, "NOT_DELIVERED": 100}
+
+
+def test_the_same_batch_posted_at_once_by_four_senders_is_stored_and_counted_once(pg_engine, now):
+    """PostgreSQL (SQLite has one writer at a time): what each post answers adds up to the batch,
+    however the posts interleave: one of them stored each event, the others counted it a duplicate."""
+    import threading
+
+    _, ids = seed(pg_engine, *(f"p{i}@example.com" for i in range(40)))
+    batch = [sg_event(kind, f"p{i}@example.com", f"XMSG{i}.a.0", minute, f"once-{i}-{kind}")
+             for i in range(40) for minute, kind in ((0, "processed"), (1, "delivered"))]
+    start = threading.Barrier(4)
+    results: list[IngestResult] = []
+
+    def post() -> None:
+        start.wait(10)
+        results.append(ingest_sendgrid_batch(pg_engine, batch, now))
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 4
+    assert sum(r.stored for r in results) == 80 and sum(r.duplicates for r in results) == 3 * 80
+    assert count(pg_engine, DeliveryEvent) == 80
+    assert {message_row(pg_engine, m).delivery_status for m in ids} == {DeliveryStatus.DELIVERED}
