@@ -340,8 +340,9 @@ def _begin_write(conn: Connection) -> None:
 
 def _lock_messages(conn: Connection, message_ids: Iterable[int]) -> None:
     """PostgreSQL: lock the batch's messages in id order. A duplicate event always targets the same
-    message, so concurrent batches carrying it serialize here and the duplicate check below is exact;
-    the status updates that follow can no longer deadlock either."""
+    message, so concurrent batches carrying it serialize here and store.insert_events' duplicate
+    check (among the message's own events) is exact; the status updates that follow can no longer
+    deadlock either."""
     if not is_postgresql(conn):
         return
     for chunk in _chunks(sorted(set(message_ids)), values_per_query(conn)):

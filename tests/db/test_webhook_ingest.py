@@ -4,6 +4,7 @@ Runs on SQLite and PostgreSQL (`engine` fixture)."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -214,8 +215,6 @@ def test_large_batch_many_messages(engine, now):
 def test_the_same_batch_posted_at_once_by_four_senders_is_stored_and_counted_once(pg_engine, now):
     """PostgreSQL (SQLite has one writer at a time): what each post answers adds up to the batch,
     however the posts interleave: one of them stored each event, the others counted it a duplicate."""
-    import threading
-
     _, ids = seed(pg_engine, *(f"p{i}@example.com" for i in range(40)))
     batch = [sg_event(kind, f"p{i}@example.com", f"XMSG{i}.a.0", minute, f"once-{i}-{kind}")
              for i in range(40) for minute, kind in ((0, "processed"), (1, "delivered"))]
