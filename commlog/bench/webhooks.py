@@ -61,7 +61,7 @@ REPLAY = "replay via haproxy (all duplicates)"
 # The same number of new events for other messages, each message's four in one post. Two things
 # change: an email's status is written once a post instead of up to four times, and concurrent posts
 # share no message, so none waits for another's locks on it (commlog.webhooks.ingest locks a batch's
-# messages until it commits; posts that share messages take turns).
+# messages until it commits; a post stores the ones no other post holds first, then waits for the rest).
 TOGETHER = "each email's events in one post"
 # The events happen in the hour before the run, as a live webhook's do: on PostgreSQL they land in this
 # month's partition (seed_messages makes sure it exists), not in the default partition that a fixed

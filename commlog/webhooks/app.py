@@ -9,8 +9,9 @@
    the limit is refused before reading anything);
 4. ECDSA signature over `timestamp + raw body`, then timestamp freshness -> 401 (before any parsing);
 5. JSON that is not an array -> 400;
-6. one transaction per batch; 200 with the counts only after the commit; database unavailable -> 503
-   so SendGrid retries.
+6. stored in at most two transactions (commlog.webhooks.ingest: the emails no other post is
+   writing first, then the ones it held); 200 with the counts only after the commits; database
+   unavailable -> 503 so SendGrid retries (what a first transaction stored is then a duplicate).
 
 Replays: a replayed signed body inside the freshness window is accepted and harmless, because storage
 is idempotent on `sg_event_id` (SendGrid itself re-sends batches and duplicates are normal). Outside

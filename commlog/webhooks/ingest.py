@@ -1,8 +1,13 @@
 """SendGrid Event Webhook ingestion: pure domain, no HTTP.
 
-One batch (the JSON array of one POST) is written in ONE transaction through commlog.store, which is
-idempotent on (provider, sg_event_id): SendGrid retries for up to 24 h and duplicates are normal, so a
-replayed or duplicated batch stores nothing twice and leaves statuses as they were.
+One batch (the JSON array of one POST) is written through commlog.store, which is idempotent on
+(provider, sg_event_id): SendGrid retries for up to 24 h and duplicates are normal, so a replayed or
+duplicated batch stores nothing twice and leaves statuses as they were. It takes at most two
+transactions, and each stores some of the batch's emails whole (their events and their status): on
+PostgreSQL, the first takes the emails no other post is writing at that moment, and the second, only
+when some were held, waits its turn for those (`_store_where_free`). The post is answered after both
+have committed; when the second fails the sender retries the post, the first one's events are then
+repeats, and nothing is lost or stored twice.
 
 Message matching, most precise first:
 1. custom arg `commlog_message_id` (top level of the event) = message.id, same recipient;
@@ -338,16 +343,21 @@ def _begin_write(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _lock_messages(conn: Connection, message_ids: Iterable[int]) -> None:
-    """PostgreSQL: lock the batch's messages in id order. A duplicate event always targets the same
-    message, so concurrent batches carrying it serialize here and store.insert_events' duplicate
-    check (among the message's own events) is exact; the status updates that follow can no longer
-    deadlock either."""
+def _lock_messages(conn: Connection, message_ids: Iterable[int], *, skip_held: bool = False) -> set[int]:
+    """PostgreSQL: lock the batch's messages in id order; returns the ids locked (on SQLite, where
+    BEGIN IMMEDIATE already keeps every other writer out, all of them). A duplicate event always
+    targets the same message, so concurrent batches carrying it serialize here and
+    store.insert_events' duplicate check (among the message's own events) is exact; the status
+    updates that follow can no longer deadlock either. `skip_held`: lock only the messages no other
+    transaction holds now (SKIP LOCKED), without waiting for any."""
+    ids = sorted(set(message_ids))
     if not is_postgresql(conn):
-        return
-    for chunk in _chunks(sorted(set(message_ids)), values_per_query(conn)):
+        return set(ids)
+    locked: set[int] = set()
+    for chunk in _chunks(ids, values_per_query(conn)):
         locking = select(Message.id).where(one_of(conn, Message.id, chunk)).order_by(Message.id)
-        conn.execute(locking.with_for_update(key_share=True)).all()  # FOR NO KEY UPDATE
+        locked.update(conn.execute(locking.with_for_update(key_share=True, skip_locked=skip_held)).scalars())  # FOR NO KEY UPDATE
+    return locked
 
 
 def _new_event(e: WebhookEvent, c: _Candidate) -> NewEvent:
@@ -363,6 +373,28 @@ def _store_on_messages(conn: Connection, events: Sequence[NewEvent], now: dateti
     if not events:
         return 0
     _lock_messages(conn, (e.message_id for e in events))
+    return _store_locked(conn, events, now)
+
+
+def _store_where_free(conn: Connection, events: Sequence[NewEvent], now: datetime) -> tuple[int, list[NewEvent]]:
+    """As _store_on_messages, for the events of the messages no other transaction is writing now;
+    returns how many were new, and the events left for their own transaction (_store_in_turn).
+
+    Posts that share emails take turns on them from their first write to their commit. Waiting for
+    the shared ones before writing any would make each post wait for the whole of the one before it
+    (and that one for the one before it): with events arriving shuffled, most posts share a few
+    emails with the posts in flight, and the posts would go one at a time. So a post first stores
+    what is free, commits, and only then waits, for the few it shares."""
+    if not events:
+        return 0, []
+    free = _lock_messages(conn, (e.message_id for e in events), skip_held=True)
+    mine = [e for e in events if e.message_id in free]
+    return _store_locked(conn, mine, now), [e for e in events if e.message_id not in free]
+
+
+def _store_locked(conn: Connection, events: Sequence[NewEvent], now: datetime) -> int:
+    if not events:
+        return 0
     # Sorted by event id: concurrent writers of overlapping events take index locks in one order.
     stored = insert_events(conn, sorted(events, key=lambda n: n.provider_event_id), now)
     if stored:
@@ -370,11 +402,25 @@ def _store_on_messages(conn: Connection, events: Sequence[NewEvent], now: dateti
     return stored
 
 
+def _store_in_turn(engine: Engine, events: Sequence[NewEvent], now: datetime) -> int:
+    """The events _store_where_free left: one transaction of their own, waiting for their emails."""
+    if not events:
+        return 0
+
+    def run() -> int:
+        with platform_writing(engine) as conn:
+            return _store_on_messages(conn, events, now)
+
+    return with_retries(run)
+
+
 def _store_matched(conn: Connection, matched: Sequence[tuple[WebhookEvent, _Candidate]], now: datetime) -> int:
     return _store_on_messages(conn, [_new_event(e, c) for e, c in matched], now)
 
 
-def _write_batch(conn: Connection, parsed: Sequence[WebhookEvent], now: datetime) -> IngestResult:
+def _write_batch(conn: Connection, parsed: Sequence[WebhookEvent], now: datetime) -> tuple[IngestResult, list[NewEvent]]:
+    """The batch's first transaction: returns what it stored and kept, and the events left for the
+    second (_store_where_free)."""
     _begin_write(conn)
     # Repeats inside one batch: keep the first.
     unique: dict[str, WebhookEvent] = {}
@@ -383,11 +429,11 @@ def _write_batch(conn: Connection, parsed: Sequence[WebhookEvent], now: datetime
     events = list(unique.values())
 
     targets = resolve_messages(conn, events)
-    matched = [(e, c) for e, c in zip(events, targets, strict=True) if c is not None]
+    matched = [_new_event(e, c) for e, c in zip(events, targets, strict=True) if c is not None]
     orphans = [e for e, c in zip(events, targets, strict=True) if c is None]
-    stored = _store_matched(conn, matched, now)
+    stored, later = _store_where_free(conn, matched, now)
     kept = _insert_unmatched(conn, orphans, now)
-    return IngestResult(stored=stored, duplicates=len(parsed) - stored - kept, unmatched=kept)
+    return IngestResult(stored=stored, unmatched=kept), later
 
 
 def _is_transient(exc: DBAPIError) -> bool:
@@ -412,21 +458,23 @@ def with_retries(fn: Callable[[], T], attempts: int = 6) -> T:
 
 
 def ingest_sendgrid_batch(engine: Engine, events: list[dict], now: datetime) -> IngestResult:
-    """Store one SendGrid webhook batch in one transaction; see the module docstring.
+    """Store one SendGrid webhook batch, in at most two transactions; see the module docstring.
 
-    Raises sqlalchemy errors when the database is unavailable: nothing is then stored, and the HTTP
-    layer answers 503 so that SendGrid retries.
+    Raises sqlalchemy errors when the database is unavailable: the transaction that failed stored
+    nothing, and the HTTP layer answers 503 so that SendGrid retries the batch (what an earlier
+    transaction stored then counts as duplicates).
     """
     parsed, rejected = parse_batch(events)
     if not parsed:
         return IngestResult(rejected=rejected)
 
-    def run() -> IngestResult:
+    def run() -> tuple[IngestResult, list[NewEvent]]:
         with platform_writing(engine) as conn:  # a batch names its messages, not a lender: the platform's work
             return _write_batch(conn, parsed, now)
 
-    result = with_retries(run)
-    return IngestResult(result.stored, result.duplicates, result.unmatched, rejected)
+    first, later = with_retries(run)
+    stored = first.stored + _store_in_turn(engine, later, now)
+    return IngestResult(stored, len(parsed) - stored - first.unmatched, first.unmatched, rejected)
 
 
 # --------------------------------------------------------------------------------------------------

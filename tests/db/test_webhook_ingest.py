@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -234,3 +235,27 @@ def test_the_same_batch_posted_at_once_by_four_senders_is_stored_and_counted_onc
     assert sum(r.stored for r in results) == 80 and sum(r.duplicates for r in results) == 3 * 80
     assert count(pg_engine, DeliveryEvent) == 80
     assert {message_row(pg_engine, m).delivery_status for m in ids} == {DeliveryStatus.DELIVERED}
+
+
+def test_a_post_stores_its_free_emails_at_once_and_the_one_another_writer_holds_after_it(pg_engine, now):
+    """PostgreSQL: while another transaction writes one of a post's emails, the post's other emails
+    are stored and their status shows at once, instead of the whole post waiting; the held email's
+    event follows when that transaction ends, and the post's answer counts both."""
+    _, (held, free) = seed(pg_engine, "held@example.com", "free@example.com")
+    batch = [sg_event("delivered", "held@example.com", "XMSG0.a.0", 1, "ev-held", response="250 2.0.0 OK"),
+             sg_event("delivered", "free@example.com", "XMSG1.a.0", 1, "ev-free", response="250 2.0.0 OK")]
+    results: list[IngestResult] = []
+    poster = threading.Thread(target=lambda: results.append(ingest_sendgrid_batch(pg_engine, batch, now)))
+    with pg_engine.connect() as other, other.begin():
+        other.execute(select(Message.id).where(Message.id == held).with_for_update(key_share=True)).all()
+        poster.start()
+        deadline = time.monotonic() + 30
+        while message_row(pg_engine, free).delivery_status != DeliveryStatus.DELIVERED:
+            assert time.monotonic() < deadline, "the free email waited for the held one"
+            time.sleep(0.02)
+        assert message_row(pg_engine, held).delivery_status != DeliveryStatus.DELIVERED
+        assert poster.is_alive() and not results  # the post has not answered: its held email is not stored yet
+    poster.join(30)
+    assert results == [IngestResult(stored=2)]
+    assert message_row(pg_engine, held).delivery_status == DeliveryStatus.DELIVERED
+    assert count(pg_engine, DeliveryEvent) == 2
