@@ -47,6 +47,11 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if is_postgresql(sa_url):
+        # Sessions in UTC whatever the server's own time zone: psycopg then hands back times with
+        # datetime.UTC itself, which models.UTCDateTime passes on as they are.
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("options", "-c TimeZone=UTC")
     engine = create_engine(url, **kwargs)
     if is_postgresql(engine):
         event.listen(engine, "begin", _set_lender_scope)

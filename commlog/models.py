@@ -59,6 +59,8 @@ class UTCDateTime(TypeDecorator):
     def process_result_value(self, value, dialect):
         if value is None:
             return None
+        if value.tzinfo is UTC:  # PostgreSQL in the session's time zone, UTC (commlog.db.make_engine)
+            return value
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)

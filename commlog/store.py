@@ -166,8 +166,8 @@ def refresh_status(
             ).where(one_of(conn, DeliveryEvent.message_id, chunk))
         ).all()
         by_message: dict[int, list[StatusEvent]] = defaultdict(list)
-        for ev in evs:
-            by_message[ev.message_id].append(StatusEvent(ev.event_type, ev.occurred_at, ev.reason, ev.provider_event_id))
+        for message_id, event_type, occurred_at, reason, provider_event_id in evs:
+            by_message[message_id].append(StatusEvent(event_type, occurred_at, reason, provider_event_id))
         for m in msgs:
             events = by_message.get(m["id"], [])
             if not events and m["id"] not in checked and m["checked_at"] is None:
