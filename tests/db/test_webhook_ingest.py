@@ -8,8 +8,11 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
+import commlog.webhooks.ingest as ingest
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
 from commlog.vocabulary import DeliveryStatus
 from commlog.webhooks.ingest import (
@@ -257,5 +260,30 @@ def test_a_post_stores_its_free_emails_at_once_and_the_one_another_writer_holds_
         assert poster.is_alive() and not results  # the post has not answered: its held email is not stored yet
     poster.join(30)
     assert results == [IngestResult(stored=2)]
+    assert message_row(pg_engine, held).delivery_status == DeliveryStatus.DELIVERED
+    assert count(pg_engine, DeliveryEvent) == 2
+
+
+def test_a_post_whose_second_transaction_fails_is_refused_and_its_retry_stores_the_rest_once(pg_engine, now, monkeypatch):
+    """PostgreSQL: the emails another writer held go in a second transaction; when that one fails the
+    post raises (the receiver answers 503), and SendGrid's retry of the same post stores what the
+    first transaction left, counting the rest as duplicates: nothing lost, nothing twice."""
+    _, (held, free) = seed(pg_engine, "held@example.com", "free@example.com")
+    batch = [sg_event("delivered", "held@example.com", "XMSG0.a.0", 1, "ev-held", response="250 2.0.0 OK"),
+             sg_event("delivered", "free@example.com", "XMSG1.a.0", 1, "ev-free", response="250 2.0.0 OK")]
+
+    def database_gone(*_args, **_kwargs):
+        raise OperationalError("UPDATE", {}, Exception("server closed the connection unexpectedly"))
+
+    with pg_engine.connect() as other, other.begin():
+        other.execute(select(Message.id).where(Message.id == held).with_for_update(key_share=True)).all()
+        with monkeypatch.context() as m:
+            m.setattr(ingest, "_store_on_messages", database_gone)
+            with pytest.raises(OperationalError):
+                ingest_sendgrid_batch(pg_engine, batch, now)
+    assert message_row(pg_engine, free).delivery_status == DeliveryStatus.DELIVERED
+    assert message_row(pg_engine, held).delivery_status != DeliveryStatus.DELIVERED
+
+    assert ingest_sendgrid_batch(pg_engine, batch, now) == IngestResult(stored=1, duplicates=1)
     assert message_row(pg_engine, held).delivery_status == DeliveryStatus.DELIVERED
     assert count(pg_engine, DeliveryEvent) == 2
