@@ -48,15 +48,23 @@ def make_engine(url: str, **kwargs) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if is_postgresql(sa_url):
-        # Sessions in UTC whatever the server's own time zone: psycopg then hands back times with
-        # datetime.UTC itself, which models.UTCDateTime passes on as they are.
-        connect_args = kwargs.setdefault("connect_args", {})
-        connect_args.setdefault("options", "-c TimeZone=UTC")
+        kwargs["connect_args"] = _in_utc(sa_url, kwargs.get("connect_args") or {})
     engine = create_engine(url, **kwargs)
     if is_postgresql(engine):
         event.listen(engine, "begin", _set_lender_scope)
         event.listen(engine, "connect", _lists_in_binary)
     return engine
+
+
+def _in_utc(url: URL, connect_args: dict) -> dict:
+    """Sessions in UTC whatever the server's own time zone: psycopg then hands back times with
+    datetime.UTC itself, which models.UTCDateTime passes on as they are. Added to the options the
+    caller gave (`connect_args`, else the URL's `?options=`, such as a search path), never in
+    their place."""
+    given = connect_args.get("options", url.query.get("options", ""))
+    if not isinstance(given, str) or "timezone" in given.lower():
+        return connect_args
+    return {**connect_args, "options": f"{given} -c TimeZone=UTC".strip()}
 
 
 def _lists_in_binary(dbapi_conn, _record) -> None:

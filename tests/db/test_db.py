@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from commlog.db import backend, insert_for, is_postgresql, is_sqlite
+from commlog.db import backend, insert_for, is_postgresql, is_sqlite, make_engine
 from commlog.models import Lender
 from tests.support import factories as f
 
@@ -51,3 +52,17 @@ def test_no_module_asks_the_dialect_itself():
             continue
         offenders += [f"{rel}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line)]
     assert offenders == []
+
+
+def test_a_postgresql_session_is_in_utc_and_keeps_the_options_it_was_given(pg_database_url):
+    """The session's time zone is UTC whatever the server's, added to the options of the URL or of
+    connect_args (a search path, as the tests' own schemas and the CLI given their URL use), never
+    in their place; times come back as datetime.UTC."""
+    in_url = make_url(pg_database_url).update_query_dict({"options": "-csearch_path=commlog_from_url"})
+    for eng, path in ((make_engine(in_url.render_as_string(hide_password=False)), "commlog_from_url"),
+                      (make_engine(pg_database_url, connect_args={"options": "-csearch_path=commlog_from_args"}), "commlog_from_args")):
+        with eng.connect() as conn:
+            assert conn.execute(text("SHOW search_path")).scalar_one() == path
+            assert conn.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
+            assert conn.execute(text("SELECT now()")).scalar_one().tzinfo is UTC
+        eng.dispose()
