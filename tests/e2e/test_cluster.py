@@ -26,7 +26,7 @@ from commlog.cluster import REPLICA_COOKIE, Cluster
 from commlog.webhooks.app import SENDGRID_PATH
 from commlog.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, public_key_b64, sign_for_tests
 from tests.e2e.servers import clean_env, seeded_pg_database
-from tests.e2e.support import expect_no_error, login, main_text, open_app, url_params
+from tests.e2e.support import expect_no_error, login, main_text, open_app, screenshot, url_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -162,6 +162,7 @@ def test_a_browser_on_a_replica_that_dies_carries_on_on_the_other_and_no_event_i
     login(page, admin, password)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
     before = COUNT.search(main_text(page)).group(1)
+    screenshot(page, "cluster-log-before-failover")
     pinned = next(k["value"] for k in page.context.cookies() if k["name"] == REPLICA_COOKIE)
 
     # A provider posts events the whole time; the replica serving this browser dies in the middle.
@@ -180,10 +181,12 @@ def test_a_browser_on_a_replica_that_dies_carries_on_on_the_other_and_no_event_i
     now_on = next(k["value"] for k in page.context.cookies() if k["name"] == REPLICA_COOKIE)
     assert now_on != pinned
     assert url_params(page) == {"account": "all", "delivery": "NOT_DELIVERED"}
+    screenshot(page, "cluster-sign-in-after-failover")
     login(page, admin, password)
     expect(page.get_by_test_id("stMain")).to_contain_text(f"{before} emails in ")
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
     expect_no_error(page)
+    screenshot(page, "cluster-log-after-failover")
 
     posting.join(timeout=180)
     assert not posting.is_alive(), "the provider's posts did not finish"
