@@ -19,9 +19,10 @@ Every message is in exactly one outcome bucket (deliverability reference, "Rate 
 Messages are attributed to their UTC send date (cohort), so late events update the original day.
 
 Maintenance:
-- `apply_status_changes(conn, updates)`: called by commlog.store.refresh_status, the one write path
-  for delivery status, just before it writes; moves counts from each message's old key to its new
-  key in the same transaction (checks, webhooks, sync, expire_pending all come through there).
+- `apply_status_changes(conn, updates, before)`: called by commlog.store.refresh_status, the one
+  write path for delivery status, right after it writes (from the rows it read before); moves counts
+  from each message's old key to its new key in the same transaction (checks, webhooks, sync,
+  expire_pending all come through there).
 - `add_messages(conn, ids)`: a path that inserts individual messages calls this after inserting.
 - `rebuild_rollups(conn, since=None)`: set-based recompute (INSERT … SELECT … GROUP BY) after bulk
   loads (the demo seeder) and as `python -m commlog rebuild-rollups`; `since` limits it to recent days.
@@ -236,11 +237,13 @@ def _apply(conn: Connection, daily: Counter, domain: Counter) -> None:
 
 
 def apply_status_changes(conn: Connection, updates: Sequence[Mapping], before: Sequence[Mapping] | None = None) -> None:
-    """Move rollup counts for messages about to be updated by store.refresh_status.
+    """Move rollup counts for messages whose status store.refresh_status changes.
 
     `updates`: the UPDATE parameters ({"b_id", "delivery_status", "last_event_type", "status_reason",
-    "event_mask", ...}). `before`: the messages as `read_for_change` read them in this transaction
-    (read here when not given). Must run before the UPDATE, in the same transaction.
+    "event_mask", ...}). `before`: the messages as `read_for_change` read them in this transaction,
+    before the UPDATE (read here when not given: then this must run before the UPDATE). In the
+    same transaction as the UPDATE; best last, as refresh_status does: every writer of a lender's day
+    updates the same rollup rows and holds them until it commits.
     """
     if not updates:
         return

@@ -186,8 +186,11 @@ def refresh_status(
                 updates.append({"b_id": m["id"], "sent_at": m["sent_at"], **new})
                 before.append(m)
     if updates:
-        rollups.apply_status_changes(conn, updates, before)  # deliverability counts move in this transaction
         _write_status(conn, updates)
+        # Deliverability's counts move in this transaction, from the rows as read above, and last:
+        # every writer of a lender's day updates the same rollup rows and holds them until it
+        # commits, so they are held for the shortest time.
+        rollups.apply_status_changes(conn, updates, before)
     return results
 
 
