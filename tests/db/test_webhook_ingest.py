@@ -240,13 +240,19 @@ def test_the_same_batch_posted_at_once_by_four_senders_is_stored_and_counted_onc
     assert {message_row(pg_engine, m).delivery_status for m in ids} == {DeliveryStatus.DELIVERED}
 
 
+def held_and_free_post(engine) -> tuple[int, int, list[dict]]:
+    """Two emails, and a post delivering both: the tests below hold the first one's row."""
+    _, (held, free) = seed(engine, "held@example.com", "free@example.com")
+    batch = [sg_event("delivered", "held@example.com", "XMSG0.a.0", 1, "ev-held", response="250 2.0.0 OK"),
+             sg_event("delivered", "free@example.com", "XMSG1.a.0", 1, "ev-free", response="250 2.0.0 OK")]
+    return held, free, batch
+
+
 def test_a_post_stores_its_free_emails_at_once_and_the_one_another_writer_holds_after_it(pg_engine, now):
     """PostgreSQL: while another transaction writes one of a post's emails, the post's other emails
     are stored and their status shows at once, instead of the whole post waiting; the held email's
     event follows when that transaction ends, and the post's answer counts both."""
-    _, (held, free) = seed(pg_engine, "held@example.com", "free@example.com")
-    batch = [sg_event("delivered", "held@example.com", "XMSG0.a.0", 1, "ev-held", response="250 2.0.0 OK"),
-             sg_event("delivered", "free@example.com", "XMSG1.a.0", 1, "ev-free", response="250 2.0.0 OK")]
+    held, free, batch = held_and_free_post(pg_engine)
     results: list[IngestResult] = []
     poster = threading.Thread(target=lambda: results.append(ingest_sendgrid_batch(pg_engine, batch, now)))
     with pg_engine.connect() as other, other.begin():
@@ -268,9 +274,7 @@ def test_a_post_whose_second_transaction_fails_is_refused_and_its_retry_stores_t
     """PostgreSQL: the emails another writer held go in a second transaction; when that one fails the
     post raises (the receiver answers 503), and SendGrid's retry of the same post stores what the
     first transaction left, counting the rest as duplicates: nothing lost, nothing twice."""
-    _, (held, free) = seed(pg_engine, "held@example.com", "free@example.com")
-    batch = [sg_event("delivered", "held@example.com", "XMSG0.a.0", 1, "ev-held", response="250 2.0.0 OK"),
-             sg_event("delivered", "free@example.com", "XMSG1.a.0", 1, "ev-free", response="250 2.0.0 OK")]
+    held, free, batch = held_and_free_post(pg_engine)
 
     def database_gone(*_args, **_kwargs):
         raise OperationalError("UPDATE", {}, Exception("server closed the connection unexpectedly"))
