@@ -24,7 +24,7 @@ most requests in any sliding 60-second window, to check a client-side rate limit
 only key accepted (SendGrid `Authorization: Bearer`, Postmark `X-Postmark-Server-Token`).
 
 A rate limit as SendGrid enforces one (`enforce_limit(limit, window, retry_after)`): fixed windows
-of `window` seconds aligned to the Unix epoch, `limit` answered requests in each (the whole budget
+of `window` seconds aligned to the Unix epoch (to now with `from_now=True`), `limit` answered requests in each (the whole budget
 may go at once: the burst is the window's budget); every answer carries `X-RateLimit-Limit`,
 `X-RateLimit-Remaining` and `X-RateLimit-Reset` (the window's end, Unix seconds); a request over the
 budget gets 429 with `Retry-After: retry_after` (default 2, deliberately shorter than the reset,
@@ -153,6 +153,7 @@ class FakeProvider:
         self.slow_seconds = 2.0
         self.window_limit: int | None = None  # enforce_limit: answered requests per window
         self.window_seconds = 60.0
+        self.window_origin = 0.0  # the Unix time windows are aligned to (0: the epoch, as SendGrid's)
         self.limit_retry_after = 2
         self._window_index: int | None = None
         self._window_used = 0
@@ -195,10 +196,14 @@ class FakeProvider:
         return f"http://{host}:{port}"
 
     # -- the enforced rate limit --
-    def enforce_limit(self, limit: int | None, window: float = 60.0, retry_after: int = 2) -> None:
-        """Answer at most `limit` requests per fixed `window` seconds (None: no limit), as SendGrid would."""
+    def enforce_limit(self, limit: int | None, window: float = 60.0, retry_after: int = 2, *, from_now: bool = False) -> None:
+        """Answer at most `limit` requests per fixed `window` seconds (None: no limit), as SendGrid would.
+
+        Windows are aligned to the epoch; `from_now` starts the first one now instead, so that its reset
+        is a whole window away whatever the time of day (a test of a long wait must not meet midnight)."""
         with self.lock:
             self.window_limit, self.window_seconds, self.limit_retry_after = limit, float(window), retry_after
+            self.window_origin = time.time() if from_now else 0.0
             self._window_index, self._window_used = None, 0
 
     def _take_budget(self) -> tuple[bool, dict[str, str]]:
@@ -207,10 +212,10 @@ class FakeProvider:
             if self.window_limit is None:
                 return True, {}
             now = time.time()
-            index = int(now // self.window_seconds)
+            index = int((now - self.window_origin) // self.window_seconds)
             if index != self._window_index:
                 self._window_index, self._window_used = index, 0
-            reset = (index + 1) * self.window_seconds
+            reset = self.window_origin + (index + 1) * self.window_seconds
             allowed = self._window_used < self.window_limit
             if allowed:
                 self._window_used += 1
@@ -235,10 +240,10 @@ class FakeProvider:
             log = list(self.request_log)
         out: dict[int, list[int]] = {}
         for t, _, status in log:
-            counts = out.setdefault(int(t // self.window_seconds), [0, 0])
+            counts = out.setdefault(int((t - self.window_origin) // self.window_seconds), [0, 0])
             counts[0] += 1
             counts[1] += status == 429
-        return [(i * self.window_seconds, n, n429) for i, (n, n429) in sorted(out.items())]
+        return [(self.window_origin + i * self.window_seconds, n, n429) for i, (n, n429) in sorted(out.items())]
 
     def max_429s_per_window(self) -> int:
         return max((n429 for _, _, n429 in self.windows()), default=0)

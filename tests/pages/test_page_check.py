@@ -88,7 +88,7 @@ def test_bulk_check_of_selected_rows(world):
 def test_bulk_check_past_the_rate_limit_says_once_when_to_try_again(world, fake):
     """The account's budget is spent until a reset hours away (longer than a page waits): the
     dialog says so in one line for the emails left, not one error each, and not "could not be checked"."""
-    fake.enforce_limit(1, window=86_400.0)
+    fake.enforce_limit(1, window=86_400.0, from_now=True)
     at = app(user_id=world["users"]["admin_a"], params={"account": "all"}).run()
     before = list(at.dataframe[0].value["Delivery status"])
     rows = [i for i, v in enumerate(before) if v == "Not checked yet"][:1] + [before.index("Not sent"), before.index("DELIVERED")]

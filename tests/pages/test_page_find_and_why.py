@@ -176,7 +176,7 @@ def test_a_check_past_the_rate_limit_says_when_to_try_again_not_could_not_be_che
     """The account's budget is spent until a reset hours away: the step's check says so in one line,
     in the product's words, and never counts those emails as "could not be checked"."""
     world = sendgrid_two_lenders
-    fake.enforce_limit(0, window=86_400.0)  # nothing more today
+    fake.enforce_limit(0, window=86_400.0, from_now=True)  # nothing more today, whatever the hour
     at = why(world, "admin_a", account=world["ana"])
     assert next_step(at).endswith("Check delivery status first")
     at.button(key="why_check").click().run()
