@@ -10,9 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from commlog.models import DeliveryEvent
+from commlog.models import DeliveryEvent, Message
 from commlog.store import NewEvent, record_events
 from commlog.unit_of_work import platform_writing
+from commlog.vocabulary import DeliveryStatus
 from tests.support import factories as f
 from tests.support.factories import T0
 
@@ -58,4 +59,21 @@ def test_two_writers_reporting_one_event_at_once_store_it_once(pg_engine):
         t.join(30)
     assert errors == []
     with platform_writing(engine) as c:
+        assert c.execute(select(func.count()).select_from(DeliveryEvent)).scalar_one() == 1
+
+
+def test_an_event_the_database_refuses_leaves_its_email_as_it_was(engine):
+    """A report that names another email with an event id and time already stored for the first:
+    the table's key refuses it, nothing is stored twice, and the second email stays as it was (not
+    DELIVERED by an event it does not hold)."""
+    with platform_writing(engine) as c:
+        lender = f.lender(c, "refused")
+        first = f.message(c, lender, "ana@example.com")
+        second = f.message(c, lender, "bo@example.com")
+        at = T0 + timedelta(minutes=1)
+        assert record_events(c, [_event(first, lender, at)], T0) == {first: DeliveryStatus.DELIVERED}
+        statuses = record_events(c, [_event(second, lender, at)], T0)
+        assert statuses == {}  # nothing known of the second email: still "not checked yet"
+        rows = c.execute(select(Message.id, Message.delivery_status).where(Message.id.in_([first, second])).order_by(Message.id)).all()
+        assert [tuple(r) for r in rows] == [(first, "DELIVERED"), (second, None)]
         assert c.execute(select(func.count()).select_from(DeliveryEvent)).scalar_one() == 1
