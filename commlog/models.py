@@ -391,8 +391,8 @@ class SuppressionRemoval(Base):
 
 class DailyRollup(Base):
     """Messages per lender × UTC send day × email type × audience × provider family × outcome bucket
-    × deferred-at-least-once. Kept by commlog.rollups (incrementally from store.refresh_status, and
-    rebuilt set-based after bulk loads); the Deliverability page reads only this and DomainRollup."""
+    × deferred-at-least-once. Kept by commlog.rollups (incrementally from commlog.store's status
+    refresh, and rebuilt set-based after bulk loads); the Deliverability page reads only this and DomainRollup."""
 
     __tablename__ = "daily_rollup"
 

@@ -19,7 +19,7 @@ Every message is in exactly one outcome bucket (deliverability reference, "Rate 
 Messages are attributed to their UTC send date (cohort), so late events update the original day.
 
 Maintenance:
-- `apply_status_changes(conn, updates, before)`: called by commlog.store.refresh_status, the one
+- `apply_status_changes(conn, updates, before)`: called by commlog.store's status refresh, the one
   write path for delivery status, right after it writes (from the rows it read before); moves counts
   from each message's old key to its new key in the same transaction (checks, webhooks, sync,
   expire_pending all come through there).
@@ -193,24 +193,26 @@ _KEY_COLUMNS = (
 )
 
 
-def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False, extra: Sequence = ()) -> list:
+def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False, extra: Sequence = (), skip_held: bool = False) -> list:
     chunk = values_per_query(conn)
     out = []
     for i in range(0, len(ids), chunk):
         stmt = select(*_KEY_COLUMNS, *extra).where(one_of(conn, Message.id, ids[i : i + chunk])).order_by(Message.id)
         if lock and is_postgresql(conn):
             # Concurrent refreshes of one message serialise here, so each moves the counts from the
-            # state the other committed: no double counting.
-            stmt = stmt.with_for_update()
+            # state the other committed: no double counting. FOR NO KEY UPDATE: the lock an UPDATE of
+            # these columns takes anyway.
+            stmt = stmt.with_for_update(key_share=True, skip_locked=skip_held)
         out.extend(conn.execute(stmt).mappings().all())
     return out
 
 
-def read_for_change(conn: Connection, ids: Sequence[int], *extra) -> list:
+def read_for_change(conn: Connection, ids: Iterable[int], *extra, skip_held: bool = False) -> list:
     """The rollup's columns (and `extra` ones) of messages whose status is about to change, in id
     order, locked on PostgreSQL until the transaction ends: what `apply_status_changes` moves the
-    counts from (commlog.store.refresh_status reads them once, for both)."""
-    return _read_rows(conn, sorted(ids), lock=True, extra=extra)
+    counts from (commlog.store reads them once, for both). `skip_held`: only the messages no other
+    transaction holds now (SKIP LOCKED), without waiting for any."""
+    return _read_rows(conn, sorted(ids), lock=True, extra=extra, skip_held=skip_held)
 
 
 def _upsert(conn: Connection, table, key: tuple[str, ...], deltas: Counter) -> None:
@@ -237,12 +239,12 @@ def _apply(conn: Connection, daily: Counter, domain: Counter) -> None:
 
 
 def apply_status_changes(conn: Connection, updates: Sequence[Mapping], before: Sequence[Mapping] | None = None) -> None:
-    """Move rollup counts for messages whose status store.refresh_status changes.
+    """Move rollup counts for messages whose status commlog.store's status refresh changes.
 
     `updates`: the UPDATE parameters ({"b_id", "delivery_status", "last_event_type", "status_reason",
     "event_mask", ...}). `before`: the messages as `read_for_change` read them in this transaction,
     before the UPDATE (read here when not given: then this must run before the UPDATE). In the
-    same transaction as the UPDATE; best last, as refresh_status does: every writer of a lender's day
+    same transaction as the UPDATE; best last, as the store does: every writer of a lender's day
     updates the same rollup rows and holds them until it commits.
     """
     if not updates:

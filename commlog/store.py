@@ -45,29 +45,54 @@ def _chunks(items: Sequence, size: int):
         yield items[i : i + size]
 
 
-def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -> int:
-    """Insert, skipping events already stored; returns how many were new (a row the database's key
-    refuses is not counted). An event is the same event when its provider and provider event id
-    are, whatever time each report gives it (an API may round it to the second where the webhook did
-    not): the message's stored ids are read first, and on PostgreSQL writers of the same message
-    take turns (a transaction-level advisory lock per message, taken in id order), so two reports of
-    one event arriving at once are stored once. The database's own key, EVENT_KEY, holds the time
-    too (monthly partitions, commlog.partitions) and catches the rest."""
-    if not events:
-        return 0
-    message_ids = sorted({e.message_id for e in events})
+def _take_turns(conn: Connection, message_ids: Sequence[int]) -> None:
+    """PostgreSQL: writers of the same message take turns (a transaction-level advisory lock per
+    message, in id order), so that two reports of one event arriving at once are stored once, also
+    from paths that do not lock the message rows first (a check)."""
     if is_postgresql(conn):
-        conn.execute(text("SELECT pg_advisory_xact_lock(m) FROM unnest(CAST(:ids AS bigint[])) AS m"), {"ids": message_ids})
-    stored: set[tuple[str, str]] = set()
+        conn.execute(text("SELECT pg_advisory_xact_lock(m) FROM unnest(CAST(:ids AS bigint[])) AS m"), {"ids": list(message_ids)})
+
+
+def _events_by_message(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[StatusEvent]]:
+    """What the status rule needs of the messages' stored events."""
+    out: dict[int, list[StatusEvent]] = defaultdict(list)
     for chunk in _chunks(message_ids, values_per_query(conn)):
-        stored.update(tuple(r) for r in conn.execute(
+        rows = conn.execute(
+            select(
+                DeliveryEvent.message_id,
+                DeliveryEvent.event_type,
+                DeliveryEvent.occurred_at,
+                DeliveryEvent.reason,
+                DeliveryEvent.provider_event_id,
+            ).where(one_of(conn, DeliveryEvent.message_id, chunk))
+        ).all()
+        for message_id, event_type, occurred_at, reason, provider_event_id in rows:
+            out[message_id].append(StatusEvent(event_type, occurred_at, reason, provider_event_id))
+    return out
+
+
+def _stored_keys(conn: Connection, message_ids: Sequence[int]) -> set[tuple[str, str]]:
+    """(provider, provider_event_id) of the messages' stored events: the duplicate check's read,
+    only the ids (a post of repeats reads nothing else)."""
+    keys: set[tuple[str, str]] = set()
+    for chunk in _chunks(message_ids, values_per_query(conn)):
+        keys.update(tuple(r) for r in conn.execute(
             select(DeliveryEvent.provider, DeliveryEvent.provider_event_id).where(one_of(conn, DeliveryEvent.message_id, chunk))))
+    return keys
+
+
+def _insert_new(conn: Connection, events: Sequence[NewEvent], stored: set[tuple[str, str]], now: datetime) -> int:
+    """Insert the events not among `stored` (their messages' event keys, read under the turns
+    taken); returns how many the database took (a row its key refuses is not counted). An event is
+    the same event when its provider and provider event id are, whatever time each report gives it
+    (an API may round it to the second where the webhook did not). The database's own key,
+    EVENT_KEY, holds the time too (monthly partitions, commlog.partitions) and catches the rest."""
     fresh: dict[tuple[str, str], NewEvent] = {}
     for e in events:
-        if (e.provider, e.provider_event_id) not in stored:
-            fresh.setdefault((e.provider, e.provider_event_id), e)
-    events = list(fresh.values())
-    if not events:
+        key = (e.provider, e.provider_event_id)
+        if key not in stored:
+            fresh.setdefault(key, e)
+    if not fresh:
         return 0
     rows = [
         {
@@ -85,7 +110,7 @@ def insert_events(conn: Connection, events: Sequence[NewEvent], now: datetime) -
             "ingested_at": now,
             "matched_by": e.matched_by,
         }
-        for e in events
+        for e in fresh.values()
     ]
     if is_postgresql(conn):
         columns = [DeliveryEvent.__table__.c[k] for k in rows[0]]
@@ -137,6 +162,53 @@ def keep_unmatched(conn: Connection, events: Sequence[UnmatchedEventRow], now: d
     return len(conn.execute(_insert_once(conn, UnmatchedEvent, UNMATCHED_EVENT_KEY).returning(UnmatchedEvent.id), rows).all())
 
 
+@dataclass(frozen=True)
+class Recorded:
+    stored: int  # events the database took
+    statuses: dict[int, DeliveryStatus]  # the refreshed messages' status
+
+
+def store_events(
+    conn: Connection,
+    events: Sequence[NewEvent],
+    now: datetime,
+    checked_ids: Iterable[int] = (),
+    *,
+    messages: Sequence[Mapping] | None = None,
+    refresh_when_nothing_new: bool = True,
+) -> Recorded:
+    """Store events (idempotently) and bring their messages' status up to date.
+
+    The messages are locked (PostgreSQL), then writers of the same message take turns
+    (_take_turns); the messages' event ids are read for the duplicate check, the new events
+    inserted, and the messages' events read for the status rule. `messages`: the messages as
+    `rollups.read_for_change` read and locked them (with `Message.last_event_at` and
+    `Message.checked_at`) in this transaction, when the caller already did (a webhook post, with
+    its row locks); read here otherwise. With `refresh_when_nothing_new` False, a batch of nothing
+    but repeats reads only the event ids and writes nothing."""
+    ids = sorted({e.message_id for e in events} | set(checked_ids))
+    if messages is None and refresh_when_nothing_new:
+        # Locked before the turns are taken, as a webhook post locks them: one order for every writer.
+        messages = rollups.read_for_change(conn, ids, Message.last_event_at, Message.checked_at)
+    _take_turns(conn, ids)
+    taken = _insert_new(conn, events, _stored_keys(conn, ids), now)
+    if not taken and not refresh_when_nothing_new:
+        return Recorded(0, {})
+    if messages is None:
+        messages = rollups.read_for_change(conn, ids, Message.last_event_at, Message.checked_at)
+    return Recorded(taken, _refresh(conn, messages, _events_by_message(conn, ids), now, set(checked_ids)))
+
+
+def record_events(
+    conn: Connection,
+    events: Sequence[NewEvent],
+    now: datetime,
+    checked_ids: Iterable[int] = (),
+) -> dict[int, DeliveryStatus]:
+    """Store events (idempotently) and bring the affected messages' status up to date."""
+    return store_events(conn, events, now, checked_ids).statuses
+
+
 def refresh_status(
     conn: Connection,
     message_ids: Iterable[int],
@@ -150,41 +222,38 @@ def refresh_status(
     changes are written (and move the rollups); each message is read once, locked on PostgreSQL.
     """
     ids = sorted(set(message_ids) | set(checked_ids))
-    checked = set(checked_ids)
+    messages = rollups.read_for_change(conn, ids, Message.last_event_at, Message.checked_at)
+    return _refresh(conn, messages, _events_by_message(conn, ids), now, set(checked_ids))
+
+
+def _refresh(
+    conn: Connection,
+    messages: Sequence[Mapping],
+    events_of: Mapping[int, list[StatusEvent]],
+    now: datetime,
+    checked: set[int],
+) -> dict[int, DeliveryStatus]:
+    """The status rule over each message's events; writes the messages whose status changes."""
     results: dict[int, DeliveryStatus] = {}
     updates: list[dict] = []
     before: list = []
-    for chunk in _chunks(ids, values_per_query(conn)):
-        msgs = rollups.read_for_change(conn, chunk, Message.last_event_at, Message.checked_at)
-        evs = conn.execute(
-            select(
-                DeliveryEvent.message_id,
-                DeliveryEvent.event_type,
-                DeliveryEvent.occurred_at,
-                DeliveryEvent.reason,
-                DeliveryEvent.provider_event_id,
-            ).where(one_of(conn, DeliveryEvent.message_id, chunk))
-        ).all()
-        by_message: dict[int, list[StatusEvent]] = defaultdict(list)
-        for message_id, event_type, occurred_at, reason, provider_event_id in evs:
-            by_message[message_id].append(StatusEvent(event_type, occurred_at, reason, provider_event_id))
-        for m in msgs:
-            events = by_message.get(m["id"], [])
-            if not events and m["id"] not in checked and m["checked_at"] is None:
-                continue  # still "not checked yet": nothing is known about it
-            result = overall_status(events, m["sent_at"], now, RETRY_WINDOW)
-            results[m["id"]] = result.status
-            new = {
-                "delivery_status": str(result.status),
-                "last_event_type": result.last_event_type,
-                "last_event_at": result.last_event_at,
-                "status_reason": result.reason,
-                "event_mask": mask_of(e.event_type for e in events),
-                "checked_at": now if m["id"] in checked else m["checked_at"],
-            }
-            if any(m[column] != value for column, value in new.items()):
-                updates.append({"b_id": m["id"], "sent_at": m["sent_at"], **new})
-                before.append(m)
+    for m in messages:
+        events = events_of.get(m["id"], [])
+        if not events and m["id"] not in checked and m["checked_at"] is None:
+            continue  # still "not checked yet": nothing is known about it
+        result = overall_status(events, m["sent_at"], now, RETRY_WINDOW)
+        results[m["id"]] = result.status
+        new = {
+            "delivery_status": str(result.status),
+            "last_event_type": result.last_event_type,
+            "last_event_at": result.last_event_at,
+            "status_reason": result.reason,
+            "event_mask": mask_of(e.event_type for e in events),
+            "checked_at": now if m["id"] in checked else m["checked_at"],
+        }
+        if any(m[column] != value for column, value in new.items()):
+            updates.append({"b_id": m["id"], "sent_at": m["sent_at"], **new})
+            before.append(m)
     if updates:
         _write_status(conn, updates)
         # Deliverability's counts move in this transaction, from the rows as read above, and last:
@@ -217,17 +286,6 @@ def _write_status(conn: Connection, updates: Sequence[Mapping]) -> None:
         .values({k: bindparam(k) for k in _STATUS_COLUMNS})
     )
     conn.execute(stmt.execution_options(synchronize_session=False), [{k: u[k] for k in ("b_id", *_STATUS_COLUMNS)} for u in updates])
-
-
-def record_events(
-    conn: Connection,
-    events: Sequence[NewEvent],
-    now: datetime,
-    checked_ids: Iterable[int] = (),
-) -> dict[int, DeliveryStatus]:
-    """Store events (idempotently) and bring the affected messages' status up to date."""
-    insert_events(conn, events, now)
-    return refresh_status(conn, {e.message_id for e in events}, now, checked_ids)
 
 
 def expire_pending(conn: Connection, now: datetime, lender_id: int | None = None) -> int:

@@ -49,7 +49,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -66,6 +66,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
+from commlog import rollups
 from commlog.db import is_postgresql, is_sqlite, one_of, values_per_query
 from commlog.models import RECIPIENT_EMAIL, Message, UnmatchedEvent
 from commlog.providers.normalize import (
@@ -77,9 +78,8 @@ from commlog.store import (
     MATCHED_BY_ADDRESS_AND_TIME,
     NewEvent,
     UnmatchedEventRow,
-    insert_events,
     keep_unmatched,
-    refresh_status,
+    store_events,
 )
 from commlog.unit_of_work import platform_writing
 
@@ -343,21 +343,17 @@ def _begin_write(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _lock_messages(conn: Connection, message_ids: Iterable[int], *, skip_held: bool = False) -> set[int]:
-    """PostgreSQL: lock the batch's messages in id order; returns the ids locked (on SQLite, where
-    BEGIN IMMEDIATE already keeps every other writer out, all of them). A duplicate event always
-    targets the same message, so concurrent batches carrying it serialize here and
-    store.insert_events' duplicate check (among the message's own events) is exact; the status
-    updates that follow can no longer deadlock either. `skip_held`: lock only the messages no other
-    transaction holds now (SKIP LOCKED), without waiting for any."""
-    ids = sorted(set(message_ids))
+def _lock_messages(conn: Connection, message_ids: Iterable[int], *, skip_held: bool = False) -> list[Mapping] | None:
+    """PostgreSQL: lock the batch's messages in id order, reading them as the status refresh needs
+    them (commlog.store.store_events): one statement for both. A duplicate event always targets the
+    same message, so concurrent batches carrying it serialize here and the store's duplicate check
+    (among the message's own events) is exact; the status updates that follow can no longer
+    deadlock either. `skip_held`: only the messages no other transaction holds now (SKIP LOCKED),
+    without waiting for any. SQLite: None, every message free (BEGIN IMMEDIATE already keeps every
+    other writer out), and the store reads them only when it has something to store."""
     if not is_postgresql(conn):
-        return set(ids)
-    locked: set[int] = set()
-    for chunk in _chunks(ids, values_per_query(conn)):
-        locking = select(Message.id).where(one_of(conn, Message.id, chunk)).order_by(Message.id)
-        locked.update(conn.execute(locking.with_for_update(key_share=True, skip_locked=skip_held)).scalars())  # FOR NO KEY UPDATE
-    return locked
+        return None
+    return rollups.read_for_change(conn, set(message_ids), Message.last_event_at, Message.checked_at, skip_held=skip_held)
 
 
 def _new_event(e: WebhookEvent, c: _Candidate) -> NewEvent:
@@ -367,13 +363,12 @@ def _new_event(e: WebhookEvent, c: _Candidate) -> NewEvent:
 
 def _store_on_messages(conn: Connection, events: Sequence[NewEvent], now: datetime) -> int:
     """Write events whose message is known through commlog.store and bring those messages' status
-    up to date; returns how many were new. Which ones are already stored, store.insert_events reads
-    from the messages' own events (an event always names the same message), under the locks taken
-    here; a batch of nothing but repeats writes nothing and leaves the statuses alone."""
+    up to date; returns how many were new. Which ones are already stored, the store reads from the
+    messages' own events (an event always names the same message), under the locks taken here; a
+    batch of nothing but repeats writes nothing and leaves the statuses alone."""
     if not events:
         return 0
-    _lock_messages(conn, (e.message_id for e in events))
-    return _store_locked(conn, events, now)
+    return _store_locked(conn, events, _lock_messages(conn, (e.message_id for e in events)), now)
 
 
 def _store_where_free(conn: Connection, events: Sequence[NewEvent], now: datetime) -> tuple[int, list[NewEvent]]:
@@ -388,18 +383,19 @@ def _store_where_free(conn: Connection, events: Sequence[NewEvent], now: datetim
     if not events:
         return 0, []
     free = _lock_messages(conn, (e.message_id for e in events), skip_held=True)
-    mine = [e for e in events if e.message_id in free]
-    return _store_locked(conn, mine, now), [e for e in events if e.message_id not in free]
+    if free is None:
+        return _store_locked(conn, events, None, now), []
+    ids = {m["id"] for m in free}
+    mine = [e for e in events if e.message_id in ids]
+    return _store_locked(conn, mine, free, now), [e for e in events if e.message_id not in ids]
 
 
-def _store_locked(conn: Connection, events: Sequence[NewEvent], now: datetime) -> int:
+def _store_locked(conn: Connection, events: Sequence[NewEvent], messages: Sequence[Mapping] | None, now: datetime) -> int:
     if not events:
         return 0
     # Sorted by event id: concurrent writers of overlapping events take index locks in one order.
-    stored = insert_events(conn, sorted(events, key=lambda n: n.provider_event_id), now)
-    if stored:
-        refresh_status(conn, {e.message_id for e in events}, now)
-    return stored
+    ordered = sorted(events, key=lambda n: n.provider_event_id)
+    return store_events(conn, ordered, now, messages=messages, refresh_when_nothing_new=False).stored
 
 
 def _store_in_turn(engine: Engine, events: Sequence[NewEvent], now: datetime) -> int:

@@ -11,7 +11,7 @@ SubscriptionChange; read by `commlog.webhooks.postmark`). In order:
 3. body read incrementally under COMMLOG_WEBHOOK_MAX_BODY_BYTES -> 413 (the SendGrid receiver's limit);
 4. not JSON, not a JSON object, no RecordType, or a record missing a field it needs -> 400 with a
    short reason; a record type it does not read (Open, Click, …) -> 200, ignored;
-5. one transaction through the webhooks' write path (`store.record_events`: the status rule and the
+5. one transaction through the webhooks' write path (`store.store_events`: the status rule and the
    rollups follow); 200 with the counts only after the commit; database unavailable -> 503 so
    Postmark retries.
 

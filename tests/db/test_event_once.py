@@ -1,6 +1,6 @@
 """An event is stored once by its provider and provider event id, whatever time each report gives
 it: the Email Logs API may round to the second a time the webhook gave to the microsecond
-(commlog.store.insert_events; on PostgreSQL the table's own key also holds the time, as its monthly
+(commlog.store.store_events; on PostgreSQL the table's own key also holds the time, as its monthly
 partitions require)."""
 
 from __future__ import annotations
