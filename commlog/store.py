@@ -162,6 +162,13 @@ def keep_unmatched(conn: Connection, events: Sequence[UnmatchedEventRow], now: d
     return len(conn.execute(_insert_once(conn, UnmatchedEvent, UNMATCHED_EVENT_KEY).returning(UnmatchedEvent.id), rows).all())
 
 
+def read_for_refresh(conn: Connection, message_ids: Iterable[int], *, skip_held: bool = False) -> list[Mapping]:
+    """The messages as the status refresh and the rollups need them, in id order, locked on
+    PostgreSQL (FOR NO KEY UPDATE) until the transaction ends. `skip_held`: only the messages no
+    other transaction holds now (SKIP LOCKED), without waiting for any."""
+    return rollups.read_for_change(conn, message_ids, Message.last_event_at, Message.checked_at, skip_held=skip_held)
+
+
 @dataclass(frozen=True)
 class Recorded:
     stored: int  # events the database took
@@ -182,20 +189,19 @@ def store_events(
     The messages are locked (PostgreSQL), then writers of the same message take turns
     (_take_turns); the messages' event ids are read for the duplicate check, the new events
     inserted, and the messages' events read for the status rule. `messages`: the messages as
-    `rollups.read_for_change` read and locked them (with `Message.last_event_at` and
-    `Message.checked_at`) in this transaction, when the caller already did (a webhook post, with
-    its row locks); read here otherwise. With `refresh_when_nothing_new` False, a batch of nothing
-    but repeats reads only the event ids and writes nothing."""
+    `read_for_refresh` read and locked them in this transaction, when the caller already did (a
+    webhook post, with its row locks); read here otherwise. With `refresh_when_nothing_new` False,
+    a batch of nothing but repeats reads only the event ids and writes nothing."""
     ids = sorted({e.message_id for e in events} | set(checked_ids))
     if messages is None and refresh_when_nothing_new:
         # Locked before the turns are taken, as a webhook post locks them: one order for every writer.
-        messages = rollups.read_for_change(conn, ids, Message.last_event_at, Message.checked_at)
+        messages = read_for_refresh(conn, ids)
     _take_turns(conn, ids)
     taken = _insert_new(conn, events, _stored_keys(conn, ids), now)
     if not taken and not refresh_when_nothing_new:
         return Recorded(0, {})
     if messages is None:
-        messages = rollups.read_for_change(conn, ids, Message.last_event_at, Message.checked_at)
+        messages = read_for_refresh(conn, ids)
     return Recorded(taken, _refresh(conn, messages, _events_by_message(conn, ids), now, set(checked_ids)))
 
 
@@ -222,7 +228,7 @@ def refresh_status(
     changes are written (and move the rollups); each message is read once, locked on PostgreSQL.
     """
     ids = sorted(set(message_ids) | set(checked_ids))
-    messages = rollups.read_for_change(conn, ids, Message.last_event_at, Message.checked_at)
+    messages = read_for_refresh(conn, ids)
     return _refresh(conn, messages, _events_by_message(conn, ids), now, set(checked_ids))
 
 

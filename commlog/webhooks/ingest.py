@@ -66,7 +66,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from commlog import rollups
 from commlog.db import is_postgresql, is_sqlite, one_of, values_per_query
 from commlog.models import RECIPIENT_EMAIL, Message, UnmatchedEvent
 from commlog.providers.normalize import (
@@ -79,6 +78,7 @@ from commlog.store import (
     NewEvent,
     UnmatchedEventRow,
     keep_unmatched,
+    read_for_refresh,
     store_events,
 )
 from commlog.unit_of_work import platform_writing
@@ -353,7 +353,7 @@ def _lock_messages(conn: Connection, message_ids: Iterable[int], *, skip_held: b
     other writer out), and the store reads them only when it has something to store."""
     if not is_postgresql(conn):
         return None
-    return rollups.read_for_change(conn, set(message_ids), Message.last_event_at, Message.checked_at, skip_held=skip_held)
+    return read_for_refresh(conn, set(message_ids), skip_held=skip_held)
 
 
 def _new_event(e: WebhookEvent, c: _Candidate) -> NewEvent:
