@@ -200,9 +200,7 @@ def store_events(
     taken = _insert_new(conn, events, _stored_keys(conn, ids), now)
     if not taken and not refresh_when_nothing_new:
         return Recorded(0, {})
-    if messages is None:
-        messages = read_for_refresh(conn, ids)
-    return Recorded(taken, _refresh(conn, messages, _events_by_message(conn, ids), now, set(checked_ids)))
+    return Recorded(taken, refresh_status(conn, ids, now, checked_ids, messages=messages))
 
 
 def record_events(
@@ -220,15 +218,19 @@ def refresh_status(
     message_ids: Iterable[int],
     now: datetime,
     checked_ids: Iterable[int] = (),
+    *,
+    messages: Sequence[Mapping] | None = None,
 ) -> dict[int, DeliveryStatus]:
     """Recompute delivery status of the given messages from all their stored events.
 
     `checked_ids` were just asked of the provider: they get `checked_at = now`, and become PENDING
     (not "not checked") even when the provider knew nothing yet. Only messages whose stored status
-    changes are written (and move the rollups); each message is read once, locked on PostgreSQL.
+    changes are written (and move the rollups); each message is read once, locked on PostgreSQL
+    (`messages`: as `read_for_refresh` already read them in this transaction).
     """
     ids = sorted(set(message_ids) | set(checked_ids))
-    messages = read_for_refresh(conn, ids)
+    if messages is None:
+        messages = read_for_refresh(conn, ids)
     return _refresh(conn, messages, _events_by_message(conn, ids), now, set(checked_ids))
 
 
