@@ -12,7 +12,7 @@ from commlog import auth, sso
 from commlog.models import AppUser
 from commlog.principal import Principal, Role
 from tests.support import factories as f
-from tests.support.app import PASSWORD, app, build_two_lenders, page_text
+from tests.support.app import PASSWORD, app, build_two_lenders, data_tables, page_text
 from tests.support.factories import T0
 
 AUTH_SECTION = {
@@ -170,7 +170,7 @@ def test_login_page_offers_single_sign_on_beside_the_local_form_when_configured(
     at = sso_app(user={"is_logged_in": False}).run()
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in with single sign-on", "Sign in"]
-    assert not at.dataframe
+    assert not data_tables(at)
 
 
 def test_without_auth_section_no_sso_button_and_st_user_is_ignored(world):
@@ -179,7 +179,7 @@ def test_without_auth_section_no_sso_button_and_st_user_is_ignored(world):
     at.run()
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in"]
-    assert not at.dataframe
+    assert not data_tables(at)
 
 
 def test_local_login_still_works_when_sso_is_configured(world):
@@ -241,7 +241,7 @@ def test_menu_sign_out_ends_the_sso_identity(world):
     at.button(key="sign_out").click().run()
     assert not at.exception
     assert at.user.get("is_logged_in") is False
-    assert not at.dataframe
+    assert not data_tables(at)
 
 
 def test_disabling_an_sso_user_takes_effect_on_the_next_run(world, sqlite_engine):
@@ -250,7 +250,7 @@ def test_disabling_an_sso_user_takes_effect_on_the_next_run(world, sqlite_engine
     with sqlite_engine.begin() as c:
         auth.set_disabled(c, "carol@alpha.example", True)
     at.run()
-    assert not at.dataframe
+    assert not data_tables(at)
     assert any("is not allowed in commlog" in e.value for e in at.error)
 
 

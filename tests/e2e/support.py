@@ -97,6 +97,12 @@ def sign_out(page: Page) -> None:
     page.get_by_test_id("stPopoverBody").get_by_role("button", name="Sign out").click()
 
 
+def data_tables(page: Page) -> Locator:
+    """The tables a person can see. The sign-in form draws one hidden, empty table so the browser
+    loads the grid while the person types (commlog.ui.warm_up)."""
+    return page.locator("[data-testid='stDataFrame']:visible")
+
+
 def main_text(page: Page) -> str:
     return page.get_by_test_id("stMain").inner_text()
 

@@ -9,7 +9,7 @@ first this server sees.
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.support import login, main_text, menu, open_app, screenshot
+from tests.e2e.support import data_tables, login, main_text, menu, open_app, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ def test_direct_page_urls_before_any_login_show_only_the_login(server, demo, pag
         open_app(page, server.url(path))
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()
         expect(page.get_by_role("textbox", name="Password", exact=True)).to_be_visible()
-        expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+        expect(data_tables(page)).to_have_count(0)
         expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(0)
         text = main_text(page)
         for name in [demo.lender_name, *demo.other_lender_names]:

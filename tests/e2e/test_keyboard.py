@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.support import dialog, grid_rows, menu, open_app, wait_for_run
+from tests.e2e.support import data_tables, dialog, grid_rows, menu, open_app, wait_for_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
 
@@ -125,4 +125,4 @@ def test_the_log_journey_with_the_keyboard_alone(server, demo, page):
     page.keyboard.press("Enter")
     wait_for_run(page)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+    expect(data_tables(page)).to_have_count(0)

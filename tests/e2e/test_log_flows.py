@@ -20,6 +20,7 @@ from tests.e2e.support import (
     click_row,
     click_sent,
     close_dialog,
+    data_tables,
     dialog,
     expect_no_error,
     expect_selected,
@@ -64,7 +65,7 @@ def test_sign_in_see_the_log_and_sign_out(server, demo, page):
     sign_out(page)
     wait_for_run(page)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+    expect(data_tables(page)).to_have_count(0)
     assert demo.lender_name not in main_text(page)
 
 
@@ -392,3 +393,22 @@ def test_export_failures_csv_download(server, demo, page):
     assert len(rows) > 1
     lender_col = HEADER.index("Lender")
     assert {r[lender_col] for r in rows[1:]} == {demo.lender_name}
+
+
+def test_the_log_after_sign_in_needs_no_more_browser_code(server, demo, page):
+    """The sign-in form draws the log's elements out of sight (commlog.ui.warm_up), so the browser
+    loads their code while the person types: after Sign in, the log is drawn with what it has."""
+    open_app(page, server.url("/log"))
+    warm_up = page.locator(".st-key-warm_up")
+    for element in ("stDataFrame", "stSelectbox", "stPageLink"):  # each is drawn once its code has loaded
+        expect(warm_up.get_by_test_id(element)).to_be_attached()
+    expect(warm_up).to_be_hidden()
+    expect(data_tables(page)).to_have_count(0)
+
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url) if "/static/" in request.url else None)
+    login(page, demo.admin, demo.password)
+    expect(data_tables(page)).to_have_count(1)
+    expect(page.get_by_role("navigation", name="Pagination")).to_be_visible()
+    expect_no_error(page)
+    assert fetched == []

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.servers import StreamlitServer
-from tests.e2e.support import expect_selected, login, open_app, url_params
+from tests.e2e.support import data_tables, expect_selected, login, open_app, url_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("navigation_mode")]
 
@@ -47,7 +47,7 @@ def test_an_idle_session_is_signed_out_and_the_view_comes_back(server, demo, pag
     # Nobody touches the page: its timer (every quarter of the limit) asks the server.
     expect(notice).to_be_visible(timeout=30_000)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+    expect(data_tables(page)).to_have_count(0)
     assert url_params(page) == {"delivery": "NOT_DELIVERED", "range": "7d"}
     assert _idle_sign_outs(demo) == before + 1
     assert "Traceback" not in server.log_text()

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.oidc_provider import OIDCProvider
 from tests.e2e.servers import ROOT, StreamlitServer, clean_env, parse_logins
-from tests.e2e.support import main_text, menu, open_app, screenshot, sign_out, wait_for_run
+from tests.e2e.support import data_tables, main_text, menu, open_app, screenshot, sign_out, wait_for_run
 
 pytestmark = pytest.mark.e2e
 
@@ -117,12 +117,12 @@ def test_mapped_identity_signs_on_sees_its_lenders_log_and_signs_out(sso, page):
         sign_out(page)
     expect(page.get_by_role("button", name=SSO_BUTTON)).to_be_visible()
     wait_for_run(page)
-    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+    expect(data_tables(page)).to_have_count(0)
     page.reload()  # the cookie is gone: still signed out
     page.locator("[data-testid='stAppViewContainer']").wait_for()
     wait_for_run(page)
     expect(page.get_by_role("button", name=SSO_BUTTON)).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+    expect(data_tables(page)).to_have_count(0)
 
 
 @pytest.mark.parametrize(("who", "verified", "expected"), [
@@ -135,7 +135,7 @@ def test_unknown_disabled_or_unverified_identity_is_refused(sso, page, who, veri
     email = {"disabled": sso.disabled_user, "sso": sso.sso_user}.get(who, who)
     sign_on(page, sso, {"email": email, "email_verified": verified})
     expect(page.get_by_test_id("stMain")).to_contain_text(expected)
-    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+    expect(data_tables(page)).to_have_count(0)
     assert sso.lender_name not in main_text(page) and sso.other_lender not in main_text(page)
     if who == "stranger@elsewhere.example":
         screenshot(page, "sso-refused")

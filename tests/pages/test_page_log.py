@@ -3,7 +3,7 @@ and a lender admin trying to reach another lender through every input."""
 
 import pytest
 
-from tests.support.app import PASSWORD, app, borrower_matches, build_two_lenders, page_text
+from tests.support.app import PASSWORD, app, borrower_matches, build_two_lenders, data_tables, page_text
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_every_page_shows_the_login_and_no_data_when_logged_out(world, path):
     assert not at.exception
     text = page_text(at)
     assert [b.label for b in at.button] == ["Sign in"]
-    assert not at.dataframe
+    assert not data_tables(at)
     assert "Bravo" not in text and "Alpha" not in text
 
 
@@ -50,7 +50,7 @@ def test_wrong_password_is_refused(world):
     at.text_input[1].input("not the password")
     at.button[0].click().run()
     assert "Email or password is not right." in [e.value for e in at.error]
-    assert not at.dataframe
+    assert not data_tables(at)
 
 
 def test_status_and_delivery_columns(world):

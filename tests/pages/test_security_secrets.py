@@ -42,7 +42,7 @@ from commlog.webhooks.signature import (
     sign_for_tests,
 )
 from tests.support import factories as f
-from tests.support.app import PASSWORD, app, build_two_lenders, download, page_text
+from tests.support.app import PASSWORD, app, build_two_lenders, data_tables, download, page_text
 from tests.support.databases import drop_schema
 from tests.support.tenancy_world import build_world, everything_on_page
 
@@ -281,7 +281,7 @@ def test_login_form_throttles_after_repeated_failures(small_world, monkeypatch):
     for password in ("wrong-password-again", PASSWORD):  # throttled now: even the right password waits
         at = _sign_in("admin@alpha.example", password)
         assert [e.value for e in at.error] == ["Too many sign-in attempts from your network. Try again in 2 s."]
-        assert not at.dataframe
+        assert not data_tables(at)
 
 
 # --- Markdown from outside: a receiving server's reply ---------------------------------------------

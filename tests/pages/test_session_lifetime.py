@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from commlog.models import AuditEntry
 from commlog.ui import guard
-from tests.support.app import PASSWORD, app, build_two_lenders, page_text
+from tests.support.app import PASSWORD, app, build_two_lenders, data_tables, page_text
 
 ADMIN = "admin@alpha.example"
 IDLE_NOTICE = "You were signed out after 30 minutes without activity."
@@ -74,7 +74,7 @@ def test_an_idle_session_is_signed_out_at_its_next_run_and_the_view_comes_back(w
     clock.advance(minutes=30)
     at.run()  # the next interaction after 30 idle minutes
     assert not at.exception
-    assert not at.dataframe and [b.label for b in at.button] == ["Sign in"]
+    assert not data_tables(at) and [b.label for b in at.button] == ["Sign in"]
     assert [i.value for i in at.info] == [IDLE_NOTICE]
     assert "bob.ng@outlook.com" not in page_text(at)
     assert (at.query_params["delivery"], at.query_params["range"]) == ("NOT_DELIVERED", "7d")
@@ -95,7 +95,7 @@ def test_an_active_session_ends_at_its_lifetime(world, clock, sqlite_engine, mon
         assert signed_in(at)
     clock.advance(minutes=10)  # 60 minutes after the sign-in, 10 after the last run
     at.run()
-    assert [b.label for b in at.button] == ["Sign in"] and not at.dataframe
+    assert [b.label for b in at.button] == ["Sign in"] and not data_tables(at)
     assert [i.value for i in at.info] == ["You were signed out after 1 hour; sign in again."]
     assert sign_outs(sqlite_engine) == [("ops@commlog.example", "lifetime", None, clock.now)]
 
@@ -141,7 +141,7 @@ def test_a_single_sign_on_session_ends_with_its_identity(signed_on, clock, sqlit
     clock.advance(minutes=31)
     at.run()
     assert logouts == [True]  # st.logout(): the identity cookie is cleared, not just this session's state
-    assert not at.dataframe
+    assert not data_tables(at)
     assert [detail for _, detail, _, _ in sign_outs(sqlite_engine)] == ["idle_timeout"]
 
 
@@ -149,7 +149,7 @@ def test_a_new_tab_with_an_old_identity_is_past_its_lifetime(signed_on, clock, s
     identity, logouts = signed_on
     identity["iat"] = (clock.now - timedelta(hours=12, minutes=1)).timestamp()  # signed on yesterday evening
     at = app().run()  # a fresh Streamlit session: no activity for 12 hours is not what counts here
-    assert logouts == [True] and not at.dataframe
+    assert logouts == [True] and not data_tables(at)
     assert [detail for _, detail, _, _ in sign_outs(sqlite_engine)] == ["lifetime"]
 
 

@@ -86,6 +86,12 @@ def page_text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def data_tables(at: AppTest) -> list:
+    """The tables on the page that hold rows. The sign-in form draws one empty, hidden table so the
+    browser loads the grid while the person types (commlog.ui.warm_up): it shows no data."""
+    return [df for df in at.dataframe if len(df.value)]
+
+
 def dialogs(at: AppTest) -> list[str]:
     """The titles of the dialogs open on the page."""
     return [n.proto.dialog.title for n in at._tree if isinstance(n, Block) and n.type == "dialog"]

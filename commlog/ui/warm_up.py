@@ -1,0 +1,32 @@
+"""While a person types their password, the browser loads what the log will need.
+
+Streamlit's browser code loads an element's component the first time a page draws that element.
+The log's grid alone brings about 1.3 MB of JavaScript (the data grid and Apache Arrow's
+formatting), and the sign-in form draws none of it, so it used to be fetched, compiled and run
+after the click on Sign in, as part of the wait before the log appeared. The sign-in form now draws
+the elements the log page uses, out of sight, so their components are ready when the log is drawn.
+
+The block is hidden with `display: none` (out of the layout, the tab order and the accessibility
+tree) and holds no data: an empty table, a one-choice list, a one-page pager, a link to the log.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from commlog.ui.links import page_link
+
+KEY = "warm_up"  # Streamlit gives the container the class st-key-warm_up
+
+_HIDDEN = f"<style>.st-key-{KEY} {{ display: none; }}</style>"
+
+
+def warm_up_log_page() -> None:
+    """Draw, hidden, one of each element the Communication Log page loads on its first draw."""
+    with st.container(key=KEY):
+        st.html(_HIDDEN)
+        st.dataframe(pd.DataFrame({"email": []}), hide_index=True, on_select="ignore")
+        st.selectbox("Components of the log", ["Any"], key=f"{KEY}_select", label_visibility="collapsed")
+        st.pagination(1, key=f"{KEY}_page")
+        page_link("pages/log.py", "Communication Log")  # the menu's links
