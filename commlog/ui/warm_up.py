@@ -6,8 +6,14 @@ formatting), and the sign-in form draws none of it, so it used to be fetched, co
 after the click on Sign in, as part of the wait before the log appeared. The sign-in form now draws
 the elements the log page uses, out of sight, so their components are ready when the log is drawn.
 
+Deliverability's elements are drawn there too: its charts' code (Vega) is the biggest of all, and
+opening Deliverability from the log used to wait for it. A person types for seconds; a sign-in
+typed in an instant (the browser bench) can click before all of it has loaded, and then the log
+waits for the rest.
+
 The block is hidden with `display: none` (out of the layout, the tab order and the accessibility
-tree) and holds no data: an empty table, a one-choice list, a one-page pager, a link to the log.
+tree) and holds no data: an empty table and chart, one-choice lists, a one-page pager, a link to
+the log, a figure of 0.
 """
 
 from __future__ import annotations
@@ -23,10 +29,15 @@ _HIDDEN = f"<style>.st-key-{KEY} {{ display: none; }}</style>"
 
 
 def warm_up_log_page() -> None:
-    """Draw, hidden, one of each element the Communication Log page loads on its first draw."""
+    """Draw, hidden, one of each element the Communication Log and Deliverability load on their first draw."""
     with st.container(key=KEY):
         st.html(_HIDDEN)
         st.dataframe(pd.DataFrame({"email": []}), hide_index=True, on_select="ignore")
         st.selectbox("Components of the log", ["Any"], key=f"{KEY}_select", label_visibility="collapsed")
         st.pagination(1, key=f"{KEY}_page")
         page_link("pages/log.py", "Communication Log")  # the menu's links
+        # Deliverability's: its charts (Vega), the Rate and Granularity switches, figures, dates.
+        st.vega_lite_chart({"mark": "point", "data": {"values": []}})
+        st.segmented_control("Rate", ["Any"], key=f"{KEY}_rate", label_visibility="collapsed")
+        st.metric("Rate", "0", help="A figure")
+        st.date_input("Dates", value=None, key=f"{KEY}_dates", label_visibility="collapsed")

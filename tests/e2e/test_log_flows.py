@@ -395,20 +395,28 @@ def test_export_failures_csv_download(server, demo, page):
     assert {r[lender_col] for r in rows[1:]} == {demo.lender_name}
 
 
-def test_the_log_after_sign_in_needs_no_more_browser_code(server, demo, page):
-    """The sign-in form draws the log's elements out of sight (commlog.ui.warm_up), so the browser
-    loads their code while the person types: after Sign in, the log is drawn with what it has."""
+def test_the_log_and_deliverability_after_sign_in_need_no_more_browser_code(server, demo, page):
+    """The sign-in form draws the log's and Deliverability's elements out of sight
+    (commlog.ui.warm_up), so the browser loads their code while the person types: after Sign in,
+    the log and then Deliverability are drawn with what the browser has."""
     open_app(page, server.url("/log"))
     warm_up = page.locator(".st-key-warm_up")
-    for element in ("stDataFrame", "stSelectbox", "stPageLink"):  # each is drawn once its code has loaded
-        expect(warm_up.get_by_test_id(element)).to_be_attached()
+    for element in ("stDataFrame", "stSelectbox", "stPageLink", "stVegaLiteChart", "stMetric", "stDateInput"):
+        expect(warm_up.get_by_test_id(element)).to_be_attached()  # each is drawn once its code has loaded
     expect(warm_up).to_be_hidden()
     expect(data_tables(page)).to_have_count(0)
 
     fetched: list[str] = []
-    page.on("request", lambda request: fetched.append(request.url) if "/static/" in request.url else None)
+    page.on("request", lambda request: fetched.append(request.url) if re.search(r"/static/(js|css)/", request.url) else None)
     login(page, demo.admin, demo.password)
     expect(data_tables(page)).to_have_count(1)
     expect(page.get_by_role("navigation", name="Pagination")).to_be_visible()
+    expect_no_error(page)
+    assert fetched == []
+
+    menu(page).get_by_role("link", name="Deliverability").click()
+    wait_for_run(page)
+    expect(page.get_by_test_id("stVegaLiteChart").filter(visible=True).first).to_be_visible()
+    expect(page.get_by_test_id("stMetric").filter(visible=True).first).to_be_visible()
     expect_no_error(page)
     assert fetched == []

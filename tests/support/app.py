@@ -92,6 +92,24 @@ def data_tables(at: AppTest) -> list:
     return [df for df in at.dataframe if len(df.value)]
 
 
+def charts_with_data(at: AppTest) -> list:
+    """The charts on the page that draw figures. The sign-in form draws one empty, hidden chart so
+    the browser loads Deliverability's chart code while the person types (commlog.ui.warm_up)."""
+    import json
+
+    import pyarrow as pa
+
+    def rows(arrow: bytes) -> int:
+        return pa.ipc.open_stream(arrow).read_all().num_rows if arrow else 0
+
+    def has_data(chart) -> bool:
+        spec = json.loads(chart.proto.spec or "{}")
+        return bool(rows(chart.proto.data.data) or any(rows(d.data.data) for d in chart.proto.datasets)
+                    or (spec.get("data") or {}).get("values"))
+
+    return [c for c in at.get("vega_lite_chart") if has_data(c)]
+
+
 def dialogs(at: AppTest) -> list[str]:
     """The titles of the dialogs open on the page."""
     return [n.proto.dialog.title for n in at._tree if isinstance(n, Block) and n.type == "dialog"]
