@@ -13,7 +13,7 @@ waits for the rest.
 
 The block is hidden with `display: none` (out of the layout, the tab order and the accessibility
 tree) and holds no data: an empty table and chart, one-choice lists, a one-page pager, a link to
-the log, a figure of 0.
+the log, a line of code, a figure of 0.
 """
 
 from __future__ import annotations
@@ -29,13 +29,17 @@ _HIDDEN = f"<style>.st-key-{KEY} {{ display: none; }}</style>"
 
 
 def warm_up_log_page() -> None:
-    """Draw, hidden, one of each element the Communication Log and Deliverability load on their first draw."""
+    """Draw, hidden, one of each element the Communication Log, an email's dialog and Deliverability
+    load on their first draw."""
     with st.container(key=KEY):
         st.html(_HIDDEN)
         st.dataframe(pd.DataFrame({"email": []}), hide_index=True, on_select="ignore")
         st.selectbox("Components of the log", ["Any"], key=f"{KEY}_select", label_visibility="collapsed")
         st.pagination(1, key=f"{KEY}_page")
         page_link("pages/log.py", "Communication Log")  # the menu's links
+        # An email's dialog: a provider's reply quoted as code, an event's badge.
+        st.code("-", language=None)
+        st.markdown(":email:")
         # Deliverability's: its charts (Vega), the Rate and Granularity switches, figures, dates.
         st.vega_lite_chart({"mark": "point", "data": {"values": []}})
         st.segmented_control("Rate", ["Any"], key=f"{KEY}_rate", label_visibility="collapsed")

@@ -395,13 +395,14 @@ def test_export_failures_csv_download(server, demo, page):
     assert {r[lender_col] for r in rows[1:]} == {demo.lender_name}
 
 
-def test_the_log_and_deliverability_after_sign_in_need_no_more_browser_code(server, demo, page):
-    """The sign-in form draws the log's and Deliverability's elements out of sight
-    (commlog.ui.warm_up), so the browser loads their code while the person types: after Sign in,
-    the log and then Deliverability are drawn with what the browser has."""
+def test_the_log_an_email_and_deliverability_after_sign_in_need_no_more_browser_code(server, demo, page):
+    """The sign-in form draws the elements of the log, an email's dialog and Deliverability out of
+    sight (commlog.ui.warm_up), so the browser loads their code while the person types: after Sign
+    in, the log, an email and then Deliverability are drawn with what the browser has (an email's
+    Check delivery status button excepted: 1 KB)."""
     open_app(page, server.url("/log"))
     warm_up = page.locator(".st-key-warm_up")
-    for element in ("stDataFrame", "stSelectbox", "stPageLink", "stVegaLiteChart", "stMetric", "stDateInput"):
+    for element in ("stDataFrame", "stSelectbox", "stPageLink", "stCode", "stVegaLiteChart", "stMetric", "stDateInput"):
         expect(warm_up.get_by_test_id(element)).to_be_attached()  # each is drawn once its code has loaded
     expect(warm_up).to_be_hidden()
     expect(data_tables(page)).to_have_count(0)
@@ -412,6 +413,12 @@ def test_the_log_and_deliverability_after_sign_in_need_no_more_browser_code(serv
     expect(data_tables(page)).to_have_count(1)
     expect(page.get_by_role("navigation", name="Pagination")).to_be_visible()
     expect_no_error(page)
+    assert fetched == []
+
+    click_row(page, 0)
+    expect(dialog(page).get_by_role("heading", name="Events")).to_be_visible()
+    close_dialog(page)
+    fetched[:] = [url for url in fetched if not re.search(r"/Button\.[\w-]+\.js$", url)]
     assert fetched == []
 
     menu(page).get_by_role("link", name="Deliverability").click()
