@@ -28,8 +28,9 @@ of `window` seconds aligned to the Unix epoch (to now with `from_now=True`), `li
 requests in each (the whole budget may go at once: the burst is the window's budget); every answer
 carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (the window's end,
 Unix seconds); a request over the budget gets 429 with `Retry-After: retry_after` (default 2,
-deliberately shorter than the reset, as SendGrid was seen to send) and the reset. `request_log` keeps (Unix time, path, status) of every
-answer; `windows()` counts requests and 429s per window, for tests and the bench.
+deliberately shorter than the reset, as SendGrid was seen to send) and the reset. `request_log`
+keeps (Unix time, path, status) of every answer; `windows()` counts requests and 429s per window,
+for tests and the bench.
 """
 
 from __future__ import annotations

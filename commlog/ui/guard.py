@@ -26,7 +26,7 @@ from commlog.settings import settings
 from commlog.tenancy import principal_scope, set_current_lender
 from commlog.ui.menu import menu_drawn, render_menu
 from commlog.ui.resources import ensure_ready
-from commlog.ui.warm_up import warm_up_log_page
+from commlog.ui.warm_up import warm_up_pages
 from commlog.unit_of_work import platform_reading, platform_writing, writing
 
 SESSION_KEY = "commlog_user_id"
@@ -191,7 +191,7 @@ def _login_form_body() -> None:
         email = st.text_input("Email", max_chars=320, autocomplete="username")
         password = st.text_input("Password", type="password", max_chars=auth.MAX_PASSWORD_LENGTH, autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
-    warm_up_log_page()  # the log's components load while the person types (commlog.ui.warm_up)
+    warm_up_pages()  # the code of the pages after sign-in loads while the person types (commlog.ui.warm_up)
     if submitted:
         refusal = None
         with platform_writing(ensure_ready()) as conn:

@@ -6,8 +6,9 @@ formatting), and the sign-in form draws none of it, so it used to be fetched, co
 after the click on Sign in, as part of the wait before the log appeared. The sign-in form now draws
 the elements the log page uses, out of sight, so their components are ready when the log is drawn.
 
-Deliverability's elements are drawn there too: its charts' code (Vega) is the biggest of all, and
-opening Deliverability from the log used to wait for it. A person types for seconds; a sign-in
+An email's dialog and Deliverability's elements are drawn there too: the first email opened used to
+wait for Streamlit's code highlighter (1.5 MB, for a provider's reply quoted as code), and the first
+visit to Deliverability for its charts' code (Vega). A person types for seconds; a sign-in
 typed in an instant (the browser bench) can click before all of it has loaded, and then the log
 waits for the rest.
 
@@ -28,7 +29,7 @@ KEY = "warm_up"  # Streamlit gives the container the class st-key-warm_up
 _HIDDEN = f"<style>.st-key-{KEY} {{ display: none; }}</style>"
 
 
-def warm_up_log_page() -> None:
+def warm_up_pages() -> None:
     """Draw, hidden, one of each element the Communication Log, an email's dialog and Deliverability
     load on their first draw."""
     with st.container(key=KEY):

@@ -9,7 +9,6 @@ import json
 import re
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from sqlalchemy import func, or_, select
 from streamlit.testing.v1 import AppTest
@@ -23,7 +22,7 @@ from commlog.principal import Principal, Role
 from commlog.ui.deliverability.tabs import TAB_KEY, tab_labels
 from commlog.ui.export_panel import PERIOD_EXPORT_OPEN
 from tests.support import factories as f
-from tests.support.app import charts_with_data, download
+from tests.support.app import chart_datasets, charts_with_data, download
 from tests.support.deliverability_world import RECENT, build_health, bulk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,27 +80,8 @@ def chart_specs(at: AppTest) -> list[dict]:
 
 
 def chart_data(at: AppTest) -> list[list[dict]]:
-    """Every dataset of every chart, decoded from Arrow."""
-    out = []
-    for c in at.get("vega_lite_chart"):
-        for ds in c.proto.datasets:
-            table = pa.ipc.open_stream(ds.data.data).read_all()
-            out.append(table.to_pylist())
-        spec = json.loads(c.proto.spec)
-        for values in _inline_values(spec):
-            out.append(values)
-    return out
-
-
-def _inline_values(spec):
-    if isinstance(spec, dict):
-        if "values" in spec and isinstance(spec["values"], list):
-            yield spec["values"]
-        for v in spec.values():
-            yield from _inline_values(v)
-    elif isinstance(spec, list):
-        for v in spec:
-            yield from _inline_values(v)
+    """Every dataset of every chart, decoded from Arrow, and the values written into their specs."""
+    return [rows for c in at.get("vega_lite_chart") for rows in chart_datasets(c)]
 
 
 def sent_to_browser(at: AppTest) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
@@ -92,20 +94,30 @@ def data_tables(at: AppTest) -> list:
     return [df for df in at.dataframe if len(df.value)]
 
 
+def chart_datasets(chart) -> list[list[dict]]:
+    """A chart's datasets (sent as Arrow) and the lists of values written into its spec."""
+
+    def inline_values(spec):
+        if isinstance(spec, dict):
+            if "values" in spec and isinstance(spec["values"], list):
+                yield spec["values"]
+            for v in spec.values():
+                yield from inline_values(v)
+        elif isinstance(spec, list):
+            for v in spec:
+                yield from inline_values(v)
+
+    out = [pa.ipc.open_stream(ds.data.data).read_all().to_pylist() for ds in chart.proto.datasets]
+    return out + list(inline_values(json.loads(chart.proto.spec or "{}")))
+
+
 def charts_with_data(at: AppTest) -> list:
     """The charts on the page that draw figures. The sign-in form draws one empty, hidden chart so
     the browser loads Deliverability's chart code while the person types (commlog.ui.warm_up)."""
-    import json
-
-    import pyarrow as pa
-
-    def rows(arrow: bytes) -> int:
-        return pa.ipc.open_stream(arrow).read_all().num_rows if arrow else 0
 
     def has_data(chart) -> bool:
-        spec = json.loads(chart.proto.spec or "{}")
-        return bool(rows(chart.proto.data.data) or any(rows(d.data.data) for d in chart.proto.datasets)
-                    or (spec.get("data") or {}).get("values"))
+        own = chart.proto.data.data  # a chart's data given beside its spec, as Arrow
+        return any(chart_datasets(chart)) or bool(own and pa.ipc.open_stream(own).read_all().num_rows)
 
     return [c for c in at.get("vega_lite_chart") if has_data(c)]
 
