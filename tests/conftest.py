@@ -141,3 +141,23 @@ def page_browser(monkeypatch):
     browser = PageBrowser(secrets.token_urlsafe(32))
     monkeypatch.setattr(context, "_get_client_context", browser.client_context)
     return browser
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashes() -> Iterator[None]:
+    """argon2 at the product's cost (RFC 9106's low-memory profile: 64 MiB, three passes) takes
+    0.1-0.25 s a hash here, and the suite creates and signs in users by the thousand: it hashes at
+    argon2's smallest cost instead, which a hash carries in its own text, so every check still runs
+    argon2. What it costs is not under test here; tests/unit/test_password_hashing.py checks that
+    the product, in an interpreter of its own, hashes at its full cost. (The browser tests' servers
+    and the CLI runs in subprocesses hash at the product's cost.)"""
+    from argon2 import PasswordHasher
+
+    from commlog import auth
+
+    quick = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(auth, "_hasher", quick)
+    patch.setattr(auth, "_DUMMY_HASH", quick.hash("commlog-no-such-user-placeholder"))
+    yield
+    patch.undo()

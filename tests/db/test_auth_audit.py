@@ -10,7 +10,6 @@ import sys
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from commlog import audit, audit_retention, auth, sso
@@ -27,10 +26,7 @@ OPS = Principal(0, OPS_EMAIL, Role.OPS, None)
 
 
 @pytest.fixture
-def world(engine, monkeypatch):
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # the hash's cost is not under test
-    monkeypatch.setattr(auth, "_hasher", cheap)
-    monkeypatch.setattr(auth, "_DUMMY_HASH", cheap.hash("commlog-no-such-user-placeholder"))
+def world(engine):
     with engine.begin() as c:
         a = f.lender(c, "lender-a")
         ids = {

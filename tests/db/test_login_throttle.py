@@ -10,7 +10,6 @@ import sys
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from commlog import auth, throttle
@@ -25,16 +24,7 @@ NOT_RIGHT = "Email or password is not right."
 
 
 @pytest.fixture
-def cheap_hashing(monkeypatch):
-    """Cheap argon2 parameters for these tests' many sign-ins (a hash carries its own parameters):
-    the hash's cost is not what they test."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(auth, "_hasher", cheap)
-    monkeypatch.setattr(auth, "_DUMMY_HASH", cheap.hash("commlog-no-such-user-placeholder"))
-
-
-@pytest.fixture
-def users(engine, cheap_hashing):
+def users(engine):
     with engine.begin() as c:
         f.lender(c, "lender-a")
         f.user(c, ADMIN, "lender_admin", "lender-a", PASSWORD)
@@ -161,7 +151,7 @@ def test_the_wait_is_said_in_seconds_then_whole_minutes(seconds, text):
 # --- ops: users clear-throttle ------------------------------------------------------------------------
 
 
-def test_clear_throttle_command(sqlite_url, sqlite_engine, cheap_hashing):
+def test_clear_throttle_command(sqlite_url, sqlite_engine):
     with sqlite_engine.begin() as c:
         f.lender(c, "lender-a")
         f.user(c, ADMIN, "lender_admin", "lender-a", PASSWORD)
