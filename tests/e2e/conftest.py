@@ -30,7 +30,7 @@ from playwright.sync_api import expect
 
 from commlog.bench.browser_probe import RUN_COUNTER
 from tests.e2e.servers import StreamlitServer, clean_env, parse_logins
-from tests.e2e.support import VIEWER_TZ, open_app
+from tests.e2e.support import VIEWER_TZ
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COMMLOG_E2E_CHROMIUM", "/usr/bin/chromium")
@@ -154,15 +154,11 @@ def server(demo, tmp_path_factory, request):
 
 
 @pytest.fixture(scope="module")
-def navigation_mode(server, browser):
+def navigation_mode(server):
     """Run app.py once, as a user opening the address the README gives, so this module's server
-    leaves Streamlit's legacy pages/ mode (test_direct_urls covers that mode)."""
-    ctx = browser.new_context()
-    ctx.add_init_script(RUN_COUNTER)
-    try:
-        open_app(ctx.new_page(), server.url("/"))
-    finally:
-        ctx.close()
+    leaves Streamlit's legacy pages/ mode (test_direct_urls covers that mode). Over the app's
+    WebSocket without a browser (tests.e2e.servers): a Chromium page load costs seconds of CPU."""
+    server.run_app_once()
 
 
 # --- the browser -----------------------------------------------------------------------------------

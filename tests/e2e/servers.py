@@ -127,3 +127,25 @@ class StreamlitServer:
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path
+
+    def run_app_once(self, timeout: float = 60) -> None:
+        """Open a session over the app's WebSocket, as the browser does, and have it run app.py once
+        (what opening the README's address does), without a browser: the session asks for a run,
+        and the server's messages are read until one finishes (a run cut short by `st.rerun` is
+        followed by the next). The server then serves every page through st.navigation."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        from websockets.sync.client import connect  # Streamlit's own dependency
+
+        ask = BackMsg()
+        ask.rerun_script.query_string = ""
+        ask.rerun_script.page_script_hash = ""  # the main script: app.py
+        deadline = time.monotonic() + timeout
+        with connect(self.url("/_stcore/stream").replace("http://", "ws://", 1), subprotocols=["streamlit"],
+                     max_size=None, open_timeout=timeout) as ws:
+            ws.send(ask.SerializeToString())
+            while True:
+                msg = ForwardMsg()
+                msg.ParseFromString(ws.recv(timeout=max(deadline - time.monotonic(), 0.1)))
+                if msg.WhichOneof("type") == "script_finished" and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    break
