@@ -6,15 +6,15 @@ formatting), and the sign-in form draws none of it, so it used to be fetched, co
 after the click on Sign in, as part of the wait before the log appeared. The sign-in form now draws
 the elements the log page uses, out of sight, so their components are ready when the log is drawn.
 
-An email's dialog and Deliverability's elements are drawn there too: the first email opened used to
-wait for Streamlit's code highlighter (1.5 MB, for a provider's reply quoted as code), and the first
-visit to Deliverability for its charts' code (Vega). A person types for seconds; a sign-in
-typed in an instant (the browser bench) can click before all of it has loaded, and then the log
-waits for the rest.
+An email's dialog and Deliverability's elements are drawn there too, so the first email opened and
+the first visit to Deliverability do not wait for their code (Vega, for Deliverability's charts). A
+person types for seconds; a sign-in typed in an instant (the browser bench) can click before all of
+it has loaded, and then the log waits for the rest. (The dialog quotes a provider's reply as a block
+quote, not as Streamlit's code block, whose highlighter is 1.5 MB of JavaScript.)
 
 The block is hidden with `display: none` (out of the layout, the tab order and the accessibility
 tree) and holds no data: an empty table and chart, one-choice lists, a one-page pager, a link to
-the log, a line of code, a figure of 0.
+the log, an emoji, a figure of 0.
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ def warm_up_pages() -> None:
         st.selectbox("Components of the log", ["Any"], key=f"{KEY}_select", label_visibility="collapsed")
         st.pagination(1, key=f"{KEY}_page")
         page_link("pages/log.py", "Communication Log")  # the menu's links
-        # An email's dialog: a provider's reply quoted as code, an event's badge.
-        st.code("-", language=None)
+        # An email's dialog: an emoji (its events' badges).
         st.markdown(":email:")
         # Deliverability's: its charts (Vega), the Rate and Granularity switches, figures, dates.
         st.vega_lite_chart({"mark": "point", "data": {"values": []}})

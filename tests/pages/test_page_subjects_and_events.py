@@ -75,3 +75,6 @@ def test_a_bounce_in_the_dialog_reads_as_the_receiving_servers_answer(world):
     text = readable(at)
     assert "The receiving server (outlook.com) answered:" in text
     assert "550 5.1.1 <bob.ng@outlook.com>: Recipient address rejected" in text
+    # Its words quoted as a block quote, shown as themselves: the address as code, never a link.
+    quotes = [md.value for md in at.markdown if md.value.startswith("> ")]
+    assert quotes == ["> 550 5\\.1\\.1 \\<`bob.ng@outlook.com`\\>\\: Recipient address rejected\\: Access denied"], quotes
