@@ -104,12 +104,12 @@ def plain(text: str) -> str:
     return "".join(out)
 
 
-
 def quoted(text: str) -> str:
     """Someone's own words (a receiving server's reply, an error) as a Markdown block quote, shown as
     themselves (`plain`), line for line."""
     lines = [plain(line.strip()) for line in text.splitlines() if line.strip()]
     return "  \n".join(f"> {line}" for line in lines)
+
 
 def _escape(text: str) -> str:
     text = _AUTOLINK.sub(lambda m: "\u2060".join(g for g in m.groups() if g), text)
