@@ -38,7 +38,7 @@ def warm_up_pages() -> None:
         st.selectbox("Components of the log", ["Any"], key=f"{KEY}_select", label_visibility="collapsed")
         st.pagination(1, key=f"{KEY}_page")
         page_link("pages/log.py", "Communication Log")  # the menu's links
-        # An email's dialog: an emoji (its events' badges).
+        # An email's dialog: Markdown's emoji support (remark-emoji), which the dialog's text loads.
         st.markdown(":email:")
         # Deliverability's: its charts (Vega), the Rate and Granularity switches, figures, dates.
         st.vega_lite_chart({"mark": "point", "data": {"values": []}})

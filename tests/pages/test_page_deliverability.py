@@ -96,7 +96,8 @@ def test_ops_sees_every_lender_findings_and_charts(demo):
     at = run_as(demo["ops_user"])
     text = sent_to_browser(at)
     assert at.title[0].value == "Deliverability"
-    assert charts_with_data(at) and len(charts_with_data(at)) == len(at.get("vega_lite_chart"))
+    drawn = charts_with_data(at)
+    assert drawn and len(drawn) == len(at.get("vega_lite_chart"))
     for name in ("Alpha Lending", "Bravo Credit", "Other Lender 0", "Tiny Loans"):
         assert name in text
     md = [m.value for m in at.markdown]

@@ -30,4 +30,3 @@ def test_the_app_hashes_passwords_with_argon2id_at_full_cost_and_the_hash_verifi
         assert h.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), h
     assert PASSWORD not in stored
     assert PasswordHasher().verify(stored, PASSWORD)
-
