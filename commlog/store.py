@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, select, text, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from commlog import rollups
 from commlog.db import insert_for, is_postgresql, one_of, rows_of, values_per_query
@@ -45,17 +45,16 @@ def _chunks(items: Sequence, size: int):
         yield items[i : i + size]
 
 
-def _take_turns(conn: Connection, message_ids: Sequence[int]) -> None:
-    """PostgreSQL: writers of the same message take turns (a transaction-level advisory lock per
-    message, in id order), so that two reports of one event arriving at once are stored once, also
-    from paths that do not lock the message rows first (a check)."""
-    if is_postgresql(conn):
-        conn.execute(text("SELECT pg_advisory_xact_lock(m) FROM unnest(CAST(:ids AS bigint[])) AS m"), {"ids": list(message_ids)})
-
-
 def _events_by_message(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[StatusEvent]]:
     """What the status rule needs of the messages' stored events."""
+    return _stored_events(conn, message_ids)[0]
+
+
+def _stored_events(conn: Connection, message_ids: Sequence[int]) -> tuple[dict[int, list[StatusEvent]], set[tuple[str, str]]]:
+    """The messages' stored events as the status rule needs them, and their keys (provider,
+    provider event id) for the duplicate check: one read for both."""
     out: dict[int, list[StatusEvent]] = defaultdict(list)
+    keys: set[tuple[str, str]] = set()
     for chunk in _chunks(message_ids, values_per_query(conn)):
         rows = conn.execute(
             select(
@@ -64,26 +63,18 @@ def _events_by_message(conn: Connection, message_ids: Sequence[int]) -> dict[int
                 DeliveryEvent.occurred_at,
                 DeliveryEvent.reason,
                 DeliveryEvent.provider_event_id,
+                DeliveryEvent.provider,
             ).where(one_of(conn, DeliveryEvent.message_id, chunk))
         ).all()
-        for message_id, event_type, occurred_at, reason, provider_event_id in rows:
+        for message_id, event_type, occurred_at, reason, provider_event_id, provider in rows:
             out[message_id].append(StatusEvent(event_type, occurred_at, reason, provider_event_id))
-    return out
+            keys.add((provider, provider_event_id))
+    return out, keys
 
 
-def _stored_keys(conn: Connection, message_ids: Sequence[int]) -> set[tuple[str, str]]:
-    """(provider, provider_event_id) of the messages' stored events: the duplicate check's read,
-    only the ids (a post of repeats reads nothing else)."""
-    keys: set[tuple[str, str]] = set()
-    for chunk in _chunks(message_ids, values_per_query(conn)):
-        keys.update(tuple(r) for r in conn.execute(
-            select(DeliveryEvent.provider, DeliveryEvent.provider_event_id).where(one_of(conn, DeliveryEvent.message_id, chunk))))
-    return keys
-
-
-def _insert_new(conn: Connection, events: Sequence[NewEvent], stored: set[tuple[str, str]], now: datetime) -> int:
+def _insert_new(conn: Connection, events: Sequence[NewEvent], stored: set[tuple[str, str]], now: datetime) -> list[NewEvent]:
     """Insert the events not among `stored` (their messages' event keys, read under the turns
-    taken); returns how many the database took (a row its key refuses is not counted). An event is
+    taken); returns the ones the database took (a row its key refuses is not among them). An event is
     the same event when its provider and provider event id are, whatever time each report gives it
     (an API may round it to the second where the webhook did not). The database's own key,
     EVENT_KEY, holds the time too (monthly partitions, commlog.partitions) and catches the rest."""
@@ -93,7 +84,7 @@ def _insert_new(conn: Connection, events: Sequence[NewEvent], stored: set[tuple[
         if key not in stored:
             fresh.setdefault(key, e)
     if not fresh:
-        return 0
+        return []
     rows = [
         {
             "lender_id": e.lender_id,
@@ -116,8 +107,11 @@ def _insert_new(conn: Connection, events: Sequence[NewEvent], stored: set[tuple[
         columns = [DeliveryEvent.__table__.c[k] for k in rows[0]]
         batch = rows_of("new_event", columns, rows)
         stmt = _insert_once(conn, DeliveryEvent, EVENT_KEY).from_select(list(rows[0]), select(*batch.c))
-        return len(conn.execute(stmt.returning(DeliveryEvent.id)).all())
-    return len(conn.execute(_insert_once(conn, DeliveryEvent, EVENT_KEY).returning(DeliveryEvent.id), rows).all())
+        taken = conn.execute(stmt.returning(DeliveryEvent.provider, DeliveryEvent.provider_event_id)).all()
+    else:
+        stmt = _insert_once(conn, DeliveryEvent, EVENT_KEY).returning(DeliveryEvent.provider, DeliveryEvent.provider_event_id)
+        taken = conn.execute(stmt, rows).all()
+    return [fresh[(provider, event_id)] for provider, event_id in taken]
 
 
 # What makes a provider event the same event: stored once by it (models.DeliveryEvent's unique key;
@@ -186,21 +180,28 @@ def store_events(
 ) -> Recorded:
     """Store events (idempotently) and bring their messages' status up to date.
 
-    The messages are locked (PostgreSQL), then writers of the same message take turns
-    (_take_turns); the messages' event ids are read for the duplicate check, the new events
-    inserted, and the messages' events read for the status rule. `messages`: the messages as
-    `read_for_refresh` read and locked them in this transaction, when the caller already did (a
-    webhook post, with its row locks); read here otherwise. With `refresh_when_nothing_new` False,
-    a batch of nothing but repeats reads only the event ids and writes nothing."""
+    The messages are locked first (PostgreSQL: FOR NO KEY UPDATE, in id order), so writers of the
+    same message take turns on its row, and two reports of one event arriving at once are stored
+    once. Then the messages' stored events are read, once: their keys are the duplicate check, and
+    with the events the database takes they are what the status rule reads. `messages`: the
+    messages as `read_for_refresh` read and locked them in this transaction, when the caller
+    already did (a webhook post, with its row locks); read here otherwise. With
+    `refresh_when_nothing_new` False, a batch of nothing but repeats writes nothing."""
     ids = sorted({e.message_id for e in events} | set(checked_ids))
-    if messages is None and refresh_when_nothing_new:
-        # Locked before the turns are taken, as a webhook post locks them: one order for every writer.
+    if messages is None and (refresh_when_nothing_new or is_postgresql(conn)):
+        # PostgreSQL: locked, in id order, before their events are read or written, as a webhook
+        # post locks them: writers of one message take turns on its row.
         messages = read_for_refresh(conn, ids)
-    _take_turns(conn, ids)
-    taken = _insert_new(conn, events, _stored_keys(conn, ids), now)
+    events_of, stored = _stored_events(conn, ids)
+    taken = _insert_new(conn, events, stored, now)
     if not taken and not refresh_when_nothing_new:
         return Recorded(0, {})
-    return Recorded(taken, refresh_status(conn, ids, now, checked_ids, messages=messages))
+    # The status rule reads what was stored before and what was just taken: no second read.
+    for e in taken:
+        events_of[e.message_id].append(StatusEvent(str(e.event_type), e.occurred_at, e.reason, e.provider_event_id))
+    if messages is None:
+        messages = read_for_refresh(conn, ids)
+    return Recorded(len(taken), _refresh(conn, messages, events_of, now, set(checked_ids)))
 
 
 def record_events(
