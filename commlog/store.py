@@ -47,29 +47,32 @@ def _chunks(items: Sequence, size: int):
 
 def _events_by_message(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[StatusEvent]]:
     """What the status rule needs of the messages' stored events."""
-    return _stored_events(conn, message_ids)[0]
+    return _as_status_events(_stored_events(conn, message_ids))
 
 
-def _stored_events(conn: Connection, message_ids: Sequence[int]) -> tuple[dict[int, list[StatusEvent]], set[tuple[str, str]]]:
-    """The messages' stored events as the status rule needs them, and their keys (provider,
-    provider event id) for the duplicate check: one read for both."""
-    out: dict[int, list[StatusEvent]] = defaultdict(list)
-    keys: set[tuple[str, str]] = set()
+def _stored_events(conn: Connection, message_ids: Sequence[int]) -> list:
+    """The messages' stored events: (message id, provider, provider event id, type, time, reason),
+    what both the duplicate check and the status rule read, in one read."""
+    rows: list = []
     for chunk in _chunks(message_ids, values_per_query(conn)):
-        rows = conn.execute(
+        rows += conn.execute(
             select(
                 DeliveryEvent.message_id,
+                DeliveryEvent.provider,
+                DeliveryEvent.provider_event_id,
                 DeliveryEvent.event_type,
                 DeliveryEvent.occurred_at,
                 DeliveryEvent.reason,
-                DeliveryEvent.provider_event_id,
-                DeliveryEvent.provider,
             ).where(one_of(conn, DeliveryEvent.message_id, chunk))
         ).all()
-        for message_id, event_type, occurred_at, reason, provider_event_id, provider in rows:
-            out[message_id].append(StatusEvent(event_type, occurred_at, reason, provider_event_id))
-            keys.add((provider, provider_event_id))
-    return out, keys
+    return rows
+
+
+def _as_status_events(rows: Iterable) -> dict[int, list[StatusEvent]]:
+    out: dict[int, list[StatusEvent]] = defaultdict(list)
+    for message_id, _provider, provider_event_id, event_type, occurred_at, reason in rows:
+        out[message_id].append(StatusEvent(event_type, occurred_at, reason, provider_event_id))
+    return out
 
 
 def _insert_new(conn: Connection, events: Sequence[NewEvent], stored: set[tuple[str, str]], now: datetime) -> list[NewEvent]:
@@ -192,11 +195,12 @@ def store_events(
         # PostgreSQL: locked, in id order, before their events are read or written, as a webhook
         # post locks them: writers of one message take turns on its row.
         messages = read_for_refresh(conn, ids)
-    events_of, stored = _stored_events(conn, ids)
-    taken = _insert_new(conn, events, stored, now)
+    stored = _stored_events(conn, ids)
+    taken = _insert_new(conn, events, {(r.provider, r.provider_event_id) for r in stored}, now)
     if not taken and not refresh_when_nothing_new:
-        return Recorded(0, {})
+        return Recorded(0, {})  # nothing but repeats (a replayed post): the rows are not even made into events
     # The status rule reads what was stored before and what was just taken: no second read.
+    events_of = _as_status_events(stored)
     for e in taken:
         events_of[e.message_id].append(StatusEvent(str(e.event_type), e.occurred_at, e.reason, e.provider_event_id))
     if messages is None:

@@ -56,7 +56,10 @@ EVENT_BIT: dict[EventType, int] = {t: 1 << i for i, t in enumerate(EventType)}
 def mask_of(types) -> int:
     mask = 0
     for t in types:
-        mask |= EVENT_BIT[EventType(t)]
+        # A stored name is a key as it is (an EventType is a str that hashes as its value): the
+        # enum's own call, slower, only for what is not a name as stored (and raises as it did).
+        bit = EVENT_BIT.get(t)
+        mask |= bit if bit is not None else EVENT_BIT[EventType(t)]
     return mask
 
 
