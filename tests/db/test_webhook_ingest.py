@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 import commlog.webhooks.ingest as ingest
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
-from commlog.vocabulary import DeliveryStatus
+from commlog.vocabulary import DeliveryStatus, mask_of
 from commlog.webhooks.ingest import (
     IngestResult,
     ingest_sendgrid_batch,
@@ -83,6 +83,23 @@ def test_valid_batch_stored_and_status_follows_async_bounce(engine, now):
     assert ev.raw_type.startswith("bounce")  # SendGrid's own word (normalize may add the subtype)
     assert ev.occurred_at == T0 + timedelta(minutes=30)
     assert "user unknown" in ev.reason
+
+
+def test_a_delivery_reported_after_a_later_bounce_leaves_the_email_not_delivered(engine, now):
+    """A post's status refresh reads the email's events stored by earlier posts with the ones it
+    brings: the bounce stored first is later than the delivery that arrives after it, and wins."""
+    _, (mid,) = seed(engine, "cy@example.com", pmid="XMSG0")
+    full = "XMSG0.filterdrecv-1.0"
+    bounce = sg_event("bounce", "cy@example.com", full, 30, "late-1", type="bounce", status="5.1.1",
+                      reason="550 5.1.1 user unknown")
+    assert ingest_sendgrid_batch(engine, [bounce], now).stored == 1
+    delivered = sg_event("delivered", "cy@example.com", full, 1, "early-1", response="250 2.0.0 OK")
+    assert ingest_sendgrid_batch(engine, [delivered], now).stored == 1
+    row = message_row(engine, mid)
+    assert (row.delivery_status, row.last_event_type, row.last_event_at) == (
+        DeliveryStatus.NOT_DELIVERED, "BOUNCE", T0 + timedelta(minutes=30))
+    assert row.event_mask == mask_of(["DELIVERED", "BOUNCE"])
+    assert "user unknown" in row.status_reason
 
 
 def test_replayed_and_duplicated_batches_store_nothing_twice(engine, now):
