@@ -24,6 +24,7 @@ from commlog.client_address import client_ip as client_ip_of
 from commlog.principal import Principal, Role
 from commlog.settings import settings
 from commlog.tenancy import principal_scope, set_current_lender
+from commlog.ui.boundary import safe_callback, show_callback_incident
 from commlog.ui.menu import menu_drawn, render_menu
 from commlog.ui.resources import ensure_ready
 from commlog.ui.warm_up import warm_up_pages
@@ -187,24 +188,38 @@ def _login_form_body() -> None:
         if st.button("Sign in with single sign-on", key="sso_sign_in", width="stretch"):
             st.login()
         st.caption("Or with a commlog account:")
+    show_callback_incident()  # the sign-in itself failed on our side (the database): the calm message
     with st.form("login", clear_on_submit=False):
-        email = st.text_input("Email", max_chars=320, autocomplete="username")
-        password = st.text_input("Password", type="password", max_chars=auth.MAX_PASSWORD_LENGTH, autocomplete="current-password")
-        submitted = st.form_submit_button("Sign in", type="primary")
+        st.text_input("Email", max_chars=320, autocomplete="username", key=_EMAIL_KEY)
+        st.text_input("Password", type="password", max_chars=auth.MAX_PASSWORD_LENGTH, autocomplete="current-password",
+                      key=_PASSWORD_KEY)
+        st.form_submit_button("Sign in", type="primary", on_click=_sign_in)
     warm_up_pages()  # the code of the pages after sign-in loads while the person types (commlog.ui.warm_up)
-    if submitted:
-        refusal = None
-        with platform_writing(ensure_ready()) as conn:
-            try:
-                principal = auth.authenticate(conn, email, password, utcnow(), client_ip())
-            except auth.AuthError as exc:
-                refusal = exc  # caught inside the transaction: the failed attempt and its audit entry are committed
-        if refusal is not None:
-            st.error(str(refusal))
-            return
-        st.session_state[SESSION_KEY] = principal.user_id
-        _start_session_clock(clock())
-        st.rerun()
+    refusal = st.session_state.pop(_REFUSAL_KEY, None)
+    if refusal is not None:
+        st.error(refusal)
+
+
+_EMAIL_KEY, _PASSWORD_KEY, _REFUSAL_KEY = "login_email", "login_password", "login_refusal"
+
+
+@safe_callback
+def _sign_in() -> None:
+    """Sign in's callback. Streamlit runs it before the script run the click starts, so that run
+    already draws the page asked for (its URL), signed in: one run, not the form's run and a rerun.
+    A refusal is kept for the form to show in that run."""
+    email, password = st.session_state.get(_EMAIL_KEY, ""), st.session_state.get(_PASSWORD_KEY, "")
+    refusal = None
+    with platform_writing(ensure_ready()) as conn:
+        try:
+            principal = auth.authenticate(conn, email, password, utcnow(), client_ip())
+        except auth.AuthError as exc:
+            refusal = exc  # caught inside the transaction: the failed attempt and its audit entry are committed
+    if refusal is not None:
+        st.session_state[_REFUSAL_KEY] = str(refusal)
+        return
+    st.session_state[SESSION_KEY] = principal.user_id
+    _start_session_clock(clock())
 
 
 def require_login(role: Role | None = None) -> Principal:

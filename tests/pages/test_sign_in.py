@@ -113,3 +113,30 @@ def test_the_audit_page_filters_sign_ins_and_refusals_and_states_the_retention(w
     table = at.dataframe[0].value
     assert list(table["Action"]) == ["sign_in_failed"] and list(table["User"]) == ["nobody@alpha.example"]
     assert list(table["Scope"]) == ["No lender (ops only)"] and list(table["Detail"]) == ["unknown_address"]
+
+
+def test_signing_in_draws_the_log_in_the_run_the_click_starts(world, monkeypatch):
+    """Sign in is handled in the button's callback, before the run: that one run draws the page
+    asked for, signed in (no run of the form that ends in a rerun, drawing its page twice)."""
+    world["network"]["ip"] = "198.51.100.7"
+    at = app().run()
+    at.text_input[0].input(ADMIN)
+    at.text_input[1].input(PASSWORD)
+
+    def no_rerun(*_args, **_kwargs):
+        raise AssertionError("signing in asked for a second run")
+
+    monkeypatch.setattr(st, "rerun", no_rerun)
+    at.button[0].click().run()
+    assert not at.exception and errors(at) == []
+    assert at.session_state["commlog_user_id"] == world["users"]["admin_a"]
+    assert at.button(key="sign_out").label == "Sign out" and at.dataframe
+
+
+def test_a_refused_sign_in_says_why_under_the_form_and_keeps_the_email(world):
+    world["network"]["ip"] = "198.51.100.7"
+    at = sign_in(ADMIN, "wrong-password-x")
+    assert errors(at) == [NOT_RIGHT] and [b.label for b in at.button] == ["Sign in"]
+    assert at.text_input[0].value == ADMIN
+    at.run()  # the next run (any widget) no longer shows the refusal
+    assert errors(at) == []
