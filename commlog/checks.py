@@ -174,7 +174,7 @@ class _Fetched:
 
 def _suppression_hint(result: FetchResult, msg: StoredMessage, now: datetime) -> str | None:
     """BOUNCE / DROPPED (+ reason) when the fetched events end in one; else None (no lookup)."""
-    evs = [StatusEvent(str(e.event_type), e.occurred_at, e.reason, e.provider_event_id) for e in result.events]
+    evs = [StatusEvent.of(e) for e in result.events]
     st = overall_status(evs, msg.sent_at, now)
     if st.status != DeliveryStatus.NOT_DELIVERED or st.last_event_type not in (EventType.BOUNCE, EventType.DROPPED):
         return None

@@ -53,6 +53,12 @@ class StatusEvent(NamedTuple):
     reason: str | None = None
     provider_event_id: str | None = None
 
+    @classmethod
+    def of(cls, event) -> StatusEvent:
+        """What the rule needs of any event that names its type, time, reason and provider id (an
+        event to store, one a provider reported, one the demo plans)."""
+        return cls(str(event.event_type), event.occurred_at, event.reason, event.provider_event_id)
+
 
 @dataclass(frozen=True)
 class StatusResult:

@@ -202,7 +202,7 @@ def store_events(
     # The status rule reads what was stored before and what was just taken: no second read.
     events_of = _as_status_events(stored)
     for e in taken:
-        events_of[e.message_id].append(StatusEvent(str(e.event_type), e.occurred_at, e.reason, e.provider_event_id))
+        events_of[e.message_id].append(StatusEvent.of(e))
     if messages is None:
         messages = read_for_refresh(conn, ids)
     return Recorded(len(taken), _refresh(conn, messages, events_of, now, set(checked_ids)))

@@ -539,7 +539,7 @@ def _compute(chunk_no: int, chunk: list[tuple], ctx: dict, rng: random.Random | 
                                  sent_at, send_status, anchor, earlier)  # fmt: skip
             known = [e for e in planned_events(facts) if e.occurred_at <= anchor]
             res = overall_status(
-                [StatusEvent(e.event_type, e.occurred_at, e.reason, e.provider_event_id) for e in known], sent_at, anchor
+                [StatusEvent.of(e) for e in known], sent_at, anchor
             )
             status, reason = str(res.status), res.reason
             if res.last_event_type is not None:
