@@ -155,6 +155,23 @@ def test_borrower_typeahead_puts_the_best_match_first(engine, world):
         assert names("al")[:1] == [a.name for a in search_borrowers(c, world["admin_a"], world["a"], "al", limit=1)]
 
 
+def test_borrower_typeahead_finds_a_name_ending_in_the_last_characters(engine, world):
+    """No character follows U+10FFFF, so that text's index ranges have no upper end; the character
+    after U+D7FF is U+E000 (past the surrogates). Either way the borrower whose name starts with
+    the text is found, by email and by name, and no one else."""
+    with engine.begin() as c:
+        f.account(c, world["a"], "Zz\U0010ffff Last", "zz\U0010ffff@mail.com")
+        f.account(c, world["a"], "Ab\ud7ff Edge", "edge@mail.com")
+        f.account(c, world["a"], "Zz Other", "zz@mail.com")
+    with engine.connect() as c:
+        def names(text):
+            return [a.name for a in search_borrowers(c, world["admin_a"], world["a"], text)]
+
+        assert names("zz\U0010ffff") == ["Zz\U0010ffff Last"]
+        assert names("ab\ud7ff") == ["Ab\ud7ff Edge"]
+        assert names("zz") == ["Zz Other", "Zz\U0010ffff Last"]
+
+
 def test_message_detail_has_events_in_time_order_explained(engine, world):
     with engine.connect() as c:
         d = get_message(c, world["admin_a"], world["msgs"]["confirm_bob"])
