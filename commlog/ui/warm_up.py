@@ -26,6 +26,10 @@ from commlog.ui.links import page_link
 
 KEY = "warm_up"  # Streamlit gives the container the class st-key-warm_up
 
+# What the block draws, by Streamlit's test ids: each is in the page once its code has loaded (the
+# browser bench waits for them before it types, as a person's typing would).
+DRAWN = ("stDataFrame", "stSelectbox", "stPagination", "stPageLink", "stVegaLiteChart", "stButtonGroup", "stMetric", "stDateInput")
+
 _HIDDEN = f"<style>.st-key-{KEY} {{ display: none; }}</style>"
 
 

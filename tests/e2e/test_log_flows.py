@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
+from commlog.ui.warm_up import DRAWN
 from tests.e2e.support import (
     VIEWER_TZ,
     borrower_log,
@@ -402,7 +403,7 @@ def test_the_log_an_email_and_deliverability_after_sign_in_need_no_more_browser_
     Check delivery status button excepted: 1 KB)."""
     open_app(page, server.url("/log"))
     warm_up = page.locator(".st-key-warm_up")
-    for element in ("stDataFrame", "stSelectbox", "stPageLink", "stVegaLiteChart", "stMetric", "stDateInput"):
+    for element in DRAWN:
         expect(warm_up.get_by_test_id(element)).to_be_attached()  # each is drawn once its code has loaded
     expect(warm_up).to_be_hidden()
     expect(data_tables(page)).to_have_count(0)
