@@ -138,9 +138,15 @@ def prefix_range(expression, prefix: str, *, bytewise: bool = False) -> list:
     the LIKE for two independent conditions, expected one row and chose that index: it read every
     match of the lender (1,778 for 'jaco' at 10M messages, 9.8 ms) to sort them, instead of walking
     the range in order and stopping after the page (0.2 ms)."""
-    high = prefix_end(prefix)
-    in_range = [expression >= prefix] if high is None else [expression >= prefix, expression < high]
-    return in_range if bytewise else [*in_range, func.substr(expression, 1, len(prefix)) == prefix]
+    return _starts_with(expression, prefix, prefix_end(prefix), len(prefix), bytewise=bytewise)
+
+
+def _starts_with(expression, low, high, length, *, bytewise: bool = False) -> list:
+    """prefix_range's conditions from its parts, each a value or a bound parameter (a statement built
+    once): `expression` from `low` up to `high` (None: no upper end), and, unless bytewise, its first
+    `length` characters equal to `low`."""
+    in_range = [expression >= low] if high is None else [expression >= low, expression < high]
+    return in_range if bytewise else [*in_range, func.substr(expression, 1, length) == low]
 
 
 def prefix_end(prefix: str) -> str | None:
@@ -186,6 +192,8 @@ def search_borrowers(
 
 
 _BORROWER_COLUMNS = (Account.id, Account.lender_id, Account.kind, Account.name, Account.email)
+# One lender's borrowers, the lender given at each call (`lender_id`).
+_LENDERS_BORROWERS = (Account.lender_id == bindparam("lender_id"), Account.kind == Audience.BORROWER.value)
 
 
 @functools.cache
@@ -195,14 +203,13 @@ def _borrowers_starting_with(*, bounded: bool) -> CompoundSelect:
     on every keystroke took SQLAlchemy longer than PostgreSQL took to answer it. `bounded`: the
     ranges have an upper end (see prefix_end); `low` is both the ranges' start and the first
     characters compared (see prefix_range)."""
-
-    def starting(column) -> list:
-        in_range = [column >= bindparam("low"), column < bindparam("high")] if bounded else [column >= bindparam("low")]
-        return [*in_range, func.substr(column, 1, bindparam("length", type_=Integer)) == bindparam("low")]
-
-    mine = [Account.lender_id == bindparam("lender_id"), Account.kind == Audience.BORROWER.value]
+    high = bindparam("high") if bounded else None
     by = [
-        select(*_BORROWER_COLUMNS).where(*mine, *starting(column)).order_by(column).limit(bindparam("limit", type_=Integer)).subquery()
+        select(*_BORROWER_COLUMNS)
+        .where(*_LENDERS_BORROWERS, *_starts_with(column, bindparam("low"), high, bindparam("length", type_=Integer)))
+        .order_by(column)
+        .limit(bindparam("limit", type_=Integer))
+        .subquery()
         for column in (Account.email, Account.search_text)
     ]
     return union_all(*(select(b) for b in by))
@@ -212,11 +219,10 @@ def _borrowers_starting_with(*, bounded: bool) -> CompoundSelect:
 def _borrowers_containing() -> Select:
     """The type-ahead's scan for the text anywhere in the name or email (`anywhere`, a LIKE pattern),
     a later word of the name starting with it (`word_start`) first; built once like the ranges."""
-    mine = [Account.lender_id == bindparam("lender_id"), Account.kind == Audience.BORROWER.value]
     word_first = case((Account.search_text.like(bindparam("word_start"), escape="\\"), 0), else_=1)
     return (
         select(*_BORROWER_COLUMNS)
-        .where(*mine, Account.search_text.like(bindparam("anywhere"), escape="\\"))
+        .where(*_LENDERS_BORROWERS, Account.search_text.like(bindparam("anywhere"), escape="\\"))
         .order_by(word_first, Account.name, Account.id)
         .limit(bindparam("limit", type_=Integer))
     )
