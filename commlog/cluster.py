@@ -39,6 +39,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from commlog.cpu_time import process_times
+
 ROOT = Path(__file__).resolve().parents[1]
 REPLICA_COOKIE = "commlog_replica"
 DEFAULT_PORT = 8500
@@ -153,11 +155,8 @@ class Replica:
 
     def cpu_seconds(self) -> float | None:
         """The processor time it has used so far, user and system, None when unknown."""
-        stat = self._proc_file("stat")
-        if stat is None:
-            return None
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (name)": state is field 3, utime 14, stime 15
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        times = process_times(self.proc.pid) if self.alive() else None
+        return times.own if times is not None else None
 
 
 @dataclass

@@ -14,7 +14,11 @@ and SendGrid-shaped events (processed, delivered or bounce, open, deferred) in r
   round-robin through haproxy by `--http-clients` senders; then every batch is posted once more
   (SendGrid's retries); then as many new events again, each email's four in one post (less to
   write, and concurrent posts share no message, so none waits for another's locks: TOGETHER). Each
-  replica's share is read from haproxy's request log. The target is judged on the first phase.
+  replica's share is read from haproxy's request log, and each part's processor time per event
+  (the replicas, PostgreSQL, haproxy, the senders: commlog.cpu_time) is printed under the table,
+  with the cores the replicas and PostgreSQL would take at the target's rate: every part shares this
+  machine's cores, so the rate alone cannot say what the target needs. The target is judged on the
+  first phase.
 
 After each mode the rows are counted: lost = expected - stored, doubled = stored - distinct ids.
 Targets: batched on SQLite >= 5,000 events/s; the cluster >= 10,000 events/s combined; zero lost or
@@ -46,6 +50,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from commlog.bench import table
 from commlog.bench.stats import timed
+from commlog.cpu_time import Meter, Spent, named_seconds, pid_seconds
 from commlog.db import is_postgresql
 from commlog.migrate import upgrade
 from commlog.models import DeliveryEvent, Lender, Message
@@ -394,6 +399,37 @@ def _post_all(url: str, key, bodies: Sequence[bytes], clients: int, attempts: in
     return secs, refused
 
 
+def _cpu_meter(cluster) -> Meter:
+    """The processor time of each part of the cluster run, all on this machine's cores."""
+
+    def replicas() -> float | None:
+        each = [m.cpu_seconds() for m in cluster.members]
+        return None if any(s is None for s in each) else sum(each)
+
+    return Meter({
+        "replicas": replicas,
+        "PostgreSQL": lambda: named_seconds("postgres"),
+        "haproxy": lambda: pid_seconds(cluster.proxy.pid) if cluster.proxy is not None else None,
+        "senders (this bench)": lambda: pid_seconds(os.getpid()),
+    })
+
+
+def cpu_per_event(label: str, spent: Spent, n_events: int, seconds: float) -> str:
+    """One line: each part's processor time per event, how busy the machine was, and the cores the
+    replicas and PostgreSQL would need at these costs for the target."""
+    parts = ", ".join(f"{name} {s / n_events * 1e6:,.0f} µs" if s is not None else f"{name} unknown"
+                      for name, s in spent.seconds.items())
+    line = f"cluster {label}: processor time per event: {parts}"
+    if spent.busy is not None:
+        line += f"; the machine was {spent.busy:.0%} busy on its {spent.cores} cores for {seconds:.1f} s"
+    server = [spent.seconds.get("replicas"), spent.seconds.get("PostgreSQL")]
+    if all(s is not None for s in server):
+        per_event = sum(server) / n_events
+        line += (f"; at these costs {TARGET_CLUSTER_EVENTS_PER_S:,} events/s take "
+                 f"{per_event * TARGET_CLUSTER_EVENTS_PER_S:.1f} cores for the replicas and PostgreSQL alone")
+    return line
+
+
 def bench_cluster(
     pg_url: str,
     n_events: int,
@@ -450,7 +486,9 @@ def bench_cluster(
                 expected_posts = len(posts)
                 progress(f"cluster: {label}: {n_events} events in {expected_posts} signed posts")
                 mark = _LogMark(log_path)
+                meter = _cpu_meter(cluster).start()
                 secs, refused = _post_all(url, key, posts, clients)
+                spent = meter.spent()
                 shares = mark.since(expected_posts)
                 stored, distinct = counts(engine)
                 rows.append(Row(CLUSTER_BACKEND, label, n_events, secs, stored, expected, distinct))
@@ -459,6 +497,7 @@ def bench_cluster(
                     events = round(n_events * s.posts / answered) if answered else 0
                     rows.append(Row(CLUSTER_BACKEND, f"  {s.name}: {s.posts} posts, {s.mean_ms:.0f} ms mean answer",
                                     events, secs, 0, 0, 0, share=True))
+                notes.append(cpu_per_event(label, spent, n_events, secs))
                 if refused:
                     notes.append(f"cluster {label}: {refused} posts answered other than 200 and posted again")
                 if answered != expected_posts:

@@ -90,3 +90,15 @@ def test_the_together_phase_posts_each_emails_events_at_once_and_for_other_email
     assert sum(len(posts) > 1 for posts in posts_per_email(spread).values()) > 90  # of 100 emails
     assert not {e["sg_event_id"] for b in spread for e in b} & {e["sg_event_id"] for b in together for e in b}
     assert len({e["email"] for b in together for e in b}) == 100
+
+
+def test_processor_time_per_event_and_the_cores_the_target_takes():
+    from commlog.cpu_time import Spent
+
+    spent = Spent({"replicas": 1.22, "PostgreSQL": 0.76, "haproxy": 0.01, "senders (this bench)": None}, busy=0.89, cores=2)
+    line = webhooks.cpu_per_event("http", spent, 10_000, 1.3)
+    assert "replicas 122 µs, PostgreSQL 76 µs, haproxy 1 µs, senders (this bench) unknown" in line
+    assert "89% busy on its 2 cores" in line
+    assert "10,000 events/s take 2.0 cores for the replicas and PostgreSQL alone" in line  # (122 + 76) µs × 10,000/s
+    unread = webhooks.cpu_per_event("http", Spent({"replicas": None, "PostgreSQL": 0.76}, busy=None, cores=2), 10_000, 1.3)
+    assert "cores for" not in unread and "busy" not in unread  # nothing said that was not measured
