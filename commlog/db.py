@@ -10,8 +10,9 @@ where they are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, String, Table, any_, bindparam, create_engine, event, func
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
 Bind = Engine | Connection | Dialect | URL | str
+T = TypeVar("T")
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -121,7 +123,7 @@ def is_postgresql(bind: Bind) -> bool:
     return backend(bind) == "postgresql"
 
 
-def insert_for(bind: Engine | Connection, table: Table | type) -> postgresql.Insert | sqlite.Insert:
+def insert_for(bind: Engine | Connection | Dialect, table: Table | type) -> postgresql.Insert | sqlite.Insert:
     """INSERT into `table` (a Table or a mapped class) with this database's `on_conflict_do_nothing`
     / `on_conflict_do_update` (PostgreSQL's and SQLite's take the same arguments)."""
     from sqlalchemy.dialects import postgresql, sqlite
@@ -143,15 +145,48 @@ def one_of(bind: Bind, column, values: Sequence):
     which psycopg and the planner handle some 50 times faster for batch-sized lists, and one
     statement text whatever the number of values, which psycopg prepares once per connection."""
     if is_postgresql(bind):
-        item = BigInteger() if isinstance(column.type, (Integer, BigInteger)) else String()
-        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+        return column == any_(bindparam(None, list(values), type_=_array_of(column)))
     return column.in_(values)
 
 
-def rows_of(name: str, columns: Sequence[Column], rows: Sequence[Mapping]):
-    """PostgreSQL: `rows` (dicts keyed by the columns' keys) as a table `name`, made by one
-    `unnest` of one array per column. A batch's INSERT ... SELECT or UPDATE ... FROM then takes a few
-    array parameters instead of a parameter set per row, and keeps one text (prepared once) whatever
-    the batch's size. Each array has its column's type, so its values are bound as the column's are."""
-    arrays = [bindparam(f"{name}_{c.key}", [r[c.key] for r in rows], type_=ARRAY(c.type)) for c in columns]
+def per_backend(build: Callable[[Dialect], T]) -> Callable[[Engine | Connection], T]:
+    """`build(dialect)` once for each kind of database (SQLite, PostgreSQL), then the same one: for
+    statements built once and given their values at each run. Building a statement and hashing it to
+    find it in SQLAlchemy's compiled cache takes longer than a small batch's query takes to run."""
+    made: dict[str, T] = {}
+
+    @functools.wraps(build)
+    def get(bind: Engine | Connection) -> T:
+        dialect = bind.dialect
+        if dialect.name not in made:
+            made[dialect.name] = build(dialect)
+        return made[dialect.name]
+
+    return get
+
+
+def any_of(bind: Bind, column, name: str):
+    """As `one_of`, with the values given when the statement runs, as the list parameter `name`:
+    a statement made with it holds no values, so it can be built once and run for every batch."""
+    if is_postgresql(bind):
+        return column == any_(bindparam(name, type_=_array_of(column)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _array_of(column) -> ARRAY:
+    return ARRAY(BigInteger() if isinstance(column.type, (Integer, BigInteger)) else String())
+
+
+def rows_of(name: str, columns: Sequence[Column]):
+    """PostgreSQL: a batch of rows as a table `name`, made by one `unnest` of one array per column,
+    the arrays given when the statement runs (`row_arrays`). A batch's INSERT ... SELECT or UPDATE
+    ... FROM then takes a few array parameters instead of a parameter set per row, and keeps one
+    text (prepared once) whatever the batch's size, so the statement can be built once. Each array
+    has its column's type, so its values are bound as the column's are."""
+    arrays = [bindparam(f"{name}_{c.key}", type_=ARRAY(c.type)) for c in columns]
     return func.unnest(*arrays).table_valued(*(c.key for c in columns)).render_derived(name=name)
+
+
+def row_arrays(name: str, columns: Sequence[Column], rows: Sequence[Mapping]) -> dict[str, list]:
+    """The parameters of `rows_of(name, columns)` for `rows` (dicts keyed by the columns' keys)."""
+    return {f"{name}_{c.key}": [r[c.key] for r in rows] for c in columns}

@@ -40,7 +40,7 @@ from sqlalchemy import Connection, case, cast, delete, func, insert, literal, se
 from sqlalchemy import Date as SADate
 from sqlalchemy import String as SAString
 
-from commlog.db import insert_for, is_postgresql, one_of, values_per_query
+from commlog.db import any_of, insert_for, is_postgresql, per_backend, values_per_query
 from commlog.models import DailyRollup, DomainRollup, LenderDayRollup, Message
 from commlog.vocabulary import EVENT_BIT, DeliveryStatus, EventType, SendStatus
 
@@ -167,12 +167,21 @@ def _day(sent_at: datetime) -> date:
     return sent_at.astimezone(UTC).date()
 
 
-def _keys(row: Mapping) -> tuple[tuple, tuple]:
-    """(daily key, domain key) of a message given its columns."""
+# The columns of a message that a status refresh changes and its rollup keys read.
+_STATUS_KEY_COLUMNS = ("delivery_status", "last_event_type", "status_reason", "event_mask")
+
+
+def _bucket(row: Mapping) -> tuple[str, int, str]:
+    """What of a message's rollup keys a status change can move: outcome, deferred, SMTP code."""
     outcome = outcome_of(row["send_status"], row["delivery_status"], row["last_event_type"])
+    return outcome, deferred_of(row["event_mask"]), smtp_code(row["status_reason"]) if outcome in CODED else ""
+
+
+def _keys(row: Mapping, bucket: tuple[str, int, str] | None = None) -> tuple[tuple, tuple]:
+    """(daily key, domain key) of a message given its columns (and its `_bucket`, when known)."""
+    outcome, deferred, code = bucket or _bucket(row)
     day = _day(row["sent_at"])
-    daily = (row["lender_id"], day, row["email_type"], row["audience"], row["provider_family"], outcome, deferred_of(row["event_mask"]))
-    code = smtp_code(row["status_reason"]) if outcome in CODED else ""
+    daily = (row["lender_id"], day, row["email_type"], row["audience"], row["provider_family"], outcome, deferred)
     domain = (row["lender_id"], day, row["audience"], row["recipient_domain"], row["provider_family"], outcome, code)
     return daily, domain
 
@@ -193,17 +202,31 @@ _KEY_COLUMNS = (
 )
 
 
+@per_backend
+def _reads(dialect) -> dict:
+    """_read_rows' statements, by their shape (locked, skipping held rows, extra columns): each built
+    once and given its ids at each run."""
+    return {}
+
+
 def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False, extra: Sequence = (), skip_held: bool = False) -> list:
     chunk = values_per_query(conn)
     out = []
-    for i in range(0, len(ids), chunk):
-        stmt = select(*_KEY_COLUMNS, *extra).where(one_of(conn, Message.id, ids[i : i + chunk])).order_by(Message.id)
-        if lock and is_postgresql(conn):
+    statements = _reads(conn)
+    shape = (lock and is_postgresql(conn), skip_held, tuple(c.key for c in extra))
+    if shape not in statements:
+        stmt = select(*_KEY_COLUMNS, *extra).where(any_of(conn, Message.id, "ids")).order_by(Message.id)
+        if shape[0]:
             # Concurrent refreshes of one message serialise here, so each moves the counts from the
             # state the other committed: no double counting. FOR NO KEY UPDATE: the lock an UPDATE of
             # these columns takes anyway.
             stmt = stmt.with_for_update(key_share=True, skip_locked=skip_held)
-        out.extend(conn.execute(stmt).mappings().all())
+        statements[shape] = stmt
+    for i in range(0, len(ids), chunk):
+        result = conn.execute(statements[shape], {"ids": list(ids[i : i + chunk])})
+        names = tuple(result.keys())
+        # Plain dicts: the status refresh and the rollups read a few columns of each, once per event.
+        out.extend(dict(zip(names, row, strict=True)) for row in result)
     return out
 
 
@@ -217,11 +240,18 @@ def read_for_change(conn: Connection, ids: Iterable[int], *extra, skip_held: boo
 
 def _upsert(conn: Connection, table, key: tuple[str, ...], deltas: Counter) -> None:
     rows = [dict(zip(key, k), count=v) for k, v in sorted(deltas.items(), key=lambda kv: repr(kv[0])) if v]
-    if not rows:
-        return
-    stmt = insert_for(conn, table)
-    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={"count": table.count + stmt.excluded.count})
-    conn.execute(stmt, rows)
+    if rows:
+        conn.execute(_add_counts(conn)[table], rows)
+
+
+@per_backend
+def _add_counts(dialect) -> dict:
+    """Each rollup table's INSERT of a count, or its addition to the count its key already has."""
+    made = {}
+    for table, key in ((DailyRollup, DAILY_KEY), (LenderDayRollup, LENDER_DAY_KEY), (DomainRollup, DOMAIN_KEY)):
+        stmt = insert_for(dialect, table)
+        made[table] = stmt.on_conflict_do_update(index_elements=list(key), set_={"count": table.count + stmt.excluded.count})
+    return made
 
 
 def _coarse(daily: Counter) -> Counter:
@@ -253,13 +283,13 @@ def apply_status_changes(conn: Connection, updates: Sequence[Mapping], before: S
     daily: Counter = Counter()
     domain: Counter = Counter()
     for old in before if before is not None else read_for_change(conn, list(by_id)):
-        new = dict(old)
         u = by_id[old["id"]]
-        for col in ("delivery_status", "last_event_type", "status_reason", "event_mask"):
-            if col in u:
-                new[col] = u[col]
-        old_daily, old_domain = _keys(old)
-        new_daily, new_domain = _keys(new)
+        new = {**old, **{col: u[col] for col in _STATUS_KEY_COLUMNS if col in u}}
+        old_bucket, new_bucket = _bucket(old), _bucket(new)
+        if old_bucket == new_bucket:
+            continue  # the same outcome, deferred mark and SMTP code: no count moves
+        old_daily, old_domain = _keys(old, old_bucket)
+        new_daily, new_domain = _keys(new, new_bucket)
         if old_daily != new_daily:
             daily[old_daily] -= 1
             daily[new_daily] += 1

@@ -6,15 +6,17 @@ status rule and anything derived from it (rollups) stay in one place.
 from __future__ import annotations
 
 import json
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy.engine import Dialect
 
 from commlog import rollups
-from commlog.db import insert_for, is_postgresql, one_of, rows_of, values_per_query
+from commlog.db import any_of, insert_for, is_postgresql, per_backend, row_arrays, rows_of, values_per_query
 from commlog.models import DeliveryEvent, Message, UnmatchedEvent
 from commlog.status import RETRY_WINDOW, StatusEvent, overall_status
 from commlog.vocabulary import DeliveryStatus, mask_of
@@ -55,17 +57,21 @@ def _stored_events(conn: Connection, message_ids: Sequence[int]) -> list:
     what both the duplicate check and the status rule read, in one read."""
     rows: list = []
     for chunk in _chunks(message_ids, values_per_query(conn)):
-        rows += conn.execute(
-            select(
-                DeliveryEvent.message_id,
-                DeliveryEvent.provider,
-                DeliveryEvent.provider_event_id,
-                DeliveryEvent.event_type,
-                DeliveryEvent.occurred_at,
-                DeliveryEvent.reason,
-            ).where(one_of(conn, DeliveryEvent.message_id, chunk))
-        ).all()
+        rows += conn.execute(_read_events(conn), {"ids": list(chunk)}).all()
     return rows
+
+
+@per_backend
+def _read_events(dialect):
+    """_stored_events' statement, built once: the events of the messages `ids`."""
+    return select(
+        DeliveryEvent.message_id,
+        DeliveryEvent.provider,
+        DeliveryEvent.provider_event_id,
+        DeliveryEvent.event_type,
+        DeliveryEvent.occurred_at,
+        DeliveryEvent.reason,
+    ).where(any_of(dialect, DeliveryEvent.message_id, "ids"))
 
 
 def _as_status_events(rows: Iterable) -> dict[int, list[StatusEvent]]:
@@ -107,14 +113,28 @@ def _insert_new(conn: Connection, events: Sequence[NewEvent], stored: set[tuple[
         for e in fresh.values()
     ]
     if is_postgresql(conn):
-        columns = [DeliveryEvent.__table__.c[k] for k in rows[0]]
-        batch = rows_of("new_event", columns, rows)
-        stmt = _insert_once(conn, DeliveryEvent, EVENT_KEY).from_select(list(rows[0]), select(*batch.c))
-        taken = conn.execute(stmt.returning(DeliveryEvent.provider, DeliveryEvent.provider_event_id)).all()
+        taken = conn.execute(_insert_events(conn), row_arrays("new_event", _EVENT_COLUMNS, rows)).all()
     else:
-        stmt = _insert_once(conn, DeliveryEvent, EVENT_KEY).returning(DeliveryEvent.provider, DeliveryEvent.provider_event_id)
-        taken = conn.execute(stmt, rows).all()
+        taken = conn.execute(_insert_events(conn), rows).all()
     return [fresh[(provider, event_id)] for provider, event_id in taken]
+
+
+# The columns _insert_new writes, in its rows' order.
+_EVENT_COLUMNS = tuple(DeliveryEvent.__table__.c[k] for k in (
+    "lender_id", "message_id", "event_type", "raw_type", "occurred_at", "reason", "smtp_status", "attempt",
+    "bounce_classification", "provider", "provider_event_id", "ingested_at", "matched_by",
+))
+
+
+@per_backend
+def _insert_events(dialect):
+    """INSERT of new events, skipping the ones EVENT_KEY already holds, returning the ones taken;
+    on PostgreSQL from one array per column (commlog.db.rows_of)."""
+    stmt = _insert_once(dialect, DeliveryEvent, EVENT_KEY)
+    if is_postgresql(dialect):
+        batch = rows_of("new_event", _EVENT_COLUMNS)
+        stmt = stmt.from_select([c.key for c in _EVENT_COLUMNS], select(*batch.c))
+    return stmt.returning(DeliveryEvent.provider, DeliveryEvent.provider_event_id)
 
 
 # What makes a provider event the same event: stored once by it (models.DeliveryEvent's unique key;
@@ -123,9 +143,9 @@ EVENT_KEY = ("provider", "provider_event_id", "occurred_at")
 UNMATCHED_EVENT_KEY = ("provider", "provider_event_id")
 
 
-def _insert_once(conn: Connection, model, key: tuple[str, ...]):
+def _insert_once(bind: Connection | Dialect, model, key: tuple[str, ...]):
     """INSERT that skips rows whose `key` is already stored."""
-    return insert_for(conn, model).on_conflict_do_nothing(index_elements=list(key))
+    return insert_for(bind, model).on_conflict_do_nothing(index_elements=list(key))
 
 
 @dataclass(frozen=True)
@@ -196,7 +216,7 @@ def store_events(
         # post locks them: writers of one message take turns on its row.
         messages = read_for_refresh(conn, ids)
     stored = _stored_events(conn, ids)
-    taken = _insert_new(conn, events, {(r.provider, r.provider_event_id) for r in stored}, now)
+    taken = _insert_new(conn, events, {(provider, event_id) for _m, provider, event_id, *_ in stored}, now)
     if not taken and not refresh_when_nothing_new:
         return Recorded(0, {})  # nothing but repeats (a replayed post): the rows are not even made into events
     # The status rule reads what was stored before and what was just taken: no second read.
@@ -256,16 +276,16 @@ def _refresh(
             continue  # still "not checked yet": nothing is known about it
         result = overall_status(events, m["sent_at"], now, RETRY_WINDOW)
         results[m["id"]] = result.status
-        new = {
-            "delivery_status": str(result.status),
-            "last_event_type": result.last_event_type,
-            "last_event_at": result.last_event_at,
-            "status_reason": result.reason,
-            "event_mask": mask_of(e.event_type for e in events),
-            "checked_at": now if m["id"] in checked else m["checked_at"],
-        }
-        if any(m[column] != value for column, value in new.items()):
-            updates.append({"b_id": m["id"], "sent_at": m["sent_at"], **new})
+        status = (  # in _STATUS_COLUMNS' order
+            str(result.status),
+            result.last_event_type,
+            result.last_event_at,
+            result.reason,
+            mask_of(e.event_type for e in events),
+            now if m["id"] in checked else m["checked_at"],
+        )
+        if _status_of(m) != status:
+            updates.append({"b_id": m["id"], "sent_at": m["sent_at"], **dict(zip(_STATUS_COLUMNS, status, strict=True))})
             before.append(m)
     if updates:
         _write_status(conn, updates)
@@ -277,28 +297,37 @@ def _refresh(
 
 
 _STATUS_COLUMNS = ("delivery_status", "last_event_type", "last_event_at", "status_reason", "event_mask", "checked_at")
+_status_of = operator.itemgetter(*_STATUS_COLUMNS)  # a message's status columns, in that order
 
 
 def _write_status(conn: Connection, updates: Sequence[Mapping]) -> None:
     """UPDATE the messages' status columns; on PostgreSQL one statement for the batch (its rows as
     arrays, joined on the primary key, id and sent_at, so each row finds its month's partition)."""
     if is_postgresql(conn):
-        table = Message.__table__
-        rows = [{"id": u["b_id"], **u} for u in updates]
-        batch = rows_of("status", [table.c[k] for k in ("id", "sent_at", *_STATUS_COLUMNS)], rows)
+        ids = {"status_id": [u["b_id"] for u in updates]}
+        conn.execute(_update_status(conn), ids | row_arrays("status", _STATUS_ROW[1:], updates))
+        return
+    conn.execute(_update_status(conn), [{k: u[k] for k in ("b_id", *_STATUS_COLUMNS)} for u in updates])
+
+
+_STATUS_ROW = tuple(Message.__table__.c[k] for k in ("id", "sent_at", *_STATUS_COLUMNS))
+
+
+@per_backend
+def _update_status(dialect):
+    """UPDATE of the status columns: on PostgreSQL of every message of a batch at once, from one
+    array per column (commlog.db.rows_of), each row finding its month's partition by id and sent_at;
+    on SQLite one message per parameter set."""
+    if is_postgresql(dialect):
+        batch = rows_of("status", _STATUS_ROW)
         stmt = (
             update(Message)
             .where(Message.id == batch.c.id, Message.sent_at == batch.c.sent_at)
             .values({k: batch.c[k] for k in _STATUS_COLUMNS})
         )
-        conn.execute(stmt.execution_options(synchronize_session=False))
-        return
-    stmt = (
-        update(Message)
-        .where(Message.id == bindparam("b_id"))
-        .values({k: bindparam(k) for k in _STATUS_COLUMNS})
-    )
-    conn.execute(stmt.execution_options(synchronize_session=False), [{k: u[k] for k in ("b_id", *_STATUS_COLUMNS)} for u in updates])
+    else:
+        stmt = update(Message).where(Message.id == bindparam("b_id")).values({k: bindparam(k) for k in _STATUS_COLUMNS})
+    return stmt.execution_options(synchronize_session=False)
 
 
 def expire_pending(conn: Connection, now: datetime, lender_id: int | None = None) -> int:

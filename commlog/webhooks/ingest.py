@@ -52,12 +52,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     case,
     func,
     or_,
@@ -66,7 +67,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from commlog.db import is_postgresql, is_sqlite, one_of, values_per_query
+from commlog.db import any_of, is_postgresql, is_sqlite, one_of, per_backend, values_per_query
 from commlog.models import RECIPIENT_EMAIL, Message, UnmatchedEvent
 from commlog.providers.normalize import (
     ParsedEvent,
@@ -215,8 +216,7 @@ def parse_batch(events: Iterable[object]) -> tuple[list[WebhookEvent], int]:
 # Matching events to messages
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(NamedTuple):  # a tuple: a batch makes one per stored message it reads
     id: int
     lender_id: int
     email: str
@@ -229,11 +229,26 @@ def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + size]
 
 
-def _candidates(conn: Connection, where) -> list[_Candidate]:
-    rows = conn.execute(
-        select(Message.id, Message.lender_id, Message.recipient_email, Message.provider_message_id).where(where)
-    ).all()
-    return [_Candidate(r.id, r.lender_id, (r.recipient_email or "").strip().lower(), r.provider_message_id) for r in rows]
+_CANDIDATE_COLUMNS = (Message.id, Message.lender_id, Message.recipient_email, Message.provider_message_id)
+
+
+def _candidates(conn: Connection, where, params: Mapping | None = None) -> list[_Candidate]:
+    rows = conn.execute(where if params is not None else select(*_CANDIDATE_COLUMNS).where(where), params).all()
+    return [_Candidate(id_, lender_id, (email or "").strip().lower(), pmid) for id_, lender_id, email, pmid in rows]
+
+
+@per_backend
+def _by_id(dialect):
+    """A provider's messages with these ids (`ids`, `provider`): built once, run for every batch."""
+    return select(*_CANDIDATE_COLUMNS).where(any_of(dialect, Message.id, "ids"), Message.provider == bindparam("provider"))
+
+
+@per_backend
+def _by_provider_message_id(dialect):
+    """A provider's messages with these provider message ids (`pmids`, `provider`)."""
+    return select(*_CANDIDATE_COLUMNS).where(
+        Message.provider == bindparam("provider"), any_of(dialect, Message.provider_message_id, "pmids")
+    )
 
 
 def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_Candidate | None]:
@@ -244,7 +259,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
     by_id: dict[int, _Candidate] = {}
     wanted_ids = sorted({e.commlog_message_id for e in events if e.commlog_message_id is not None})
     for chunk in _chunks(wanted_ids, values_per_query(conn)):
-        for c in _candidates(conn, and_(one_of(conn, Message.id, chunk), Message.provider == PROVIDER)):
+        for c in _candidates(conn, _by_id(conn), {"ids": list(chunk), "provider": PROVIDER}):
             by_id[c.id] = c
     for i, e in enumerate(events):
         c = by_id.get(e.commlog_message_id) if e.commlog_message_id is not None else None
@@ -257,7 +272,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
     )
     by_pmid: dict[str, list[_Candidate]] = defaultdict(list)
     for chunk in _chunks(keys, values_per_query(conn)):
-        for c in _candidates(conn, and_(Message.provider == PROVIDER, one_of(conn, Message.provider_message_id, chunk))):
+        for c in _candidates(conn, _by_provider_message_id(conn), {"pmids": list(chunk), "provider": PROVIDER}):
             by_pmid[c.provider_message_id].append(c)
     for i, e in enumerate(events):
         if found[i] is not None or not e.x_message_id:
@@ -572,7 +587,7 @@ def _targets_by_message_id(conn: Connection, provider: str, events: Sequence[Par
     """Each event's message: same provider, provider_message_id = the event's, same recipient."""
     by_pmid: dict[str, list[_Candidate]] = defaultdict(list)
     for chunk in _chunks(sorted({e.provider_message_id for e in events if e.provider_message_id})):
-        for c in _candidates(conn, and_(Message.provider == provider, one_of(conn, Message.provider_message_id, chunk))):
+        for c in _candidates(conn, _by_provider_message_id(conn), {"pmids": list(chunk), "provider": provider}):
             by_pmid[c.provider_message_id].append(c)
     return [
         next((c for c in by_pmid.get(e.provider_message_id or "", []) if c.email == (e.recipient_email or "").strip().lower()), None)

@@ -66,3 +66,24 @@ def test_a_postgresql_session_is_in_utc_and_keeps_the_options_it_was_given(pg_da
             assert conn.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
             assert conn.execute(text("SELECT now()")).scalar_one().tzinfo is UTC
         eng.dispose()
+
+
+def test_a_statement_built_once_takes_each_batchs_values(engine, now):
+    """`per_backend` builds a statement once for each kind of database; `any_of` leaves its list
+    to each run: every run finds the rows of its own list, also of one value or of none."""
+    from commlog.db import any_of, per_backend
+
+    with engine.begin() as conn:
+        ids = {slug: f.lender(conn, slug, slug.title()) for slug in ("alpha", "beta", "gamma")}
+    built: list[str] = []
+
+    @per_backend
+    def by_ids(dialect):
+        built.append(backend(dialect))
+        return select(Lender.slug).where(any_of(dialect, Lender.id, "ids")).order_by(Lender.slug)
+
+    with engine.connect() as conn:
+        found = [list(conn.execute(by_ids(conn), {"ids": batch}).scalars())
+                 for batch in ([ids["alpha"], ids["gamma"]], [ids["beta"]], [], [ids["beta"], 10**12])]
+    assert found == [["alpha", "gamma"], ["beta"], [], ["beta"]]
+    assert built == [backend(engine)]  # once, for every batch
