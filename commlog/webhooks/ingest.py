@@ -232,8 +232,9 @@ def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
 _CANDIDATE_COLUMNS = (Message.id, Message.lender_id, Message.recipient_email, Message.provider_message_id)
 
 
-def _candidates(conn: Connection, where, params: Mapping | None = None) -> list[_Candidate]:
-    rows = conn.execute(where if params is not None else select(*_CANDIDATE_COLUMNS).where(where), params).all()
+def _candidates(conn: Connection, statement, params: Mapping | None = None) -> list[_Candidate]:
+    """The messages a statement over _CANDIDATE_COLUMNS reads, as candidates for events."""
+    rows = conn.execute(statement, params).all()
     return [_Candidate(id_, lender_id, (email or "").strip().lower(), pmid) for id_, lender_id, email, pmid in rows]
 
 
@@ -297,7 +298,7 @@ def resolve_messages(conn: Connection, events: Sequence[WebhookEvent]) -> list[_
         ranges = [
             and_(Message.provider_message_id >= p + ".", Message.provider_message_id < p + "/") for p in chunk
         ]
-        for c in _candidates(conn, and_(Message.provider == PROVIDER, or_(*ranges))):
+        for c in _candidates(conn, select(*_CANDIDATE_COLUMNS).where(Message.provider == PROVIDER, or_(*ranges))):
             by_prefix[c.provider_message_id.split(".", 1)[0]].append(c)
     for i, e in enumerate(events):
         if found[i] is None and e.x_message_id:
