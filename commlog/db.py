@@ -149,18 +149,21 @@ def one_of(bind: Bind, column, values: Sequence):
     return column.in_(values)
 
 
-def per_backend(build: Callable[[Dialect], T]) -> Callable[[Engine | Connection], T]:
-    """`build(dialect)` once for each kind of database (SQLite, PostgreSQL), then the same one: for
-    statements built once and given their values at each run. Building a statement and hashing it to
-    find it in SQLAlchemy's compiled cache takes longer than a small batch's query takes to run."""
-    made: dict[str, T] = {}
+def per_backend(build: Callable[..., T]) -> Callable[..., T]:
+    """`build(dialect, *args)` once for each kind of database (SQLite, PostgreSQL) and `args`, then
+    the same one: for statements built once and given their values at each run. Building a statement
+    and hashing it to find it in SQLAlchemy's compiled cache takes longer than a small batch's query
+    takes to run. `args` say which statement (names, tables, flags): hashable, never SQL expressions,
+    whose `==` makes SQL."""
+    made: dict[tuple, T] = {}
 
     @functools.wraps(build)
-    def get(bind: Engine | Connection) -> T:
+    def get(bind: Engine | Connection, *args) -> T:
         dialect = bind.dialect
-        if dialect.name not in made:
-            made[dialect.name] = build(dialect)
-        return made[dialect.name]
+        key = (dialect.name, *args)
+        if key not in made:
+            made[key] = build(dialect, *args)
+        return made[key]
 
     return get
 
@@ -187,6 +190,10 @@ def rows_of(name: str, columns: Sequence[Column]):
     return func.unnest(*arrays).table_valued(*(c.key for c in columns)).render_derived(name=name)
 
 
-def row_arrays(name: str, columns: Sequence[Column], rows: Sequence[Mapping]) -> dict[str, list]:
-    """The parameters of `rows_of(name, columns)` for `rows` (dicts keyed by the columns' keys)."""
-    return {f"{name}_{c.key}": [r[c.key] for r in rows] for c in columns}
+def row_arrays(
+    name: str, columns: Sequence[Column], rows: Sequence[Mapping], renamed: Mapping[str, str] | None = None
+) -> dict[str, list]:
+    """The parameters of `rows_of(name, columns)` for `rows` (dicts keyed by the columns' keys, or by
+    `renamed[key]` where the rows spell a column's key otherwise)."""
+    renamed = renamed or {}
+    return {f"{name}_{c.key}": [r[renamed.get(c.key, c.key)] for r in rows] for c in columns}

@@ -203,27 +203,25 @@ _KEY_COLUMNS = (
 
 
 @per_backend
-def _reads(dialect) -> dict:
-    """_read_rows' statements, by their shape (locked, skipping held rows, extra columns): each built
-    once and given its ids at each run."""
-    return {}
+def _read_statement(dialect, locked: bool, skip_held: bool, extra: tuple[str, ...]):
+    """The rollup's columns and the `extra` ones of the messages `ids`, in id order; `locked`: on
+    PostgreSQL, until the transaction ends. Built once for each shape, given its ids at each run."""
+    table = Message.__table__
+    stmt = select(*_KEY_COLUMNS, *(table.c[k] for k in extra)).where(any_of(dialect, Message.id, "ids")).order_by(Message.id)
+    if locked:
+        # Concurrent refreshes of one message serialise here, so each moves the counts from the
+        # state the other committed: no double counting. FOR NO KEY UPDATE: the lock an UPDATE of
+        # these columns takes anyway.
+        stmt = stmt.with_for_update(key_share=True, skip_locked=skip_held)
+    return stmt
 
 
 def _read_rows(conn: Connection, ids: Sequence[int], lock: bool = False, extra: Sequence = (), skip_held: bool = False) -> list:
     chunk = values_per_query(conn)
+    stmt = _read_statement(conn, lock and is_postgresql(conn), skip_held, tuple(c.key for c in extra))
     out = []
-    statements = _reads(conn)
-    shape = (lock and is_postgresql(conn), skip_held, tuple(c.key for c in extra))
-    if shape not in statements:
-        stmt = select(*_KEY_COLUMNS, *extra).where(any_of(conn, Message.id, "ids")).order_by(Message.id)
-        if shape[0]:
-            # Concurrent refreshes of one message serialise here, so each moves the counts from the
-            # state the other committed: no double counting. FOR NO KEY UPDATE: the lock an UPDATE of
-            # these columns takes anyway.
-            stmt = stmt.with_for_update(key_share=True, skip_locked=skip_held)
-        statements[shape] = stmt
     for i in range(0, len(ids), chunk):
-        result = conn.execute(statements[shape], {"ids": list(ids[i : i + chunk])})
+        result = conn.execute(stmt, {"ids": list(ids[i : i + chunk])})
         names = tuple(result.keys())
         # Plain dicts: the status refresh and the rollups read a few columns of each, once per event.
         out.extend(dict(zip(names, row, strict=True)) for row in result)
@@ -241,17 +239,14 @@ def read_for_change(conn: Connection, ids: Iterable[int], *extra, skip_held: boo
 def _upsert(conn: Connection, table, key: tuple[str, ...], deltas: Counter) -> None:
     rows = [dict(zip(key, k), count=v) for k, v in sorted(deltas.items(), key=lambda kv: repr(kv[0])) if v]
     if rows:
-        conn.execute(_add_counts(conn)[table], rows)
+        conn.execute(_add_counts(conn, table, key), rows)
 
 
 @per_backend
-def _add_counts(dialect) -> dict:
-    """Each rollup table's INSERT of a count, or its addition to the count its key already has."""
-    made = {}
-    for table, key in ((DailyRollup, DAILY_KEY), (LenderDayRollup, LENDER_DAY_KEY), (DomainRollup, DOMAIN_KEY)):
-        stmt = insert_for(dialect, table)
-        made[table] = stmt.on_conflict_do_update(index_elements=list(key), set_={"count": table.count + stmt.excluded.count})
-    return made
+def _add_counts(dialect, table, key: tuple[str, ...]):
+    """A rollup table's INSERT of a count, or its addition to the count its key already has."""
+    stmt = insert_for(dialect, table)
+    return stmt.on_conflict_do_update(index_elements=list(key), set_={"count": table.count + stmt.excluded.count})
 
 
 def _coarse(daily: Counter) -> Counter:

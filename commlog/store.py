@@ -304,8 +304,7 @@ def _write_status(conn: Connection, updates: Sequence[Mapping]) -> None:
     """UPDATE the messages' status columns; on PostgreSQL one statement for the batch (its rows as
     arrays, joined on the primary key, id and sent_at, so each row finds its month's partition)."""
     if is_postgresql(conn):
-        ids = {"status_id": [u["b_id"] for u in updates]}
-        conn.execute(_update_status(conn), ids | row_arrays("status", _STATUS_ROW[1:], updates))
+        conn.execute(_update_status(conn), row_arrays("status", _STATUS_ROW, updates, renamed={"id": "b_id"}))
         return
     conn.execute(_update_status(conn), [{k: u[k] for k in ("b_id", *_STATUS_COLUMNS)} for u in updates])
 
