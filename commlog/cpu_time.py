@@ -74,15 +74,16 @@ def pid_seconds(pid: int) -> float | None:
     return None if times is None else times.own + times.children
 
 
-def machine_busy() -> tuple[float, float] | None:
-    """(busy seconds, all seconds) summed over every core since boot, from /proc/stat."""
+def machine_busy() -> tuple[int, int] | None:
+    """(busy ticks, all ticks) summed over every core since boot, from /proc/stat. Whole ticks, so
+    that a share of two differences is exact: never above 1 by a rounding."""
     try:
         first = (_PROC / "stat").read_text(encoding="ascii").splitlines()[0].split()
     except (OSError, IndexError):
         return None
     ticks = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
     idle = ticks[3] + ticks[4]
-    return (sum(ticks) - idle) / _TICK, sum(ticks) / _TICK
+    return sum(ticks) - idle, sum(ticks)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Meter:
     def __init__(self, parts: Mapping[str, Callable[[], float | None]]) -> None:
         self.parts = dict(parts)
         self._before: dict[str, float | None] = {}
-        self._machine: tuple[float, float] | None = None
+        self._machine: tuple[int, int] | None = None
 
     def start(self) -> Meter:
         self._before = {name: read() for name, read in self.parts.items()}
