@@ -31,7 +31,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -237,7 +236,7 @@ def _store(engine: Engine, principal: Principal, f: _Fetched, provider: Provider
             return out
     events = [] if pending_unknown else [pe.to_new_event(msg.id, msg.lender_id) for pe in f.result.events]
     # Stored under the message's own provider name: ids are unique per provider.
-    events = [dataclasses.replace(e, provider=msg.provider) for e in events]
+    events = [e._replace(provider=msg.provider) for e in events]
     try:
         with writing(engine, principal) as conn:
             before = _event_count(conn, msg.id)

@@ -196,4 +196,10 @@ def row_arrays(
     """The parameters of `rows_of(name, columns)` for `rows` (dicts keyed by the columns' keys, or by
     `renamed[key]` where the rows spell a column's key otherwise)."""
     renamed = renamed or {}
-    return {f"{name}_{c.key}": [r[renamed.get(c.key, c.key)] for r in rows] for c in columns}
+    return column_arrays(name, columns, {c.key: [r[renamed.get(c.key, c.key)] for r in rows] for c in columns})
+
+
+def column_arrays(name: str, columns: Sequence[Column], arrays: Mapping[str, Sequence]) -> dict[str, Sequence]:
+    """The parameters of `rows_of(name, columns)` from one sequence of values per column's key, for a
+    batch already held column by column."""
+    return {f"{name}_{c.key}": arrays[c.key] for c in columns}

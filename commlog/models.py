@@ -47,24 +47,49 @@ class UTCDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column; attach a time zone first")
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        if is_sqlite(dialect):
-            return value.replace(tzinfo=None)
-        return value
+        return _bound_utc(value, naive=is_sqlite(dialect))
 
     def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is UTC:  # PostgreSQL in the session's time zone, UTC (commlog.db.make_engine)
-            return value
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return _read_utc(value)
+
+    # The two processors SQLAlchemy asks for once per statement and database, then runs on every
+    # value: process_bind_param's and process_result_value's work with the database's kind decided
+    # once, not for each value (a webhook post binds and reads thousands). The impl's own processors
+    # still apply, in the order TypeDecorator's would apply them.
+    def bind_processor(self, dialect):
+        naive = is_sqlite(dialect)
+        impl = self.impl_instance.bind_processor(dialect)
+        if impl is None:
+            return lambda value: _bound_utc(value, naive)
+        return lambda value: impl(_bound_utc(value, naive))
+
+    def result_processor(self, dialect, coltype):
+        impl = self.impl_instance.result_processor(dialect, coltype)
+        if impl is None:
+            return _read_utc
+        return lambda value: _read_utc(impl(value))
+
+
+def _bound_utc(value: datetime | None, naive: bool) -> datetime | None:
+    """A UTC column's value as bound: aware UTC, or naive UTC where the database has no time zones."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column; attach a time zone first")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None) if naive else value
+
+
+def _read_utc(value: datetime | None) -> datetime | None:
+    """A UTC column's value as read: aware UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # PostgreSQL in the session's time zone, UTC (commlog.db.make_engine)
+        return value
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 class Bytewise(FunctionElement):

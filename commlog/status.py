@@ -20,7 +20,6 @@ email then); with no event at all, from our send time, the only clock there is.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -60,8 +59,7 @@ class StatusEvent(NamedTuple):
         return cls(str(event.event_type), event.occurred_at, event.reason, event.provider_event_id)
 
 
-@dataclass(frozen=True)
-class StatusResult:
+class StatusResult(NamedTuple):  # a tuple, as StatusEvent: a refresh makes one per email
     status: DeliveryStatus
     last_event_type: str | None
     last_event_at: datetime | None

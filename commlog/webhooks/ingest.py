@@ -50,7 +50,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
@@ -118,9 +118,9 @@ class IngestResult:
         return {"stored": self.stored, "duplicates": self.duplicates, "unmatched": self.unmatched, "rejected": self.rejected}
 
 
-@dataclass(frozen=True)
-class WebhookEvent:
-    """One SendGrid webhook event, parsed by commlog.providers.normalize; enough to match and store it."""
+class WebhookEvent(NamedTuple):
+    """One SendGrid webhook event, parsed by commlog.providers.normalize; enough to match and store it.
+    A named tuple: a post makes hundreds."""
 
     parsed: ParsedEvent
     email: str  # lower-cased, stripped
@@ -144,8 +144,8 @@ class WebhookEvent:
         """Whether the provider said which email this is about (an id or our custom arg)."""
         return bool(self.sg_message_id or self.smtp_x_message_id or self.commlog_message_id is not None)
 
-    def to_new_event(self, message_id: int, lender_id: int) -> NewEvent:
-        return self.parsed.to_new_event(message_id, lender_id)
+    def to_new_event(self, message_id: int, lender_id: int, matched_by: str | None = None) -> NewEvent:
+        return self.parsed.to_new_event(message_id, lender_id, matched_by)
 
 
 class MalformedEvent(ValueError):
@@ -373,8 +373,7 @@ def _lock_messages(conn: Connection, message_ids: Iterable[int], *, skip_held: b
 
 
 def _new_event(e: WebhookEvent, c: _Candidate) -> NewEvent:
-    new = e.to_new_event(c.id, c.lender_id)
-    return new if c.matched_by is None else replace(new, matched_by=c.matched_by)
+    return e.to_new_event(c.id, c.lender_id, c.matched_by)
 
 
 def _store_on_messages(conn: Connection, events: Sequence[NewEvent], now: datetime) -> int:
