@@ -203,6 +203,15 @@ def test_webhook_event_to_new_event():
     ne = ev.to_new_event(7, 3)
     assert (ne.message_id, ne.lender_id, ne.event_type, ne.provider) == (7, 3, "BOUNCE", "sendgrid")
     assert ne.occurred_at == datetime(2026, 11, 20, 9, 1, 40, tzinfo=UTC)
+    # Every field lands under its own name (the event is made positionally, as a webhook post makes hundreds).
+    assert ne._asdict() == {
+        "message_id": 7, "lender_id": 3, "event_type": "BOUNCE", "occurred_at": ev.occurred_at, "provider": "sendgrid",
+        "provider_event_id": ev.provider_event_id, "raw_type": ev.raw_type, "reason": ev.reason,
+        "smtp_status": ev.smtp_status, "attempt": ev.attempt, "bounce_classification": ev.bounce_classification,
+        "matched_by": None,
+    }
+    assert ev.reason and ev.smtp_status and ev.bounce_classification  # the bounce names them all: a swap would show
+    assert ev.to_new_event(7, 3, "address_and_time").matched_by == "address_and_time"
 
 
 @pytest.mark.parametrize("obj", [{}, {"event": "delivered"}, {"timestamp": 1}, "x", {"event": "open", "timestamp": "soon"}])
