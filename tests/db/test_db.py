@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import StatementError
 
 from commlog.db import backend, insert_for, is_postgresql, is_sqlite, make_engine
 from commlog.models import Lender
@@ -87,3 +90,23 @@ def test_a_statement_built_once_takes_each_batchs_values(engine, now):
                  for batch in ([ids["alpha"], ids["gamma"]], [ids["beta"]], [], [ids["beta"], 10**12])]
     assert found == [["alpha", "gamma"], ["beta"], [], ["beta"]]
     assert built == [backend(engine)]  # once, for every batch
+
+
+def test_times_are_stored_and_read_as_utc_whatever_zone_they_are_given_in(engine):
+    """models.UTCDateTime, on both databases: an aware time in any zone is stored as its UTC instant,
+    read back aware in UTC, and found by a comparison in another zone; a naive time is refused and
+    nothing is stored."""
+    new_york = datetime(2026, 11, 30, 19, 30, tzinfo=ZoneInfo("America/New_York"))
+    with engine.begin() as c:
+        c.execute(insert(Lender).values(slug="ny", name="New York Lending", created_at=new_york))
+    with engine.connect() as c:
+        stored = c.execute(select(Lender.created_at).where(Lender.slug == "ny")).scalar_one()
+        found = c.execute(select(Lender.slug).where(Lender.created_at == new_york.astimezone(ZoneInfo("Asia/Tokyo")))).all()
+    assert stored == datetime(2026, 12, 1, 0, 30, tzinfo=UTC) and stored.tzinfo is UTC
+    assert found == [("ny",)]
+
+    with pytest.raises(StatementError, match="naive datetime"):
+        with engine.begin() as c:
+            c.execute(insert(Lender).values(slug="naive", name="Naive Lending", created_at=datetime(2026, 11, 30, 19, 30)))
+    with engine.connect() as c:
+        assert c.execute(select(Lender.slug).where(Lender.slug == "naive")).all() == []
