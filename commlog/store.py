@@ -99,7 +99,7 @@ def _insert_new(conn: Connection, events: Sequence[NewEvent], stored: set[tuple[
         return []
     if is_postgresql(conn):
         # Column by column, as the INSERT takes them: NewEvent is a tuple, so zip(*) turns the batch.
-        arrays = dict(zip(NewEvent._fields, map(list, zip(*fresh.values(), strict=True)), strict=True))
+        arrays = dict(zip(NewEvent._fields, map(list, zip(*fresh.values())), strict=True))
         arrays["event_type"] = [str(t) for t in arrays["event_type"]]
         arrays["ingested_at"] = [now] * len(fresh)
         params = column_arrays("new_event", _EVENT_COLUMNS, arrays)
@@ -110,10 +110,7 @@ def _insert_new(conn: Connection, events: Sequence[NewEvent], stored: set[tuple[
 
 
 # The columns _insert_new writes: NewEvent's fields and the time it was taken.
-_EVENT_COLUMNS = tuple(DeliveryEvent.__table__.c[k] for k in (
-    "lender_id", "message_id", "event_type", "raw_type", "occurred_at", "reason", "smtp_status", "attempt",
-    "bounce_classification", "provider", "provider_event_id", "ingested_at", "matched_by",
-))
+_EVENT_COLUMNS = tuple(DeliveryEvent.__table__.c[k] for k in (*NewEvent._fields, "ingested_at"))
 
 
 @per_backend

@@ -11,7 +11,7 @@ Public for other modules:
   (`syn:` + a hash of message id, event, type and timestamp) so re-delivered copies dedupe.
   `ParsedEvent.provider_message_id` is the full `sg_message_id` (None for async bounces without
   it); `custom_args` holds any non-standard top-level keys (e.g. `commlog_log_id`).
-  `ParsedEvent.to_new_event(message_id, lender_id)` gives the `commlog.store.NewEvent`.
+  `ParsedEvent.to_new_event(message_id, lender_id[, matched_by])` gives the `commlog.store.NewEvent`.
 * `parse_sendgrid_logs_event(obj, message)` — one `events[]` item of `GET /v3/logs/{id}`.
 * `parse_activity_event(obj, msg_id, to_email)` — one `events[]` item of `GET /v3/messages/{id}`.
 * `parse_postmark_details(obj, message_id)` — all events of `GET /messages/outbound/{id}/details`.

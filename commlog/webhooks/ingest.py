@@ -372,7 +372,7 @@ def _lock_messages(conn: Connection, message_ids: Iterable[int], *, skip_held: b
     return read_for_refresh(conn, set(message_ids), skip_held=skip_held)
 
 
-def _new_event(e: WebhookEvent, c: _Candidate) -> NewEvent:
+def _new_event(e: WebhookEvent | ParsedEvent, c: _Candidate) -> NewEvent:
     return e.to_new_event(c.id, c.lender_id, c.matched_by)
 
 
@@ -597,7 +597,7 @@ def _targets_by_message_id(conn: Connection, provider: str, events: Sequence[Par
 
 def _store_parsed(conn: Connection, provider: str, matched: Sequence[tuple[ParsedEvent, _Candidate]], now: datetime) -> int:
     """Write events whose message is known through commlog.store; returns how many were new."""
-    return _store_on_messages(conn, [e.to_new_event(c.id, c.lender_id) for e, c in matched], now)
+    return _store_on_messages(conn, [_new_event(e, c) for e, c in matched], now)
 
 
 def ingest_events(engine: Engine, events: Sequence[ParsedEvent], now: datetime) -> IngestResult:
