@@ -1,7 +1,8 @@
 """Accessibility: axe-core (the engine behind Lighthouse and Deque's axe) finds no serious or critical
 violation of WCAG 2.x A/AA on any page or state a person reaches: the sign-in page, the log (lender
 admin and ops), the email dialog, the bulk check dialog, "Why didn't they get it?", the message
-page, Deliverability (ops and lender admin), Audit, and the menu popover open.
+page (also one quoting a reply that names an address), Deliverability (ops and lender admin),
+Audit, and the menu popover open.
 
 axe-core comes from PyPI's `axe-playwright-python`, which ships `axe.min.js`; Playwright evaluates it
 in the page (a `<script>` tag would be refused by the app's Content-Security-Policy, as it should)
@@ -12,6 +13,7 @@ pixels drawn on the canvas are beyond its colour-contrast rule.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import axe_playwright_python
@@ -116,6 +118,22 @@ def test_the_message_page(server, demo, page):
     message = borrower_log(demo.url, demo.borrower.id)[0]
     signed_in_log(page, server, demo, "lender admin", f"/message?id={message['id']}")
     expect(page.get_by_role("heading", name="Events")).to_be_visible()
+    expect_accessible(page)
+
+
+def test_the_message_page_quoting_a_reply_that_names_an_address(server, demo, page):
+    """A receiving server's reply is shown as a block quote, and an address in it as code: the
+    quote's faded text and code's own colour together once fell under AA (3.03:1, seen in CI when the
+    demo borrower's newest email happened to be such a bounce)."""
+    with sqlite3.connect(demo.url.removeprefix("sqlite:///")) as c:
+        message_id, reason = c.execute(
+            "SELECT e.message_id, e.reason FROM delivery_event e JOIN message m ON m.id = e.message_id "
+            "WHERE m.lender_id = (SELECT lender_id FROM account WHERE id = ?) AND e.reason LIKE '%<%@%>%' "
+            "ORDER BY e.id LIMIT 1", (demo.borrower.id,),
+        ).fetchone()
+    address = reason[reason.index("<") + 1:reason.index(">")]
+    signed_in_log(page, server, demo, "lender admin", f"/message?id={message_id}")
+    expect(page.locator("blockquote code").filter(has_text=address).first).to_be_visible()
     expect_accessible(page)
 
 
