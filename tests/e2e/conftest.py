@@ -7,9 +7,11 @@
   ready when `GET /_stcore/health` answers `ok`; stopped (its process group) when the module ends.
   Fresh per module because the direct-URL test needs a server that no session has run `app.py` on
   yet (legacy `pages/` mode).
-* `browser` (session) / `context` / `page` (test): Debian's chromium via Playwright's Python
-  package, a new context per test (1440x900, viewer time zone Europe/Berlin) that counts finished
-  script runs (`tests.e2e.support`). Without /usr/bin/chromium every e2e test skips with the reason.
+* `browser` / `context` / `page`: Debian's chromium via Playwright's Python package, one per test
+  process, stopped after its last browser test; one context per module (1440x900, viewer time zone
+  Europe/Berlin) that counts finished script runs (`tests.e2e.support`), handed to each test
+  without cookies or open pages (its HTTP cache kept); `fresh_context` for a test that changes the
+  context itself. Without /usr/bin/chromium every e2e test skips with the reason.
 
 What tests do and how they wait lives in `tests.e2e.support`; this module only provides fixtures.
 """
@@ -94,10 +96,12 @@ def demo(tmp_path_factory) -> Demo:
     db = tmp / "e2e.sqlite3"
     url = f"sqlite:///{db}"
     env = clean_env()
-    # The sandbox answers in 5-25 ms here, not the demo's 80-300: the browser tests walk the same
+    # The sandbox answers in 5-25 ms here, not the demo's 80-300, and its account's budget starts at
+    # 6,000 requests a minute, not 600 (its occasional 429 stays): the browser tests walk the same
     # screens (progress bars count, results land), and an episode's ~100 removals one after another
-    # no longer take half a minute of the CI budget.
-    env.update(COMMLOG_DATABASE_URL=url, COMMLOG_PROVIDER="sandbox", PYTHONUNBUFFERED="1", COMMLOG_SANDBOX_LATENCY_MS="5-25")
+    # take seconds of the CI budget instead of half a minute.
+    env.update(COMMLOG_DATABASE_URL=url, COMMLOG_PROVIDER="sandbox", PYTHONUNBUFFERED="1",
+               COMMLOG_SANDBOX_LATENCY_MS="5-25", COMMLOG_SENDGRID_RATE_PER_MIN="6000")
     run = subprocess.run(
         [sys.executable, "-m", "commlog", "--database-url", url, "seed-demo", *SEED_ARGS, "--no-progress"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -164,17 +168,38 @@ def navigation_mode(server):
 # --- the browser -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+_chromium: dict = {}  # this process's Playwright and Chromium, while its browser tests run
+
+
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium for all of this process's browser tests, started by the first. The browser
+    tests run first in each process (tests/conftest.py), and Chromium and Playwright stop after the
+    last of them (`pytest_runtest_teardown` below): Playwright's sync API keeps an asyncio loop
+    running in the thread, where the later tests' own (Starlette's TestClient) could not start."""
     if _skip_reason():
         pytest.skip(_skip_reason())
-    from playwright.sync_api import sync_playwright
+    if "browser" not in _chromium:
+        from playwright.sync_api import sync_playwright
 
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        expect.set_options(timeout=TIMEOUT_MS)
+        _chromium["playwright"] = sync_playwright().start()
+        _chromium["browser"] = _chromium["playwright"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return _chromium["browser"]
+
+
+def _stop_chromium() -> None:
+    if "browser" in _chromium:
+        _chromium.pop("browser").close()
+        _chromium.pop("playwright").stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield  # the test's fixtures, its module's too when it was the module's last, are torn down
+    here = Path(__file__).parent
+    if nextitem is None or here not in Path(str(nextitem.path)).parents:
+        _stop_chromium()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -187,12 +212,14 @@ def pytest_runtest_makereport(item, call):
 FAILURES = ROOT / ".pytest_cache" / "e2e-failures"
 
 
-@pytest.fixture
-def context(browser, request):
+def _new_context(browser):
     ctx = browser.new_context(viewport=VIEWPORT, timezone_id=VIEWER_TZ, locale="en-US", accept_downloads=True)
     ctx.set_default_timeout(TIMEOUT_MS)
     ctx.add_init_script(RUN_COUNTER)  # tests.e2e.support.wait_for_run counts finished script runs
-    yield ctx
+    return ctx
+
+
+def _keep_what_a_failed_test_showed(ctx, request) -> None:
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:  # keep what the browser showed, for the report
         FAILURES.mkdir(parents=True, exist_ok=True)
@@ -204,6 +231,36 @@ def context(browser, request):
             except Exception:  # noqa: BLE001 - best effort only
                 pass
         rep.sections.append(("e2e", f"browser state saved under {FAILURES}"))
+
+
+@pytest.fixture(scope="module")
+def module_context(browser):
+    """One browser context for a module's tests: its HTTP cache keeps the server's scripts and
+    styles (and Chromium the code compiled from them) from one test to the next, as a person's
+    browser would, instead of fetching and compiling Streamlit's code again for every test."""
+    ctx = _new_context(browser)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def context(module_context, request):
+    """The module's context as a new visitor finds it: no cookies (so no session, no download
+    cookie), no pages open. Its own pages are closed after the test. A test that changes the context
+    itself (extra headers, bindings, init scripts) takes `fresh_context` instead."""
+    module_context.clear_cookies()
+    yield module_context
+    _keep_what_a_failed_test_showed(module_context, request)
+    for pg in module_context.pages:
+        pg.close()
+
+
+@pytest.fixture
+def fresh_context(browser, request):
+    """A context of this test's own, closed after it."""
+    ctx = _new_context(browser)
+    yield ctx
+    _keep_what_a_failed_test_showed(ctx, request)
     ctx.close()
 
 

@@ -24,6 +24,12 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 
 @pytest.fixture
+def context(fresh_context):
+    """A context of the test's own: this module changes it (a binding and an init script that report policy violations)."""
+    return fresh_context
+
+
+@pytest.fixture
 def violations(context) -> list[str]:
     """Every CSP violation and every console message about the policy, from any page of this context."""
     found: list[str] = []

@@ -34,6 +34,12 @@ def server(demo, tmp_path_factory):
         warnings.warn(f"the streamlit server logged a traceback:\n{srv.log_tail()}", stacklevel=1)
 
 
+@pytest.fixture
+def context(fresh_context):
+    """A context of the test's own: this module changes it (every page's X-Forwarded-For)."""
+    return fresh_context
+
+
 def on_network(context, ip: str):
     context.set_extra_http_headers({"X-Forwarded-For": ip})
     return context.new_page()

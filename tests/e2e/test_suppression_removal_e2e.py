@@ -207,7 +207,7 @@ def test_ops_ask_for_a_block_episodes_addresses_and_a_second_ops_user_approves_s
     main.get_by_role("button", name=re.compile(r"Choose all [\d,]+ shown")).click()
     wait_for_run(page)
     main.get_by_role("button", name=re.compile(r"^Approve and remove [\d,]+$")).click()
-    # One after another through the sandbox's latency (80-300 ms) and its occasional 429: the
+    # One after another through the sandbox's latency and its occasional 429 (tests/e2e/conftest.py): the
     # progress bar counts, then the page says how many were removed.
     expect(main.get_by_test_id("stProgress")).to_contain_text(re.compile(r"Remov(ing|ed) \d+ of"))
     expect(main).to_contain_text(f"{n:,} of {n:,} removed.", timeout=BULK_TIMEOUT_MS)
