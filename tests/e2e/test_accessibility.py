@@ -29,6 +29,7 @@ from tests.e2e.support import (
     login,
     menu,
     open_app,
+    screenshot,
     wait_for_run,
 )
 
@@ -135,6 +136,7 @@ def test_the_message_page_quoting_a_reply_that_names_an_address(server, demo, pa
     signed_in_log(page, server, demo, "lender admin", f"/message?id={message_id}")
     expect(page.locator("blockquote code").filter(has_text=address).first).to_be_visible()
     expect_accessible(page)
+    screenshot(page, "message-quoted-reply")
 
 
 @pytest.mark.parametrize("who", ["lender admin", "ops"])
