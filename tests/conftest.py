@@ -32,8 +32,8 @@ pytest_plugins = ["tests.support.export_world", "tests.support.tenancy_world"]
 def pytest_collection_modifyitems(config, items):
     """The browser tests first. pytest-xdist hands each worker one module at a time in this order
     (pytest.ini: --dist loadscope --no-loadscope-reorder); left to itself it orders modules by how
-    many tests they hold, which put every browser module (few tests, but tens of seconds each)
-    last. Longest first, the run ends on many small modules that both workers share."""
+    many tests they hold, which put most browser modules (1 to 5 tests, but 8 to 46 s each) among
+    the last. Longest first, the run ends on many small modules that both workers share."""
     e2e = Path(__file__).parent / "e2e"
     items.sort(key=lambda item: e2e not in Path(str(item.path)).parents)
 
