@@ -1,11 +1,14 @@
 """Which emails are selected in a grid of emails (the log, the recipient search), by id, and which
 one is open in a dialog.
 
-st.dataframe reports selected rows by position. Positions go stale when the rows change under them
-(a check moves an email out of a "Not checked yet" filter, a new email arrives), so the ids are
-taken when the user changes the selection and kept until the next change. After a check the grid
-is re-created (a new key, so no tick can point at another email than the dialog shows) and ticks
-again the selected emails still on the page (`default_rows`).
+st.dataframe reports selected rows by position, and positions go stale when the rows change under
+them: at scale a lender's log gains emails every second, so the rows read again for the run a tick
+causes are not the rows the user saw. So a tick is read, before the grid is drawn again, against the
+ids of the rows as the grid showed them (`take`), and the ids are kept until the next change. When
+the rows have moved under the ticks since (a new email arrived, a check moved one out of a "Not
+checked yet" filter, newer emails pushed one to the next page), the grid is re-created (a new key, so
+no tick can point at another email than the dialog shows) and ticks the selected emails where they
+are now (`default_rows`).
 
 Ticking one row on its own opens that email in a dialog (`opened`); closing the dialog keeps the
 tick. Several ticked rows are checked together (`bulk`), in a dialog of their own.
@@ -27,7 +30,7 @@ class Selection:
         self.prefix = prefix
         self._gen = f"{prefix}_table_gen"
         self._ids = f"{prefix}_selected_ids"
-        self._rows = f"{prefix}_selected_rows"
+        self._shown = f"{prefix}_shown_grid"  # (grid key, row ids, ticks) as the last run drew it
         self._open = f"{prefix}_open_email"
         self._bulk = f"{prefix}_bulk_ids"
         self._left = f"{prefix}_left_view"
@@ -41,22 +44,41 @@ class Selection:
         chosen = set(self.current())
         return [i for i, email_id in enumerate(page_ids) if email_id in chosen]
 
-    def selected_ids(self, rows: Sequence[int], page_ids: Sequence[int]) -> list[int]:
+    def take(self, page_ids: Sequence[int]) -> list[int]:
+        """Before the grid is drawn with the rows `page_ids`: the selected ids. A change of the grid's
+        ticks since the last run names the emails the grid showed when it was drawn, whatever the
+        rows read for this run; when this run's rows put the selected emails elsewhere than the
+        ticks, the grid is re-created ticking them where they are now."""
         ss = st.session_state
-        marker = (self.table_key(), tuple(rows))
-        previous = ss.get(self._rows)
-        fresh_grid = previous is not None and previous[0] != marker[0] and not rows
-        if previous != marker and not fresh_grid:  # the user changed the selection in this grid
+        key = self.table_key()
+        shown = ss.get(self._shown)
+        ticks = self._ticks(key)
+        if shown is None or shown[0] != key or ticks is None:
+            return self.current()  # a grid not drawn yet: it starts from `default_rows`
+        _key, shown_ids, shown_ticks = shown
+        if ticks != shown_ticks:  # the user changed the selection in this grid
             before = set(self.current())
-            now = [page_ids[i] for i in rows if 0 <= i < len(page_ids)]
+            now = [shown_ids[i] for i in ticks if 0 <= i < len(shown_ids)]
             ss[self._ids] = now
             ss[self._left] = 0
             if len(now) == 1 and now[0] not in before:
                 ss[self._open] = now[0]  # one row ticked on its own: open it
             elif ss.get(self._open) not in now:
                 ss[self._open] = None
-        ss[self._rows] = marker
+        if sorted(ticks) != self.default_rows(page_ids):
+            self.refresh()  # the rows moved under the ticks
         return self.current()
+
+    def drawn(self, page_ids: Sequence[int], ticks: Sequence[int]) -> None:
+        """The grid was drawn with the rows `page_ids` and these ticks: what the next `take` reads
+        a change of the ticks against."""
+        st.session_state[self._shown] = (self.table_key(), tuple(page_ids), tuple(ticks))
+
+    @staticmethod
+    def _ticks(key: str) -> tuple[int, ...] | None:
+        """The grid's ticks as the browser last reported them; None when the grid has none yet."""
+        state = st.session_state.get(key)
+        return None if state is None else tuple(state["selection"]["rows"])
 
     def clear(self) -> None:
         """Forget the selection (and any open dialog) and re-create the grid without ticks."""

@@ -47,6 +47,7 @@ def render_log_table(rows: list[dict], tz: ZoneInfo, *, selection: Selection = L
         "Email type": [email_type_label(r["email_type"]) for r in rows],
     }
     page_ids = [r["id"] for r in rows]
+    selected = selection.take(page_ids)  # before the grid is drawn: a tick names the email it showed
     # Subject and Reason give up the room a Log column takes, so the grid still fits 1440 px; with a
     # Lender column too (ops searching every lender) the grid scrolls sideways a little.
     squeeze = 80 if with_log or with_lender else 0
@@ -73,4 +74,5 @@ def render_log_table(rows: list[dict], tz: ZoneInfo, *, selection: Selection = L
             "Email type": st.column_config.TextColumn(width=140),
         },
     )
-    return selection.selected_ids(event.selection.rows, page_ids)
+    selection.drawn(page_ids, event.selection.rows)
+    return selected

@@ -69,7 +69,8 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
         whose = f"all of {plain(lender.name)}'s logs (lender and borrowers)"
     else:
         whose = f"{plain(lender.name)}: lender's own log"
-    count, why = st.columns([3, 1], vertical_alignment="center")
+    # room for "Why didn't <first name> get it?" beside the count at 800 px too
+    count, why = st.columns([3, 2], vertical_alignment="center")
     if page.exact:
         count.markdown(f"**{page.total:,}** email{'s' if page.total != 1 else ''} in {whose}")
     else:

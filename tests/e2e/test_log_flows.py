@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import create_engine, delete
 
+from commlog.models import Message
 from commlog.ui.warm_up import DRAWN
 from tests.e2e.support import (
     VIEWER_TZ,
@@ -35,6 +37,7 @@ from tests.e2e.support import (
     url_params,
     wait_for_run,
 )
+from tests.support import factories as f
 
 VIEWER = ZoneInfo(VIEWER_TZ)
 
@@ -198,6 +201,48 @@ def test_open_a_message_and_check_its_delivery_status(server, demo, page):
     shown = grid_rows(page)[row]
     assert shown["ticked"] and shown["Subject"] == msg["subject"] and shown["Delivery status"] != "Not checked yet", shown
 
+
+
+def _a_quiet_borrower(demo) -> tuple[int, str]:
+    """A borrower of the demo's lender with a few recent emails, none of the other tests' borrowers."""
+    since = (datetime.now(UTC) - timedelta(days=25)).strftime("%Y-%m-%d %H:%M:%S")
+    with sqlite3.connect(demo.url.removeprefix("sqlite:///")) as c:
+        return c.execute(
+            "SELECT a.id, a.email FROM account a JOIN message m ON m.log_account_id = a.id "
+            "WHERE a.lender_id = ? AND a.kind = 'borrower' AND a.id != ? AND m.sent_at >= ? "
+            "GROUP BY a.id HAVING count(*) >= 3 ORDER BY a.id DESC LIMIT 1",
+            (demo.lender_id, demo.borrower.id, since),
+        ).fetchone()
+
+
+def test_a_tick_opens_the_email_it_showed_when_a_new_one_arrived_meanwhile(server, demo, page):
+    """At scale a log gains emails while a person reads it: the row they tick opens the email it
+    showed, not the one that sits there when the log is read again, and the tick stays on it."""
+    account_id, address = _a_quiet_borrower(demo)
+    open_app(page, server.url(f"/?account={account_id}"))
+    login(page, demo.admin, demo.password)
+    drawn = grid_rows(page)
+    engine = create_engine(demo.url)
+    new_subject = "Your statement is ready (sent while you were reading)"
+    try:
+        with engine.begin() as c:
+            f.message(c, demo.lender_id, address, log_account_id=account_id, subject=new_subject,
+                               email_type="statement_ready", sent_at=datetime.now(UTC))
+        click_row(page, 0)  # the newest email as the grid drew it
+        email = dialog(page)
+        expect(email.get_by_role("heading", name=drawn[0]["Subject"])).to_be_visible()
+        expect(email).not_to_contain_text(new_subject)
+        expect_no_error(page)
+        screenshot(page, "log-tick-while-a-new-email-arrives")
+        close_dialog(page)
+        screenshot(page, "log-tick-stays-on-its-email")
+        rows = grid_rows(page)
+        assert rows[0]["Subject"] == new_subject and not rows[0]["ticked"], rows[0]
+        assert rows[1]["ticked"] and (rows[1]["Sent"], rows[1]["Subject"]) == (drawn[0]["Sent"], drawn[0]["Subject"]), rows[1]
+    finally:
+        with engine.begin() as c:
+            c.execute(delete(Message).where(Message.log_account_id == account_id, Message.subject == new_subject))
+        engine.dispose()
 
 
 def test_the_ticked_email_opens_on_its_own_page_from_its_dialog(server, demo, page):

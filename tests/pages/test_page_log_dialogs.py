@@ -3,9 +3,11 @@ dialog, several get a bar above the grid; a check keeps the dialog open and the 
 grid behind shows the new status at once (point 5)."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from tests.support import factories as f
 from tests.support.app import app, dialogs, page_text, tick
 
 
@@ -18,6 +20,13 @@ def ticked_rows(at) -> list[int]:
     """The rows the grid is drawn with ticked (a re-created grid starts from its default)."""
     default = at.dataframe[0].proto.selection_default
     return json.loads(default)["selection"]["rows"] if default else []
+
+
+def shown_ticks(at) -> list[int]:
+    """The rows ticked in the grid as the browser shows it: the grid's selection state (a grid
+    drawn anew starts from its default)."""
+    grid = at.dataframe[0]
+    return sorted(at.session_state[grid.key]["selection"]["rows"])
 
 
 def test_one_ticked_row_opens_its_email_in_a_dialog(world):
@@ -81,3 +90,37 @@ def test_not_checked_yet_leaves_out_emails_that_were_never_sent(world):
     assert list(grid["Subject"]) == ["Reset your Alpha Lending password"]  # not the failed statement
     at = app(user_id=world["users"]["admin_a"], params={"account": "all", "status": "failed"}).run()
     assert list(at.dataframe[0].value["Delivery status"]) == ["Not sent"]  # still found under Status: failed
+
+
+def _a_new_email_arrives(engine, world, subject: str = "Your payment is due") -> int:
+    """An email sent just now in Lender A's own log: it goes to the top of the grid."""
+    with engine.begin() as c:
+        return f.message(c, world["a"], "new.borrower@example.com", subject=subject, sent_at=datetime.now(UTC))
+
+
+def test_a_tick_opens_the_email_as_drawn_when_a_new_one_arrived_since(world, sqlite_engine):
+    """At scale emails arrive all the time: the row the user ticked is the email it showed, not the
+    one that sits at its position when the page is read again."""
+    at = app(user_id=world["users"]["admin_a"]).run()
+    assert at.dataframe[0].value["To"][1] == "bob.ng@outlook.com"
+    _a_new_email_arrives(sqlite_engine, world)
+    tick(at, [1])  # Bob's bounced confirmation, as the grid drew it
+    assert not at.exception
+    assert at.session_state["log_open_email"] == world["ids"]["bounce_bob"]
+    assert dialogs(at) == ["Email"] and "Recipient address rejected" in page_text(at)
+    grid = at.dataframe[0].value
+    assert grid["To"][0] == "new.borrower@example.com"  # the new email, now on top
+    assert shown_ticks(at) == [2] and grid["To"][2] == "bob.ng@outlook.com"  # the tick moved with Bob's email
+
+
+def test_ticks_stay_on_their_emails_when_the_rows_move_under_them(world, sqlite_engine):
+    at = app(user_id=world["users"]["admin_a"]).run()
+    tick(at, [0, 1])  # Ana's confirmation and Bob's bounce
+    chosen = {world["ids"]["confirm_ana"], world["ids"]["bounce_bob"]}
+    assert set(at.session_state["log_selected_ids"]) == chosen
+    _a_new_email_arrives(sqlite_engine, world)
+    at.run()  # any later run of the page reads the new email
+    assert set(at.session_state["log_selected_ids"]) == chosen
+    assert shown_ticks(at) == [1, 2]
+    tick(at, [1])  # untick Bob's bounce, as the grid now shows it
+    assert at.session_state["log_selected_ids"] == [world["ids"]["confirm_ana"]]

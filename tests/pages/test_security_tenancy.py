@@ -258,7 +258,6 @@ def test_message_page_ids(world):
 def test_forged_selection_opens_nothing_foreign(world, fake):
     foreign, own = world["ids"]["foreign"], world["ids"]["confirm_ana"]
     at = admin_log(world)
-    at.session_state["log_selected_rows"] = ("log_table_0", ())
     at.session_state["log_selected_ids"] = [foreign]
     at.run()
     assert_nothing_foreign(at, world)
