@@ -126,7 +126,9 @@ def test_one_click_downloads_each_time_and_the_url_is_worth_nothing_afterwards(s
 
     # A URL the page's iframe never fetched (we block it), replayed elsewhere first.
     page.route("**/export/*", lambda route: route.abort())
-    click_sent(page, page.get_by_role("button", name="Download failures CSV"))
+    # Until the iframe's request has been refused here: after the unroute below it would fetch the file.
+    with page.expect_event("requestfailed", predicate=lambda r: "/export/" in r.url):
+        click_sent(page, page.get_by_role("button", name="Download failures CSV"))
     wait_for_run(page)
     link = page.get_by_test_id("stMain").get_by_role("link", name="click here")
     expect(link).to_have_count(1)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from commlog.providers.base import SuppressionEntry, SuppressionReport
+from tests.support import factories as f
 from tests.support.app import app, build_two_lenders, page_text
 
 FOREIGN_MARKERS = ("Bravo Credit", "Bravo secret subject", "Zed Zulu", "zed.zulu@", "bravo user unknown")
@@ -112,6 +113,22 @@ def test_a_selected_result_opens_with_why_and_its_log(world):
     assert [m.value for m in at.subheader] == ["Confirm your new account with Alpha Lending"]  # the newest to Bob
     links = [el.proto.label for el in at.get("page_link")]
     assert "Why didn't they get it?" in links and "Open the lender's own log" in links
+
+
+def test_turning_the_results_page_unticks_what_the_first_page_ticked(world, sqlite_engine):
+    with sqlite_engine.begin() as c:
+        for i in range(55):  # more than a page of results
+            f.message(c, world["a"], "ana.souza@gmail.com", subject=f"Your statement {i}", sent_at=datetime(2026, 1, 1, i % 24, tzinfo=UTC))
+    at = search(app(user_id=world["users"]["admin_a"]).run(), "ana.souza@gmail.com")
+    grid = f"find_table_{at.session_state['find_table_gen']}"
+    at.session_state[grid] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert len(at.session_state["find_selected_ids"]) == 1 and at.subheader  # its dialog
+    at.session_state["find_page"] = 2
+    at.run()
+    assert not at.exception
+    assert at.session_state["find_selected_ids"] == [] and not at.subheader
+    assert sum(df.value.shape[0] for df in at.dataframe) == 57 - 50  # the second page's emails, none ticked
 
 
 # --- Why didn't they get it? ----------------------------------------------------------------------
