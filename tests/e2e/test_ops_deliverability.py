@@ -7,8 +7,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.support import (
+    click_row,
     expect_no_error,
     expect_selected,
+    grid_rows,
     last_rerun,
     login,
     main_text,
@@ -123,3 +125,32 @@ def test_ops_see_every_lender_and_the_audit_trail(server, demo, page):
     expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
     expect(page.get_by_test_id("stMain")).not_to_contain_text("This page is for platform ops only")
     screenshot(page, "audit")
+
+
+def test_a_bouncing_domain_opens_the_same_bounces_in_the_log(server, demo, page):
+    """Domains and reasons: pick a domain, open its bounces in the log, and the log counts the bounces
+    the table counted."""
+    open_app(page, server.url("/deliverability"))
+    login(page, demo.admin, demo.password)
+    main = page.get_by_test_id("stMain")
+    page.get_by_role("tab", name="Domains and reasons").click()
+    wait_for_run(page)
+    expect(main).to_contain_text("Top bouncing recipient domains")
+    domains = grid_rows(page)
+    top = domains[0]
+    click_row(page, 0)
+    link = main.get_by_role("link", name=f"Open bounces to {top['Domain']} in the log")
+    expect(link).to_be_visible()
+    expect_no_error(page)
+    screenshot(page, "deliverability-domain-picked")
+    link.click()
+    wait_for_run(page)
+    expect(page.get_by_role("heading", name="Communication Log")).to_be_visible()
+    expect(page.get_by_role("textbox", name="Recipient domain")).to_have_value(top["Domain"])
+    expect_selected(page, "Delivery status", "NOT_DELIVERED")
+    count = re.compile(r"([\d,]+) emails? in (.+)")
+    expect(main).to_contain_text(count)
+    m = count.search(main_text(page))
+    assert m and int(m.group(1).replace(",", "")) == int(top["Bounced"].replace(",", "")), (m and m.group(0), top)
+    expect_no_error(page)
+    screenshot(page, "deliverability-domain-in-the-log")

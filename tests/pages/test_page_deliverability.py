@@ -7,9 +7,11 @@ import csv
 import io
 import json
 import re
+from datetime import time
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from sqlalchemy import func, or_, select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
@@ -448,3 +450,42 @@ def test_a_rate_chart_of_the_same_figures_is_built_once_and_each_lenders_own(dem
     assert built == ["Bounce rate", "Block rate", "Bounce rate"]  # Tiny Loans' own figures: its own chart
     assert chart_specs(tiny)[0] != bounce_spec
     assert "Alpha" not in sent_to_browser(tiny)
+
+
+def _picked(at: AppTest, column: str, row: int) -> AppTest:
+    """Select a row of the table with this column, as a click on it does."""
+    table = next(df for df in at.dataframe if column in getattr(df.value, "columns", []))
+    at.session_state[table.key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _log_links(at: AppTest) -> list[str]:
+    return [el.proto.label for el in at.get("page_link") if el.proto.label.startswith("Open bounces to")]
+
+
+def test_a_picked_domain_is_never_carried_over_to_another_when_the_ranking_changes(sqlite_engine, sqlite_url, monkeypatch):
+    """The top bouncing domains are read again every minute; when their order changes, a row picked
+    before (a position) must not turn into another domain's link."""
+    with sqlite_engine.begin() as conn:
+        lid = f.lender(conn, "alpha", "Alpha Lending")
+        uid = auth.add_user(conn, "admin@alpha.example", "lender_admin", "alpha", PASSWORD, f.T0)
+        bulk(conn, lid, RECENT, 5, "first.example", "bounced", "550 5.1.1 no such user")
+        bulk(conn, lid, RECENT, 3, "second.example", "bounced", "550 5.1.1 no such user")
+        rollups.rebuild_rollups(conn)
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
+    at = open_tab(run_as(uid), tab_labels(False)[3])
+    at = _picked(at, "Domain", 0)
+    assert _log_links(at) == ["Open bounces to first.example in the log"]
+    with sqlite_engine.begin() as conn:  # second.example now bounces most
+        bulk(conn, lid, RECENT, 9, "second.example", "bounced", "550 5.1.1 no such user", at=time(11, 0))
+        rollups.rebuild_rollups(conn)
+    st.cache_data.clear()  # as the page's one-minute cache running out
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(df.value for df in at.dataframe if "Domain" in df.value.columns)
+    assert list(table["Domain"]) == ["second.example", "first.example"]
+    assert _log_links(at) == []  # nothing picked in this ranking yet
+    at = _picked(at, "Domain", 1)
+    assert _log_links(at) == ["Open bounces to first.example in the log"]

@@ -5,6 +5,9 @@ The two tabs with a Rate control are fragments too: a click in one reruns that t
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 import pandas as pd
 import streamlit as st
 
@@ -148,6 +151,13 @@ def _comparison_rows(chosen: Chosen, report: D.HealthReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _rows_key(name: str, rows: Iterable) -> str:
+    """The key of a table whose rows are picked by position: another when its rows are others or in
+    another order (the figures are read again every minute), so a row picked before never turns into
+    another row's link."""
+    return f"{name}_{hashlib.blake2b(repr(tuple(rows)).encode(), digest_size=6).hexdigest()}"
+
+
 def render_lender_comparison(chosen: Chosen, report: D.HealthReport) -> None:
     st.markdown("**Lender comparison** · click a column header to sort; select a row to open its failures in the log")
     table = _comparison_rows(chosen, report)
@@ -156,7 +166,8 @@ def render_lender_comparison(chosen: Chosen, report: D.HealthReport) -> None:
     styled = table.drop(columns=["id"]).style.apply(
         lambda row: ["color: #9e9e9e" if row["Volume"] else "" for _ in row], axis=1
     ).format(dict.fromkeys(("Bounce %", "Block %", "Defer %", "All failures %", "Outcome known %"), "{:.2f}"), na_rep="–")
-    event = st.dataframe(styled, hide_index=True, on_select="rerun", selection_mode="single-row", key="dlv_lender_table",
+    event = st.dataframe(styled, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key=_rows_key("dlv_lender_table", table["id"]),
                          column_config={"Attempted": st.column_config.NumberColumn(format="localized")})
     picked = event.selection.rows if event and event.selection else []
     if picked:
@@ -206,7 +217,8 @@ def render_bouncing_domains(chosen: Chosen) -> None:
         "Domain": d.domain, "Provider": D.FAMILY_SHORT.get(d.provider_family, d.provider_family), "Bounced": d.bounced,
         "Bounce %": d.rate(q.min_volume).value, "Attempted": d.attempted, "Blocked": d.blocked, "Most common reply": d.top_code or "–",
     } for d in domains])
-    event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="dlv_domains",
+    event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key=_rows_key("dlv_domains", (q.lender_id, *(d.domain for d in domains))),
                          column_config={"Bounce %": st.column_config.NumberColumn(format="%.2f")})
     picked = event.selection.rows if event and event.selection else []
     if not picked:
