@@ -80,6 +80,14 @@ class Selection:
         state = st.session_state.get(key)
         return None if state is None else tuple(state["selection"]["rows"])
 
+    def on_page(self, page: int) -> None:
+        """The grid shows this page of its results: a turn to another one unticks everything (positions
+        on another page mean other emails)."""
+        key = f"{self.prefix}_shown_page"
+        if st.session_state.get(key) not in (None, page):
+            self.clear()
+        st.session_state[key] = page
+
     def clear(self) -> None:
         """Forget the selection (and any open dialog) and re-create the grid without ticks."""
         st.session_state[self._ids] = []

@@ -59,9 +59,7 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
     if page.page != view.page:
         view = replace(view, page=page.page)
         ss[K + "page"] = page.page
-    if ss.get(K + "shown_page") not in (None, page.page):
-        LOG.clear()  # positions on another page mean other emails
-    ss[K + "shown_page"] = page.page
+    LOG.on_page(page.page)
 
     if account:
         whose = f"{plain(account.name)}'s log ({plain(account.email)})"  # borrower-supplied text: no Markdown

@@ -31,7 +31,6 @@ PAGE_SIZE = 50
 SHOWN_RECIPIENTS = 8  # listed with their links; the grid holds the emails of all of them
 _PAGE = "find_page"
 _SIGNATURE = "find_signature"
-_SHOWN_PAGE = "find_shown_page"
 
 
 def render_search_results(engine: Engine, principal: Principal, lender: LenderRow, search: SearchRequest,
@@ -65,9 +64,7 @@ def render_search_results(engine: Engine, principal: Principal, lender: LenderRo
 
     if result.page != remembered(_PAGE, range(1, 100_001), 1):
         ss[_PAGE] = result.page
-    if ss.get(_SHOWN_PAGE) not in (None, result.page):
-        FIND.clear()  # ticks on another page mean other emails
-    ss[_SHOWN_PAGE] = result.page
+    FIND.on_page(result.page)
     bar = st.container()
     selected = render_log_table(result.rows, tz, selection=FIND, with_log=True, with_lender=search.all_lenders)
     with bar:
