@@ -10,11 +10,10 @@ from commlog.ui.format import viewer_timezone
 from commlog.ui.log_controls import (
     load_url,
     render_lender,
-    render_log_controls,
     render_search_box,
     sync_url,
 )
-from commlog.ui.log_view import render_log
+from commlog.ui.log_view import render_filtered_log
 from commlog.ui.maintenance import expire_pending_now_and_then
 from commlog.ui.page import guarded
 from commlog.ui.recipient_search import render_search_results
@@ -41,5 +40,4 @@ with guarded() as principal:
         render_search_results(engine, principal, lender, search, tz)
         sync_url(LogView(lender_id=lender.id, search=search.text, search_all_lenders=search.all_lenders), principal)
     else:
-        view, account = render_log_controls(engine, principal, lender, tz)
-        render_log(engine, principal, view, lender, account, tz)  # a fragment: it writes the URL itself
+        render_filtered_log(engine, principal, lender, tz)  # a fragment: a filter reruns it alone; it writes the URL

@@ -2,10 +2,14 @@
 the ticked emails above it, the pages, the export panel, and the dialog of the ticked email (or of
 the bulk check of several).
 
-It runs as a fragment: turning a page, changing the rows per page, ticking a row (which opens its
-dialog) or opening the export panel reruns the log alone, not the controls above it (the lender,
-the Account and its borrower finder, the filters: their queries and widgets). So the page and size
-are read from their widgets on every run, and the URL is written here."""
+The log and its controls (the Account and the filters) run as one fragment,
+`render_filtered_log`: changing a filter or the Account reruns them alone, not the page above them
+(the menu, the title, the lender, "Find emails to…"), which a whole page's rerun would redraw in
+the browser for nothing. Inside it the log runs as a fragment of its own: turning a page, changing
+the rows per page, ticking a row (which opens its dialog) or opening the export panel reruns the
+log alone, not the controls above it (the Account and its borrower finder, the filters: their
+queries and widgets). So the page and size are read from their widgets on every run, and the URL is
+written here."""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from commlog.ui.email_dialogs import open_dialogs, render_selection_bar
 from commlog.ui.export_panel import EXPORT_OPEN, render_export_panel
 from commlog.ui.format import plain
 from commlog.ui.links import page_link
-from commlog.ui.log_controls import K, chosen_page, quiet_page_state_warning, sync_url
+from commlog.ui.log_controls import K, chosen_page, quiet_page_state_warning, render_log_controls, sync_url
 from commlog.ui.log_selection import LOG
 from commlog.ui.log_table import render_log_table
 from commlog.unit_of_work import reading
@@ -35,6 +39,14 @@ from commlog.unit_of_work import reading
 def _count_exactly(signature: LogView) -> None:
     """This view (whatever its page) is counted exactly until a filter changes."""
     st.session_state[K + "exact_for"] = signature
+
+
+@fragment
+def render_filtered_log(engine: Engine, principal: Principal, lender: LenderRow, tz: ZoneInfo) -> None:
+    """The Account, the filters and the log they choose. A filter or Account change reruns this
+    alone; a borrower picked from the finder, the lender or a search rerun the whole page."""
+    view, account = render_log_controls(engine, principal, lender, tz)
+    render_log(engine, principal, view, lender, account, tz)
 
 
 @fragment

@@ -54,7 +54,8 @@ def test_pages_size_and_a_ticked_row_rerun_the_log_alone_and_stay_in_the_url(ser
 
     choose(page, "Sent", "Last 30 days")
     choose(page, "Account", f"All of {demo.lender_name}'s logs")
-    assert last_rerun(page) == "app"
+    assert last_rerun(page) == "fragment"  # the Account and the filters rerun with the log, not the page above
+    expect(main).to_contain_text(f"in all of {demo.lender_name}'s logs")
     choose(page, "Rows per page", "25")
     assert last_rerun(page) == "fragment"
     assert url_params(page).get("size") == "25", page.url
@@ -85,9 +86,10 @@ def test_pages_size_and_a_ticked_row_rerun_the_log_alone_and_stay_in_the_url(ser
     expect_selected(pasted, "Rows per page", "25")
     expect_no_error(pasted)
 
-    # A filter is above the log: the whole page runs again, from page 1.
+    # A filter is above the log: the filters and the log run again (not the page above them), from page 1.
     choose(page, "Delivery status", "NOT_DELIVERED")
-    assert last_rerun(page) == "app"
+    assert last_rerun(page) == "fragment"
+    assert url_params(page).get("delivery") == "NOT_DELIVERED", page.url
     assert page_of(main)[0] == 1
     assert "page" not in url_params(page), page.url
     assert url_params(page).get("size") == "25", page.url
