@@ -179,7 +179,7 @@ def clear_search() -> None:
 
 # The Email type filter's choices (log_queries.email_types): read from the daily rollups, whose rows
 # grow with the lender's days of history, not with its emails (a DISTINCT over the log itself cost
-# 0.28 s for 20,000 emails and over a second at 10M). Types change rarely and the page reruns on
+# 0.28 s for 20,000 emails and over a second at 10M). Types change rarely and the controls rerun on
 # every filter: kept per database, principal and lender for 5 minutes.
 TYPES_TTL = 300  # seconds
 

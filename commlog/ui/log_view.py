@@ -56,7 +56,7 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
     shown in the URL."""
     ss = st.session_state
     now = datetime.now(UTC)
-    view = replace(view, **chosen_page())  # a rerun of the log alone gets the filters' view of the page's last run
+    view = replace(view, **chosen_page())  # a rerun of the log alone gets the view of the filters' last run
     # A changed filter starts again at page 1, with nothing selected.
     signature = replace(view, page=1)
     if ss.get(K + "signature") not in (None, signature):
