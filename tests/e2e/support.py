@@ -174,11 +174,15 @@ def close_dialog(page: Page) -> None:
     expect(dialog(page)).to_have_count(0)
 
 
-def grid_rows(page: Page, grid: int = 0) -> list[dict[str, str | bool]]:
+def grid_rows(page: Page, grid: int = 0, ticked: int | None = None) -> list[dict[str, str | bool]]:
     """The rows of an st.dataframe as its accessible table reads them (the rows drawn so far): each
-    a dict of column -> text, and "ticked" (the row is selected)."""
+    a dict of column -> text, and "ticked" (the row is selected). With `ticked`, first waits until
+    that many rows read as ticked: glide marks a row of its table selected a frame or two after the
+    canvas shows the tick (about 85 ms in Chromium 156), so a read right after a run may miss it."""
     df = page.get_by_test_id("stDataFrame").nth(grid)
     expect(df.locator("[role=row]").nth(1)).to_be_attached()  # glide draws its table after the canvas
+    if ticked is not None:
+        expect(df.locator("[role=row][aria-selected=true]")).to_have_count(ticked)
     return df.evaluate(
         """d => {
             const rows = Array.from(d.querySelectorAll('[role=row]'));
