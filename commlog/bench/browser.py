@@ -5,7 +5,9 @@ Each interaction is timed from the click (or the typing) to the end of the scrip
 as Streamlit's own `script_finished` message reports it (commlog.bench.browser_probe), plus two
 animation frames for the browser to paint: first load after sign-in, a filter change, the next
 page, opening a row, the borrower type-ahead, opening Deliverability, switching its rate and opening
-another of its tabs (only the open tab is drawn, so a tab is a run). Beside
+another of its tabs (only the open tab is drawn, so a tab is a run). Every round walks the same
+view: all of the lender's logs (the menu's link back from Deliverability opens the lender's own log,
+so the walk chooses the Account again, untimed). Beside
 them, the **framework floor**, measured on the same servers in the same run with the same number of
 sessions: a rerun of /floor, a page that only checks the login, draws the menu and one button
 (COMMLOG_BENCH_FLOOR_PAGE=1). Targets: p95 ≤ 2× the floor's p95, first load ≤ 3×.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -106,11 +109,11 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
         main = page.get_by_test_id("stMain")
         grid = page.get_by_test_id("stDataFrame").first
         got[FIRST_LOAD].append(await _sign_in(page, base + "/log?account=all", email, password, grid))
-        combobox = page.get_by_test_id("stSelectbox").filter(has_text="Delivery status").get_by_role("combobox")
 
-        async def filter_to(value: str) -> float:
-            """Open the Delivery status list (the browser alone: not timed), then time the choice."""
-            option = page.get_by_role("option", name=value, exact=True)
+        async def choose(label: str, value: str | re.Pattern) -> float:
+            """Open the list of the select box `label` (the browser alone: not timed), then time the choice."""
+            combobox = page.get_by_test_id("stSelectbox").filter(has_text=label).first.get_by_role("combobox")
+            option = page.get_by_role("option", name=value, exact=isinstance(value, str))
             for _ in range(5):  # a click on a list that has just been redrawn may only focus it
                 await combobox.click()
                 try:
@@ -125,6 +128,9 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
                 except PlaywrightTimeout:
                     await page.keyboard.press("Escape")
             return await _timed(page, option.click, grid)
+
+        async def filter_to(value: str) -> float:
+            return await choose("Delivery status", value)
 
         for r in range(rounds):
             pager = page.get_by_role("navigation", name="Pagination")  # every log, any delivery status: many pages
@@ -155,6 +161,8 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
             await _settled(page, page.get_by_role("tab", name="Rates over time").click)
             await _settled(page, main.get_by_role("link", name="Communication Log").first.click)
             await grid.wait_for(state="visible")
+            # The menu's link opens the lender's own log: every round walks all the lender's logs, as the first
+            await choose("Account", re.compile(r"^All of .*'s logs"))
     except Exception:
         for i, pg in enumerate(ctx.pages):  # what the browser showed, for the report
             shot = Path(tempfile.gettempdir()) / f"commlog-bench-browser-failure-{i}.png"
