@@ -129,15 +129,12 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
                     await page.keyboard.press("Escape")
             return await _timed(page, option.click, grid)
 
-        async def filter_to(value: str) -> float:
-            return await choose("Delivery status", value)
-
         for r in range(rounds):
             pager = page.get_by_role("navigation", name="Pagination")  # every log, any delivery status: many pages
             forward = pager.get_by_role("button", name="Next page")
             step = forward if await forward.is_enabled() else pager.get_by_role("button", name="Previous page")
             got[INTERACTIONS[2]].append(await _timed(page, step.click, grid))
-            got[INTERACTIONS[1]].append(await filter_to("NOT_DELIVERED"))
+            got[INTERACTIONS[1]].append(await choose("Delivery status", "NOT_DELIVERED"))
 
             await grid.scroll_into_view_if_needed()
             got[INTERACTIONS[3]].append(await _timed(page, lambda: grid.click(position={"x": 16, "y": 52}),
@@ -148,7 +145,7 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
             matches = page.locator(".st-key-log_matches")
             got[INTERACTIONS[4]].append(await _timed(page, lambda: finder.fill(typed), matches))
             await _settled(page, lambda: finder.fill(""))
-            got[INTERACTIONS[1]].append(await filter_to("Any"))
+            got[INTERACTIONS[1]].append(await choose("Delivery status", "Any"))
 
             got[INTERACTIONS[5]].append(await _timed(
                 page, main.get_by_role("link", name="Deliverability").first.click,
