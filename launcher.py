@@ -18,6 +18,7 @@ from commlog.browser_cookie import BrowserCookieMiddleware
 from commlog.db import make_engine
 from commlog.security_headers import SecurityHeaders
 from commlog.ui.boundary import on_script_error
+from commlog.ui.deliverability.tabs import warm_up_charts
 from commlog.webhooks import postmark_receiver
 from commlog.webhooks.app import routes
 
@@ -26,6 +27,11 @@ from commlog.webhooks.app import routes
 def _engine():
     return make_engine(config.database_url())
 
+
+# Deliverability's charts are loaded and their first one built when the server starts, not by the
+# first person to open Deliverability on it, who used to wait about 0.7 s for that (Altair's imports,
+# its first chart: commlog.ui.deliverability.tabs.warm_up_charts).
+warm_up_charts()
 
 # Every HTTP response (pages, Streamlit's own routes, the webhooks) gets the security headers:
 # Content-Security-Policy, Referrer-Policy, nosniff, and HSTS over HTTPS (commlog.security_headers);

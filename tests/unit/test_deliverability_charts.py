@@ -239,3 +239,41 @@ def test_breakdown_bars_leave_room_for_the_longest_bars_label():
     assert axis_end([60.0, 3.0]) == 100.0
     assert axis_end([100.0]) == 100.0
     assert axis_end([0.0, 0.0]) == 0.5
+
+
+def _drawn(chart, spec: dict | None, selectable: bool):
+    """The chart element a page run sends the browser: `st.altair_chart(chart)`, or with `spec`,
+    `st.vega_lite_chart(spec=spec)` (the page's way)."""
+    from streamlit.testing.v1 import AppTest
+
+    def page(chart, spec, selectable):
+        import streamlit as st
+
+        extra = {"on_select": "rerun", "key": "picked"} if selectable else {}
+        if spec is None:
+            st.altair_chart(chart, width="stretch", **extra)
+        else:
+            st.vega_lite_chart(spec=spec, width="stretch", **extra)
+
+    at = AppTest.from_function(page, kwargs={"chart": chart, "spec": spec, "selectable": selectable}).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (element,) = at.get("vega_lite_chart")
+    return element.proto
+
+
+@pytest.mark.parametrize(("kind", "selectable"), [*((kind, False) for kind in every_kind_of_chart()), ("rate", True)],
+                         ids=[*every_kind_of_chart(), "rate, a point can be clicked"])
+def test_the_spec_made_once_draws_the_same_chart_as_streamlits_altair_chart(kind, selectable):
+    """The page makes each chart's spec once for the same figures (`tabs._built`, Streamlit's own
+    conversion) and draws it with `st.vega_lite_chart`: the browser gets the same element as from
+    `st.altair_chart` of the chart (spec, data, and for a chart a click reruns, the same id, so a
+    click is the same widget's)."""
+    from commlog.ui.deliverability import tabs
+
+    chart = charts.unchecked(every_kind_of_chart()[kind])
+    altair_way = _drawn(chart, None, selectable)
+    spec_way = _drawn(chart, tabs.altair_spec(chart), selectable)
+    assert _same_names(json.loads(spec_way.spec)) == _same_names(json.loads(altair_way.spec))
+    assert [(d.name, d.data.data) for d in spec_way.datasets] == [(d.name, d.data.data) for d in altair_way.datasets]
+    assert spec_way.datasets and all(d.data.data for d in spec_way.datasets)  # the figures are there, as Arrow
+    assert (spec_way.id, list(spec_way.selection_mode)) == (altair_way.id, list(altair_way.selection_mode))

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import date
 
 import pandas as pd
 import streamlit as st
+from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
 
 from commlog import deliverability as D
 from commlog.deliverability.wording import REPLY_CLASSES_HELP
@@ -57,19 +59,37 @@ def render_tabs(chosen: Chosen, report: D.HealthReport) -> None:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _built(kind: str, frame: pd.DataFrame, **options) -> object:
-    """The chart `charts.<kind>` makes of `frame` with `options`, built once for the same figures.
-    Altair took about 90 ms to build the rate chart, on every run that drew it: switching the Rate
-    back, another tab and back, the next visitor of the same figures. The cache is keyed by the
-    figures themselves (so it hands a chart only to a run that has those figures anyway) and gives
-    each run its own copy."""
-    return getattr(charts, kind)(frame, **options)
+def _built(kind: str, frame: pd.DataFrame, **options) -> dict:
+    """The Vega-Lite spec of the chart `charts.<kind>` makes of `frame` with `options`, as Streamlit
+    sends it to the browser (its data as Arrow), made once for the same figures. Altair took about
+    90 ms to build the rate chart and 45 ms more to turn it into this spec, on every run that drew
+    it: each visit to Deliverability, switching the Rate back, another tab and back. The cache is
+    keyed by the figures themselves (so it hands a spec only to a run that has those figures
+    anyway) and gives each run its own copy."""
+    return altair_spec(charts.unchecked(getattr(charts, kind)(frame, **options)))
+
+
+def altair_spec(chart) -> dict:
+    """What `st.altair_chart(chart)` draws, as a spec `st.vega_lite_chart` draws the same: Streamlit's
+    own conversion (its theme defaults, the data as Arrow datasets named by their content).
+    tests/pages/test_page_deliverability.py checks both draw the same element."""
+    return _convert_altair_to_vega_lite_spec(chart)
+
+
+def warm_up_charts() -> None:
+    """Build and convert the first tab's two charts once, from one made-up period, when the server
+    starts: Altair's first chart in a process also loads code lazily (narwhals' pandas support) and
+    fills its schema caches, about 0.3 s that the first visitor of Deliverability used to wait for."""
+    point = D.PeriodPoint(date(2026, 1, 5), date(2026, 1, 11), D.Counts(delivered=99, bounced=1), False, False)
+    frame = charts.series_frame({"warm-up": [point]}, "bounce", 100)
+    altair_spec(charts.unchecked(charts.rate_chart(frame, metric_label="Bounce rate", granularity="week", thresholds=(2.0, 5.0))))
+    altair_spec(charts.unchecked(charts.volume_chart(charts.volume_frame([point]), granularity="week")))
 
 
 def _draw(kind: str, frame: pd.DataFrame, options: dict, **kwargs):
-    """`st.altair_chart` of the chart `charts.<kind>` makes of `frame` (`_built`), without Altair's
-    whole-spec check on every run (`charts.unchecked`)."""
-    return st.altair_chart(charts.unchecked(_built(kind, frame, **options)), **kwargs)
+    """The chart `charts.<kind>` makes of `frame`, drawn from its spec made once (`_built`), without
+    Altair's whole-spec check (`charts.unchecked`)."""
+    return st.vega_lite_chart(spec=_built(kind, frame, **options), **kwargs)
 
 
 def _rate_choice(key: str, options: tuple[str, ...], default: str) -> str:
