@@ -7,8 +7,9 @@ import csv
 import io
 import json
 import re
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 import streamlit as st
@@ -489,3 +490,27 @@ def test_a_picked_domain_is_never_carried_over_to_another_when_the_ranking_chang
     assert _log_links(at) == []  # nothing picked in this ranking yet
     at = _picked(at, "Domain", 1)
     assert _log_links(at) == ["Open bounces to first.example in the log"]
+
+
+def test_a_click_on_a_point_of_the_rate_chart_offers_its_period_in_the_log(demo):
+    """"Click a point to open that period in the log": the click's selection, as the browser sends
+    it for the chart drawn from its spec made once, gives a link to that day's bounces, on exact UTC
+    bounds, in the lender's own logs."""
+    from streamlit.elements.vega_charts import VegaLiteStateSerde
+
+    at = run_as(demo["alpha_admin"])
+    offered = [el.proto.label for el in at.get("page_link") if el.proto.label.startswith("Open bounce messages")]
+    assert not offered  # nothing picked yet
+    point = next(row for rows in chart_data(at) for row in rows
+                 if {"period", "series"} <= row.keys() and row["rate"] is not None and row["series"] == "Alpha Lending")
+    day = datetime.fromisoformat(point["period"][:10]).replace(tzinfo=UTC)
+    click = {"selection": {"pick": [{"period": int(day.timestamp() * 1000), "series": point["series"]}]}}  # Vega-Lite: epoch ms
+    at.session_state["dlv_rate_chart"] = VegaLiteStateSerde(["pick"]).deserialize(json.dumps(click))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (link,) = [el.proto for el in at.get("page_link") if el.proto.label.startswith("Open bounce messages")]
+    assert link.label == f"Open bounce messages from {day:%d %b} to {day:%d %b} in the log"
+    params = dict(parse_qsl(link.query_string))
+    assert params["sent_from"] == f"{day:%Y-%m-%d}T00:00Z" and params["sent_to"] == f"{day + timedelta(days=1):%Y-%m-%d}T00:00Z"
+    assert params["delivery"] == "NOT_DELIVERED" and params["event"] == "BOUNCE"
+    assert params["account"] == "all"
