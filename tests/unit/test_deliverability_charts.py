@@ -270,9 +270,8 @@ def test_the_spec_made_once_draws_the_same_chart_as_streamlits_altair_chart(kind
     click is the same widget's)."""
     from commlog.ui.deliverability import tabs
 
-    chart = charts.unchecked(every_kind_of_chart()[kind])
-    altair_way = _drawn(chart, None, selectable)
-    spec_way = _drawn(chart, tabs.altair_spec(chart), selectable)
+    altair_way = _drawn(charts.unchecked(every_kind_of_chart()[kind]), None, selectable)
+    spec_way = _drawn(None, tabs.altair_spec(every_kind_of_chart()[kind]), selectable)
     assert _same_names(json.loads(spec_way.spec)) == _same_names(json.loads(altair_way.spec))
     assert [(d.name, d.data.data) for d in spec_way.datasets] == [(d.name, d.data.data) for d in altair_way.datasets]
     assert spec_way.datasets and all(d.data.data for d in spec_way.datasets)  # the figures are there, as Arrow

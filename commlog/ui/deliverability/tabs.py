@@ -66,14 +66,15 @@ def _built(kind: str, frame: pd.DataFrame, **options) -> dict:
     it: each visit to Deliverability, switching the Rate back, another tab and back. The cache is
     keyed by the figures themselves (so it hands a spec only to a run that has those figures
     anyway) and gives each run its own copy."""
-    return altair_spec(charts.unchecked(getattr(charts, kind)(frame, **options)))
+    return altair_spec(getattr(charts, kind)(frame, **options))
 
 
 def altair_spec(chart) -> dict:
     """What `st.altair_chart(chart)` draws, as a spec `st.vega_lite_chart` draws the same: Streamlit's
-    own conversion (its theme defaults, the data as Arrow datasets named by their content).
-    tests/pages/test_page_deliverability.py checks both draw the same element."""
-    return _convert_altair_to_vega_lite_spec(chart)
+    own conversion (its theme defaults, the data as Arrow datasets named by their content), without
+    Altair's whole-spec check (`charts.unchecked`). tests/unit/test_deliverability_charts.py checks
+    both draw the same element."""
+    return _convert_altair_to_vega_lite_spec(charts.unchecked(chart))
 
 
 def warm_up_charts() -> None:
@@ -82,13 +83,12 @@ def warm_up_charts() -> None:
     fills its schema caches, about 0.3 s that the first visitor of Deliverability used to wait for."""
     point = D.PeriodPoint(date(2026, 1, 5), date(2026, 1, 11), D.Counts(delivered=99, bounced=1), False, False)
     frame = charts.series_frame({"warm-up": [point]}, "bounce", 100)
-    altair_spec(charts.unchecked(charts.rate_chart(frame, metric_label="Bounce rate", granularity="week", thresholds=(2.0, 5.0))))
-    altair_spec(charts.unchecked(charts.volume_chart(charts.volume_frame([point]), granularity="week")))
+    altair_spec(charts.rate_chart(frame, metric_label="Bounce rate", granularity="week", thresholds=(2.0, 5.0)))
+    altair_spec(charts.volume_chart(charts.volume_frame([point]), granularity="week"))
 
 
 def _draw(kind: str, frame: pd.DataFrame, options: dict, **kwargs):
-    """The chart `charts.<kind>` makes of `frame`, drawn from its spec made once (`_built`), without
-    Altair's whole-spec check (`charts.unchecked`)."""
+    """The chart `charts.<kind>` makes of `frame`, drawn from its spec made once (`_built`)."""
     return st.vega_lite_chart(spec=_built(kind, frame, **options), **kwargs)
 
 
