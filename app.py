@@ -9,8 +9,8 @@ import streamlit as st
 
 from commlog.principal import Role
 from commlog.settings import settings
+from commlog.ui import bench_pages
 from commlog.ui.boundary import error_boundary
-from commlog.ui.floor_page import floor_page
 from commlog.ui.guard import current_principal
 from commlog.ui.resources import ensure_ready
 
@@ -38,8 +38,8 @@ pages = [
 # Pages a role may not use are not registered at all (unroutable by URL or switch_page).
 if principal is None or principal.role == Role.OPS:
     pages.append(st.Page("pages/audit.py", title="Audit", icon="🗒️", url_path="audit"))
-if settings().bench_floor_page:  # benchmarks only: `bench --only browser` measures the framework floor here
-    pages.append(st.Page(floor_page, title="Floor", url_path="floor", visibility="hidden"))
+if settings().bench_floor_page:  # benchmarks only: `bench --only browser` measures the framework on these
+    pages += bench_pages.pages()
 
 with error_boundary("navigation"):  # pages run their own boundary; this catches what escapes them
     st.navigation(pages, position="hidden").run()
