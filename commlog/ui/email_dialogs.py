@@ -71,11 +71,15 @@ def _email_dialog(engine: Engine, principal: Principal, selection: Selection, em
     if detail is None:  # gone, or not the principal's: nothing to open
         selection.close()
         return
+    unread = [detail]  # what this run read, for the dialog's first drawing in it
 
     def body() -> None:
         with error_boundary("email dialog"):
-            with reading(engine, principal) as conn:
-                fresh = get_message(conn, principal, email_id)  # a rerun of the dialog alone reads it again
+            if unread:
+                fresh = unread.pop()
+            else:  # a rerun of the dialog alone (Check again) reads it again
+                with reading(engine, principal) as conn:
+                    fresh = get_message(conn, principal, email_id)
             if fresh is None:
                 st.info("This email is no longer in the logs you can see.")
                 return
