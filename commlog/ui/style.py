@@ -33,6 +33,11 @@ CSS = """
 [data-testid="stMarkdownContainer"] blockquote code {
   color: inherit;
 }
+/* The same green in a caption (its text faded too): a subject as stored, RFC 2047 words and all
+   (commlog.ui.message_view), came out #6d9c8f on #fdfdfd, 3.03:1. Code takes the caption's colour. */
+[data-testid="stCaptionContainer"] code {
+  color: inherit;
+}
 </style>
 """
 

@@ -139,6 +139,21 @@ def test_the_message_page_quoting_a_reply_that_names_an_address(server, demo, pa
     screenshot(page, "message-quoted-reply")
 
 
+def test_the_message_page_of_a_subject_stored_encoded(server, demo, page):
+    """A subject stored MIME-encoded (the demo's mailer episode) is shown decoded, with the stored
+    text as code in a caption: caption and code's own colour together once fell under AA (3.03:1,
+    seen in CI when the demo borrower's newest email fell in the episode)."""
+    with sqlite3.connect(demo.url.removeprefix("sqlite:///")) as c:
+        message_id, stored = c.execute(
+            "SELECT id, subject FROM message WHERE lender_id = (SELECT lender_id FROM account WHERE id = ?) "
+            "AND subject LIKE '=?%' ORDER BY id LIMIT 1", (demo.borrower.id,),
+        ).fetchone()
+    signed_in_log(page, server, demo, "lender admin", f"/message?id={message_id}")
+    expect(page.get_by_test_id("stCaptionContainer").locator("code").filter(has_text=stored[:20]).first).to_be_visible()
+    expect_accessible(page)
+    screenshot(page, "message-subject-as-stored")
+
+
 @pytest.mark.parametrize("who", ["lender admin", "ops"])
 def test_deliverability(server, demo, page, who):
     signed_in_log(page, server, demo, who, "/deliverability")
