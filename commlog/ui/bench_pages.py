@@ -22,7 +22,6 @@ import streamlit as st
 
 from commlog.ui.page import guarded
 
-GRID_COLUMNS = ("Sent", "To", "Delivery status", "Subject", "Reason", "Status", "Last event", "Email type")
 GRID_ROWS = 50
 GRID_TITLE, CHARTS_TITLE = "Framework: a grid", "Framework: two charts"
 _GEN = "bench_grid_gen"  # a new grid (no tick) after its dialog is closed
@@ -69,8 +68,8 @@ def _grid() -> None:
         row = rows.iloc[ticked[0]]
 
         def body() -> None:
-            for column in GRID_COLUMNS:
-                st.markdown(f"**{column}**: {row[column] or '—'}")
+            for column, value in row.items():
+                st.markdown(f"**{column}**: {value or '—'}")
 
         st.dialog("Row", width="large", on_dismiss=_untick)(body)()
 
