@@ -15,6 +15,12 @@ too, with no target, the framework's own cost of what that rerun does not do (co
 no commlog code beyond the login): the sign-in to the floor page, a bare grid's row opening a bare
 dialog, a link to a page of two bare Vega-Lite charts.
 
+Under the table, where each click's time goes (medians): until the page asks the server for the
+rerun, until the page has taken in the server's word that the run finished, the browser's drawing
+after it (`Click`; the page's own clock, from commlog.bench.browser_probe's stamps). The middle part
+is the server's as the page saw it: the page takes in each message of the answer between its other
+work, so a page busy drawing the first of the answer hears of the run's end later.
+
     python -m commlog --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
         bench --only browser --sizes 70000 --repeat 8
 
@@ -32,9 +38,12 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,21 +68,55 @@ INTERACTIONS = (FIRST_LOAD, "filter change (Delivery status)", "next page", "ope
                 "Deliverability: open another tab")
 IDLE = "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState === 'notRunning'"
 WARMED_UP = "([key, ids]) => ids.every((id) => document.querySelector(`.st-key-${key} [data-testid='${id}']`))"
-PAINTED = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+# Two frames painted; then when the page asked for the rerun, heard the run finish, and now (ms).
+PAINTED = ("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => "
+           "r([window.__commlogRerunAt, window.__commlogFinishedAt, performance.now()]))))")
 TIMEOUT_MS = 120_000
 
 
-async def _timed(page, action, ready=None) -> float:
-    """Seconds from `action` to the end of the script run it caused, `ready` met and the page painted."""
-    before = await page.evaluate("() => window.__commlogRuns")
+@dataclass(frozen=True)
+class Click:
+    """One timed interaction, in seconds: the whole, and its three parts: until the page asked the
+    server for a rerun (Playwright's own checks before it clicks, the browser handling the click,
+    the grid's wait before it reports a tick, the typing pause), until the page took in the server's
+    word that the run had finished (the request's trip, the script run, its answer), and the drawing
+    after (the browser drawing the last of the answer, the two frames it paints in). The parts are
+    None when the page asked for no rerun (never seen: a click the bench times always causes one)."""
+
+    seconds: float
+    to_request: float | None = None
+    server: float | None = None
+    drawing: float | None = None
+
+
+PARTS = ("to the rerun's request", "the run and its answer", "the drawing after")
+
+
+def where_the_time_goes(clicks: Sequence[Click]) -> tuple[int, int, int] | None:
+    """The median of each part of the clicks that have their parts, in whole ms (None: none has).
+    Medians of the parts need not add up to the median of the whole."""
+    parted = [c for c in clicks if c.to_request is not None]
+    if not parted:
+        return None
+    return tuple(round(1000 * statistics.median(getattr(c, part) for c in parted))
+                 for part in ("to_request", "server", "drawing"))
+
+
+async def _timed(page, action, ready=None) -> Click:
+    """From `action` to the end of the script run it caused, `ready` met and the page painted."""
+    before, started = await page.evaluate("() => { window.__commlogRerunAt = null; "
+                                          "return [window.__commlogRuns, performance.now()]; }")
     t0 = time.perf_counter()
     await action()
     await page.wait_for_function("(n) => window.__commlogRuns > n", arg=before, timeout=TIMEOUT_MS)
     if ready is not None:
         await ready.wait_for(state="visible", timeout=TIMEOUT_MS)
     await page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
-    await page.evaluate(PAINTED)
-    return time.perf_counter() - t0
+    asked, finished, painted = await page.evaluate(PAINTED)
+    seconds = time.perf_counter() - t0
+    if asked is None or finished is None or not started <= asked <= finished <= painted:
+        return Click(seconds)
+    return Click(seconds, (asked - started) / 1000, (finished - asked) / 1000, (painted - finished) / 1000)
 
 
 async def _settled(page, action) -> None:
@@ -81,7 +124,7 @@ async def _settled(page, action) -> None:
     await _timed(page, action)
 
 
-async def _sign_in(page, url: str, email: str, password: str, ready) -> float:
+async def _sign_in(page, url: str, email: str, password: str, ready) -> Click:
     """Open `url`, sign in, and time the click on Sign in to `ready` painted. The bench types in an
     instant, a person for seconds: it types once the sign-in page has drawn what it draws while the
     person types (the log's and Deliverability's elements, out of sight: commlog.ui.warm_up), so the
@@ -97,10 +140,10 @@ async def _sign_in(page, url: str, email: str, password: str, ready) -> float:
     return await _timed(page, page.get_by_role("button", name="Sign in").click, ready)
 
 
-async def _session(browser, base: str, login: tuple[str, str], typed: str, rounds: int) -> dict[str, list[float]]:
+async def _session(browser, base: str, login: tuple[str, str], typed: str, rounds: int) -> dict[str, list[Click]]:
     """One person: the floor first (its own sign-in: a URL opens a new session), then the log walk."""
     email, password = login
-    got: dict[str, list[float]] = defaultdict(list)
+    got: dict[str, list[Click]] = defaultdict(list)
     ctx = await browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="Europe/Berlin", locale="en-US")
     ctx.set_default_timeout(TIMEOUT_MS)
     await ctx.add_init_script(RUN_COUNTER)
@@ -179,7 +222,7 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
     return got
 
 
-async def _framework_walk(page, base: str, login: tuple[str, str], rounds: int, got: dict[str, list[float]]) -> None:
+async def _framework_walk(page, base: str, login: tuple[str, str], rounds: int, got: dict[str, list[Click]]) -> None:
     """The framework's own cost (commlog.ui.bench_pages), in a page of its own (its own sign-in):
     each round ticks a row of the bare grid (where the log's walk ticks one) and opens the page of
     two charts from its link, then goes back (not timed)."""
@@ -215,7 +258,7 @@ async def _warm(browser, replica_urls: list[str]) -> None:
 
 
 async def _drive(base: str, replica_urls: list[str], sessions: int, login: tuple[str, str], typed: str,
-                 rounds: int) -> dict[str, list[float]]:
+                 rounds: int) -> dict[str, list[Click]]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -225,10 +268,10 @@ async def _drive(base: str, replica_urls: list[str], sessions: int, login: tuple
             walks = await asyncio.gather(*(_session(browser, base, login, typed, rounds) for _ in range(sessions)))
         finally:
             await browser.close()
-    merged: dict[str, list[float]] = defaultdict(list)
+    merged: dict[str, list[Click]] = defaultdict(list)
     for walk in walks:
-        for name, seconds in walk.items():
-            merged[name] += seconds
+        for name, clicks in walk.items():
+            merged[name] += clicks
     return merged
 
 
@@ -292,21 +335,21 @@ def run(ctx: BenchContext) -> int:
             cluster = Cluster(seeded.db.url, Path(run_dir), replicas=2, env=env, haproxy=haproxy).start()
             try:
                 ctx.print(f"  started: {_memory(cluster)}")
-                rows = []
+                rows, split = [], []
                 for sessions in levels:
                     cpu_before = [m.cpu_seconds() for m in cluster.members]
                     t0 = time.perf_counter()
                     got = asyncio.run(_drive(cluster.url, [m.url for m in cluster.members], sessions, login, typed,
                                              rounds))
                     wall = time.perf_counter() - t0
-                    floor = Timing.of_seconds(got[FLOOR])
+                    floor = Timing.of_seconds(c.seconds for c in got[FLOOR])
                     rows.append((FLOOR, sessions, floor.runs, floor.median_ms, floor.p95_ms, 1.0, "", ""))
                     for name in FRAMEWORK:
-                        t = Timing.of_seconds(got[name])
+                        t = Timing.of_seconds(c.seconds for c in got[name])
                         rows.append((name, sessions, t.runs, t.median_ms, t.p95_ms, t.p95_ms / floor.p95_ms,
                                      "reference", ""))
                     for name in INTERACTIONS:
-                        t = Timing.of_seconds(got[name])
+                        t = Timing.of_seconds(c.seconds for c in got[name])
                         limit = 3.0 if name == FIRST_LOAD else 2.0
                         ratio = t.p95_ms / floor.p95_ms
                         ok = ratio <= limit
@@ -314,6 +357,9 @@ def run(ctx: BenchContext) -> int:
                             missed.append(f"{n:,} messages, {sessions} sessions: {name} p95 {ratio:.1f}× the floor")
                         rows.append((name, sessions, t.runs, t.median_ms, t.p95_ms, ratio, f"≤ {limit:.0f}×",
                                      "met" if ok else "MISSED"))
+                    for name in (FLOOR, *FRAMEWORK, *INTERACTIONS):
+                        parts = where_the_time_goes(got[name])
+                        split.append((name, sessions, *(parts if parts is not None else ("—",) * len(PARTS))))
                     ctx.print(f"  {sessions} session{'s' if sessions > 1 else ''}: {wall:.0f} s; {_memory(cluster)}; "
                               f"{_cpu(cluster, cpu_before)}")
             finally:
@@ -321,6 +367,12 @@ def run(ctx: BenchContext) -> int:
         ctx.print(f"\nbrowser at {n:,} messages ({slug}, {ctx.backend_label}; two replicas behind haproxy; "
                   f"{rounds} rounds per session; times in ms, from the click to the painted end of the run):")
         ctx.print_table(["interaction", "sessions", "samples", "p50", "p95", "p95 ÷ floor p95", "target", ""], rows)
+        ctx.print(f"\nwhere the time goes at {n:,} messages (medians in ms): until the page asks the server for the "
+                  "rerun (the browser taking the click; the grid waits 150 ms before it reports a tick, the borrower "
+                  "finder a typing pause of 150 ms), until the page has taken in the server's word that the run "
+                  "finished (the request's trip, the script run, its answer as the page took it in), the browser's "
+                  "drawing after it (the last of the answer, two frames):")
+        ctx.print_table(["interaction", "sessions", *PARTS], split, align="lrrrr")
     if missed:
         ctx.print("\nmissed: " + "; ".join(missed))
     return 1 if missed else 0

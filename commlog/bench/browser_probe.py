@@ -2,7 +2,9 @@
 script runs the Streamlit server reports as finished over the app's WebSocket (leaving out runs cut
 short by a rerun) in `window.__commlogRuns`, the messages the page sent in `window.__commlogSent`, and
 what each rerun it asked for covers in `window.__commlogReruns` ('app': the whole page; 'fragment':
-one part of it, an st.fragment such as the log's grid).
+one part of it, an st.fragment such as the log's grid), and when (`performance.now()`) the page
+first asked for a rerun since `window.__commlogRerunAt` was set to null and last heard that a run
+finished (`window.__commlogFinishedAt`): `bench --only browser` splits a click's time with them.
 Waiting on it is waiting on Streamlit's own script state, never on a clock."""
 
 RUN_COUNTER = """
@@ -35,12 +37,19 @@ RUN_COUNTER = """
     return fragment instanceof Uint8Array && fragment.length > 0 ? 'fragment' : 'app';
   };
   window.__commlogReruns = [];
+  window.__commlogRerunAt = window.__commlogFinishedAt = null;
   const sent = (data) => {
     const bytes = data instanceof Uint8Array ? data : (data instanceof ArrayBuffer ? new Uint8Array(data) : null);
     const scope = bytes && rerunScope(bytes);
-    if (scope) window.__commlogReruns.push(scope);
+    if (scope) {
+      window.__commlogReruns.push(scope);
+      if (window.__commlogRerunAt === null) window.__commlogRerunAt = performance.now();
+    }
   };
-  const count = (bytes) => { const status = finished(bytes); if (status !== null && status !== 2) window.__commlogRuns += 1; };
+  const count = (bytes) => {
+    const status = finished(bytes);
+    if (status !== null && status !== 2) { window.__commlogRuns += 1; window.__commlogFinishedAt = performance.now(); }
+  };
   window.__commlogSent = 0;  // messages the page sent the server (a widget's rerun request is one)
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {

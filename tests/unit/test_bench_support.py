@@ -93,3 +93,12 @@ def test_listing_the_benches_loads_no_streamlit():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "['browser', 'checks', 'deliverability', 'export', 'log', 'soak', 'webhooks']"
     assert out[1] == "False"
+
+
+def test_where_a_clicks_time_goes_is_the_median_of_each_part():
+    from commlog.bench.browser import Click, where_the_time_goes
+
+    clicks = [Click(0.30, 0.20, 0.04, 0.06), Click(0.20, 0.05, 0.05, 0.10), Click(0.25, 0.15, 0.03, 0.07),
+              Click(9.0)]  # a click without its parts is left out, not counted as zeros
+    assert where_the_time_goes(clicks) == (150, 40, 70)
+    assert where_the_time_goes([Click(0.3)]) is None
