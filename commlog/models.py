@@ -249,6 +249,10 @@ class Message(Base):
               postgresql_include=["recipient_domain"]),
         Index("ix_message_log_domain", "lender_id", "log_account_id", "recipient_domain", "sent_at"),
         Index("ix_message_provider_message_id", "provider_message_id"),
+        # (migration 0014) Only the PENDING messages, for their expiry once their retry window ends
+        # (commlog.store.expire_pending): it reads those few, not the lender's whole log.
+        Index("ix_message_pending", "lender_id", "sent_at", postgresql_where=text("delivery_status = 'PENDING'"),
+              sqlite_where=text("delivery_status = 'PENDING'")),
     )
 
 

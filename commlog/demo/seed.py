@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from commlog import auth, partitions
 from commlog.db import is_postgresql, is_sqlite
@@ -297,9 +297,11 @@ class _Builder:
         return out
 
 
-def _deferrable_indexes() -> list:
-    """The non-unique indexes of the big tables (unique constraints always stay)."""
-    return [ix for table in (Message.__table__, DeliveryEvent.__table__) for ix in sorted(table.indexes, key=lambda i: i.name) if not ix.unique]
+def _deferrable_indexes(conn: Connection) -> list:
+    """The non-unique indexes of the big tables that this database has (unique constraints always
+    stay; a database at an earlier migration lacks the indexes later ones add)."""
+    return [ix for table in (Message.__table__, DeliveryEvent.__table__) for ix in sorted(table.indexes, key=lambda i: i.name)
+            if not ix.unique and conn.dialect.has_index(conn, table.name, ix.name)]
 
 
 def _ids(engine: Engine) -> dict[str, int]:
@@ -432,7 +434,7 @@ def seed_demo(engine: Engine, cfg: SeedConfig = SeedConfig(), progress: bool = T
             w = _Writer(conn)
             # On an empty log, build the secondary indexes once at the end (a sort) instead of
             # maintaining them row by row: several times faster. Same transaction, same indexes.
-            rebuild = [] if bases["message"] > 1 or bases["event"] > 1 else _deferrable_indexes()
+            rebuild = [] if bases["message"] > 1 or bases["event"] > 1 else _deferrable_indexes(conn)
             for ix in rebuild:
                 ix.drop(conn)
             lender_created = anchor - LENDER_AGE  # outcomes.anchor_from_lender_created_at reads it back
