@@ -312,6 +312,7 @@ def _cpu(cluster, before: list[float | None]) -> str:
 @register("browser", "Chromium through haproxy and two replicas: each interaction's p50/p95 beside the framework floor")
 def run(ctx: BenchContext) -> int:
     from commlog.cluster import Cluster
+    from commlog.ui.log_controls import TYPEAHEAD_PAUSE  # Streamlit's: only once a bench runs
 
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     missing = [what for what, ok in (("a PostgreSQL server (--database-url postgresql+psycopg://…)", ctx.is_postgresql),
@@ -368,8 +369,8 @@ def run(ctx: BenchContext) -> int:
                   f"{rounds} rounds per session; times in ms, from the click to the painted end of the run):")
         ctx.print_table(["interaction", "sessions", "samples", "p50", "p95", "p95 ÷ floor p95", "target", ""], rows)
         ctx.print(f"\nwhere the time goes at {n:,} messages (medians in ms): until the page asks the server for the "
-                  "rerun (the browser taking the click; the grid waits 150 ms before it reports a tick, the borrower "
-                  "finder a typing pause of 150 ms), until the page has taken in the server's word that the run "
+                  "rerun (the browser taking the click; Streamlit's grid waits 150 ms before it reports a tick, the "
+                  f"borrower finder a typing pause of {TYPEAHEAD_PAUSE}), until the page has taken in the server's word that the run "
                   "finished (the request's trip, the script run, its answer as the page took it in), the browser's "
                   "drawing after it (the last of the answer, two frames):")
         ctx.print_table(["interaction", "sessions", *PARTS], split, align="lrrrr")
