@@ -4,7 +4,9 @@ one is open in a dialog.
 st.dataframe reports selected rows by position, and positions go stale when the rows change under
 them: at scale a lender's log gains emails every second, so the rows read again for the run a tick
 causes are not the rows the user saw. So a tick is read, before the grid is drawn again, against the
-ids of the rows as the grid showed them (`take`), and the ids are kept until the next change. When
+ids of the rows as the grid showed them (`take`), and the ids are kept until the next change (the
+log's own grid goes further: the run a tick causes draws the rows as they were ticked, `ticked`,
+commlog.ui.log_view; the recipient search reads its rows again). When
 the rows have moved under the ticks since (a new email arrived, a check moved one out of a "Not
 checked yet" filter, newer emails pushed one to the next page), the grid is re-created (a new key, so
 no tick can point at another email than the dialog shows) and ticks the selected emails where they
@@ -68,6 +70,13 @@ class Selection:
         if sorted(ticks) != self.default_rows(page_ids):
             self.refresh()  # the rows moved under the ticks
         return self.current()
+
+    def ticked(self) -> bool:
+        """This run answers a tick: the browser reports other ticks than the grid was drawn with."""
+        key = self.table_key()
+        shown = st.session_state.get(self._shown)
+        ticks = self._ticks(key)
+        return shown is not None and shown[0] == key and ticks is not None and ticks != shown[2]
 
     def drawn(self, page_ids: Sequence[int], ticks: Sequence[int]) -> None:
         """The grid was drawn with the rows `page_ids` and these ticks: what the next `take` reads

@@ -217,7 +217,8 @@ def _a_quiet_borrower(demo) -> tuple[int, str]:
 
 def test_a_tick_opens_the_email_it_showed_when_a_new_one_arrived_meanwhile(server, demo, page):
     """At scale a log gains emails while a person reads it: the row they tick opens the email it
-    showed, not the one that sits there when the log is read again, and the tick stays on it."""
+    showed (the grid behind the dialog stays as it was ticked), and once the dialog is closed the
+    log, read again, shows the new email with the tick still on the email it opened."""
     account_id, address = _a_quiet_borrower(demo)
     open_app(page, server.url(f"/?account={account_id}"))
     login(page, demo.admin, demo.password)
