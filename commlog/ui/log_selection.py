@@ -4,9 +4,9 @@ one is open in a dialog.
 st.dataframe reports selected rows by position, and positions go stale when the rows change under
 them: at scale a lender's log gains emails every second, so the rows read again for the run a tick
 causes are not the rows the user saw. So a tick is read, before the grid is drawn again, against the
-ids of the rows as the grid showed them (`take`), and the ids are kept until the next change (the
-log's own grid goes further: the run a tick causes draws the rows as they were ticked, `ticked`,
-commlog.ui.log_view; the recipient search reads its rows again). When
+ids of the rows as the grid showed them (`take`), and the ids are kept until the next change. (The
+run a tick causes goes further: it draws the rows as they were ticked, read for the run that drew
+them, `kept_read`.) When
 the rows have moved under the ticks since (a new email arrived, a check moved one out of a "Not
 checked yet" filter, newer emails pushed one to the next page), the grid is re-created (a new key, so
 no tick can point at another email than the dialog shows) and ticks the selected emails where they
@@ -18,7 +18,8 @@ tick. Several ticked rows are checked together (`bulk`), in a dialog of their ow
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -36,6 +37,7 @@ class Selection:
         self._open = f"{prefix}_open_email"
         self._bulk = f"{prefix}_bulk_ids"
         self._left = f"{prefix}_left_view"
+        self._read = f"{prefix}_drawn_read"
         Selection.registry[prefix] = self
 
     def table_key(self) -> str:
@@ -77,6 +79,20 @@ class Selection:
         shown = st.session_state.get(self._shown)
         ticks = self._ticks(key)
         return shown is not None and shown[0] == key and ticks is not None and ticks != shown[2]
+
+    def kept_read(self, what: Hashable) -> Any | None:
+        """In the run a tick causes, what was read for the grid the person ticked (`keep_read`), if it
+        was read for `what` (the view, its page): a tick changes the selection alone, so the grid
+        stays as it was ticked, with no second read. None in any other run (they read again), and
+        for a tick in a grid drawn anew since (after a check)."""
+        kept = st.session_state.get(self._read)
+        if kept is not None and kept[0] == (what, self.table_key()) and self.ticked():
+            return kept[1]
+        return None
+
+    def keep_read(self, what: Hashable, read: Any) -> None:
+        """The grid was just drawn from `read`, read for `what`: what a tick in it keeps."""
+        st.session_state[self._read] = ((what, self.table_key()), read)
 
     def drawn(self, page_ids: Sequence[int], ticks: Sequence[int]) -> None:
         """The grid was drawn with the rows `page_ids` and these ticks: what the next `take` reads

@@ -67,14 +67,11 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
 
     query = view.query(lender.id, tz, now)
     exact = ss.get(K + "exact_for") == signature
-    # A tick (which opens the email's dialog) changes the selection alone: the grid stays as the
-    # person ticked it, its rows and their count as read for the run that drew it (the dialog reads
-    # the email afresh). Every other run reads them again (closing the dialog too: back in the log,
-    # its newest emails), and so does a tick in a grid drawn anew since (after a check).
-    kept = ss.get(K + "drawn")
-    if LOG.ticked() and kept is not None and kept[0] == (view, tz.key, exact, LOG.table_key()):
-        page = kept[1]
-    else:
+    # A tick (which opens the email's dialog) draws the rows and their count as they were ticked
+    # (the dialog reads the email afresh); every other run reads them again (closing the dialog
+    # too: back in the log, its newest emails).
+    page = LOG.kept_read((view, tz.key, exact))
+    if page is None:
         with reading(engine, principal) as conn:
             page = fetch_log_page(conn, principal, query, exact=exact)
     if page.page != view.page:
@@ -112,7 +109,7 @@ def render_log(engine: Engine, principal: Principal, view: LogView, lender: Lend
     else:
         bar = st.container()
         selected = render_log_table(page.rows, tz)
-        ss[K + "drawn"] = ((view, tz.key, exact, LOG.table_key()), page)  # what a tick in this grid keeps
+        LOG.keep_read((view, tz.key, exact), page)
         with bar:
             render_selection_bar(LOG, selected)
         pages, size = st.columns([4, 1], vertical_alignment="bottom")

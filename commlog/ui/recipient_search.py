@@ -41,10 +41,12 @@ def render_search_results(engine: Engine, principal: Principal, lender: LenderRo
         ss[_PAGE] = 1
         FIND.clear()
     ss[_SIGNATURE] = signature
-    with reading(engine, principal) as conn:
-        result = find_emails_to(conn, principal, search.text, lender_id=None if search.all_lenders else lender.id,
-                                all_lenders=search.all_lenders, page=remembered(_PAGE, range(1, 100_001), 1),
-                                page_size=PAGE_SIZE)
+    read_for = (signature, remembered(_PAGE, range(1, 100_001), 1))
+    result = FIND.kept_read(read_for)  # a tick: the emails as they were ticked
+    if result is None:
+        with reading(engine, principal) as conn:
+            result = find_emails_to(conn, principal, search.text, lender_id=None if search.all_lenders else lender.id,
+                                    all_lenders=search.all_lenders, page=read_for[1], page_size=PAGE_SIZE)
     where = "every lender's logs" if search.all_lenders else f"every log of {plain(lender.name)} (lender and borrowers)"
 
     # A row that wraps: on a narrow screen the button goes under the sentence, whole, not cut short.
@@ -67,6 +69,7 @@ def render_search_results(engine: Engine, principal: Principal, lender: LenderRo
     FIND.on_page(result.page)
     bar = st.container()
     selected = render_log_table(result.rows, tz, selection=FIND, with_log=True, with_lender=search.all_lenders)
+    FIND.keep_read((signature, result.page), result)
     with bar:
         render_selection_bar(FIND, selected)
     if result.num_pages > 1:

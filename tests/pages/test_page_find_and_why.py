@@ -115,6 +115,26 @@ def test_a_selected_result_opens_with_why_and_its_log(world):
     assert "Why didn't they get it?" in links and "Open the lender's own log" in links
 
 
+def test_a_tick_opens_the_email_it_showed_and_the_results_stay_as_they_were_ticked(world, sqlite_engine):
+    """A new email to the recipient arrives while the person reads the results: their tick opens
+    the email the row showed, the results stay as they were ticked, and the next run that is not a
+    tick reads them again, the tick moving with its email."""
+    at = search(app(user_id=world["users"]["admin_a"]).run(), "bob.ng@outlook.com")
+    drawn = list(at.dataframe[0].value["Subject"])
+    with sqlite_engine.begin() as c:
+        f.message(c, world["a"], "bob.ng@outlook.com", subject="Sent while you were reading", sent_at=datetime.now(UTC))
+    grid = f"find_table_{at.session_state['find_table_gen']}"
+    at.session_state[grid] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert [m.value for m in at.subheader] == [drawn[0]]  # the email the row showed
+    assert list(at.dataframe[0].value["Subject"]) == drawn
+    at.run()
+    subjects = list(at.dataframe[0].value["Subject"])
+    assert subjects[0] == "Sent while you were reading" and subjects[1:] == drawn
+    assert at.session_state["find_open_email"] is not None and [m.value for m in at.subheader] == [drawn[0]]
+
+
 def test_turning_the_results_page_unticks_what_the_first_page_ticked(world, sqlite_engine):
     with sqlite_engine.begin() as c:
         for i in range(55):  # more than a page of results
