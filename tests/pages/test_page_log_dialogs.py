@@ -3,7 +3,7 @@ dialog, several get a bar above the grid; a check keeps the dialog open and the 
 grid behind shows the new status at once (point 5)."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -117,6 +117,26 @@ def test_a_tick_opens_the_email_as_drawn_when_a_new_one_arrived_since(world, sql
     assert grid["To"][0] == "new.borrower@example.com"  # the new email, now on top
     assert shown_ticks(at) == [2] and grid["To"][2] == "bob.ng@outlook.com"  # the tick moved with Bob's email
     assert at.session_state["log_open_email"] == world["ids"]["bounce_bob"] and dialogs(at) == ["Email"]
+
+
+def test_a_tick_keeps_the_grid_drawn_by_a_run_that_made_it_anew_twice(world, sqlite_engine):
+    """From page 2, another page size starts again at page 1: that run re-creates the grid twice
+    (a new view, another page). A tick in the grid it drew still keeps the rows as they were drawn."""
+    with sqlite_engine.begin() as c:
+        for i in range(60):  # more than a page
+            f.message(c, world["a"], f"reader{i}@example.com", subject=f"Notice {i}",
+                      sent_at=datetime.now(UTC) - timedelta(hours=i + 1))
+    at = app(user_id=world["users"]["admin_a"]).run()
+    at.session_state["log_page"] = 2
+    at.run()
+    at.selectbox(key="log_size").select(100).run()
+    assert not at.exception and at.session_state["log_page"] == 1
+    drawn = list(at.dataframe[0].value["To"])
+    _a_new_email_arrives(sqlite_engine, world)
+    tick(at, [3])
+    assert not at.exception and dialogs(at) == ["Email"]
+    assert list(at.dataframe[0].value["To"]) == drawn and shown_ticks(at) == [3]  # no new email under the tick
+    assert page_text(at).count(drawn[3]) >= 1  # the dialog shows the email the row showed
 
 
 def test_ticks_stay_on_their_emails_when_the_rows_move_under_them(world, sqlite_engine):
