@@ -197,3 +197,35 @@ def test_the_page_widgets_state_warning_is_dropped_and_only_that_one():
         logger.removeHandler(handler)
     assert records == [msg % "some_other_widget"]
     assert sum(type(f).__name__ == "_PageStateWarning" for f in logger.filters) == 1
+
+
+def test_a_lenders_email_types_are_read_once_for_everyone_who_may_see_it_and_never_handed_to_another(world, sqlite_engine, sqlite_url):
+    """The Email type filter's choices: the first to open a lender's log reads them; its other
+    viewers (ops here) get the same choices without a read; another lender's admin asking for them
+    gets a scope error, not the shared copy."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from commlog.auth import load_principal
+    from commlog.principal import ScopeError
+    from commlog.ui.log_controls import _email_types
+
+    reads = []
+
+    def count(conn, cursor, statement, *args):
+        if "daily_rollup" in statement and "DISTINCT" in statement.upper():
+            reads.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        admin = app(user_id=world["users"]["admin_a"]).run()
+        assert not admin.exception and len(reads) == 1
+        choices = admin.selectbox(key="log_type").options
+        ops = app(user_id=world["users"]["ops"], params={"lender": str(world["a"])}).run()
+        assert not ops.exception and ops.selectbox(key="log_type").options == choices and len(reads) == 1
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    with sqlite_engine.connect() as c:
+        bravo_admin = load_principal(c, world["users"]["admin_b"])
+    with pytest.raises(ScopeError):
+        _email_types(sqlite_engine, sqlite_url, bravo_admin, world["a"])
