@@ -435,7 +435,11 @@ class DailyRollup(Base):
     deferred: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1: deferred at least once
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
-    __table_args__ = (Index("ix_daily_rollup_day", "day"),)
+    __table_args__ = (
+        Index("ix_daily_rollup_day", "day"),
+        # (migration 0015) The email types a lender has sent, by a skip scan (commlog.rollups.email_types)
+        Index("ix_daily_rollup_lender_type", "lender_id", "email_type", "day"),
+    )
 
 
 class DomainRollup(Base):
