@@ -438,7 +438,7 @@ class DailyRollup(Base):
     __table_args__ = (
         Index("ix_daily_rollup_day", "day"),
         # (migration 0015) The email types a lender has sent, by a skip scan (commlog.rollups.email_types)
-        Index("ix_daily_rollup_lender_type", "lender_id", "email_type", "day"),
+        Index("ix_daily_rollup_lender_type", "lender_id", "email_type", text("day DESC")),
     )
 
 

@@ -11,12 +11,13 @@ biggest lender), and the rollups keep every day of history, after the log's mont
 it grew by that much every day (two years: about 170,000 rows). The primary key starts with the
 lender and the day, so it cannot skip from one type to the next.
 
-ix_daily_rollup_lender_type holds (lender, email type, day): the query seeks each next type of the
-lender and whether it has a count on the days asked, a few index reads per type whatever the
-history. SQLite and PostgreSQL alike. On PostgreSQL at 1M messages, the biggest lender's rollups
-made two years long (166,920 rows): 33 ms for the types of its whole history (Deliverability's read)
-and 6.7 ms for those from its oldest email on (the log's) by the DISTINCT, 1.3 ms each by the skip
-scan (2026-12-04, medians of 21).
+ix_daily_rollup_lender_type holds (lender, email type, newest day first): the query seeks from each
+type to the next one with a count on the days asked, reading each type's newest rows first, a few
+index reads per type the lender still sends whatever the history. SQLite and PostgreSQL alike. On
+PostgreSQL at 1M messages, the biggest lender's rollups made two years long (166,920 rows): 32 ms
+for the types of its whole history (Deliverability's read) and 3.4 ms for those from its oldest
+email on (the log's) by the DISTINCT, 1.5 and 1.0 ms by the skip scan, its plan 0.1 ms of that
+(2026-12-04, medians of 21).
 """
 from alembic import op
 
@@ -29,7 +30,7 @@ INDEX = 'ix_daily_rollup_lender_type'
 
 
 def upgrade() -> None:
-    op.execute(f'CREATE INDEX {INDEX} ON daily_rollup (lender_id, email_type, day)')
+    op.execute(f'CREATE INDEX {INDEX} ON daily_rollup (lender_id, email_type, day DESC)')
 
 
 def downgrade() -> None:
