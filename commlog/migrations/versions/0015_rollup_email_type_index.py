@@ -17,7 +17,8 @@ index reads per type the lender still sends whatever the history. SQLite and Pos
 PostgreSQL at 1M messages, the biggest lender's rollups made two years long (166,920 rows): 32 ms
 for the types of its whole history (Deliverability's read) and 3.4 ms for those from its oldest
 email on (the log's) by the DISTINCT, 1.5 and 1.0 ms by the skip scan, its plan 0.1 ms of that
-(2026-12-04, medians of 21).
+(2026-12-04, medians of 21). Building the index over that database's whole table (225,897 rollup
+rows) took 0.15 s.
 """
 from alembic import op
 
