@@ -82,7 +82,7 @@ def test_the_choices_are_found_by_seeking_each_type_not_by_reading_the_lenders_h
     with engine.connect() as c:
         if is_postgresql(c):
             read, plan = _rollup_rows_read(c, sql, params)
-            assert read <= 20, plan  # a few rows per type: the lender has 6,430 rollup rows
+            assert read <= 20, plan  # a few rows per type: the lender has 3,220 rollup rows
             assert "ix_daily_rollup_lender_type" in plan
         else:
             plan = "\n".join(str(r[-1]) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all())
