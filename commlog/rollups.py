@@ -401,19 +401,20 @@ def email_types(conn: Connection, lender_id: int | None, since: date | None = No
     the history (a type last sent before `since` is read to its end). A DISTINCT read all the
     lender's rollups (about 230 rows a day: 13,872 over 60 days in the demo, 9 ms on PostgreSQL),
     which grew with every day of history the rollups keep (they outlive the log's months)."""
+    def counted(r) -> list:  # the rows of `r` (the table, or an alias's columns) that count a message on the days asked
+        return [r.count > 0, *([r.day >= since] if since is not None else [])]
+
     t = DailyRollup
-    counted = [t.count > 0, *([t.day >= since] if since is not None else [])]
     if lender_id is None:  # ops, every lender: a plain DISTINCT (the index is by lender first)
-        return list(conn.execute(select(t.email_type).where(*counted).distinct().order_by(t.email_type)).scalars())
-    later = DailyRollup.__table__.alias("later")
-    first = select(func.min(t.email_type)).where(t.lender_id == lender_id, *counted).scalar_subquery()
+        return list(conn.execute(select(t.email_type).where(*counted(t)).distinct().order_by(t.email_type)).scalars())
+    first = select(func.min(t.email_type)).where(t.lender_id == lender_id, *counted(t)).scalar_subquery()
     types = select(first.label("email_type")).cte("types", recursive=True)
-    following = (select(func.min(later.c.email_type))
-                 .where(later.c.lender_id == lender_id, later.c.email_type > types.c.email_type, later.c.count > 0,
-                        *([later.c.day >= since] if since is not None else []))
-                 .scalar_subquery())
+    later = DailyRollup.__table__.alias("later").c
+    following = (select(func.min(later.email_type))
+                 .where(later.lender_id == lender_id, later.email_type > types.c.email_type, *counted(later)).scalar_subquery())
     types = types.union_all(select(following.label("email_type")).where(types.c.email_type.is_not(None)))
-    return list(conn.execute(select(types.c.email_type).where(types.c.email_type.is_not(None)).order_by(types.c.email_type)).scalars())
+    found = select(types.c.email_type).where(types.c.email_type.is_not(None)).order_by(types.c.email_type)
+    return list(conn.execute(found).scalars())
 
 
 def snapshot(conn: Connection) -> tuple[dict, dict, dict]:
