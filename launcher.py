@@ -48,5 +48,5 @@ app = st.App(
 
 # What the start made (the imports, the pages' modules, the first chart) lives as long as the server:
 # set aside from Python's garbage collector, whose full collections used to walk all of it and hold
-# every session on this server for 130–380 ms each time (commlog.server_heap).
+# every session on this server for 136–383 ms each time (commlog.server_heap).
 server_heap.settle()

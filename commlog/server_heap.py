@@ -3,7 +3,7 @@
 Python's cyclic collector runs now and then as objects pile up, and its full collection walks every
 object the process holds: on an app server, about 190,000 made by the imports alone (Streamlit,
 pandas, pyarrow, SQLAlchemy, Altair and its Vega-Lite schema). Each full collection held the GIL for
-130–380 ms in a probe replica walked by four sessions (2026-12-04), and every session on that server
+136–383 ms in a probe replica walked by four sessions (2026-12-04), and every session on that server
 waited for it: a click that landed on one took that much longer. Those objects live as long as the
 server, so walking them finds nothing to free.
 
@@ -11,8 +11,8 @@ server, so walking them finds nothing to free.
 their first run, collects once, and freezes what is left (`gc.freeze()`): the collector then walks
 only what the server makes afterwards (sessions, caches, each run's objects: about 29,000 objects
 after four sessions' walk; its full collections took 22–181 ms in the same walks, four of five under
-65 ms). Objects made at start that become garbage
-later are still freed by their reference counts; only a cycle among them would stay.
+65 ms). Objects made at start that become garbage later are still freed by their reference counts;
+only a cycle among them would stay.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from __future__ import annotations
 import ast
 import gc
 import importlib
+import logging
 import pkgutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from commlog.settings import PROJECT_ROOT
@@ -35,13 +35,7 @@ NOT_AT_START = frozenset({"commlog.ui.soak_driver"})
 # the migrations, Alembic and its templates) and PostgreSQL's driver (the first connection).
 FIRST_RUN = ("commlog.bootstrap", "psycopg")
 
-
-@dataclass(frozen=True)
-class Settled:
-    """How many objects were set aside, and how many the collector still walks."""
-
-    frozen: int
-    tracked: int
+log = logging.getLogger(__name__)
 
 
 def imported_by(source: Path) -> set[str]:
@@ -64,10 +58,10 @@ def modules_to_import() -> list[str]:
     return sorted(pages | components | set(FIRST_RUN))
 
 
-def settle() -> Settled:
+def settle() -> None:
     """Import what the pages will, collect once, and freeze every object left."""
     for name in modules_to_import():
         importlib.import_module(name)
     gc.collect()
     gc.freeze()
-    return Settled(frozen=gc.get_freeze_count(), tracked=len(gc.get_objects()))
+    log.info("the start's %d objects set aside from the garbage collector", gc.get_freeze_count())
