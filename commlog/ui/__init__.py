@@ -7,7 +7,7 @@ import logging
 class _NoRuntimeYet(logging.Filter):
     """A server imports the pages' components before Streamlit's runtime exists (launcher.py, and
     `commlog.server_heap`), and each `st.cache_data` it decorates then logs "No runtime found, using
-    MemoryCacheStorageManager": about twenty warnings at every start, saying the caches are not the
+    MemoryCacheStorageManager": 16 warnings at every start, saying the caches are not the
     server's. They are: that is Streamlit's check when a function is decorated, and a cached
     function takes the runtime's storage each time it is called. Drop that one message; every other
     stays."""
