@@ -14,7 +14,7 @@ def test_a_starting_server_does_not_warn_that_its_caches_are_not_the_servers():
     log = run.stdout + run.stderr
     assert "No runtime found" not in log
     # Any other message of that logger (Streamlit's caching) still reaches the log.
-    probe = ("import commlog.ui, logging, streamlit as st\n"
+    probe = ("import commlog.ui, logging\n"
              "logging.getLogger('streamlit.runtime.caching.cache_data_api').warning('another warning')\n")
     other = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
                            check=True)
