@@ -11,6 +11,7 @@ the postmaster has counted as its children's time). Where /proc cannot be read, 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,3 +117,45 @@ class Meter:
         if machine is not None and self._machine is not None and machine[1] > self._machine[1]:
             busy = (machine[0] - self._machine[0]) / (machine[1] - self._machine[1])
         return Spent(seconds, busy, os.cpu_count() or 1)
+
+
+class NamedWatch:
+    """Processor time of every process called `name` between `start()` and `stop()`, those that begin
+    and end in between included (a browser's page processes, whose time their parent may never be
+    told of): /proc is read every `every` seconds and each process's last reading kept. Only a
+    process's last moments after its last reading go uncounted, at most `every` of each."""
+
+    def __init__(self, name: str, every: float = 0.5) -> None:
+        self.name, self.every = name, every
+        self._before: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._done: float = 0.0  # time of processes whose pid came back for another one
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _read(self) -> None:
+        for pid, p in _all_processes().items():
+            if p.name != self.name:
+                continue
+            if pid in self._last and p.own < self._last[pid]:  # the pid is another process's now
+                self._done += self._last[pid] - self._before.pop(pid, 0.0)
+            self._last[pid] = p.own
+
+    def start(self) -> NamedWatch:
+        self._read()
+        self._before = dict(self._last)
+        self._thread = threading.Thread(target=self._run, name=f"watch {self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._read()
+
+    def stop(self) -> float:
+        """The seconds spent since `start()`."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._read()
+        return self._done + sum(own - self._before.get(pid, 0.0) for pid, own in self._last.items())

@@ -102,3 +102,17 @@ def test_where_a_clicks_time_goes_is_the_median_of_each_part():
               Click(9.0)]  # a click without its parts is left out, not counted as zeros
     assert where_the_time_goes(clicks) == (150, 40, 70)
     assert where_the_time_goes([Click(0.3)]) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's idle scheduling class")
+def test_the_bench_can_start_its_browsers_in_the_idle_scheduling_class(tmp_path):
+    # The browsers stand in for people's own devices: started this way they take only the processor
+    # time the servers leave. Chromium would reset a nice value; the class is inherited and kept.
+    import os
+
+    from commlog.bench.browser import _lowest_priority
+
+    launcher = _lowest_priority(sys.executable, tmp_path)
+    probe = "import os; print(os.sched_getscheduler(0) == os.SCHED_IDLE)"
+    assert subprocess.run([launcher, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "True"
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the bench itself, and so the servers it starts, are not
