@@ -331,10 +331,8 @@ def _cpu_meter(cluster) -> Meter:
 
 
 def _spent(spent: Spent, chromium: float, seconds: float) -> str:
-    """One line: each part's processor seconds, Chromium's (its browser, page and helper processes:
-    every session's drawing), and how busy the machine was. A person's browser runs on their own
-    device; here every session's drawing shares the cores the servers run on, which is part of what
-    the rows of several sessions measure."""
+    """One line: each part's processor seconds, Chromium's (every session's drawing), and how busy
+    the machine was."""
     line = "processor time " + ", ".join(f"{name} {s:.1f} s" if s is not None else f"{name} unknown"
                                          for name, s in spent.seconds.items())
     line += f", Chromium {chromium:.1f} s"
@@ -372,11 +370,12 @@ def run(ctx: BenchContext) -> int:
             try:
                 ctx.print(f"  started: {_memory(cluster)}")
                 rows, split = [], []
+                browser = _lowest_priority(CHROMIUM, Path(run_dir)) if idle_browsers else CHROMIUM
                 for sessions in levels:
                     meter, chromium = _cpu_meter(cluster).start(), NamedWatch("chromium").start()
                     t0 = time.perf_counter()
                     got = asyncio.run(_drive(cluster.url, [m.url for m in cluster.members], sessions, login, typed,
-                                             rounds, _lowest_priority(CHROMIUM, Path(run_dir)) if idle_browsers else CHROMIUM))
+                                             rounds, browser))
                     wall = time.perf_counter() - t0
                     floor = Timing.of_seconds(c.seconds for c in got[FLOOR])
                     rows.append((FLOOR, sessions, floor.runs, floor.median_ms, floor.p95_ms, 1.0, "", ""))

@@ -34,18 +34,18 @@ def test_the_meter_counts_the_work_done_between_its_readings():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="Linux /proc only")
-def test_a_watch_counts_processes_that_begin_and_end_while_it_watches(tmp_path):
+def test_a_watch_counts_processes_that_begin_and_end_while_it_watches():
     # Chromium's page processes start and exit during a browser walk, and their time never reaches
     # an ancestor the bench could read: the watch keeps each one's last reading.
     import subprocess
     import sys
 
-    name = "cpu-burner-test"  # /proc's name of a process is its first 15 bytes
+    name = "cpu-burner-test"  # 15 bytes: all of it is the name /proc shows
     burn = f"import time, ctypes; ctypes.CDLL(None).prctl(15, b'{name}', 0, 0, 0)\n" \
            "end = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(1.0)"
-    watch = NamedWatch(name[:15], every=0.1).start()
+    watch = NamedWatch(name, every=0.1).start()
     subprocess.run([sys.executable, "-c", burn], check=True)
     subprocess.run([sys.executable, "-c", burn], check=True)
     seconds = watch.stop()
     assert 1.0 <= seconds <= 1.8  # two processes, 0.6 s each (and their start), both ended before stop()
-    assert NamedWatch(name[:15], every=0.1).start().stop() == 0.0  # nothing of that name runs now
+    assert NamedWatch(name, every=0.1).start().stop() == 0.0  # nothing of that name runs now
