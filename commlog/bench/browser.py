@@ -46,6 +46,7 @@ import asyncio
 import os
 import re
 import secrets
+import shlex
 import shutil
 import statistics
 import tempfile
@@ -62,7 +63,7 @@ from sqlalchemy import text
 from commlog.bench import BenchContext, register
 from commlog.bench.browser_probe import RUN_COUNTER
 from commlog.bench.stats import Timing
-from commlog.cpu_time import Meter, NamedWatch, Spent, named_seconds, pid_seconds
+from commlog.cpu_time import Meter, NamedWatch, Spent, database_and_proxy
 
 CHROMIUM = os.environ.get("COMMLOG_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
@@ -273,7 +274,7 @@ def _lowest_priority(chromium: str, run_dir: Path) -> str:
     they take only the processor time the servers leave. (Not `nice`: Chromium sets its processes'
     nice values itself, here -8 to 5.)"""
     script = run_dir / "chromium-at-lowest-priority"
-    script.write_text(f'#!/bin/sh\nexec chrt --idle 0 "{chromium}" "$@"\n', encoding="utf-8")
+    script.write_text(f'#!/bin/sh\nexec chrt --idle 0 {shlex.quote(chromium)} "$@"\n', encoding="utf-8")
     script.chmod(0o700)
     return str(script)
 
@@ -324,10 +325,7 @@ def _memory(cluster) -> str:
 
 def _cpu_meter(cluster) -> Meter:
     """The processor time of the servers' parts of a walk: each replica, PostgreSQL, haproxy."""
-    parts = {m.name: m.cpu_seconds for m in cluster.members}
-    parts |= {"PostgreSQL": lambda: named_seconds("postgres"),
-              "haproxy": lambda: pid_seconds(cluster.proxy.pid) if cluster.proxy is not None else None}
-    return Meter(parts)
+    return Meter({m.name: m.cpu_seconds for m in cluster.members} | database_and_proxy(cluster))
 
 
 def _spent(spent: Spent, chromium: float, seconds: float) -> str:

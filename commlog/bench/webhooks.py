@@ -50,7 +50,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from commlog.bench import table
 from commlog.bench.stats import timed
-from commlog.cpu_time import Meter, Spent, named_seconds, pid_seconds
+from commlog.cpu_time import Meter, Spent, database_and_proxy, pid_seconds
 from commlog.db import is_postgresql
 from commlog.migrate import upgrade
 from commlog.models import DeliveryEvent, Lender, Message
@@ -406,12 +406,8 @@ def _cpu_meter(cluster) -> Meter:
         each = [m.cpu_seconds() for m in cluster.members]
         return None if any(s is None for s in each) else sum(each)
 
-    return Meter({
-        "replicas": replicas,
-        "PostgreSQL": lambda: named_seconds("postgres"),
-        "haproxy": lambda: pid_seconds(cluster.proxy.pid) if cluster.proxy is not None else None,
-        "senders (this bench)": lambda: pid_seconds(os.getpid()),
-    })
+    return Meter({"replicas": replicas, **database_and_proxy(cluster),
+                  "senders (this bench)": lambda: pid_seconds(os.getpid())})
 
 
 def cpu_per_event(label: str, spent: Spent, n_events: int, seconds: float) -> str:
