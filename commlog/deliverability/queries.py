@@ -23,6 +23,7 @@ from commlog.deliverability.metrics import (
     FAILURE_OUTCOMES,
     FIELDS,
     MIN_VOLUME_LIMITS,
+    RATES,
     UNATTEMPTED_OUTCOMES,
     Counts,
     Rate,
@@ -147,11 +148,26 @@ def summary(conn: Connection, principal: Principal, q: MetricsQuery) -> Counts:
 def breakdown(conn: Connection, principal: Principal, q: MetricsQuery, dimension: str) -> list[tuple[str, Counts]]:
     """Counts per provider_family | email_type | audience | lender (lender: ops sees every lender,
     a lender admin only their own), largest volume first."""
-    t = _table(q, dimension)
-    col = {"provider_family": t.provider_family, "email_type": getattr(t, "email_type", None),
-           "audience": getattr(t, "audience", None), "lender": t.lender_id}[dimension]
-    rows = conn.execute(select(col.label("key"), *_sum_columns(t)).where(*_where(t, q, _scope(principal, q))).group_by(col)).all()
-    return sorted(((r.key, _counts(r)) for r in rows), key=lambda kv: (-kv[1].requests, str(kv[0])))
+    return breakdowns(conn, principal, q, (dimension,))[dimension]
+
+
+def breakdowns(conn: Connection, principal: Principal, q: MetricsQuery,
+               dimensions: Sequence[str]) -> dict[str, list[tuple[str, Counts]]]:
+    """`breakdown` for each of `dimensions`, from one read grouped by all of them (a few dozen rows:
+    the Breakdowns tab's three charts cost one query, not three)."""
+    t = _table(q, next((d for d in dimensions if d in ("email_type", "audience")), None))
+    columns = {"provider_family": t.provider_family, "email_type": getattr(t, "email_type", None),
+               "audience": getattr(t, "audience", None), "lender": t.lender_id}
+    cols = [columns[d] for d in dimensions]
+    rows = conn.execute(select(*cols, *_sum_columns(t)).where(*_where(t, q, _scope(principal, q))).group_by(*cols)).all()
+    out = {}
+    for i, dimension in enumerate(dimensions):
+        totals: dict[Any, Counts] = {}
+        for r in rows:
+            c, key = _counts(r), r[i]
+            totals[key] = totals[key] + c if key in totals else c
+        out[dimension] = sorted(totals.items(), key=lambda kv: (-kv[1].requests, str(kv[0])))
+    return out
 
 
 def family_matrix(conn: Connection, principal: Principal, q: MetricsQuery) -> dict[tuple[int, str], Counts]:
@@ -242,41 +258,59 @@ def _median_min_lenders(principal: Principal, q: MetricsQuery) -> int:
     return OPS_MEDIAN_MIN_LENDERS if principal.is_ops else BENCHMARK_MIN_LENDERS
 
 
-def platform_median(conn: Connection, principal: Principal, q: MetricsQuery, metric: str = "bounce") -> Benchmark:
-    """Median across lenders of each lender's rate per period (lenders with at least
-    BENCHMARK_MIN_ATTEMPTED attempted in the period). Filters other than the lender apply."""
+@dataclass(frozen=True)
+class PlatformMedians:
+    """The platform medians of every rate (RATES) for one query: per period (the rate chart's dashed
+    line) and over the whole window (the headline's "platform median"), with how many lenders each
+    is over. Anonymous: no lender ids, no lender's counts."""
+
+    per_period: dict[str, Benchmark]
+    window: dict[str, tuple[float | None, int]]
+
+
+def platform_medians(conn: Connection, principal: Principal, q: MetricsQuery) -> PlatformMedians:
+    """Every rate's platform medians from one read of every lender's counts per period: a period's
+    median is over the lenders with at least BENCHMARK_MIN_ATTEMPTED attempted in it, the window's
+    over the lenders not under the query's minimum volume in the whole window. Filters other than
+    the lender apply. One read serves the headline, the rate chart and every switch of its Rate."""
     min_lenders = _median_min_lenders(principal, q)
     t = _table(q)
     per = period_sql(conn, q.granularity, t.day).label("period")
-    with tenancy.unscoped(conn):  # every lender, past row-level security: only the median leaves this function
+    with tenancy.unscoped(conn):  # every lender, past row-level security: only the medians leave this function
         rows = conn.execute(select(t.lender_id, per, *_sum_columns(t)).where(*_where(t, q, None)).group_by(t.lender_id, per)).all()
-    rates: dict[date, list[float]] = defaultdict(list)
+    in_period: dict[date, list[Counts]] = defaultdict(list)
+    totals: dict[int, Counts] = {}
     for r in rows:
         c = _counts(r)
         if c.attempted >= BENCHMARK_MIN_ATTEMPTED:
-            rates[as_date(r.period)].append(c.rate(metric).value)
-    values, lenders = {}, {}
-    for p in periods(q.start, q.end, q.granularity):
-        vals = rates.get(p, [])
-        lenders[p] = len(vals)
-        values[p] = statistics.median(vals) if len(vals) >= min_lenders else None
-    return Benchmark(metric, values, lenders, min_lenders)
+            in_period[as_date(r.period)].append(c)
+        totals[r.lender_id] = totals[r.lender_id] + c if r.lender_id in totals else c
+    graded = [c for c in totals.values() if not c.is_low_volume(q.min_volume)]
+    shown = list(periods(q.start, q.end, q.granularity))
+
+    def median(counts: list[Counts], metric: str) -> float | None:
+        return statistics.median(c.rate(metric).value for c in counts) if len(counts) >= min_lenders else None
+
+    per_period = {
+        metric: Benchmark(metric, {p: median(in_period.get(p, []), metric) for p in shown},
+                          {p: len(in_period.get(p, [])) for p in shown}, min_lenders)
+        for metric in RATES
+    }
+    window = {metric: (median(graded, metric), len(graded)) for metric in RATES}
+    return PlatformMedians(per_period, window)
+
+
+def platform_median(conn: Connection, principal: Principal, q: MetricsQuery, metric: str = "bounce") -> Benchmark:
+    """Median across lenders of each lender's rate per period (lenders with at least
+    BENCHMARK_MIN_ATTEMPTED attempted in the period). Filters other than the lender apply."""
+    return platform_medians(conn, principal, q).per_period[metric]
 
 
 def window_medians(conn: Connection, principal: Principal, q: MetricsQuery,
                    metrics: Sequence[str]) -> dict[str, tuple[float | None, int]]:
-    """The platform median of each of `metrics` over the whole window, and how many lenders each is
-    over: one read of every lender's counts, whatever the number of metrics (the headline shows four)."""
-    min_lenders = _median_min_lenders(principal, q)
-    t = _table(q)
-    with tenancy.unscoped(conn):  # every lender, past row-level security: only the medians leave this function
-        rows = conn.execute(select(t.lender_id, *_sum_columns(t)).where(*_where(t, q, None)).group_by(t.lender_id)).all()
-    counts = [c for c in map(_counts, rows) if not c.is_low_volume(q.min_volume)]
-    medians = {}
-    for metric in metrics:
-        vals = [c.rate(metric).value for c in counts]
-        medians[metric] = (statistics.median(vals) if len(vals) >= min_lenders else None), len(vals)
-    return medians
+    """The platform median of each of `metrics` over the whole window, and how many lenders each is over."""
+    window = platform_medians(conn, principal, q).window
+    return {metric: window[metric] for metric in metrics}
 
 
 def window_median(conn: Connection, principal: Principal, q: MetricsQuery, metric: str) -> tuple[float | None, int]:

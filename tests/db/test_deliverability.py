@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event
 
 from commlog import deliverability as D
 from commlog import rollups
@@ -278,6 +279,65 @@ def test_platform_median_is_anonymous_and_needs_enough_lenders(engine):
     with engine.connect() as conn:
         few = D.platform_median(conn, admin(ids["alpha"]), D.MetricsQuery(start=BASE, end=BASE, granularity="day"))
         assert few.values[BASE] is None and few.lenders[BASE] == 2  # two lenders: no benchmark for an admin
+
+
+def _rollup_reads(conn) -> list[str]:
+    """The statements reading a rollup table that `conn` runs from now on."""
+    reads: list[str] = []
+    event.listen(conn, "before_cursor_execute", lambda _c, _cur, statement, *_: reads.append(statement) if "rollup" in statement else None)
+    return reads
+
+
+def test_every_rates_platform_medians_come_from_one_read(engine):
+    """The headline's medians, the rate chart's dashed line and every switch of its Rate take their
+    figures from one read of every lender's counts: each rate's median per week and over the
+    window is the median of the lenders' own counts (each lender's summary read on its own here)."""
+    with engine.begin() as conn:
+        ids = build_health(conn)
+    q = D.MetricsQuery(start=BASE, end=RECENT, granularity="week")
+    lenders = [ids["alpha"], ids["bravo"], *ids["others"], ids["tiny"]]
+    with engine.connect() as conn:
+        reads = _rollup_reads(conn)
+        medians = D.platform_medians(conn, admin(ids["alpha"]), q)
+        assert len(reads) == 1
+        assert set(vars(medians)) == {"per_period", "window"}  # medians and how many lenders: no lender inside
+        weeks = list(D.periods(q.start, q.end, "week"))
+        assert len(weeks) > 1
+        for metric in D.METRIC_SHORT:
+            bench = medians.per_period[metric]
+            assert (bench.metric, bench.min_lenders, list(bench.values)) == (metric, D.BENCHMARK_MIN_LENDERS, weeks)
+            for week in weeks:
+                days = dataclasses.replace(q, start=max(week, q.start), end=min(D.period_end(week, "week"), q.end))
+                each = [D.summary(conn, OPS, dataclasses.replace(days, lender_id=lid)) for lid in lenders]
+                rates = [c.rate(metric).value for c in each if c.attempted >= D.BENCHMARK_MIN_ATTEMPTED]
+                assert bench.lenders[week] == len(rates)
+                expected = statistics.median(rates) if len(rates) >= D.BENCHMARK_MIN_LENDERS else None
+                assert bench.values[week] == (pytest.approx(expected) if expected is not None else None), (metric, week)
+            whole = [D.summary(conn, OPS, dataclasses.replace(q, lender_id=lid)) for lid in lenders]
+            graded = [c.rate(metric).value for c in whole if not c.is_low_volume(q.min_volume)]
+            assert medians.window[metric] == (pytest.approx(statistics.median(graded)), len(graded))
+        # The busy week has six lenders with enough mail, the earlier one two, two weeks none: only the
+        # busy week has a median for an admin.
+        assert sorted(medians.per_period["bounce"].lenders.values()) == [0, 0, 2, 6]
+        assert sum(v is not None for v in medians.per_period["bounce"].values.values()) == 1
+
+
+def test_the_breakdowns_tab_reads_its_three_breakdowns_at_once(engine):
+    """By mailbox provider, by audience, by email type: one read grouped by all three gives each
+    what its own read gives (the provider's from the other rollup table, without email types)."""
+    with engine.begin() as conn:
+        ids = build_small(conn)
+    dimensions = ("provider_family", "audience", "email_type")
+    for who, lender in ((OPS, ids["alpha"]), (OPS, None), (admin(ids["bravo"]), ids["bravo"])):
+        q = D.MetricsQuery(start=D1.date(), end=D2.date(), lender_id=lender, granularity="day")
+        with engine.connect() as conn:
+            reads = _rollup_reads(conn)
+            together = D.breakdowns(conn, who, q, dimensions)
+            assert len(reads) == 1
+            for dimension in dimensions:
+                assert together[dimension] == D.breakdown(conn, who, q, dimension), dimension
+            assert len(reads) == 4
+        assert sum(c.requests for _, c in together["email_type"]) == sum(c.requests for _, c in together["provider_family"]) > 0
 
 
 def test_levels_read_the_rates_of_counts_with_the_bands_of_the_email_type():

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import streamlit as st
-from sqlalchemy import func, or_, select
+from sqlalchemy import Engine, event, func, or_, select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
@@ -451,6 +451,57 @@ def test_a_rate_chart_of_the_same_figures_is_built_once_and_each_lenders_own(dem
     assert built == ["Bounce rate", "Block rate", "Bounce rate"]  # Tiny Loans' own figures: its own chart
     assert chart_specs(tiny)[0] != bounce_spec
     assert "Alpha" not in sent_to_browser(tiny)
+
+
+@pytest.fixture
+def rollup_reads():
+    """The statements reading a rollup table, from any connection, while the test runs."""
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement, *_):
+        if "rollup" in statement:
+            reads.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    yield reads
+    event.remove(Engine, "before_cursor_execute", count)
+
+
+def test_a_lenders_admins_share_the_figures_of_the_last_minute_and_no_other_lender_does(demo, sqlite_engine, rollup_reads):
+    """The page's figures are cached for a minute per scope (ops, or one lender), not per person:
+    the lender's second admin opens the page without a read of its own and sees the same figures;
+    another lender's admin gets their own read and nothing of the first lender."""
+    with sqlite_engine.begin() as conn:
+        second = auth.add_user(conn, "second@alpha.example", "lender_admin", "alpha", PASSWORD, f.T0)
+    first = run_as(demo["alpha_admin"])
+    read_first = len(rollup_reads)
+    assert read_first > 0
+    again = run_as(second)
+    assert len(rollup_reads) == read_first
+    assert chart_data(again) == chart_data(first)
+    assert sent_to_browser(again).replace("second@alpha", "admin@alpha") == sent_to_browser(first)  # but who is signed in
+    tiny = run_as(demo["tiny_admin"])
+    assert len(rollup_reads) > read_first
+    text = sent_to_browser(tiny)
+    assert "Tiny Loans" in text and "Alpha" not in text
+    assert {r["series"] for rows in chart_data(tiny) for r in rows if "series" in r} <= {"Tiny Loans", "Platform median"}
+    ops = run_as(demo["ops_user"])
+    assert len(rollup_reads) > read_first and "Bravo Credit" in sent_to_browser(ops)
+
+
+def test_switching_the_rate_reads_no_figures_again(demo, rollup_reads):
+    """The rate chart's series and every rate's platform median come with the page's first run:
+    switching its Rate draws the other rate's line and median without a read."""
+    at = run_as(demo["alpha_admin"])
+    bounce = {(r["series"], r["period"]): r["rate"] for rows in chart_data(at) for r in rows if "series" in r and "rate" in r}
+    reads = len(rollup_reads)
+    at.session_state["dlv_metric"] = "block"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(rollup_reads) == reads
+    block = {(r["series"], r["period"]): r["rate"] for rows in chart_data(at) for r in rows if "series" in r and "rate" in r}
+    assert block.keys() == bounce.keys() and block != bounce
+    assert {series for series, _ in block} == {"Alpha Lending", "Platform median"}
 
 
 def _picked(at: AppTest, column: str, row: int) -> AppTest:
