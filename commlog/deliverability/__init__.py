@@ -125,8 +125,8 @@ __all__ = [
     # queries
     "BENCHMARK_MIN_ATTEMPTED", "BENCHMARK_MIN_LENDERS", "OPS_MEDIAN_MIN_LENDERS", "Benchmark", "DomainRow", "MetricsQuery",
     "PeriodPoint", "PlatformMedians", "ReasonClassRow", "breakdown", "breakdowns", "data_range", "email_types", "family_matrix",
-    "lender_names", "lender_series",
-    "platform_median", "platform_medians", "reason_classes", "series", "summary", "top_bouncing_domains", "window_median", "window_medians",
+    "lender_names", "lender_series", "platform_median", "platform_medians", "reason_classes", "series", "summary",
+    "top_bouncing_domains", "window_median", "window_medians",
     # drilldown
     "log_link",
     # assessment, findings, report

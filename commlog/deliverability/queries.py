@@ -160,12 +160,12 @@ def breakdowns(conn: Connection, principal: Principal, q: MetricsQuery,
                "audience": getattr(t, "audience", None), "lender": t.lender_id}
     cols = [columns[d] for d in dimensions]
     rows = conn.execute(select(*cols, *_sum_columns(t)).where(*_where(t, q, _scope(principal, q))).group_by(*cols)).all()
+    counted = [(r, _counts(r)) for r in rows]
     out = {}
     for i, dimension in enumerate(dimensions):
         totals: dict[Any, Counts] = {}
-        for r in rows:
-            c, key = _counts(r), r[i]
-            totals[key] = totals[key] + c if key in totals else c
+        for r, c in counted:
+            totals[r[i]] = totals[r[i]] + c if r[i] in totals else c
         out[dimension] = sorted(totals.items(), key=lambda kv: (-kv[1].requests, str(kv[0])))
     return out
 

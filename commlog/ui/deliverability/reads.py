@@ -5,8 +5,8 @@ Reader) is an ordinary, hashed argument of every cached read, like every filter.
 A Reader's part of a cache key is what the reads' results depend on: the database and the
 principal's scope (ops, or one lender), not who the person is, so the lender's other admins (and
 every ops engineer) find the figures one of them read in the last minute. And the keys are made
-from each argument's repr, not by Streamlit's generic hashing of the objects: that took 4–14 ms
-of a Deliverability run whose figures were cached (22–34 ms in all), 1.5–4 ms since (1M messages
+from each argument's repr, not by Streamlit's generic hashing of the objects: that took 4–16 ms
+of a Deliverability run whose figures were cached (27–39 ms in all), 1.6–3.7 ms since (1M messages
 on PostgreSQL, 2026-12-05)."""
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ class Reader:
         return cls(database_url(), principal)
 
     def cache_key(self) -> str:
-        """What every read's result depends on: the database and the principal's scope."""
-        return repr((self.url, self.principal.is_ops, self.principal.lender_id))
+        """What every read's result depends on: the database and the principal's scope (its role and
+        lender; ops have none)."""
+        return repr((self.url, str(self.principal.role), self.principal.lender_id))
 
 
 # A query and the assessment's options are frozen dataclasses of dates, strings and numbers (the
