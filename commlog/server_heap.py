@@ -32,8 +32,10 @@ PAGE_SOURCES = (PROJECT_ROOT / "app.py", *sorted((PROJECT_ROOT / "pages").glob("
 # the soak's driver, which no page imports (`bench --only soak` drives the pages with it).
 NOT_AT_START = frozenset({"commlog.ui.soak_driver"})
 # And what a page's first run imports on its way: the database's preparation (commlog.bootstrap:
-# the migrations, Alembic and its templates) and PostgreSQL's driver (the first connection).
-FIRST_RUN = ("commlog.bootstrap", "psycopg")
+# the migrations, Alembic and its templates), PostgreSQL's driver (the first connection), and
+# Streamlit's table of emojis, which st.set_page_config imports to tell an emoji icon from a file's
+# (its patterns compiled on import: 59–80 ms, 2026-12-05, paid by each server's first visitor before).
+FIRST_RUN = ("commlog.bootstrap", "psycopg", "streamlit.emojis")
 
 log = logging.getLogger(__name__)
 

@@ -38,5 +38,6 @@ def test_the_start_is_frozen_and_the_pages_modules_are_loaded_with_it():
     for page in PAGE_SOURCES:
         missing = sorted(m for m in imported_by(page) if m not in loaded)
         assert missing == [], f"{page.name} imports {missing} only on its first run"
-    # and what the first run needs besides: the database's preparation and PostgreSQL's driver
-    assert {"commlog.bootstrap", "alembic.command", "psycopg"} <= loaded
+    # and what the first run needs besides: the database's preparation, PostgreSQL's driver, and the
+    # emoji table st.set_page_config reads for the page's icon
+    assert {"commlog.bootstrap", "alembic.command", "psycopg", "streamlit.emojis"} <= loaded
