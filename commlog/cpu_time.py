@@ -87,12 +87,12 @@ def machine_busy() -> tuple[int, int] | None:
     return sum(ticks) - idle, sum(ticks)
 
 
-
 def database_and_proxy(cluster) -> dict[str, Callable[[], float | None]]:
     """The parts of a cluster run (commlog.cluster.Cluster) besides its replicas, as a Meter reads
     them: every PostgreSQL process, and haproxy."""
     return {"PostgreSQL": lambda: named_seconds("postgres"),
             "haproxy": lambda: pid_seconds(cluster.proxy.pid) if cluster.proxy is not None else None}
+
 
 @dataclass(frozen=True)
 class Spent:

@@ -10,7 +10,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event
 
 from commlog import deliverability as D
 from commlog import rollups
@@ -31,6 +30,7 @@ from tests.support.deliverability_world import (
     build_health,
     build_midnight_edges,
     bulk,
+    rollup_reads,
 )
 
 T0 = f.T0  # 2026-11-20 12:00 UTC
@@ -281,13 +281,6 @@ def test_platform_median_is_anonymous_and_needs_enough_lenders(engine):
         assert few.values[BASE] is None and few.lenders[BASE] == 2  # two lenders: no benchmark for an admin
 
 
-def _rollup_reads(conn) -> list[str]:
-    """The statements reading a rollup table that `conn` runs from now on."""
-    reads: list[str] = []
-    event.listen(conn, "before_cursor_execute", lambda _c, _cur, statement, *_: reads.append(statement) if "rollup" in statement else None)
-    return reads
-
-
 def test_every_rates_platform_medians_come_from_one_read(engine):
     """The headline's medians, the rate chart's dashed line and every switch of its Rate take their
     figures from one read of every lender's counts: each rate's median per week and over the
@@ -296,8 +289,7 @@ def test_every_rates_platform_medians_come_from_one_read(engine):
         ids = build_health(conn)
     q = D.MetricsQuery(start=BASE, end=RECENT, granularity="week")
     lenders = [ids["alpha"], ids["bravo"], *ids["others"], ids["tiny"]]
-    with engine.connect() as conn:
-        reads = _rollup_reads(conn)
+    with engine.connect() as conn, rollup_reads(conn) as reads:
         medians = D.platform_medians(conn, admin(ids["alpha"]), q)
         assert len(reads) == 1
         assert set(vars(medians)) == {"per_period", "window"}  # medians and how many lenders: no lender inside
@@ -330,8 +322,7 @@ def test_the_breakdowns_tab_reads_its_three_breakdowns_at_once(engine):
     dimensions = ("provider_family", "audience", "email_type")
     for who, lender in ((OPS, ids["alpha"]), (OPS, None), (admin(ids["bravo"]), ids["bravo"])):
         q = D.MetricsQuery(start=D1.date(), end=D2.date(), lender_id=lender, granularity="day")
-        with engine.connect() as conn:
-            reads = _rollup_reads(conn)
+        with engine.connect() as conn, rollup_reads(conn) as reads:
             together = D.breakdowns(conn, who, q, dimensions)
             assert len(reads) == 1
             for dimension in dimensions:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import streamlit as st
-from sqlalchemy import Engine, event, func, or_, select
+from sqlalchemy import func, or_, select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
@@ -27,6 +27,7 @@ from commlog.ui.export_panel import PERIOD_EXPORT_OPEN
 from tests.support import factories as f
 from tests.support.app import chart_datasets, charts_with_data, download
 from tests.support.deliverability_world import RECENT, build_health, bulk
+from tests.support.deliverability_world import rollup_reads as rollup_reads_of
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "deliverability.py")
@@ -456,15 +457,8 @@ def test_a_rate_chart_of_the_same_figures_is_built_once_and_each_lenders_own(dem
 @pytest.fixture
 def rollup_reads():
     """The statements reading a rollup table, from any connection, while the test runs."""
-    reads: list[str] = []
-
-    def count(_conn, _cursor, statement, *_):
-        if "rollup" in statement:
-            reads.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", count)
-    yield reads
-    event.remove(Engine, "before_cursor_execute", count)
+    with rollup_reads_of() as reads:
+        yield reads
 
 
 def test_a_lenders_admins_share_the_figures_of_the_last_minute_and_no_other_lender_does(demo, sqlite_engine, rollup_reads):

@@ -5,9 +5,11 @@ baseline across several lenders."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, event, insert
 
 from commlog import rollups
 from commlog.domains import provider_family
@@ -90,3 +92,20 @@ def build_midnight_edges(conn) -> dict:
             bulk(conn, ids["alpha"], day, delivered, "hotmail.com", at=at)
     rollups.rebuild_rollups(conn)
     return ids
+
+
+@contextmanager
+def rollup_reads(target=Engine) -> Iterator[list[str]]:
+    """The statements reading a rollup table that `target` runs inside the block: one connection,
+    or (the default) every connection of every engine."""
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement, *_):
+        if "rollup" in statement:
+            reads.append(statement)
+
+    event.listen(target, "before_cursor_execute", count)
+    try:
+        yield reads
+    finally:
+        event.remove(target, "before_cursor_execute", count)
