@@ -27,8 +27,8 @@ from commlog.ui.log_selection import Selection, refresh_grids
 from commlog.ui.message_view import render_message
 from commlog.unit_of_work import reading
 
-HINT = ("Tick a row to open the email; tick several to check them together. "
-        "Keyboard: Tab into the grid, arrow keys to a row, Shift+Space to tick it.")
+HINT = ("Open an email from its row; tick several rows to check them together. "
+        "Keyboard: Tab into the grid, arrow keys to a row, Shift+Space to tick it (one tick opens it too).")
 
 
 def render_selection_bar(selection: Selection, selected: list[int]) -> None:

@@ -12,8 +12,12 @@ checked yet" filter, newer emails pushed one to the next page), the grid is re-c
 no tick can point at another email than the dialog shows) and ticks the selected emails where they
 are now (`default_rows`).
 
-Ticking one row on its own opens that email in a dialog (`opened`); closing the dialog keeps the
-tick. Several ticked rows are checked together (`bulk`), in a dialog of their own.
+A row's Open button opens its email in a dialog (`opened`) at once, without ticking it: the
+button's click reaches the server as it happens, where a tick waits in the browser (Streamlit's grid
+gathers ticks for 150 ms before it reports them). Its row is read, like a tick, against the ids of
+the rows as the grid showed them. Ticking one row on its own opens that email too (the keyboard's
+way: Shift+Space); closing the dialog keeps the tick. Several ticked rows are checked together
+(`bulk`), in a dialog of their own.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Selection:
         self._bulk = f"{prefix}_bulk_ids"
         self._left = f"{prefix}_left_view"
         self._read = f"{prefix}_drawn_read"
+        self.open_key = f"{prefix}_open_button"  # the grid's Open column: the row its click names
         Selection.registry[prefix] = self
 
     def table_key(self) -> str:
@@ -57,6 +62,8 @@ class Selection:
         key = self.table_key()
         shown = ss.get(self._shown)
         ticks = self._ticks(key)
+        if shown is not None and self.clicked() is not None:
+            self._open_clicked(shown[1])  # the grid the person clicked in, whatever its key now
         if shown is None or shown[0] != key or ticks is None:
             return self.current()  # a grid not drawn yet: it starts from `default_rows`
         _key, shown_ids, shown_ticks = shown
@@ -80,13 +87,24 @@ class Selection:
         ticks = self._ticks(key)
         return shown is not None and shown[0] == key and ticks is not None and ticks != shown[2]
 
+    def clicked(self) -> int | None:
+        """In the run a row's Open button causes, the row's position in the grid as it was drawn."""
+        click = st.session_state.get(self.open_key)
+        return None if click is None else click["row"]
+
+    def _open_clicked(self, shown_ids: Sequence[int]) -> None:
+        row = self.clicked()
+        if row is not None and 0 <= row < len(shown_ids):
+            st.session_state[self._open] = shown_ids[row]
+
     def kept_read(self, what: Hashable) -> Any | None:
-        """In the run a tick causes, what was read for the grid the person ticked (`keep_read`), if it
-        was read for `what` (the view, its page): a tick changes the selection alone, so the grid
-        stays as it was ticked, with no second read. None in any other run (they read again), and
-        for a tick in a grid drawn anew since (after a check)."""
+        """In the run a tick or an Open button causes, what was read for the grid the person clicked
+        (`keep_read`), if it was read for `what` (the view, its page): a tick changes the selection
+        alone and a click opens a dialog, so the grid stays as it was clicked, with no second read.
+        None in any other run (they read again), and for a click in a grid drawn anew since (after a
+        check)."""
         kept = st.session_state.get(self._read)
-        if kept is not None and kept[0] == (what, self.table_key()) and self.ticked():
+        if kept is not None and kept[0] == (what, self.table_key()) and (self.ticked() or self.clicked() is not None):
             return kept[1]
         return None
 

@@ -1,9 +1,9 @@
-"""A grid of emails (one page of the log, or of a recipient search): multi-row selection, the
-selected emails returned by id.
+"""A grid of emails (one page of the log, or of a recipient search): each row's Open button opens
+the email, multi-row selection ticks emails to check together, the selected emails returned by id.
 
-Columns are sized to what they hold and ordered by what matters: Sent, To and Delivery status come
-first, so a narrow window (800 px) shows them and the rest scrolls sideways; at 1440 px every
-column fits. The full subject and reason are in the email's dialog (and the CSV).
+Columns are sized to what they hold and ordered by what matters: Open (pinned), Sent, To and Delivery
+status come first, so a narrow window (800 px) shows them and the rest scrolls sideways; at 1440 px
+every column fits. The full subject and reason are in the email's dialog (and the CSV).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from commlog.ui.log_selection import LOG, Selection
 
 ROW_PX = 35
 SHOWN_ROWS = 15  # the grid's height in rows; more scroll inside it
+OPEN = "Open"  # the first column: each row's button opening its email
 
 
 def render_log_table(rows: list[dict], tz: ZoneInfo, *, selection: Selection = LOG, with_log: bool = False,
@@ -31,6 +32,7 @@ def render_log_table(rows: list[dict], tz: ZoneInfo, *, selection: Selection = L
     """The grid; `with_log` adds which log each email belongs to (a search across logs), `with_lender`
     the lender (a search across lenders)."""
     columns = {
+        OPEN: [OPEN] * len(rows),
         "Sent": [local_time(r["sent_at"], tz) for r in rows],
         "To": [r["recipient_email"] for r in rows],
         "Delivery status": [delivery_label(r["delivery_status"], r["send_status"]) for r in rows],
@@ -60,13 +62,15 @@ def render_log_table(rows: list[dict], tz: ZoneInfo, *, selection: Selection = L
         hide_index=True,
         height=min(len(rows), SHOWN_ROWS) * ROW_PX + ROW_PX + 3,
         column_config={
+            OPEN: st.column_config.ButtonColumn("", key=selection.open_key, width=72, pinned=True,
+                                                help="Open the email: its delivery status and what to do next."),
             "Sent": st.column_config.TextColumn(width=128, help=f"When it was sent, in {tz.key}."),
             "To": st.column_config.TextColumn(width=210),
             "Delivery status": st.column_config.TextColumn(width=124, help="Did the receiving mail server take it?"),
-            "Subject": st.column_config.TextColumn(width=250 - squeeze),
+            "Subject": st.column_config.TextColumn(width=218 - squeeze),
             "Reason": st.column_config.TextColumn(
-                width=220 - squeeze, help="Why it was not delivered, or why our servers could not send it. "
-                "The whole text is in the email's dialog: tick the row."),
+                width=188 - squeeze, help="Why it was not delivered, or why our servers could not send it. "
+                "The whole text is in the email's dialog: Open."),
             "Lender": st.column_config.TextColumn(width=150),
             "Log": st.column_config.TextColumn(width=160, help="Whose Communication Log the email is in."),
             "Status": st.column_config.TextColumn(width=64, help="Did our mail servers send it?"),

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = os.environ.get("COMMLOG_SCREENSHOTS_DIR")
 WIDTHS = (1440, 800)  # a desktop, and a laptop with a side window (or a tablet)
 ROW_HEIGHT = 35  # st.dataframe's default row and header height (px)
+OPEN_X = 33 + 36  # the middle of a row's Open button: past the tick column (33 px), half the Open column
 VIEWER_TZ = "Europe/Berlin"  # the browser's time zone in every test
 
 
@@ -150,6 +151,15 @@ def click_row(page: Page, row: int, grid: int = 0) -> None:
     df = page.get_by_test_id("stDataFrame").nth(grid)
     df.scroll_into_view_if_needed()
     df.click(position={"x": 16, "y": ROW_HEIGHT + row * ROW_HEIGHT + ROW_HEIGHT // 2})
+    wait_for_run(page)
+
+
+def open_row(page: Page, row: int, grid: int = 0) -> None:
+    """Press a row's Open button in a grid of emails (the pinned column after the ticks): its email
+    opens in a dialog."""
+    df = page.get_by_test_id("stDataFrame").nth(grid)
+    df.scroll_into_view_if_needed()
+    df.click(position={"x": OPEN_X, "y": ROW_HEIGHT + row * ROW_HEIGHT + ROW_HEIGHT // 2})
     wait_for_run(page)
 
 

@@ -5,7 +5,7 @@ page, then one button that reruns it and nothing else), and the framework's own 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.support.app import build_two_lenders, page_text
+from tests.support.app import build_two_lenders, page_text, press_open, tick
 
 
 def _floor() -> None:
@@ -55,18 +55,19 @@ def test_the_floor_page_reruns_and_counts(world):
     assert "Runs of this page: 2" in page_text(at)
 
 
-def test_the_framework_grid_holds_a_log_page_and_opens_a_ticked_row_in_a_dialog(world):
+def test_the_framework_grid_holds_a_log_page_and_opens_a_row_from_its_open_button(world):
     at = _signed_in(_grid, world)
     assert not at.exception
     grid = at.dataframe[0].value
-    assert grid.shape == (50, 8)  # the log's page: 50 rows of its eight columns
+    assert grid.shape == (50, 9)  # the log's page: 50 rows of its Open button and eight columns
     assert not at.get("dialog")
-    at.session_state["bench_grid_0"] = {"selection": {"rows": [3], "columns": [], "cells": []}}
-    at.run()
+    tick(at, [3], grid="bench_grid")
+    assert not at.get("dialog")  # a tick selects, as in the log
+    press_open(at, 3, grid="bench_grid")
     assert not at.exception
     dialogs = at.get("dialog")
     assert len(dialogs) == 1
-    assert grid["To"][3] in page_text(at)  # the ticked row, in the dialog
+    assert grid["To"][3] in page_text(at)  # the clicked row, in the dialog
 
 
 def test_the_framework_charts_page_draws_two_charts(world):

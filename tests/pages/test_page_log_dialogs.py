@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support import factories as f
-from tests.support.app import app, dialogs, page_text, tick
+from tests.support.app import app, dialogs, page_text, press_open, tick
 
 
 @pytest.fixture
@@ -39,6 +39,37 @@ def test_one_ticked_row_opens_its_email_in_a_dialog(world):
     assert "### NOT_DELIVERED" in text and "Recipient address rejected" in text
     assert "Open on its own page" in [link.label for link in at.get("page_link")]
     assert at.session_state["log_open_email"] == world["ids"]["bounce_bob"]
+
+
+def test_a_rows_open_button_opens_its_email_and_ticks_nothing(world):
+    at = app(user_id=world["users"]["admin_a"]).run()
+    assert list(at.dataframe[0].value["Open"]) == ["Open"] * len(at.dataframe[0].value)
+    press_open(at, 1)  # Bob's bounced confirmation
+    assert not at.exception
+    assert dialogs(at) == ["Email"]
+    assert "### NOT_DELIVERED" in page_text(at) and "Recipient address rejected" in page_text(at)
+    assert at.session_state["log_open_email"] == world["ids"]["bounce_bob"]
+    assert ticked_rows(at) == [] and "emails selected" not in page_text(at)  # opening is not selecting
+    at.run()  # the next run (the button's click is over) keeps the email open until it is closed
+    assert dialogs(at) == ["Email"] and at.session_state["log_open_email"] == world["ids"]["bounce_bob"]
+    tick(at, [0, 2])  # ticks still select several to check together, the email still open
+    assert "**2 emails selected**" in page_text(at)
+
+
+def test_an_open_button_opens_the_email_as_drawn_when_a_new_one_arrived_since(world, sqlite_engine):
+    """The Open button names the row as the grid drew it, like a tick: the email it showed opens,
+    not the one at its position when the log is read again, and the grid does not move under it."""
+    at = app(user_id=world["users"]["admin_a"]).run()
+    assert at.dataframe[0].value["To"][1] == "bob.ng@outlook.com"
+    _a_new_email_arrives(sqlite_engine, world)
+    press_open(at, 1)
+    assert not at.exception
+    assert at.session_state["log_open_email"] == world["ids"]["bounce_bob"]
+    assert "Recipient address rejected" in page_text(at)
+    assert "new.borrower@example.com" not in list(at.dataframe[0].value["To"])  # drawn as clicked, not read again
+    at.run()  # the next run reads the log again: the new email on top, Bob's still open
+    assert at.dataframe[0].value["To"][0] == "new.borrower@example.com"
+    assert at.session_state["log_open_email"] == world["ids"]["bounce_bob"] and dialogs(at) == ["Email"]
 
 
 def test_several_ticked_rows_offer_a_check_together_and_open_no_email(world):
@@ -81,7 +112,7 @@ def test_a_failed_send_shows_its_error_as_the_reason(world):
     grid = at.dataframe[0].value
     failed = grid[grid["Status"] == "failed"].iloc[0]
     assert (failed["Delivery status"], failed["Reason"]) == ("Not sent", "SMTP relay timed out")
-    assert list(grid.columns[:3]) == ["Sent", "To", "Delivery status"]  # what matters, first
+    assert list(grid.columns[:4]) == ["Open", "Sent", "To", "Delivery status"]  # what matters, first
 
 
 def test_not_checked_yet_leaves_out_emails_that_were_never_sent(world):

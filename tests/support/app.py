@@ -197,3 +197,18 @@ def download(at: AppTest, browser: PageBrowser, engine=None) -> tuple[bytes, str
     disposition = response.headers["content-disposition"]
     name = disposition.split('filename="', 1)[1].rstrip('"')
     return response.content, name, response.headers["content-type"].split(";")[0]
+
+
+
+def press_open(at: AppTest, row: int, grid: str = "log") -> AppTest:
+    """Press the Open button of a row of a grid of emails (its position as the grid was drawn):
+    what the browser sends for a click in an st.column_config.ButtonColumn, a trigger that holds
+    for the one run it causes, beside every other widget's state."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    frame = at.dataframe[0] if grid == "log" else next(d for d in at.dataframe if d.key.startswith(grid))
+    (widget_id,) = frame.proto.button_click_widgets.values()
+    states = at._tree.get_widget_states()
+    click = WidgetState(id=widget_id, string_trigger_value={"data": json.dumps({"row": row, "label": "Open"})})
+    states.widgets.append(click)
+    return at._run(states)
