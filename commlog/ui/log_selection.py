@@ -88,9 +88,14 @@ class Selection:
         return shown is not None and shown[0] == key and ticks is not None and ticks != shown[2]
 
     def clicked(self) -> int | None:
-        """In the run a row's Open button causes, the row's position in the grid as it was drawn."""
+        """In the run a row's Open button causes, the row's position in the grid as it was drawn
+        (None in any other run, and for a click that names no row: the browser's word, not ours)."""
         click = st.session_state.get(self.open_key)
-        return None if click is None else click["row"]
+        try:
+            row = None if click is None else click["row"]
+        except (KeyError, TypeError):
+            return None
+        return row if type(row) is int else None
 
     def _open_clicked(self, shown_ids: Sequence[int]) -> None:
         row = self.clicked()

@@ -7,7 +7,7 @@ import pytest
 
 from commlog.providers.base import SuppressionEntry, SuppressionReport
 from tests.support import factories as f
-from tests.support.app import app, build_two_lenders, page_text
+from tests.support.app import app, build_two_lenders, page_text, press_open
 
 FOREIGN_MARKERS = ("Bravo Credit", "Bravo secret subject", "Zed Zulu", "zed.zulu@", "bravo user unknown")
 ALL_LISTS = ("bounces", "blocks", "invalid_emails", "spam_reports", "unsubscribes")
@@ -133,6 +133,18 @@ def test_a_tick_opens_the_email_it_showed_and_the_results_stay_as_they_were_tick
     subjects = list(at.dataframe[0].value["Subject"])
     assert subjects[0] == "Sent while you were reading" and subjects[1:] == drawn
     assert at.session_state["find_open_email"] is not None and [m.value for m in at.subheader] == [drawn[0]]
+
+
+def test_a_results_open_button_opens_the_email_it_showed_and_the_results_stay_as_they_were(world, sqlite_engine):
+    at = search(app(user_id=world["users"]["admin_a"]).run(), "bob.ng@outlook.com")
+    drawn = list(at.dataframe[0].value["Subject"])
+    with sqlite_engine.begin() as c:
+        f.message(c, world["a"], "bob.ng@outlook.com", subject="Sent while you were reading", sent_at=datetime.now(UTC))
+    press_open(at, 0, grid="find")
+    assert not at.exception
+    assert [m.value for m in at.subheader] == [drawn[0]]  # the email the row showed, in its dialog
+    assert list(at.dataframe[0].value["Subject"]) == drawn  # not read again for the click
+    assert at.session_state["find_selected_ids"] == []  # opened, not ticked
 
 
 def test_turning_the_results_page_unticks_what_the_first_page_ticked(world, sqlite_engine):

@@ -3,6 +3,7 @@ dialog, several get a bar above the grid; a check keeps the dialog open and the 
 grid behind shows the new status at once (point 5)."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -70,6 +71,50 @@ def test_an_open_button_opens_the_email_as_drawn_when_a_new_one_arrived_since(wo
     at.run()  # the next run reads the log again: the new email on top, Bob's still open
     assert at.dataframe[0].value["To"][0] == "new.borrower@example.com"
     assert at.session_state["log_open_email"] == world["ids"]["bounce_bob"] and dialogs(at) == ["Email"]
+
+
+@pytest.mark.parametrize("row", [99, 2**40])
+def test_an_open_click_naming_no_row_of_the_grid_opens_nothing(world, row):
+    at = app(user_id=world["users"]["admin_a"]).run()
+    shown = list(at.dataframe[0].value["To"])
+    press_open(at, row)
+    assert not at.exception and not at.error
+    assert dialogs(at) == [] and "log_open_email" not in at.session_state
+    assert list(at.dataframe[0].value["To"]) == shown  # the log, as it was
+
+
+@pytest.fixture
+def launchers_last_net(monkeypatch):
+    """AppTest's script runner with the handler launcher.py gives st.App (`on_script_error`), which
+    the servers' script runners get: the net behind every page's own error boundary."""
+    from streamlit.testing.v1.local_script_runner import LocalScriptRunner
+
+    from commlog.ui.boundary import on_script_error
+
+    made = LocalScriptRunner.__init__
+
+    def with_the_net(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        self._on_script_error = on_script_error
+
+    monkeypatch.setattr(LocalScriptRunner, "__init__", with_the_net)
+
+
+@pytest.mark.parametrize("sent", ['{"row": -1, "label": "Open"}', '{"row": "1", "label": "Open"}',
+                                  '{"row": true, "label": "Open"}', '{"label": "Open"}', '[1]', "{not json"])
+def test_a_forged_open_click_gets_the_calm_message_and_changes_nothing(world, launchers_last_net, sent, caplog):
+    """No browser sends these: Streamlit rejects them before the page's script runs, outside the
+    page's own error boundary; the servers' last net (launcher.py) turns that into the calm message
+    with an incident id, and the next run shows the log as it was."""
+    at = app(user_id=world["users"]["admin_a"]).run()
+    shown = list(at.dataframe[0].value["To"])
+    press_open(at, None, sent=sent)
+    assert not at.exception  # not Streamlit's error box
+    assert len(at.error) == 1 and "Something went wrong showing this view" in at.error[0].value
+    incident = re.search(r"Incident `([A-Z0-9-]+)`", at.error[0].value).group(1)
+    assert f"incident {incident} in script" in caplog.text  # the traceback, in the server's log only
+    at.run()
+    assert not at.error and dialogs(at) == [] and list(at.dataframe[0].value["To"]) == shown
 
 
 def test_several_ticked_rows_offer_a_check_together_and_open_no_email(world):

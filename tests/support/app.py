@@ -200,15 +200,17 @@ def download(at: AppTest, browser: PageBrowser, engine=None) -> tuple[bytes, str
 
 
 
-def press_open(at: AppTest, row: int, grid: str = "log") -> AppTest:
+def press_open(at: AppTest, row: object, grid: str = "log", *, sent: str | None = None) -> AppTest:
     """Press the Open button of a row of a grid of emails (its position as the grid was drawn):
     what the browser sends for a click in an st.column_config.ButtonColumn, a trigger that holds
-    for the one run it causes, beside every other widget's state."""
+    for the one run it causes, beside every other widget's state. `sent`: what a browser sends
+    instead (a forged or broken click)."""
     from streamlit.proto.WidgetStates_pb2 import WidgetState
 
     frame = at.dataframe[0] if grid == "log" else next(d for d in at.dataframe if d.key.startswith(grid))
     (widget_id,) = frame.proto.button_click_widgets.values()
     states = at._tree.get_widget_states()
-    click = WidgetState(id=widget_id, string_trigger_value={"data": json.dumps({"row": row, "label": "Open"})})
+    data = json.dumps({"row": row, "label": "Open"}) if sent is None else sent
+    click = WidgetState(id=widget_id, string_trigger_value={"data": data})
     states.widgets.append(click)
     return at._run(states)
