@@ -91,8 +91,9 @@ class Click:
     """One timed interaction, in seconds: the whole, and its three parts: until the page asked the
     server for a rerun (Playwright's own checks before it clicks, the browser handling the click,
     the typing pause), until the page took in the server's word that the run had finished (the
-    request's trip, the script run, its answer), and the drawing after (the browser drawing the last of the answer, the two frames it paints in). The parts are
-    None when the page asked for no rerun (never seen: a click the bench times always causes one)."""
+    request's trip, the script run, its answer), and the drawing after (the browser drawing the last
+    of the answer, the two frames it paints in). The parts are None when the page asked for no rerun
+    (never seen: a click the bench times always causes one)."""
 
     seconds: float
     to_request: float | None = None
@@ -235,8 +236,8 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
 
 async def _framework_walk(page, base: str, login: tuple[str, str], rounds: int, got: dict[str, list[Click]]) -> None:
     """The framework's own cost (commlog.ui.bench_pages), in a page of its own (its own sign-in):
-    each round opens a row of the bare grid from its Open button (where the log's walk opens one) and opens the page of
-    two charts from its link, then goes back (not timed)."""
+    each round opens a row of the bare grid from its Open button (where the log's walk opens one)
+    and opens the page of two charts from its link, then goes back (not timed)."""
     from commlog.ui.bench_pages import CHARTS_TITLE, GRID_TITLE  # Streamlit's: only once a bench runs
 
     grid = page.get_by_test_id("stDataFrame").first
@@ -402,9 +403,10 @@ def run(ctx: BenchContext) -> int:
                   f"{rounds} rounds per session; times in ms, from the click to the painted end of the run):")
         ctx.print_table(["interaction", "sessions", "samples", "p50", "p95", "p95 ÷ floor p95", "target", ""], rows)
         ctx.print(f"\nwhere the time goes at {n:,} messages (medians in ms): until the page asks the server for the "
-                  f"rerun (the browser taking the click; the borrower finder a typing pause of {TYPEAHEAD_PAUSE}), until the page has taken in the server's word that the run "
-                  "finished (the request's trip, the script run, its answer as the page took it in), the browser's "
-                  "drawing after it (the last of the answer, two frames):")
+                  f"rerun (the browser taking the click; the borrower finder a typing pause of {TYPEAHEAD_PAUSE}), "
+                  "until the page has taken in the server's word that the run finished (the request's trip, the "
+                  "script run, its answer as the page took it in), the browser's drawing after it (the last of the "
+                  "answer, two frames):")
         ctx.print_table(["interaction", "sessions", *PARTS], split, align="lrrrr")
     if missed:
         ctx.print("\nmissed: " + "; ".join(missed))

@@ -8,10 +8,10 @@ COMMLOG_BENCH_FLOOR_PAGE=1, never in the product).
 - /floor-grid and /floor-charts, **the framework's own cost** of the two interactions a rerun of
   one button does not have: a row's Open button in Streamlit's grid opening a dialog, as the log's
   rows open their emails (the grid holds the log's 50 rows × its Open button and 8 columns of text,
-  the dialog a few lines), and opening a page that draws two
-  Vega-Lite charts of Deliverability's size (a month of two lines with points over bands, a month
-  of bars stacked eight high), each from a link on the other. No commlog code beyond the login check
-  and the menu: no database read, no Altair; what they take is Streamlit's and the browser's.
+  the dialog a few lines), and opening a page that draws two Vega-Lite charts of Deliverability's
+  size (a month of two lines with points over bands, a month of bars stacked eight high), each from
+  a link on the other. No commlog code beyond the login check and the menu: no database read, no
+  Altair; what they take is Streamlit's and the browser's.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def render_log_table(rows: list[dict], tz: ZoneInfo, *, selection: Selection = L
             "Subject": st.column_config.TextColumn(width=218 - squeeze),
             "Reason": st.column_config.TextColumn(
                 width=188 - squeeze, help="Why it was not delivered, or why our servers could not send it. "
-                "The whole text is in the email's dialog: Open."),
+                "The whole text is in the email's dialog (Open)."),
             "Lender": st.column_config.TextColumn(width=150),
             "Log": st.column_config.TextColumn(width=160, help="Whose Communication Log the email is in."),
             "Status": st.column_config.TextColumn(width=64, help="Did our mail servers send it?"),

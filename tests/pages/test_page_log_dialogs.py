@@ -1,6 +1,6 @@
-"""The ticked email where the eye is (issue 12, point 1): one ticked row opens the email in a
-dialog, several get a bar above the grid; a check keeps the dialog open and the row ticked; the
-grid behind shows the new status at once (point 5)."""
+"""The email where the eye is (issue 12, point 1): a row's Open button, or one row ticked on its
+own, opens the email in a dialog; several ticked rows get a bar above the grid; a check keeps the
+dialog open and the row ticked; the grid behind shows the new status at once (point 5)."""
 
 import json
 import re
@@ -53,7 +53,7 @@ def test_a_rows_open_button_opens_its_email_and_ticks_nothing(world):
     assert ticked_rows(at) == [] and "emails selected" not in page_text(at)  # opening is not selecting
     at.run()  # the next run (the button's click is over) keeps the email open until it is closed
     assert dialogs(at) == ["Email"] and at.session_state["log_open_email"] == world["ids"]["bounce_bob"]
-    tick(at, [0, 2])  # ticks still select several to check together, the email still open
+    tick(at, [0, 2])  # ticks still select several to check together
     assert "**2 emails selected**" in page_text(at)
 
 
