@@ -62,8 +62,9 @@ class Selection:
         key = self.table_key()
         shown = ss.get(self._shown)
         ticks = self._ticks(key)
-        if shown is not None and self.clicked() is not None:
-            self._open_clicked(shown[1])  # the grid the person clicked in, whatever its key now
+        clicked = self.clicked()
+        if shown is not None and clicked is not None and clicked < len(shown[1]):
+            ss[self._open] = shown[1][clicked]  # the row of the grid the person clicked in, whatever its key now
         if shown is None or shown[0] != key or ticks is None:
             return self.current()  # a grid not drawn yet: it starts from `default_rows`
         _key, shown_ids, shown_ticks = shown
@@ -95,12 +96,7 @@ class Selection:
             row = None if click is None else click["row"]
         except (KeyError, TypeError):
             return None
-        return row if type(row) is int else None
-
-    def _open_clicked(self, shown_ids: Sequence[int]) -> None:
-        row = self.clicked()
-        if row is not None and 0 <= row < len(shown_ids):
-            st.session_state[self._open] = shown_ids[row]
+        return row if type(row) is int and row >= 0 else None
 
     def kept_read(self, what: Hashable) -> Any | None:
         """In the run a tick or an Open button causes, what was read for the grid the person clicked
