@@ -104,6 +104,19 @@ def test_where_a_clicks_time_goes_is_the_median_of_each_part():
     assert where_the_time_goes([Click(0.3)]) is None
 
 
+def test_every_browser_cell_gets_enough_clicks_for_its_p95_to_be_a_percentile():
+    # With fewer than 20 clicks a p95 is the slowest click: one session walks more rounds than many do.
+    from commlog.bench.browser import rounds_per_session
+    from commlog.bench.stats import percentile
+
+    assert [rounds_per_session(6, n) for n in (1, 3, 4, 8)] == [20, 7, 6, 6]
+    assert rounds_per_session(30, 1) == 30  # more rounds asked for: walked
+    assert rounds_per_session(6, 1, min_samples=0) == 6  # the old way, when asked for
+    clicks = [0.2] * 19 + [0.9]  # one session's 20 clicks, one of them unlucky
+    assert percentile(clicks[: 6 - 1] + [0.9], 95) == 0.9  # six clicks: the p95 is the unlucky one
+    assert percentile(clicks, 95) == 0.2
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's idle scheduling class")
 def test_the_bench_can_start_its_browsers_in_the_idle_scheduling_class(tmp_path):
     # The browsers stand in for people's own devices: started this way they take only the processor
