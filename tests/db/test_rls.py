@@ -37,7 +37,7 @@ from commlog.tenancy import (
 )
 from commlog.troubleshoot import evidence as troubleshoot_evidence
 from tests.support import factories as f
-from tests.support.app import build_two_lenders
+from tests.support.app import build_two_lenders, buttons
 from tests.support.factories import log_query
 
 SETTING_SQL = "SELECT current_setting('commlog.lender_id', true)"
@@ -634,7 +634,7 @@ def test_the_login_gate_sets_the_scope_for_the_run(app_url, world, monkeypatch):
             assert not at.exception, [e.value for e in at.exception]
             assert [t.value for t in at.text] == [expected]
         at = AppTest.from_function(_scope_probe, default_timeout=30).run()  # logged out: the form, nothing read
-        assert not at.exception and not at.text and [b.label for b in at.button] == ["Sign in"]
+        assert not at.exception and not at.text and buttons(at) == ["Sign in"]
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()

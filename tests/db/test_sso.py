@@ -12,7 +12,7 @@ from commlog import auth, sso
 from commlog.models import AppUser
 from commlog.principal import Principal, Role
 from tests.support import factories as f
-from tests.support.app import PASSWORD, app, build_two_lenders, data_tables, page_text
+from tests.support.app import PASSWORD, app, build_two_lenders, buttons, data_tables, page_text
 from tests.support.factories import T0
 
 AUTH_SECTION = {
@@ -169,7 +169,7 @@ def signed_on(email, verified=True):
 def test_login_page_offers_single_sign_on_beside_the_local_form_when_configured(world):
     at = sso_app(user={"is_logged_in": False}).run()
     assert not at.exception
-    assert [b.label for b in at.button] == ["Sign in with single sign-on", "Sign in"]
+    assert buttons(at) == ["Sign in with single sign-on", "Sign in"]
     assert not data_tables(at)
 
 
@@ -178,7 +178,7 @@ def test_without_auth_section_no_sso_button_and_st_user_is_ignored(world):
     at.user = signed_on("carol@alpha.example")  # even a signed-in identity means nothing without [auth]
     at.run()
     assert not at.exception
-    assert [b.label for b in at.button] == ["Sign in"]
+    assert buttons(at) == ["Sign in"]
     assert not data_tables(at)
 
 
@@ -220,7 +220,7 @@ def test_refused_identity_gets_the_refusal_page_and_no_data(world, path, email, 
     assert not at.exception
     errors = [e.value for e in at.error]
     assert any(expected in e for e in errors), errors
-    assert [b.label for b in at.button] == ["Sign out"]
+    assert buttons(at) == ["Sign out"]
     assert not at.dataframe and not at.text_input
     text = page_text(at)
     assert "Alpha Lending" not in text and "Bravo" not in text
@@ -232,7 +232,7 @@ def test_refusal_page_sign_out_ends_the_sso_identity(world):
     assert not at.exception
     assert at.user.get("is_logged_in") is False
     at.run()  # a browser is sent to /auth/logout and comes back: the login page
-    assert [b.label for b in at.button] == ["Sign in with single sign-on", "Sign in"]
+    assert buttons(at) == ["Sign in with single sign-on", "Sign in"]
 
 
 def test_menu_sign_out_ends_the_sso_identity(world):

@@ -25,7 +25,7 @@ from commlog.audit_queries import (
 from commlog.models import AuditEntry
 from commlog.principal import Principal, Role, ScopeError
 from tests.support import factories as f
-from tests.support.app import data_tables
+from tests.support.app import buttons, data_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 OPS = Principal(1, "ops@commlog.example", Role.OPS, None)
@@ -202,7 +202,7 @@ def _page(user_id: int | None, tz: str = "Europe/Berlin", via_app: bool = True) 
 def test_audit_page_logged_out_shows_only_the_login(page_world):
     at = _page(None, via_app=False).run()
     assert not at.exception
-    assert [b.label for b in at.button] == ["Sign in"] and not data_tables(at)
+    assert buttons(at) == ["Sign in"] and not data_tables(at)
 
 
 def test_audit_page_is_not_routable_for_lender_admins(page_world):

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from commlog.ui.boundary import MESSAGE
-from tests.support.app import app, build_two_lenders
+from tests.support.app import app, build_two_lenders, buttons
 
 SECRET_KEY = "SG.injected-secret-key.abcdefghijklmnop"
 
@@ -91,7 +91,7 @@ def test_sign_out_still_works_after_an_incident(world, monkeypatch):
     incident_of(at)
     at.button(key="sign_out").click().run()
     assert not at.exception
-    assert [b.label for b in at.button] == ["Sign in"]
+    assert buttons(at) == ["Sign in"]
 
 
 def test_a_failure_before_the_menu_still_offers_sign_out(world, monkeypatch, caplog):

@@ -7,7 +7,7 @@ import pytest
 
 from commlog.providers.base import SuppressionEntry, SuppressionReport
 from tests.support import factories as f
-from tests.support.app import app, build_two_lenders, page_text, press_open
+from tests.support.app import app, build_two_lenders, buttons, page_text, press_open
 
 FOREIGN_MARKERS = ("Bravo Credit", "Bravo secret subject", "Zed Zulu", "zed.zulu@", "bravo user unknown")
 ALL_LISTS = ("bounces", "blocks", "invalid_emails", "spam_reports", "unsubscribes")
@@ -217,7 +217,7 @@ def test_ops_open_any_lenders_email(world, lists):
 
 def test_the_page_guards_itself(world, lists):
     at = app("pages/why.py", params={"message": str(world["ids"]["bounce_bob"])}).run()
-    assert [b.label for b in at.button] == ["Sign in"]
+    assert buttons(at) == ["Sign in"]
     assert "bob.ng" not in page_text(at)
 
 

@@ -3,7 +3,7 @@ and a lender admin trying to reach another lender through every input."""
 
 import pytest
 
-from tests.support.app import PASSWORD, app, borrower_matches, build_two_lenders, data_tables, page_text
+from tests.support.app import PASSWORD, app, borrower_matches, build_two_lenders, buttons, data_tables, page_text
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_every_page_shows_the_login_and_no_data_when_logged_out(world, path):
     at = app(path, params={"id": str(world["ids"]["foreign"])}).run()
     assert not at.exception
     text = page_text(at)
-    assert [b.label for b in at.button] == ["Sign in"]
+    assert buttons(at) == ["Sign in"]
     assert not data_tables(at)
     assert "Bravo" not in text and "Alpha" not in text
 

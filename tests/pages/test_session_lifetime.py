@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from commlog.models import AuditEntry
 from commlog.ui import guard
-from tests.support.app import PASSWORD, app, build_two_lenders, data_tables, page_text
+from tests.support.app import PASSWORD, app, build_two_lenders, buttons, data_tables, page_text
 
 ADMIN = "admin@alpha.example"
 IDLE_NOTICE = "You were signed out after 30 minutes without activity."
@@ -74,7 +74,7 @@ def test_an_idle_session_is_signed_out_at_its_next_run_and_the_view_comes_back(w
     clock.advance(minutes=30)
     at.run()  # the next interaction after 30 idle minutes
     assert not at.exception
-    assert not data_tables(at) and [b.label for b in at.button] == ["Sign in"]
+    assert not data_tables(at) and buttons(at) == ["Sign in"]
     assert [i.value for i in at.info] == [IDLE_NOTICE]
     assert "bob.ng@outlook.com" not in page_text(at)
     assert (at.query_params["delivery"], at.query_params["range"]) == ("NOT_DELIVERED", "7d")
@@ -95,7 +95,7 @@ def test_an_active_session_ends_at_its_lifetime(world, clock, sqlite_engine, mon
         assert signed_in(at)
     clock.advance(minutes=10)  # 60 minutes after the sign-in, 10 after the last run
     at.run()
-    assert [b.label for b in at.button] == ["Sign in"] and not data_tables(at)
+    assert buttons(at) == ["Sign in"] and not data_tables(at)
     assert [i.value for i in at.info] == ["You were signed out after 1 hour; sign in again."]
     assert sign_outs(sqlite_engine) == [("ops@commlog.example", "lifetime", None, clock.now)]
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from commlog.models import AuditEntry
 from commlog.ui import guard
 from tests.support import factories as f
-from tests.support.app import PASSWORD, app, build_two_lenders
+from tests.support.app import PASSWORD, app, build_two_lenders, buttons
 
 ADMIN = "admin@alpha.example"
 NOT_RIGHT = "Email or password is not right."
@@ -85,7 +85,7 @@ def test_sign_in_and_sign_out_are_in_the_audit_trail_with_the_client_ip(world):
     sign_in(ADMIN, "wrong-password-x")
     at = sign_in(ADMIN, PASSWORD)
     at.button(key="sign_out").click().run()
-    assert not at.exception and [b.label for b in at.button] == ["Sign in"]
+    assert not at.exception and buttons(at) == ["Sign in"]
     with world["engine"].connect() as c:
         rows = c.execute(select(AuditEntry.action, AuditEntry.user_email, AuditEntry.lender_id, AuditEntry.detail,
                                 AuditEntry.client_ip).order_by(AuditEntry.id)).all()
@@ -136,7 +136,7 @@ def test_signing_in_draws_the_log_in_the_run_the_click_starts(world, monkeypatch
 def test_a_refused_sign_in_says_why_under_the_form_and_keeps_the_email(world):
     world["network"]["ip"] = "198.51.100.7"
     at = sign_in(ADMIN, "wrong-password-x")
-    assert errors(at) == [NOT_RIGHT] and [b.label for b in at.button] == ["Sign in"]
+    assert errors(at) == [NOT_RIGHT] and buttons(at) == ["Sign in"]
     assert at.text_input[0].value == ADMIN
     at.run()  # the next run (any widget) no longer shows the refusal
     assert errors(at) == []

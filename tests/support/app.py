@@ -10,6 +10,7 @@ import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
+from commlog.ui import warm_up
 from commlog.ui.export_panel import EXPORT_OPEN, PERIOD_EXPORT_OPEN
 from tests.support import factories as f
 
@@ -92,6 +93,12 @@ def data_tables(at: AppTest) -> list:
     """The tables on the page that hold rows. The sign-in form draws one empty, hidden table so the
     browser loads the grid while the person types (commlog.ui.warm_up): it shows no data."""
     return [df for df in at.dataframe if len(df.value)]
+
+
+def buttons(at: AppTest) -> list[str]:
+    """The labels of the buttons on the page. The sign-in form draws one hidden button so the browser
+    loads a button's code while the person types (commlog.ui.warm_up): no one can see or press it."""
+    return [b.label for b in at.button if b.key != warm_up.BUTTON]
 
 
 def chart_datasets(chart) -> list[list[dict]]:
