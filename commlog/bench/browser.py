@@ -46,8 +46,8 @@ has `--min-samples` clicks (default 20; `rounds_per_session`): one session walks
 4 and 8 sessions walk 6. The first load is a sign-in, once per walk: after its walk each session
 signs in again, each time in a new page (a new session), until the first load has as many samples
 (one session signs in 20 times, each of 4 sessions 5 times, each of 8 sessions 3 times), and the
-framework's own sign-in to the floor page as often. The table
-prints each cell's slowest click beside its p95.
+framework's own sign-in to the floor page as often. The table prints each cell's slowest click
+beside its p95.
 """
 
 from __future__ import annotations
@@ -119,6 +119,12 @@ def rounds_per_session(rounds: int, sessions: int, min_samples: int = MIN_SAMPLE
     """The rounds each of `sessions` sessions walks: `rounds`, or more when that many sessions
     would not give each cell (one click per round and session) `min_samples` clicks."""
     return max(rounds, -(-min_samples // sessions))
+
+
+def sign_ins_per_session(sessions: int, min_samples: int = MIN_SAMPLES) -> int:
+    """How often each of `sessions` sessions signs in, so the first load has `min_samples` samples
+    (at least once: its walk's own sign-in)."""
+    return rounds_per_session(1, sessions, min_samples)
 
 
 def where_the_time_goes(clicks: Sequence[Click]) -> tuple[int, int, int] | None:
@@ -402,7 +408,7 @@ def run(ctx: BenchContext) -> int:
                     walked = rounds_per_session(rounds, sessions, min_samples)
                     t0 = time.perf_counter()
                     got = asyncio.run(_drive(cluster.url, [m.url for m in cluster.members], sessions, login, typed,
-                                             walked, browser, rounds_per_session(1, sessions, min_samples)))
+                                             walked, browser, sign_ins_per_session(sessions, min_samples)))
                     wall = time.perf_counter() - t0
                     floor = Timing.of_seconds(c.seconds for c in got[FLOOR])
                     rows.append((FLOOR, sessions, floor.runs, floor.median_ms, floor.p95_ms, floor.max_ms, 1.0, "", ""))

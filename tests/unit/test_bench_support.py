@@ -106,10 +106,12 @@ def test_where_a_clicks_time_goes_is_the_median_of_each_part():
 
 def test_every_browser_cell_gets_enough_clicks_for_its_p95_to_be_a_percentile():
     # With fewer than 20 clicks a p95 is the slowest click: one session walks more rounds than many do.
-    from commlog.bench.browser import rounds_per_session
+    from commlog.bench.browser import rounds_per_session, sign_ins_per_session
     from commlog.bench.stats import percentile
 
     assert [rounds_per_session(6, n) for n in (1, 3, 4, 8)] == [20, 7, 6, 6]
+    assert [sign_ins_per_session(n) for n in (1, 4, 8, 32)] == [20, 5, 3, 1]  # each session signs in once at least
+    assert sign_ins_per_session(1, min_samples=0) == 1
     assert rounds_per_session(30, 1) == 30  # more rounds asked for: walked
     assert rounds_per_session(6, 1, min_samples=0) == 6  # the old way, when asked for
     clicks = [0.2] * 19 + [0.9]  # one session's 20 clicks, one of them unlucky
