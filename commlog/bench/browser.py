@@ -159,6 +159,19 @@ async def _settled(page, action) -> None:
     await _timed(page, action)
 
 
+def _floor_button(page):
+    """The floor page's one button: drawn once a sign-in to /floor has run."""
+    return page.get_by_role("button", name="Run again")
+
+
+def _log_grid(page):
+    """The log's grid: drawn once a sign-in to the log has run."""
+    return page.get_by_test_id("stDataFrame").first
+
+
+FLOOR_URL, LOG_URL = "/floor", "/log?account=all"  # every round walks all the lender's logs
+
+
 async def _sign_in(page, url: str, email: str, password: str, ready) -> Click:
     """Open `url`, sign in, and time the click on Sign in to `ready` painted. The bench types in an
     instant, a person for seconds: it types once the sign-in page has drawn what it draws while the
@@ -186,8 +199,8 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
     await ctx.add_init_script(RUN_COUNTER)
     try:
         page = await ctx.new_page()
-        again = page.get_by_role("button", name="Run again")
-        got[FRAMEWORK[0]].append(await _sign_in(page, base + "/floor", email, password, again))
+        again = _floor_button(page)
+        got[FRAMEWORK[0]].append(await _sign_in(page, base + FLOOR_URL, email, password, again))
         for _ in range(rounds):
             got[FLOOR].append(await _timed(page, again.click))
         await page.close()
@@ -195,8 +208,8 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
 
         page = await ctx.new_page()
         main = page.get_by_test_id("stMain")
-        grid = page.get_by_test_id("stDataFrame").first
-        got[FIRST_LOAD].append(await _sign_in(page, base + "/log?account=all", email, password, grid))
+        grid = _log_grid(page)
+        got[FIRST_LOAD].append(await _sign_in(page, base + LOG_URL, email, password, grid))
 
         async def choose(label: str, value: str | re.Pattern) -> float:
             """Open the list of the select box `label` (the browser alone: not timed), then time the choice."""
@@ -249,10 +262,9 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
             # The menu's link opens the lender's own log: every round walks all the lender's logs, as the first
             await choose("Account", re.compile(r"^All of .*'s logs"))
         for _ in range(first_loads - 1):  # the sign-ins again (the floor page's and the log's), each a new session
-            for url, name, ready in ((base + "/floor", FRAMEWORK[0], lambda pg: pg.get_by_role("button", name="Run again")),
-                                     (base + "/log?account=all", FIRST_LOAD, lambda pg: pg.get_by_test_id("stDataFrame").first)):
+            for name, url, drawn in ((FRAMEWORK[0], FLOOR_URL, _floor_button), (FIRST_LOAD, LOG_URL, _log_grid)):
                 signing_in = await ctx.new_page()
-                got[name].append(await _sign_in(signing_in, url, email, password, ready(signing_in)))
+                got[name].append(await _sign_in(signing_in, base + url, email, password, drawn(signing_in)))
                 await signing_in.close()
     except Exception:
         for i, pg in enumerate(ctx.pages):  # what the browser showed, for the report
