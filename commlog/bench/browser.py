@@ -88,7 +88,10 @@ INTERACTIONS = (FIRST_LOAD, "filter change (Delivery status)", "next page", "ope
                 "type-ahead (Find a borrower)", "open Deliverability", "Deliverability: switch the rate",
                 "Deliverability: open another tab")
 IDLE = "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState === 'notRunning'"
-WARMED_UP = "([key, ids]) => ids.every((id) => document.querySelector(`.st-key-${key} [data-testid='${id}']`))"
+# The sign-in page has drawn what it draws while a person types (commlog.ui.warm_up): the elements, and the
+# fonts it asked for.
+WARMED_UP = ("([key, ids, fonts]) => ids.every((id) => document.querySelector(`.st-key-${key} [data-testid='${id}']`)) "
+             "&& document.querySelector(`.${fonts}`) !== null && document.fonts.status === 'loaded'")
 # Two frames painted; then when the page asked for the rerun, heard the run finish, and now (ms).
 PAINTED = ("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => "
            "r([window.__commlogRerunAt, window.__commlogFinishedAt, performance.now()]))))")
@@ -182,7 +185,7 @@ async def _sign_in(page, url: str, email: str, password: str, ready) -> Click:
     await page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
     from commlog.ui import warm_up  # Streamlit's: only once a bench runs, not when the benches are listed
 
-    await page.wait_for_function(WARMED_UP, arg=[warm_up.KEY, list(warm_up.DRAWN)], timeout=TIMEOUT_MS)
+    await page.wait_for_function(WARMED_UP, arg=[warm_up.KEY, list(warm_up.DRAWN), warm_up.FONTS], timeout=TIMEOUT_MS)
     await page.get_by_role("textbox", name="Email", exact=True).fill(email)
     await page.get_by_role("textbox", name="Password", exact=True).fill(password)
     return await _timed(page, page.get_by_role("button", name="Sign in").click, ready)

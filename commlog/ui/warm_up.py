@@ -16,10 +16,16 @@ quote, not as Streamlit's code block, whose highlighter is 1.5 MB of JavaScript.
 
 The block is hidden with `display: none` (out of the layout, the tab order and the accessibility
 tree) and holds no data: an empty table and chart, one-choice lists, a one-page pager, a link to
-the log, an emoji, a button no one can press, a figure of 0. The rule that hides it is `st.html`'s,
-whose browser code Streamlit loads with the first one drawn; until it has, the block is a container
-1 px tall, so its elements' placeholders do not stand under the form (they did, 500-600 px of
-them, in most fresh page loads in Chromium).
+the log, an emoji, a button no one can press, a box no one can tick, a figure of 0. The rule that
+hides it is `st.html`'s, whose browser code Streamlit loads with the first one drawn; until it has,
+the block is a container 1 px tall, so its elements' placeholders do not stand under the form (they
+did, 500-600 px of them, in most fresh page loads in Chromium).
+
+Fonts are fetched another way: a browser fetches a font face when text it lays out first uses it,
+and a block out of the layout lays out nothing. The italic of Source Sans (Deliverability's notes)
+and Source Code Pro (an address in an email's dialog) used to be fetched by the first page that
+showed them; one letter in each, laid out in a 1 px clipped box the screen reader skips, has the
+browser fetch them while the person types.
 """
 
 from __future__ import annotations
@@ -34,15 +40,21 @@ KEY = "warm_up"  # Streamlit gives the container the class st-key-warm_up
 # What the block draws, by Streamlit's test ids: each is in the page once its code has loaded (the
 # browser bench waits for them before it types, as a person's typing would).
 DRAWN = ("stDataFrame", "stSelectbox", "stPagination", "stPageLink", "stButton", "stVegaLiteChart", "stButtonGroup", "stMetric",
-         "stDateInput")
+         "stDateInput", "stCheckbox")
 BUTTON = f"{KEY}_button"  # the one button of the block: hidden, so no one can press it
+FONTS = f"{KEY}_fonts"  # the class of the letters that have the browser fetch the faces the pages use later
 
 _HIDDEN = f"<style>.st-key-{KEY} {{ display: none; }}</style>"
+# Laid out (so their faces are fetched), never seen: 1 px, clipped, out of the flow and of the accessibility tree.
+_FONTS = (f"<style>.{FONTS} {{ position: fixed; left: 0; top: 0; width: 1px; height: 1px; overflow: hidden; "
+          f"clip-path: inset(50%); white-space: nowrap; }} .{FONTS} code {{ font-family: 'Source Code Pro', monospace; }}</style>"
+          f'<span class="{FONTS}" aria-hidden="true"><i>a</i><code>a</code></span>')
 
 
 def warm_up_pages() -> None:
     """Draw, hidden, one of each element the Communication Log, an email's dialog and Deliverability
     load on their first draw."""
+    st.html(_FONTS)  # outside the block, which lays out nothing
     with st.container(key=KEY, height=1, border=False):  # 1 px tall until the rule that hides it applies
         st.html(_HIDDEN)
         st.dataframe(pd.DataFrame({"email": []}), hide_index=True, on_select="ignore")
@@ -58,3 +70,5 @@ def warm_up_pages() -> None:
         st.segmented_control("Rate", ["Any"], key=f"{KEY}_rate", label_visibility="collapsed")
         st.metric("Rate", "0", help="A figure")
         st.date_input("Dates", value=None, key=f"{KEY}_dates", label_visibility="collapsed")
+        # Ops' log ("Every lender") and every export's options.
+        st.checkbox("A box", key=f"{KEY}_box", label_visibility="collapsed")

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, delete
 
 from commlog.models import Message
-from commlog.ui.warm_up import DRAWN
+from commlog.ui.warm_up import DRAWN, FONTS
 from tests.e2e.support import (
     VIEWER_TZ,
     borrower_log,
@@ -469,23 +469,30 @@ def test_the_sign_in_form_never_shows_what_it_draws_out_of_sight(server, page, w
     assert page.evaluate("window.__warmUpTallest") <= 1
 
 
-def test_the_log_an_email_and_deliverability_after_sign_in_need_no_more_browser_code(server, demo, page):
+@pytest.mark.parametrize("who", ["admin", "ops"])
+def test_the_log_an_email_and_deliverability_after_sign_in_need_no_more_browser_code(server, demo, page, who):
     """The sign-in form draws the elements of the log, an email's dialog and Deliverability out of
-    sight (commlog.ui.warm_up), so the browser loads their code while the person types: after Sign
-    in, the log, an email (its Check delivery status button too) and then Deliverability are drawn
-    with what the browser has."""
+    sight, and lays out a letter in each font they use later (commlog.ui.warm_up), so the browser
+    loads their code and fonts while the person types: after Sign in, the log (ops' with its Every
+    lender box), an email (its Check delivery status button, an address in Source Code Pro) and then
+    Deliverability (its notes in italics) are drawn with what the browser has."""
     open_app(page, server.url("/log"))
     warm_up = page.locator(".st-key-warm_up")
     for element in DRAWN:
         expect(warm_up.get_by_test_id(element)).to_be_attached()  # each is drawn once its code has loaded
     expect(warm_up).to_be_hidden()
+    expect(page.locator(f".{FONTS}")).to_be_attached()
+    page.wait_for_function("() => document.fonts.status === 'loaded'")  # the faces it asked for have come
     expect(data_tables(page)).to_have_count(0)
 
     fetched: list[str] = []
-    page.on("request", lambda request: fetched.append(request.url) if re.search(r"/static/(js|css)/", request.url) else None)
-    login(page, demo.admin, demo.password)
+    # Code, style sheets and fonts (a face is fetched when text on screen first uses it)
+    page.on("request", lambda request: fetched.append(request.url) if re.search(r"/static/(js|css|media)/", request.url) else None)
+    login(page, demo.admin if who == "admin" else demo.ops, demo.password)
     expect(data_tables(page)).to_have_count(1)
     expect(page.get_by_role("navigation", name="Pagination")).to_be_visible()
+    if who == "ops":
+        expect(page.get_by_role("checkbox", name="Every lender")).to_be_attached()
     expect_no_error(page)
     assert fetched == []
 
