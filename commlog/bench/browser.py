@@ -92,9 +92,10 @@ IDLE = "() => document.querySelector(\"[data-testid='stApp']\")?.dataset.testScr
 # fonts it asked for.
 WARMED_UP = ("([key, ids, fonts]) => ids.every((id) => document.querySelector(`.st-key-${key} [data-testid='${id}']`)) "
              "&& document.querySelector(`.${fonts}`) !== null && document.fonts.status === 'loaded'")
-# Two frames painted; then when the page asked for the rerun, heard the run finish, and now (ms).
+# Two frames painted; then when the page asked for the rerun, heard the run finish, and now (ms), and how
+# many messages it has received (commlog.bench.browser_probe).
 PAINTED = ("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => "
-           "r([window.__commlogRerunAt, window.__commlogFinishedAt, performance.now()]))))")
+           "r([window.__commlogRerunAt, window.__commlogFinishedAt, performance.now(), window.__commlogGot]))))")
 TIMEOUT_MS = 120_000
 OPEN_BUTTON = {"x": 33 + 36, "y": 35 + 17}  # the first row's Open button: past the tick column, mid-row
 
@@ -112,9 +113,11 @@ class Click:
     to_request: float | None = None
     server: float | None = None
     drawing: float | None = None
+    messages: int | None = None  # the messages the server sent the page meanwhile: one per element drawn, and a few
 
 
 PARTS = ("to the rerun's request", "the run and its answer", "the drawing after")
+MESSAGES = "messages taken in"
 MIN_SAMPLES = 20  # clicks per cell for a p95 that is a percentile, not the slowest click
 
 
@@ -140,21 +143,28 @@ def where_the_time_goes(clicks: Sequence[Click]) -> tuple[int, int, int] | None:
                  for part in ("to_request", "server", "drawing"))
 
 
+def messages_taken_in(clicks: Sequence[Click]) -> int | None:
+    """The median count of messages the server sent the page per click (None: none counted). Each
+    element a run draws is one message, which the server makes and sends and the page takes in."""
+    counted = [c.messages for c in clicks if c.messages is not None]
+    return round(statistics.median(counted)) if counted else None
+
+
 async def _timed(page, action, ready=None) -> Click:
     """From `action` to the end of the script run it caused, `ready` met and the page painted."""
-    before, started = await page.evaluate("() => { window.__commlogRerunAt = null; "
-                                          "return [window.__commlogRuns, performance.now()]; }")
+    before, started, got = await page.evaluate("() => { window.__commlogRerunAt = null; "
+                                               "return [window.__commlogRuns, performance.now(), window.__commlogGot]; }")
     t0 = time.perf_counter()
     await action()
     await page.wait_for_function("(n) => window.__commlogRuns > n", arg=before, timeout=TIMEOUT_MS)
     if ready is not None:
         await ready.wait_for(state="visible", timeout=TIMEOUT_MS)
     await page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
-    asked, finished, painted = await page.evaluate(PAINTED)
+    asked, finished, painted, got_now = await page.evaluate(PAINTED)
     seconds = time.perf_counter() - t0
     if asked is None or finished is None or not started <= asked <= finished <= painted:
-        return Click(seconds)
-    return Click(seconds, (asked - started) / 1000, (finished - asked) / 1000, (painted - finished) / 1000)
+        return Click(seconds, messages=got_now - got)
+    return Click(seconds, (asked - started) / 1000, (finished - asked) / 1000, (painted - finished) / 1000, got_now - got)
 
 
 async def _settled(page, action) -> None:
@@ -442,7 +452,9 @@ def run(ctx: BenchContext) -> int:
                                      "met" if ok else "MISSED"))
                     for name in (FLOOR, *FRAMEWORK, *INTERACTIONS):
                         parts = where_the_time_goes(got[name])
-                        split.append((name, sessions, *(parts if parts is not None else ("—",) * len(PARTS))))
+                        messages = messages_taken_in(got[name])
+                        split.append((name, sessions, *(parts if parts is not None else ("—",) * len(PARTS)),
+                                      "—" if messages is None else messages))
                     ctx.print(f"  {sessions} session{'s' if sessions > 1 else ''}, {walked} rounds each: {wall:.0f} s; "
                               f"{_memory(cluster)}; "
                               f"{_spent(meter.spent(), chromium.stop(), wall)}")
@@ -458,8 +470,9 @@ def run(ctx: BenchContext) -> int:
                   f"rerun (the browser taking the click; the borrower finder a typing pause of {TYPEAHEAD_PAUSE}), "
                   "until the page has taken in the server's word that the run finished (the request's trip, the "
                   "script run, its answer as the page took it in), the browser's drawing after it (the last of the "
-                  "answer, two frames):")
-        ctx.print_table(["interaction", "sessions", *PARTS], split, align="lrrrr")
+                  "answer, two frames); and how many messages the server sent the page meanwhile (each element the "
+                  "run drew is one):")
+        ctx.print_table(["interaction", "sessions", *PARTS, MESSAGES], split, align="lrrrrr")
     if missed:
         ctx.print("\nmissed: " + "; ".join(missed))
     return 1 if missed else 0

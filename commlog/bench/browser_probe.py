@@ -1,6 +1,7 @@
 """What the browser tests and `bench --only browser` inject into every page: `RUN_COUNTER` counts the
 script runs the Streamlit server reports as finished over the app's WebSocket (leaving out runs cut
-short by a rerun) in `window.__commlogRuns`, the messages the page sent in `window.__commlogSent`, and
+short by a rerun) in `window.__commlogRuns`, the messages the page sent in `window.__commlogSent` and
+those it received in `window.__commlogGot` (each element a run draws is one), and
 what each rerun it asked for covers in `window.__commlogReruns` ('app': the whole page; 'fragment':
 one part of it, an st.fragment such as the log's grid), and when (`performance.now()`) the page
 first asked for a rerun since `window.__commlogRerunAt` was set to null and last heard that a run
@@ -51,12 +52,14 @@ RUN_COUNTER = """
     if (status !== null && status !== 2) { window.__commlogRuns += 1; window.__commlogFinishedAt = performance.now(); }
   };
   window.__commlogSent = 0;  // messages the page sent the server (a widget's rerun request is one)
+  window.__commlogGot = 0;  // messages the server sent the page (each element a run draws is one)
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
     send(data) { window.__commlogSent += 1; try { sent(data); } catch (e) { /* never in the page's way */ } return super.send(data); }
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (e) => {
+        window.__commlogGot += 1;
         if (e.data instanceof ArrayBuffer) count(new Uint8Array(e.data));
         else if (e.data instanceof Blob) e.data.arrayBuffer().then((a) => count(new Uint8Array(a)));
       });

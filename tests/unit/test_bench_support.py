@@ -104,6 +104,14 @@ def test_where_a_clicks_time_goes_is_the_median_of_each_part():
     assert where_the_time_goes([Click(0.3)]) is None
 
 
+def test_the_messages_a_page_took_in_are_the_median_count_per_click():
+    from commlog.bench.browser import Click, messages_taken_in
+
+    clicks = [Click(0.3, messages=75), Click(0.2, messages=70), Click(0.25, messages=146), Click(0.3)]  # one not counted
+    assert messages_taken_in(clicks) == 75
+    assert messages_taken_in([Click(0.3)]) is None
+
+
 def test_every_browser_cell_gets_enough_clicks_for_its_p95_to_be_a_percentile():
     # With fewer than 20 clicks a p95 is the slowest click: one session walks more rounds than many do.
     from commlog.bench.browser import rounds_per_session, sign_ins_per_session
