@@ -53,7 +53,7 @@ _FONTS = (f"<style>.{FONTS} {{ position: fixed; left: 0; top: 0; width: 1px; hei
 
 def warm_up_pages() -> None:
     """Draw, hidden, one of each element the Communication Log, an email's dialog and Deliverability
-    load on their first draw."""
+    load on their first draw, and a letter in each font they use later."""
     st.html(_FONTS)  # outside the block, which lays out nothing
     with st.container(key=KEY, height=1, border=False):  # 1 px tall until the rule that hides it applies
         st.html(_HIDDEN)
