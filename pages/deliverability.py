@@ -17,9 +17,7 @@ from commlog.ui.deliverability.controls import (
     render_nothing_sent,
     render_time_note,
 )
-from commlog.ui.deliverability.findings import render_findings
 from commlog.ui.deliverability.headline import render_headline
-from commlog.ui.deliverability.health import render_health
 from commlog.ui.deliverability.reads import Reader
 from commlog.ui.deliverability.tabs import render_tabs
 from commlog.ui.export_panel import render_period_export
@@ -54,6 +52,4 @@ with guarded() as principal:
     # The failures behind these rates as CSV: ops for every lender (or the chosen one), an admin for their own.
     render_period_export(engine, principal, q.lender_id, q.start, q.end, email_type=q.email_type, audience=q.audience)
     report = reads.health(reader, q.start, q.end, chosen.options)  # one verdict per lender, from the period's findings
-    render_health(chosen, report)
-    render_findings(chosen, report.findings)
-    render_tabs(chosen, report)
+    render_tabs(chosen, report)  # health and findings first, then the charts, one tab drawn at a time

@@ -4,8 +4,9 @@ the bench's PostgreSQL database, with 1, 4 and 8 sessions at once.
 Each interaction is timed from the click (or the typing) to the end of the script run it caused,
 as Streamlit's own `script_finished` message reports it (commlog.bench.browser_probe), plus two
 animation frames for the browser to paint: first load after sign-in, a filter change, the next
-page, opening a row, the borrower type-ahead, opening Deliverability, switching its rate and opening
-another of its tabs (only the open tab is drawn, so a tab is a run). Every round walks the same
+page, opening a row, the borrower type-ahead, opening Deliverability (its health and findings tab),
+switching its rate and opening another of its tabs, twice a round: the rate chart's tab, then
+Breakdowns or Domains and reasons (only the open tab is drawn, so a tab is a run). Every round walks the same
 view: all of the lender's logs (the menu's link back from Deliverability opens the lender's own log,
 so the walk chooses the Account again, untimed). Beside
 them, the **framework floor**, measured on the same servers in the same run with the same number of
@@ -264,12 +265,15 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
             got[INTERACTIONS[5]].append(await _timed(
                 page, main.get_by_role("link", name="Deliverability").first.click,
                 page.get_by_role("heading", name="Deliverability")))
+            # Health and findings open first; every tab the walk opens is timed: the rate chart's, then another
+            got[INTERACTIONS[7]].append(await _timed(page, page.get_by_role("tab", name="Rates over time").click,
+                                                     main.get_by_text("Click a point to open that period in the log")))
             rate = main.get_by_text("Block" if r % 2 == 0 else "Bounce", exact=True).first  # the Rate control's option
             got[INTERACTIONS[6]].append(await _timed(page, rate.click))
             tab = page.get_by_role("tab", name="Breakdowns" if r % 2 == 0 else "Domains and reasons")
             drawn = main.get_by_text("By email type" if r % 2 == 0 else "Why messages failed: SMTP reason classes")
             got[INTERACTIONS[7]].append(await _timed(page, tab.click, drawn))  # only the open tab is drawn: a run
-            await _settled(page, page.get_by_role("tab", name="Rates over time").click)
+            await _settled(page, page.get_by_role("tab", name="Health and findings").click)
             await _settled(page, main.get_by_role("link", name="Communication Log").first.click)
             await grid.wait_for(state="visible")
             # The menu's link opens the lender's own log: every round walks all the lender's logs, as the first

@@ -158,8 +158,11 @@ def test_the_message_page_of_a_subject_stored_encoded(server, demo, page):
 def test_deliverability(server, demo, page, who):
     signed_in_log(page, server, demo, who, "/deliverability")
     expect(page.get_by_role("heading", name="Deliverability")).to_be_visible()
-    charts = page.get_by_test_id("stVegaLiteChart")
-    expect(charts.first).to_be_visible()
+    expect(page.get_by_role("heading", name="Findings in this period")).to_be_visible()  # the first tab
+    expect_accessible(page)
+    page.get_by_role("tab", name="Rates over time").click()
+    wait_for_run(page)
+    expect(page.get_by_test_id("stVegaLiteChart").filter(visible=True).first).to_be_visible()
     expect_accessible(page)
 
 

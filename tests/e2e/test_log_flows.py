@@ -504,7 +504,10 @@ def test_the_log_an_email_and_deliverability_after_sign_in_need_no_more_browser_
 
     menu(page).get_by_role("link", name="Deliverability").click()
     wait_for_run(page)
-    expect(page.get_by_test_id("stVegaLiteChart").filter(visible=True).first).to_be_visible()
     expect(page.get_by_test_id("stMetric").filter(visible=True).first).to_be_visible()
+    expect(page.get_by_role("heading", name="Findings in this period")).to_be_visible()
+    page.get_by_role("tab", name="Rates over time").click()
+    wait_for_run(page)
+    expect(page.get_by_test_id("stVegaLiteChart").filter(visible=True).first).to_be_visible()
     expect_no_error(page)
     assert fetched == []

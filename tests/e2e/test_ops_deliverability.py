@@ -58,11 +58,21 @@ def test_deliverability_charts_render_and_a_drilldown_opens_the_filtered_log(ser
     expect(page.get_by_role("heading", name="Deliverability")).to_be_visible()
     main = page.get_by_test_id("stMain")
     expect(main).to_contain_text("Bounce rate")
-    assert wait_for_charts(page) >= 2  # the rate over time and the volume chart
+    # Health and findings open first (what needs attention); the charts wait for their tab.
+    expect(page.get_by_role("tab", name="Health and findings")).to_have_attribute("aria-selected", "true")
+    expect(main.get_by_role("heading", name="Findings in this period")).to_be_visible()
+    expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(0)
     text = main_text(page)
     assert demo.lender_name in text
     assert not any(name in text for name in demo.other_lender_names), "another lender's name on a lender admin's page"
     screenshot(page, "deliverability")
+    page.get_by_role("tab", name="Rates over time").click()
+    wait_for_run(page)
+    assert last_rerun(page) == "fragment"  # the tabs rerun, not the page
+    assert wait_for_charts(page) >= 2  # the rate over time and the volume chart
+    text = main_text(page)
+    assert not any(name in text for name in demo.other_lender_names), "another lender's name on a lender admin's page"
+    screenshot(page, "deliverability-rates")
 
     # Switching the Rate reruns its tab alone (a fragment), not the page's other tabs and cards.
     main.get_by_text("Block", exact=True).first.click()
@@ -88,6 +98,9 @@ def test_deliverability_charts_render_and_a_drilldown_opens_the_filtered_log(ser
     assert last_rerun(page) == "fragment"
     expect(main.get_by_role("radio", name="Block", exact=True)).to_be_checked()  # its Rate remembered
     assert wait_for_charts(page) >= 2
+    page.get_by_role("tab", name="Health and findings").click()
+    wait_for_run(page)
+    expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(0)
 
     links = main.get_by_role("link", name="Open them in the log")
     if links.count() == 0:
@@ -117,8 +130,15 @@ def test_ops_see_every_lender_and_the_audit_trail(server, demo, page):
     login(page, demo.ops, demo.password)
     expect(page.get_by_role("heading", name="Deliverability")).to_be_visible()
     expect(page.get_by_test_id("stSelectbox").filter(has_text="Lender")).to_have_count(1)
-    wait_for_charts(page)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_role("heading", name="Findings in this period")).to_be_visible()
+    for name in demo.other_lender_names[:2]:  # ops: a card for each lender
+        expect(main.get_by_text(name, exact=True).first).to_be_visible()
     screenshot(page, "deliverability-ops")
+    page.get_by_role("tab", name="Rates over time").click()
+    wait_for_run(page)
+    wait_for_charts(page)
+    expect_no_error(page)
 
     menu(page).get_by_role("link", name="Audit").click()
     wait_for_run(page)

@@ -18,6 +18,8 @@ POINT = re.compile(r"Period from \(UTC\): (\w{3} \d{2}, \d{4}); .*Messages: (\d+
 def test_a_click_on_a_point_of_the_rate_chart_opens_that_days_bounces_in_the_log(server, demo, page):
     open_app(page, server.url("/deliverability"))
     login(page, demo.admin, demo.password)
+    page.get_by_role("tab", name="Rates over time").click()
+    wait_for_run(page)
     chart = page.get_by_test_id("stVegaLiteChart").filter(visible=True).first
     expect(chart.locator("svg").first).to_be_visible()
     chart.scroll_into_view_if_needed()

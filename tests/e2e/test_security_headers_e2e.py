@@ -53,6 +53,10 @@ def _visit(page, server, path: str, email: str, password: str) -> None:
 
 
 def _charts_drawn(page) -> None:
+    """Deliverability's charts, a tab away from health and findings, drawn under the policy."""
+    expect(page.get_by_role("heading", name="Findings in this period")).to_be_visible()
+    page.get_by_role("tab", name="Rates over time").click()
+    wait_for_run(page)
     charts = page.get_by_test_id("stVegaLiteChart").filter(visible=True)
     expect(charts.first).to_be_visible()
     for i in range(charts.count()):

@@ -79,6 +79,15 @@ def open_tab(at: AppTest, label: str) -> AppTest:
     return at
 
 
+RATES = "Rates over time"  # the tab with the rate chart; health and findings open first
+
+
+def every_tab(at: AppTest) -> str:
+    """What the page sends to the browser in each of its tabs opened in turn, the first last."""
+    labels = tab_labels(any(s.label == "Lender" for s in at.selectbox))
+    return "\n".join(sent_to_browser(open_tab(at, label)) for label in [*labels[1:], labels[0]])
+
+
 def chart_specs(at: AppTest) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
 
@@ -96,12 +105,11 @@ def sent_to_browser(at: AppTest) -> str:
     return "\n".join(parts)
 
 
-def test_ops_sees_every_lender_findings_and_charts(demo):
+def test_ops_sees_every_lender_findings_first_and_charts_a_tab_away(demo):
     at = run_as(demo["ops_user"])
     text = sent_to_browser(at)
     assert at.title[0].value == "Deliverability"
-    drawn = charts_with_data(at)
-    assert drawn and len(drawn) == len(at.get("vega_lite_chart"))
+    assert at.tabs[0].label == "Health and findings" and not at.get("vega_lite_chart")  # the charts wait for their tab
     for name in ("Alpha Lending", "Bravo Credit", "Other Lender 0", "Tiny Loans"):
         assert name in text
     md = [m.value for m in at.markdown]
@@ -113,6 +121,9 @@ def test_ops_sees_every_lender_findings_and_charts(demo):
     assert "Europe/Berlin" in " ".join(c.value for c in at.caption)
     # Charts: the rate chart has the threshold bands and the platform median; ops get small multiples
     # per lender and the lender × provider heatmap. Each tab is drawn when it is opened.
+    at = open_tab(at, RATES)
+    drawn = charts_with_data(at)
+    assert drawn and len(drawn) == len(at.get("vega_lite_chart"))
     assert len(chart_specs(at)) == 3  # Rates over time: the rate, the volume, a rate per lender
     data = chart_data(at)
     providers = open_tab(at, "Lenders × providers")
@@ -133,7 +144,7 @@ def test_ops_sees_every_lender_findings_and_charts(demo):
 
 def test_lender_admin_sees_nothing_of_another_lender(demo):
     at = run_as(demo["alpha_admin"])
-    text = sent_to_browser(at)
+    text = every_tab(at)
     assert "Alpha Lending" in text
     for foreign in ("Bravo Credit", "bravo", "Other Lender", "other-0", "Tiny Loans", "tiny", "gmial.com"):
         assert foreign not in text, foreign
@@ -141,6 +152,7 @@ def test_lender_admin_sees_nothing_of_another_lender(demo):
     for figure in ("of 750", "of 150", "12 of", "10 of 50", "of 1,373"):
         assert figure not in text, figure
     assert not at.selectbox or "Lender" not in [s.label for s in at.selectbox]
+    at = open_tab(at, RATES)
     series = {r["series"] for rows in chart_data(at) for r in rows if "series" in r}
     assert series <= {"Alpha Lending", "Platform median"}
     assert all(r.get("lender") in (None, "Alpha Lending") for rows in chart_data(at) for r in rows)
@@ -214,21 +226,23 @@ def test_captions_and_chart_bands_are_the_bands_grading_uses_for_the_email_type(
     monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
 
     def shown(at: AppTest) -> tuple[str, float]:
-        """The captions, and where the rate chart's Watch band starts."""
-        bands = next(rows for rows in chart_data(at) if rows and "y0" in rows[0])
-        return " ".join(c.value for c in at.caption), next(r["y0"] for r in bands if r["level"] == "Watch")
+        """The health caption with the finding's sentences, and where the rate chart's Watch band starts."""
+        health = open_tab(at, tab_labels(True)[0])
+        said = " ".join([*(c.value for c in health.caption), *(m.value for m in health.markdown), *(s.value for s in health.success)])
+        bands = next(rows for rows in chart_data(open_tab(at, RATES)) if rows and "y0" in rows[0])
+        return said, next(r["y0"] for r in bands if r["level"] == "Watch")
 
     at = run_as(uid)
-    captions, watch = shown(at)
-    assert "Bounce: Watch from 2 %, At risk from 5 %" in captions and watch == 2.0
-    assert any("Bounces for Alpha Lending" in m.value for m in at.markdown)  # a finding at 2.4 %
+    said, watch = shown(at)
+    assert "Bounce: Watch from 2 %, At risk from 5 %" in said and watch == 2.0
+    assert "Bounces for Alpha Lending" in said  # a finding at 2.4 %
 
     at.selectbox(key="dlv_type").select("account_confirmation").run()
     assert not at.exception
-    captions, watch = shown(at)
-    assert "Bounce: Watch from 3 %, At risk from 6 %" in captions and watch == 3.0
-    assert not any("Bounces for Alpha Lending" in m.value for m in at.markdown)
-    assert "(bounce 3 %, all failures 3 %" in at.success[0].value
+    said, watch = shown(at)
+    assert "Bounce: Watch from 3 %, At risk from 6 %" in said and watch == 3.0
+    assert "Bounces for Alpha Lending" not in said
+    assert "(bounce 3 %, all failures 3 %" in said
 
 
 def test_lender_admin_heatmap_has_one_readable_row_with_values_and_verdicts(demo):
@@ -401,11 +415,13 @@ def test_only_the_open_tab_is_drawn_and_each_tab_draws_when_opened(demo, who):
     ops = who == "ops_user"
     labels = tab_labels(ops)
     expected = {  # each tab's own content: charts, and a word only it shows
-        labels[0]: (3 if ops else 2, "Click a point to open that period in the log"),
-        labels[1]: (1, "darkest red at"),
-        labels[2]: (3, "Account confirmations go to addresses nobody has verified yet"),
-        labels[3]: (0, "Top bouncing recipient domains"),
+        labels[0]: (0, "One verdict per lender for these dates"),
+        labels[1]: (3 if ops else 2, "Click a point to open that period in the log"),
+        labels[2]: (1, "darkest red at"),
+        labels[3]: (3, "Account confirmations go to addresses nobody has verified yet"),
+        labels[4]: (0, "Top bouncing recipient domains"),
     }
+    assert labels[0] == "Health and findings" and expected[labels[0]][1] in sent_to_browser(at)  # open first
     for label in [*labels[1:], labels[0]]:
         opened = open_tab(at, label)
         charts, words = expected[label]
@@ -435,6 +451,8 @@ def test_a_rate_chart_of_the_same_figures_is_built_once_and_each_lenders_own(dem
 
     monkeypatch.setattr(charts, "rate_chart", counting)
     at = run_as(demo["alpha_admin"])
+    assert built == []  # health and findings open first: no chart yet
+    at = open_tab(at, RATES)
     bounce_spec, bounce_data = chart_specs(at)[0], chart_data(at)
     assert built == ["Bounce rate"]
     at.session_state["dlv_metric"] = "block"
@@ -448,7 +466,7 @@ def test_a_rate_chart_of_the_same_figures_is_built_once_and_each_lenders_own(dem
     assert built == ["Bounce rate", "Block rate"]  # back to Bounce: drawn, not built again
     assert chart_specs(at)[0] == bounce_spec and chart_data(at) == bounce_data
 
-    tiny = run_as(demo["tiny_admin"])
+    tiny = open_tab(run_as(demo["tiny_admin"]), RATES)
     assert built == ["Bounce rate", "Block rate", "Bounce rate"]  # Tiny Loans' own figures: its own chart
     assert chart_specs(tiny)[0] != bounce_spec
     assert "Alpha" not in sent_to_browser(tiny)
@@ -467,14 +485,14 @@ def test_a_lenders_admins_share_the_figures_of_the_last_minute_and_no_other_lend
     another lender's admin gets their own read and nothing of the first lender."""
     with sqlite_engine.begin() as conn:
         second = auth.add_user(conn, "second@alpha.example", "lender_admin", "alpha", PASSWORD, f.T0)
-    first = run_as(demo["alpha_admin"])
+    first = open_tab(run_as(demo["alpha_admin"]), RATES)
     read_first = len(rollup_reads)
     assert read_first > 0
-    again = run_as(second)
+    again = open_tab(run_as(second), RATES)
     assert len(rollup_reads) == read_first
     assert chart_data(again) == chart_data(first)
     assert sent_to_browser(again).replace("second@alpha", "admin@alpha") == sent_to_browser(first)  # but who is signed in
-    tiny = run_as(demo["tiny_admin"])
+    tiny = open_tab(run_as(demo["tiny_admin"]), RATES)
     assert len(rollup_reads) > read_first
     text = sent_to_browser(tiny)
     assert "Tiny Loans" in text and "Alpha" not in text
@@ -484,9 +502,9 @@ def test_a_lenders_admins_share_the_figures_of_the_last_minute_and_no_other_lend
 
 
 def test_switching_the_rate_reads_no_figures_again(demo, rollup_reads):
-    """The rate chart's series and every rate's platform median come with the page's first run:
+    """The rate chart's series and every rate's platform median come with the tab's first run:
     switching its Rate draws the other rate's line and median without a read."""
-    at = run_as(demo["alpha_admin"])
+    at = open_tab(run_as(demo["alpha_admin"]), RATES)
     bounce = {(r["series"], r["period"]): r["rate"] for rows in chart_data(at) for r in rows if "series" in r and "rate" in r}
     reads = len(rollup_reads)
     at.session_state["dlv_metric"] = "block"
@@ -521,7 +539,7 @@ def test_a_picked_domain_is_never_carried_over_to_another_when_the_ranking_chang
         bulk(conn, lid, RECENT, 3, "second.example", "bounced", "550 5.1.1 no such user")
         rollups.rebuild_rollups(conn)
     monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
-    at = open_tab(run_as(uid), tab_labels(False)[3])
+    at = open_tab(run_as(uid), "Domains and reasons")
     at = _picked(at, "Domain", 0)
     assert _log_links(at) == ["Open bounces to first.example in the log"]
     with sqlite_engine.begin() as conn:  # second.example now bounces most
@@ -543,7 +561,7 @@ def test_a_click_on_a_point_of_the_rate_chart_offers_its_period_in_the_log(demo)
     bounds, in the lender's own logs."""
     from streamlit.elements.vega_charts import VegaLiteStateSerde
 
-    at = run_as(demo["alpha_admin"])
+    at = open_tab(run_as(demo["alpha_admin"]), RATES)
     offered = [el.proto.label for el in at.get("page_link") if el.proto.label.startswith("Open bounce messages")]
     assert not offered  # nothing picked yet
     point = next(row for rows in chart_data(at) for row in rows

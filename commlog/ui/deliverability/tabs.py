@@ -1,7 +1,8 @@
-"""The page's four tabs: rates over time, lenders × providers (ops) or providers, breakdowns, and
-recipient domains with SMTP reasons. Every chart grades with the bands of the chosen email type.
-Only the open tab is drawn, and the tabs are a fragment: switching tabs reruns them, not the page.
-The two tabs with a Rate control are fragments too: a click in one reruns that tab alone."""
+"""The page's five tabs: health and findings (open first: what needs attention), rates over time,
+lenders × providers (ops) or providers, breakdowns, and recipient domains with SMTP reasons. Every
+chart grades with the bands of the chosen email type. Only the open tab is drawn, and the tabs are a
+fragment: switching tabs reruns them, not the page. The two tabs with a Rate control are fragments
+too: a click in one reruns that tab alone."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from commlog.ui.boundary import fragment
 from commlog.ui.deliverability import charts, reads
 from commlog.ui.deliverability.controls import AUDIENCES, Chosen
 from commlog.ui.deliverability.drill import open_in_log
+from commlog.ui.deliverability.findings import render_findings
+from commlog.ui.deliverability.health import render_health
 
 OUTCOME_WORDS = {"bounced": "bounced", "blocked": "blocked", "expired": "expired", "failed": "provider failed",
                  "not_attempted": "not attempted"}
@@ -30,17 +33,24 @@ TAB_KEY = "dlv_tab"
 
 
 def tab_labels(ops: bool) -> list[str]:
-    return ["Rates over time", "Lenders × providers" if ops else "Providers", "Breakdowns", "Domains and reasons"]
+    return ["Health and findings", "Rates over time", "Lenders × providers" if ops else "Providers", "Breakdowns",
+            "Domains and reasons"]
 
 
 @fragment
 def render_tabs(chosen: Chosen, report: D.HealthReport) -> None:
     """A fragment: only the open tab is drawn (its reads made, its charts built), and switching tabs
-    reruns this fragment, not the page's cards, health and findings above it."""
+    reruns this fragment, not the page's filters and figures above it. Health and findings open
+    first: they say what needs attention, in the words and links a person acts on; the charts,
+    which the browser takes longest to draw, wait for the tab that shows them."""
     labels = tab_labels(chosen.reader.principal.is_ops)
     if st.session_state.get(TAB_KEY) not in (None, *labels):
         del st.session_state[TAB_KEY]  # a remembered tab this viewer is not offered: the first one instead
-    over_time, providers, breakdowns, domains = st.tabs(labels, key=TAB_KEY, on_change="rerun")
+    health, over_time, providers, breakdowns, domains = st.tabs(labels, key=TAB_KEY, on_change="rerun")
+    with health:
+        if health.open:
+            render_health(chosen, report)
+            render_findings(chosen, report.findings)
     with over_time:
         if over_time.open:
             render_rates_over_time(chosen)
@@ -88,7 +98,7 @@ def altair_spec(chart) -> dict:
 
 
 def warm_up_charts() -> None:
-    """Build and convert the first tab's two charts once, from one made-up period, when the server
+    """Build and convert the rate tab's two charts once, from one made-up period, when the server
     starts: Altair's first chart in a process also loads code lazily (narwhals' pandas support) and
     fills its schema caches, about 0.3 s that the first visitor of Deliverability used to wait for."""
     point = D.PeriodPoint(date(2026, 1, 5), date(2026, 1, 11), D.Counts(delivered=99, bounced=1), False, False)
