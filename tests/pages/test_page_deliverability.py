@@ -180,6 +180,60 @@ def test_logged_out_gets_the_login_form_only(demo):
     assert "Alpha Lending" not in sent_to_browser(at)
 
 
+def _more_lenders(conn, first: int, n: int) -> None:
+    """`n` more lenders with calm mail and a few bounces each (some over a band, some not)."""
+    for i in range(first, first + n):
+        lid = f.lender(conn, f"more-{i}", f"More Lender {i:03d}")
+        bulk(conn, lid, RECENT, 150 + i, "gmail.com")
+        if i % 9:
+            bulk(conn, lid, RECENT, i % 9, "gmail.com", "bounced", "550 5.1.1 user unknown")
+    rollups.rebuild_rollups(conn)
+
+
+def _health_drawn(at: AppTest) -> tuple[dict[str, str], list[dict]]:
+    """The health cards as drawn (a lender's name, then its badge: name -> level) and the rows of
+    the table under them."""
+    said = [n.value for n in _walk(at._tree) if getattr(n, "type", None) == "markdown" and isinstance(getattr(n, "value", None), str)]
+    cards = {}
+    for this, after in zip(said, said[1:]):
+        name, badge = re.fullmatch(r"\*\*(.+)\*\*", this), re.fullmatch(r":\w+-badge\[(.+)\]", after)
+        if name and badge:
+            cards[name.group(1)] = badge.group(1)
+    table = next((df.value.to_dict("records") for df in at.dataframe if "Health" in df.value.columns), [])
+    return cards, table
+
+
+def test_many_lenders_get_cards_for_the_most_severe_and_one_table_for_the_rest(sqlite_engine, sqlite_url, monkeypatch):
+    """Ops on a platform of many lenders: nine cards, the most severe, and every other lender a row
+    of one table under them, each lender once; and 40 lenders more draw not one element more."""
+    with sqlite_engine.begin() as conn:
+        build_health(conn)
+        ops = auth.add_user(conn, "ops@example.com", "ops", None, PASSWORD, f.T0)
+        _more_lenders(conn, 0, 40)
+        every = set(conn.scalars(select(Lender.name)))
+    monkeypatch.setenv("COMMLOG_DATABASE_URL", sqlite_url)
+    at = run_as(ops)
+    cards, table = _health_drawn(at)
+    assert len(cards) == 9 and len(table) == len(every) - 9
+    assert set(cards) | {row["Lender"] for row in table} == every
+    assert not set(cards) & {row["Lender"] for row in table}
+    severity = {"At risk": 3, "Watch": 2, "Healthy": 1, "Insufficient volume": 0}
+    ranks = [severity[row["Health"]] for row in table]
+    assert ranks == sorted(ranks, reverse=True)  # most severe first
+    assert min(severity[level] for level in cards.values()) >= max(ranks)  # the cards are the most severe
+    assert "Alpha Lending" in cards  # its Microsoft block episode: At risk
+    assert any(e.label.startswith(f"{len(table)} more lenders: ") for e in at.expander)
+    drawn = sum(1 for _ in _walk(at._tree))
+
+    with sqlite_engine.begin() as conn:
+        _more_lenders(conn, 40, 40)
+    st.cache_data.clear()  # as the page's one-minute cache running out
+    at = run_as(ops)
+    cards, table = _health_drawn(at)
+    assert len(cards) == 9 and len(table) == len(every) + 40 - 9
+    assert sum(1 for _ in _walk(at._tree)) == drawn
+
+
 def test_low_volume_lender_is_flagged_not_alarming(demo):
     at = run_as(demo["tiny_admin"])
     metrics = {m.label: m.value for m in at.metric}

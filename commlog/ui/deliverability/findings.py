@@ -25,16 +25,27 @@ def render_findings(chosen: Chosen, found: list[D.Finding]) -> None:
     for sentence, members in D.platform_patterns(found, chosen.reader.principal):
         st.warning(sentence, icon=":material/hub:")
         with st.expander(f"The {len(members)} lenders behind it"):
-            for f in members:
-                _card(chosen, f)
+            _cards_then_list(chosen, members)
         in_patterns |= {id(f) for f in members}
     rest = [f for f in found if id(f) not in in_patterns]
     for f in rest[:SHOWN]:
         _card(chosen, f)
     if len(rest) > SHOWN:
         with st.expander(f"{len(rest) - SHOWN} more findings"):
-            for f in rest[SHOWN:]:
-                st.markdown(f"- **{f.level}** · {f.sentence}")
+            _listed(rest[SHOWN:])
+
+
+def _cards_then_list(chosen: Chosen, found: list[D.Finding]) -> None:
+    """The first SHOWN findings as cards, the rest listed in one block: an expander's content is
+    drawn while it is shut, so a pattern of hundreds of lenders must not be hundreds of cards."""
+    for f in found[:SHOWN]:
+        _card(chosen, f)
+    if len(found) > SHOWN:
+        _listed(found[SHOWN:])
+
+
+def _listed(found: list[D.Finding]) -> None:
+    st.markdown("\n".join(f"- **{f.level}** · {f.sentence}" for f in found))
 
 
 def _card(chosen: Chosen, f: D.Finding) -> None:

@@ -1,15 +1,22 @@
-"""Health in the period: one card per lender, most severe first, each with its verdict explained
-(commlog.deliverability.health gives the verdict, the worst of the lender's findings below)."""
+"""Health in the period: a card for each of the most severe lenders, each with its verdict explained
+(commlog.deliverability.health gives the verdict, the worst of the lender's findings below), and
+every other lender in one table under the cards, so a platform of hundreds of lenders draws a page
+of the same size as one of a few."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+import pandas as pd
 import streamlit as st
 
 from commlog import deliverability as D
+from commlog.deliverability.grading import SEVERITY
 from commlog.ui.deliverability.controls import Chosen
 from commlog.ui.deliverability.findings import LEVEL_BADGE
 
 CARDS_PER_ROW = 3  # wide enough for the explanation at 800 px
+CARDS_SHOWN = 3 * CARDS_PER_ROW  # the most severe lenders as cards; the rest in one table below them
 
 
 def render_health(chosen: Chosen, report: D.HealthReport) -> None:
@@ -24,10 +31,30 @@ def render_health(chosen: Chosen, report: D.HealthReport) -> None:
     if not cards:
         st.info(f"No mail in any {D.RECENT_DAYS}-day window of these dates.")
         return
-    grid = st.columns(min(CARDS_PER_ROW, len(cards)))
-    for i, h in enumerate(cards):
-        with grid[i % len(grid)]:
-            _card(h, report, q.min_volume)
+    shown, rest = cards[:CARDS_SHOWN], cards[CARDS_SHOWN:]
+    if len(shown) == 1:  # one lender (a lender admin's own): its card as wide as the page, no grid around it
+        _card(shown[0], report, q.min_volume)
+    else:
+        grid = st.columns(min(CARDS_PER_ROW, len(shown)))
+        for i, h in enumerate(shown):
+            with grid[i % len(grid)]:
+                _card(h, report, q.min_volume)
+    if rest:
+        _table_of_the_rest(rest, report, q.min_volume)
+
+
+def _table_of_the_rest(rest: list[D.Health], report: D.HealthReport, min_volume: int) -> None:
+    """Every lender past the cards, most severe first, in one table: one element however many there are."""
+    levels = Counter(h.level for h in rest)
+    said = ", ".join(f"{n} {LEVEL_BADGE[level][0]}" for level, n in sorted(levels.items(), key=lambda kv: -SEVERITY[kv[0]]))
+    recent = f"last {D.RECENT_DAYS} days ({report.recent_start:%d %b}–{report.as_of:%d %b})"
+    with st.expander(f"{len(rest)} more lenders: {said}"):
+        st.dataframe(pd.DataFrame([{
+            "Lender": h.lender_name, "Health": LEVEL_BADGE[h.level][0], "Why": h.why,
+            f"Bounce, {recent}": h.recent.rate("bounce", min_volume).text(),
+            f"All failures, {recent}": h.recent.rate("failures", min_volume).text(),
+        } for h in rest]), hide_index=True, width="stretch", key="dlv_health_rest",
+            column_config={"Why": st.column_config.TextColumn(width="large")})
 
 
 def _card(h: D.Health, report: D.HealthReport, min_volume: int) -> None:
