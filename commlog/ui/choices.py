@@ -51,3 +51,32 @@ def remembered(key: str, options: Collection[T], default: T) -> T:
 def same_labels(values: list[T]) -> dict[T, str]:
     """Options whose label is the value itself."""
     return {v: str(v) for v in values}
+
+
+def one_of(label: str, options: Mapping[T, str], *, key: str, default: T, **kwargs: Any) -> T:
+    """A segmented control that always shows the value in force, and returns it.
+
+    Streamlit's control clears its choice when the chosen option is clicked again; the page then
+    fell back to a default while the control showed nothing chosen (a click on the chosen "Day"
+    turned the charts weekly). Here that click keeps the option chosen. The last choice also
+    outlives the runs that do not draw the control (Streamlit forgets a widget's value then: a tab
+    left and opened again), and a remembered value that is no longer offered falls back to
+    `default` (else the first option)."""
+    ss, kept, restored = st.session_state, f"{key}_kept", f"{key}_restored"
+    if ss.get(kept) not in options:
+        ss[kept] = default if default in options else next(iter(options))
+    if ss.get(key) is not None and ss[key] not in options:
+        del ss[key]
+
+    def keep_one() -> None:
+        if ss.get(key) is None:  # the chosen option clicked again: it stays chosen
+            ss[key], ss[restored] = ss[kept], True
+
+    # The run after keep_one draws the control from the value it set (a default beside it would be
+    # a second source); every other run from the last choice, also after runs that did not draw it.
+    value = st.segmented_control(label, list(options), default=None if ss.pop(restored, False) else ss[kept],
+                                 format_func=options.__getitem__, key=key, on_change=keep_one, **kwargs)
+    if value not in options:
+        value = ss[kept]
+    ss[kept] = value
+    return value

@@ -12,12 +12,11 @@ import streamlit as st
 
 from commlog import deliverability as D
 from commlog.deliverability.period import (
-    DEFAULT_GRANULARITY,
     default_granularity,
     default_range,
     earliest_pickable,
 )
-from commlog.ui.choices import choose
+from commlog.ui.choices import choose, one_of
 from commlog.ui.deliverability import reads
 from commlog.ui.deliverability.reads import Reader
 
@@ -67,8 +66,8 @@ def render_filters(r: Reader, lender_id: int | None, names: dict[int, str], span
     with st.container(horizontal=True, key="dlv_filters"):  # wraps at 800 px instead of cutting values
         picked = st.date_input("Send dates (UTC days)", value=(start, end), min_value=earliest_pickable(span[0]),
                                max_value=today, key="dlv_dates", format="YYYY-MM-DD", width=260)
-        granularity = st.segmented_control("Granularity", list(D.GRANULARITIES), default=default_granularity(start, end),
-                                           format_func=str.capitalize, key="dlv_gran") or DEFAULT_GRANULARITY
+        granularity = one_of("Granularity", {g: g.capitalize() for g in D.GRANULARITIES},
+                             default=default_granularity(start, end), key="dlv_gran")
         audience = choose(st.selectbox, "Audience", AUDIENCES, key="dlv_audience", width=220)
         types = {None: "All email types", **{t: t.replace("_", " ") for t in reads.email_types(r, lender_id)}}
         email_type = choose(st.selectbox, "Email type", types, key="dlv_type", width=220)

@@ -19,6 +19,7 @@ from commlog import deliverability as D
 from commlog.deliverability.wording import REPLY_CLASSES_HELP
 from commlog.domains import FAMILIES
 from commlog.ui.boundary import fragment
+from commlog.ui.choices import one_of
 from commlog.ui.deliverability import charts, reads
 from commlog.ui.deliverability.controls import AUDIENCES, Chosen
 from commlog.ui.deliverability.drill import open_in_log
@@ -113,13 +114,9 @@ def _draw(kind: str, frame: pd.DataFrame, options: dict, **kwargs):
 
 
 def _rate_choice(key: str, options: tuple[str, ...], default: str) -> str:
-    """A tab's Rate control. Its choice outlives the runs that do not draw its tab (Streamlit forgets
-    a widget's value when a run does not draw it), so coming back to a tab shows the Rate left there."""
-    kept, ss = f"{key}_kept", st.session_state
-    start = ss[kept] if ss.get(kept) in options else default
-    value = st.segmented_control("Rate", list(options), default=start, format_func=D.METRIC_SHORT.get, key=key) or default
-    ss[kept] = value
-    return value
+    """A tab's Rate control. Its choice outlives the runs that do not draw its tab, so coming back
+    to a tab shows the Rate left there, and a click on the chosen Rate keeps it (`one_of`)."""
+    return one_of("Rate", {m: D.METRIC_SHORT[m] for m in options}, key=key, default=default)
 
 
 @fragment
