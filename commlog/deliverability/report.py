@@ -14,6 +14,7 @@ from commlog.deliverability.assessment import (
     EVERY_LENDER,
     AssessmentOptions,
     Finding,
+    finding_order,
     verdict_of,
 )
 from commlog.deliverability.findings import MIN_FAMILY_FINDING_EVENTS, scan
@@ -50,7 +51,9 @@ class HealthReport:
     findings: list[Finding] = field(default_factory=list)  # most severe first
 
     def lenders_by_severity(self) -> list[Health]:
-        return sorted(self.lenders, key=lambda h: (-SEVERITY[h.level], h.lender_name))
+        """Most severe first; within a level, the worst finding first (the order of the findings)."""
+        return sorted(self.lenders, key=lambda h: (finding_order(h.finding)[:2] if h.finding else (-SEVERITY[h.level], 0),
+                                                   h.lender_name))
 
     def verdict(self, lender_id: int) -> str | None:
         return next((h.level for h in self.lenders if h.lender_id == lender_id), None)

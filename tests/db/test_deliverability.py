@@ -181,6 +181,22 @@ def test_lender_admin_is_scoped_in_sql(engine):
 
 
 
+def test_the_most_severe_lenders_come_first_and_within_a_level_the_worst_finding(engine):
+    """Health draws cards for the most severe lenders only: within At risk the highest rate comes
+    first, not the first name in the alphabet."""
+    with engine.begin() as conn:
+        build_health(conn)
+        lid = f.lender(conn, "aardvark", "Aardvark Loans")
+        bulk(conn, lid, RECENT, 188, "gmail.com")
+        bulk(conn, lid, RECENT, 12, "gmial.com", "bounced", "550 5.1.1 user unknown")  # 6 %: At risk, under the others' 8 %
+        rollups.rebuild_rollups(conn)
+    with engine.connect() as conn:
+        ranked = D.health(conn, OPS, AS_OF).lenders_by_severity()
+    assert [h.lender_name for h in ranked][:3] == ["Alpha Lending", "Bravo Credit", "Aardvark Loans"]
+    assert [h.level for h in ranked] == sorted((h.level for h in ranked), key=lambda level: -D.SEVERITY[level])
+    assert ranked[-1].lender_name == "Tiny Loans"  # Insufficient volume: last
+
+
 def test_health_levels_and_findings(engine):
     with engine.begin() as conn:
         ids = build_health(conn)
