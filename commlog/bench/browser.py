@@ -6,9 +6,9 @@ as Streamlit's own `script_finished` message reports it (commlog.bench.browser_p
 animation frames for the browser to paint: first load after sign-in, a filter change, the next
 page, opening a row, the borrower type-ahead, opening Deliverability (its health and findings tab),
 switching its rate and opening another of its tabs, twice a round: the rate chart's tab, then
-Breakdowns or Domains and reasons (only the open tab is drawn, so a tab is a run). Every round walks the same
-view: all of the lender's logs (the menu's link back from Deliverability opens the lender's own log,
-so the walk chooses the Account again, untimed). Beside
+Breakdowns or Domains and reasons (only the open tab is drawn, so a tab is a run). Every round walks
+the same view: all of the lender's logs (the menu's link back from Deliverability opens the lender's
+own log, so the walk chooses the Account again, untimed). Beside
 them, the **framework floor**, measured on the same servers in the same run with the same number of
 sessions: a rerun of /floor, a page that only checks the login, draws the menu and one button
 (COMMLOG_BENCH_FLOOR_PAGE=1). Targets: p95 ≤ 2× the floor's p95, first load ≤ 3×. Beside the floor
