@@ -52,8 +52,7 @@ class HealthReport:
 
     def lenders_by_severity(self) -> list[Health]:
         """Most severe first; within a level, the worst finding first (the order of the findings)."""
-        return sorted(self.lenders, key=lambda h: (finding_order(h.finding)[:2] if h.finding else (-SEVERITY[h.level], 0),
-                                                   h.lender_name))
+        return sorted(self.lenders, key=lambda h: (-SEVERITY[h.level], finding_order(h.finding) if h.finding else (), h.lender_name))
 
     def verdict(self, lender_id: int) -> str | None:
         return next((h.level for h in self.lenders if h.lender_id == lender_id), None)

@@ -46,11 +46,11 @@ def render_health(chosen: Chosen, report: D.HealthReport) -> None:
 def _table_of_the_rest(rest: list[D.Health], report: D.HealthReport, min_volume: int) -> None:
     """Every lender past the cards, most severe first, in one table: one element however many there are."""
     levels = Counter(h.level for h in rest)
-    said = ", ".join(f"{n} {LEVEL_BADGE[level][0]}" for level, n in sorted(levels.items(), key=lambda kv: -SEVERITY[kv[0]]))
+    said = ", ".join(f"{n} {level}" for level, n in sorted(levels.items(), key=lambda kv: -SEVERITY[kv[0]]))
     recent = f"last {D.RECENT_DAYS} days ({report.recent_start:%d %b}–{report.as_of:%d %b})"
     with st.expander(f"{len(rest)} more lenders: {said}"):
         st.dataframe(pd.DataFrame([{
-            "Lender": h.lender_name, "Health": LEVEL_BADGE[h.level][0], "Why": h.why,
+            "Lender": h.lender_name, "Health": h.level, "Why": h.why,
             f"Bounce, {recent}": h.recent.rate("bounce", min_volume).text(),
             f"All failures, {recent}": h.recent.rate("failures", min_volume).text(),
         } for h in rest]), hide_index=True, width="stretch", key="dlv_health_rest",
