@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 import pytest
 import streamlit as st
 from sqlalchemy import func, or_, select
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
@@ -110,6 +111,8 @@ def test_ops_sees_every_lender_findings_first_and_charts_a_tab_away(demo):
     text = sent_to_browser(at)
     assert at.title[0].value == "Deliverability"
     assert at.tabs[0].label == "Health and findings" and not at.get("vega_lite_chart")  # the charts wait for their tab
+    tiles = {m.label: m for m in at.metric}
+    assert re.fullmatch(r"\d+\.\d %", tiles["Bounce rate"].value) and not tiles["Bounce rate"].delta  # graded: a figure, no flag
     for name in ("Alpha Lending", "Bravo Credit", "Other Lender 0", "Tiny Loans"):
         assert name in text
     md = [m.value for m in at.markdown]
@@ -236,10 +239,12 @@ def test_many_lenders_get_cards_for_the_most_severe_and_one_table_for_the_rest(s
 
 def test_low_volume_lender_is_flagged_not_alarming(demo):
     at = run_as(demo["tiny_admin"])
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Bounce rate"] == "low volume"  # 10 of 50: never a bare "20.0 %"
+    tiles = {m.label: m for m in at.metric}
+    bounce = tiles["Bounce rate"]
+    assert "%" not in bounce.value and bounce.delta == "low volume"  # 10 of 50: never a bare "20.0 %" as the figure
+    assert bounce.proto.color == MetricProto.MetricColor.GRAY and bounce.proto.direction == MetricProto.MetricDirection.NONE
     captions = " ".join(c.value for c in at.caption)
-    assert "10 of 50 attempted: under the minimum of 100" in captions
+    assert "10 of 50 attempted: under the minimum of 100 · 20.0 %" in captions  # the rate, in the line under it
     assert any("Insufficient volume" in str(node.proto) for node in _walk(at._tree) if getattr(node, "proto", None) is not None)
 
 

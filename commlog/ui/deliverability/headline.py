@@ -11,6 +11,7 @@ from commlog.ui.deliverability.controls import Chosen
 
 TILES = ("bounce", "block", "defer", "failures", "delivery")
 BENCHMARKED = ("bounce", "block", "defer", "failures")  # shown with the platform median
+LOW_VOLUME = "low volume"  # a tile's flag under the minimum volume
 
 
 def render_headline(chosen: Chosen, summary: D.Counts) -> None:
@@ -25,7 +26,12 @@ def render_headline(chosen: Chosen, summary: D.Counts) -> None:
 
 
 def _tile(metric: str, rate: D.Rate, median: float | None) -> None:
-    st.metric(D.METRICS[metric], "low volume" if rate.low_volume else D.pct(rate.value), help=D.METRIC_HELP[metric], border=True)
+    # Under the minimum volume a rate is not graded: no figure in the tile (Streamlit's long dash), a
+    # grey "low volume" flag under it, the rate in the line below. (The words as the value were cut to
+    # "low …" in a fifth of 800 px.)
+    flag = {"delta": LOW_VOLUME, "delta_color": "gray", "delta_arrow": "off"} if rate.low_volume else {}
+    st.metric(D.METRICS[metric], None if rate.low_volume else D.pct(rate.value), help=D.METRIC_HELP[metric], border=True,
+              **flag)
     line = f"{rate.n_of_d} attempted"
     if rate.low_volume:
         line += f": under the minimum of {rate.min_volume:,} · {D.pct(rate.value)}"
