@@ -1,8 +1,8 @@
 """Accessibility: axe-core (the engine behind Lighthouse and Deque's axe) finds no serious or critical
 violation of WCAG 2.x A/AA on any page or state a person reaches: the sign-in page, the log (lender
 admin and ops), the email dialog, the bulk check dialog, "Why didn't they get it?", the message
-page (also one quoting a reply that names an address), Deliverability (ops and lender admin),
-Audit, and the menu popover open.
+page (also one quoting a reply that names an address), Deliverability (ops and lender admin; its
+tiles under the minimum volume), Audit, and the menu popover open.
 
 axe-core comes from PyPI's `axe-playwright-python`, which ships `axe.min.js`; Playwright evaluates it
 in the page (a `<script>` tag would be refused by the app's Content-Security-Policy, as it should)
@@ -163,6 +163,19 @@ def test_deliverability(server, demo, page, who):
     page.get_by_role("tab", name="Rates over time").click()
     wait_for_run(page)
     expect(page.get_by_test_id("stVegaLiteChart").filter(visible=True).first).to_be_visible()
+    expect_accessible(page)
+
+
+def test_deliverability_under_the_minimum_volume(server, demo, page):
+    """The tiles with no figure and their grey "low volume" flags (Settings' minimum raised)."""
+    signed_in_log(page, server, demo, "lender admin", "/deliverability")
+    page.get_by_role("button", name="Settings").click()
+    box = page.get_by_role("spinbutton", name="Minimum volume")
+    box.fill("100000")
+    box.press("Enter")
+    wait_for_run(page)
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("stMetricDelta")).to_have_count(5)
     expect_accessible(page)
 
 
