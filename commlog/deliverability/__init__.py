@@ -59,6 +59,7 @@ from commlog.deliverability.mailbox_providers import (
 )
 from commlog.deliverability.metrics import (
     DEFAULT_MIN_VOLUME,
+    LOW_VOLUME_RATE,
     MIN_VOLUME_LIMITS,
     RATES,
     Counts,
@@ -116,7 +117,7 @@ __all__ = [
     "BASELINE_DAYS", "DEFAULT_GRANULARITY", "GRANULARITIES", "PROVISIONAL_DAYS", "RECENT_DAYS", "period_end", "period_start",
     "periods",
     # metrics
-    "DEFAULT_MIN_VOLUME", "MIN_VOLUME_LIMITS", "RATES", "Counts", "Rate", "pct",
+    "DEFAULT_MIN_VOLUME", "LOW_VOLUME_RATE", "MIN_VOLUME_LIMITS", "RATES", "Counts", "Rate", "pct",
     # grading
     "AT_RISK", "CONCERNING", "DEFAULT_BANDS", "EMAIL_TYPE_BANDS", "HEALTHY", "LOW_VOLUME", "SEVERITY", "WATCH", "Bands", "Grade", "bands_for",
     "grade", "level_of",

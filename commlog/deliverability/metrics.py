@@ -17,7 +17,8 @@ definitions"). Units are messages, one per recipient; every message is in one ou
   coverage   known                          / attempted
   not attempted (DROPPED) and failed to send: / requests, own buckets, never in the bounce rate.
 
-Rates below a minimum volume of attempted messages are "low volume", never a bare percentage.
+Rates below a minimum volume of attempted messages are "low volume" (LOW_VOLUME_RATE), never a bare
+percentage.
 Summary, health, findings and charts all read their rates through `Counts.rate`.
 """
 
@@ -30,6 +31,7 @@ from commlog import rollups as R
 
 DEFAULT_MIN_VOLUME = 100
 MIN_VOLUME_LIMITS = (1, 100_000)  # the minimum volume a person may choose
+LOW_VOLUME_RATE = "low volume"  # what a rate under the minimum volume says instead of a figure
 
 # Buckets that never reached the receiving side: outside "attempted".
 UNATTEMPTED_OUTCOMES: tuple[str, ...] = (R.NOT_ATTEMPTED, R.FAILED_TO_SEND)
@@ -82,7 +84,7 @@ class Rate:
         if not self.d:
             return "no attempted messages"
         if self.low_volume:
-            return f"low volume: {self.n_of_d} ({pct(self.value)})"
+            return f"{LOW_VOLUME_RATE}: {self.n_of_d} ({pct(self.value)})"
         return f"{pct(self.value)} ({self.n_of_d})"
 
 

@@ -379,7 +379,7 @@ def picked_period(event: Any) -> date | None:
 def _note(rate: D.Rate, provisional: bool = False) -> str:
     notes = []
     if rate.low_volume:
-        notes.append(f"low volume (under {rate.min_volume:,} attempted)")
+        notes.append(f"{D.LOW_VOLUME_RATE} (under {rate.min_volume:,} attempted)")
     if provisional:
         notes.append("provisional: last 72 h, may still change")
     return "; ".join(notes) or "–"
@@ -418,7 +418,7 @@ def volume_frame(points: list[D.PeriodPoint]) -> pd.DataFrame:
 def _verdict(level: str, driver: str) -> str:
     """A cell's verdict in words, with the rate that drives it: "At risk (bounce)", "Healthy", "low volume"."""
     if level == D.LOW_VOLUME:
-        return "low volume"
+        return D.LOW_VOLUME_RATE
     return f"{level} ({D.METRIC_SHORT.get(driver, driver).lower()})" if driver else level
 
 
@@ -447,5 +447,5 @@ def breakdown_frame(items: list[tuple[str, D.Counts]], metric: str, min_volume: 
         if not r.d:
             continue
         rows.append({"category": (labels or {}).get(key, key), "rate": r.value, "n_of_d": r.n_of_d, "low_volume": r.low_volume,
-                     "label": f"{D.pct(r.value)} ({r.n_of_d})" + (" · low volume" if r.low_volume else "")})
+                     "label": f"{D.pct(r.value)} ({r.n_of_d})" + (f" · {D.LOW_VOLUME_RATE}" if r.low_volume else "")})
     return pd.DataFrame(rows, columns=["category", "rate", "n_of_d", "low_volume", "label"])

@@ -75,7 +75,7 @@ def render_filters(r: Reader, lender_id: int | None, names: dict[int, str], span
         low, high = D.MIN_VOLUME_LIMITS
         min_volume = int(st.number_input("Minimum volume (attempted messages) before a rate is graded", min_value=low,
                                          max_value=high, value=D.DEFAULT_MIN_VOLUME, step=50, key="dlv_min_volume"))
-        st.caption("Below it a rate is shown greyed and flagged \"low volume\", and health is \"Insufficient volume\".")
+        st.caption(f"Below it a rate is shown greyed and flagged \"{D.LOW_VOLUME_RATE}\", and health is \"{D.LOW_VOLUME}\".")
 
     if not isinstance(picked, (tuple, list)) or len(picked) != 2:
         st.info("Pick an end date as well to see the rates.")

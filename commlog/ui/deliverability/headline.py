@@ -11,7 +11,6 @@ from commlog.ui.deliverability.controls import Chosen
 
 TILES = ("bounce", "block", "defer", "failures", "delivery")
 BENCHMARKED = ("bounce", "block", "defer", "failures")  # shown with the platform median
-LOW_VOLUME = "low volume"  # a tile's flag under the minimum volume
 
 
 def render_headline(chosen: Chosen, summary: D.Counts) -> None:
@@ -29,7 +28,7 @@ def _tile(metric: str, rate: D.Rate, median: float | None) -> None:
     # Under the minimum volume a rate is not graded: no figure in the tile (Streamlit's long dash), a
     # grey "low volume" flag under it, the rate in the line below. (The words as the value were cut to
     # "low …" in a fifth of 800 px.)
-    flag = {"delta": LOW_VOLUME, "delta_color": "gray", "delta_arrow": "off"} if rate.low_volume else {}
+    flag = {"delta": D.LOW_VOLUME_RATE, "delta_color": "gray", "delta_arrow": "off"} if rate.low_volume else {}
     st.metric(D.METRICS[metric], None if rate.low_volume else D.pct(rate.value), help=D.METRIC_HELP[metric], border=True,
               **flag)
     line = f"{rate.n_of_d} attempted"

@@ -166,7 +166,7 @@ def render_providers(chosen: Chosen, report: D.HealthReport) -> None:
             f"Each cell: the {D.METRIC_SHORT[metric].lower()} rate of that mail and, under it, its health graded on all its rates with "
             "the health cards' bands (Healthy, Watch, At risk; in brackets the rate behind it). "
             f"The darker the cell, the higher the rate: white at 0 %, darkest red at {darkest:g} % or more. "
-            f"Grey cells, \"low volume\": under {chosen.q.min_volume:,} attempted in the period (not graded). "
+            f"Grey cells, \"{D.LOW_VOLUME_RATE}\": under {chosen.q.min_volume:,} attempted in the period (not graded). "
             "Microsoft = consumer Outlook, Hotmail, Live, MSN; Microsoft 365 and Google Workspace tenants are in Other."
         )
     if chosen.reader.principal.is_ops:
@@ -181,7 +181,7 @@ def _comparison_rows(chosen: Chosen, report: D.HealthReport) -> pd.DataFrame:
             "Bounce %": c.rate("bounce").value, "Bounced": c.bounced, "Block %": c.rate("block").value, "Blocked": c.blocked,
             "Defer %": c.rate("defer").value, "All failures %": c.rate("failures").value, "Outcome known %": c.rate("coverage").value,
             "Not attempted": c.not_attempted, "Failed to send": c.failed_to_send,
-            "Volume": "low volume" if c.is_low_volume(chosen.q.min_volume) else "",
+            "Volume": D.LOW_VOLUME_RATE if c.is_low_volume(chosen.q.min_volume) else "",
         }
         for lid, c in reads.breakdown(chosen.reader, chosen.q, "lender") if lid in chosen.names
     ]
