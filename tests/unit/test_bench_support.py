@@ -112,6 +112,19 @@ def test_the_messages_a_page_took_in_are_the_median_count_per_click():
     assert messages_taken_in([Click(0.3)]) is None
 
 
+def test_each_interaction_is_set_beside_what_the_framework_alone_costs_for_that_kind_of_click():
+    from commlog.bench.browser import FIRST_LOAD, FLOOR, FRAMEWORK, INTERACTIONS, against_framework_own
+
+    p95 = {FLOOR: 100.0, FRAMEWORK[0]: 300.0, FRAMEWORK[1]: 150.0, FRAMEWORK[2]: 200.0,
+           FIRST_LOAD: 450.0, INTERACTIONS[1]: 180.0, INTERACTIONS[3]: 210.0, INTERACTIONS[5]: 260.0,
+           INTERACTIONS[7]: 220.0}
+    assert against_framework_own(FIRST_LOAD, p95) == (1.5, "sign-in to the floor page")  # 4.5x the floor
+    assert against_framework_own(INTERACTIONS[3], p95) == (1.4, "a grid's Open button opening a dialog")
+    assert against_framework_own(INTERACTIONS[5], p95) == (1.3, "opening a page of two charts")
+    assert against_framework_own(INTERACTIONS[7], p95) == (1.1, "opening a page of two charts")
+    assert against_framework_own(INTERACTIONS[1], p95) == (1.8, "the floor")  # a filter's rerun: the floor itself
+
+
 def test_every_browser_cell_gets_enough_clicks_for_its_p95_to_be_a_percentile():
     # With fewer than 20 clicks a p95 is the slowest click: one session walks more rounds than many do.
     from commlog.bench.browser import rounds_per_session, sign_ins_per_session
