@@ -245,8 +245,11 @@ def _render_account(engine: Engine, principal: Principal, lender: LenderRow) -> 
 MATCHES_SHOWN = 8
 # How long a typing pause is before the matches are asked for. Streamlit's live=True waits 250 ms,
 # which was half of what a person waited for the matches (the box's own rerun, a fragment, costs
-# about what the framework's trivial rerun does): 150 ms still waits out a typist's keystrokes.
-TYPEAHEAD_PAUSE = "150ms"
+# about what the framework's trivial rerun does); 150 ms was still more than half of it (2026-12-05
+# evening: 168 of 255 ms at the median at 1M). At 100 ms a fast typist's burst (40 ms a key) is one
+# run, and a person typing slower gets a run between keys, as at 150: each is the box's own fragment,
+# a read of at most 9 borrowers, and no letter is lost (tests/e2e/test_log_flows.py).
+TYPEAHEAD_PAUSE = "100ms"
 
 
 @fragment
