@@ -319,7 +319,8 @@ class Settings:
     bench_floor_page: bool = field(default=False, metadata=_about(
         "COMMLOG_BENCH_FLOOR_PAGE", "benchmarks: serve /floor, a page that only checks the login and draws one button "
         "(the framework floor `bench --only browser` compares every interaction with), and /floor-grid and "
-        "/floor-charts (the framework's own cost of a grid row's dialog and of a page of two charts)", _flag))
+        "/floor-charts (the framework's own cost of a grid row's dialog, of a grid's next page and of a page of two "
+        "charts)", _flag))
     webhook_insecure_no_signature: bool = field(default=False, metadata=_about(
         "COMMLOG_WEBHOOK_INSECURE_NO_SIGNATURE", "accept unsigned webhook posts (local testing only)", _flag))
     webhook_max_age_seconds: int = field(default=DEFAULT_WEBHOOK_MAX_AGE_SECONDS, metadata=_about(

@@ -5,13 +5,14 @@ COMMLOG_BENCH_FLOOR_PAGE=1, never in the product).
   login check, the menu bar and the error boundary (`guarded`), one button that reruns it. Its rerun
   time, measured on the same servers in the same run, is what an interaction of a real page is
   compared with.
-- /floor-grid and /floor-charts, **the framework's own cost** of the two interactions a rerun of
-  one button does not have: a row's Open button in Streamlit's grid opening a dialog, as the log's
-  rows open their emails (the grid holds the log's 50 rows × its Open button and 8 columns of text,
-  the dialog a few lines), and opening a page that draws two Vega-Lite charts of Deliverability's
-  size (a month of two lines with points over bands, a month of bars stacked eight high), each from
-  a link on the other. No commlog code beyond the login check and the menu: no database read, no
-  Altair; what they take is Streamlit's and the browser's.
+- /floor-grid and /floor-charts, **the framework's own cost** of the interactions a rerun of one
+  button does not have: a row's Open button in Streamlit's grid opening a dialog, as the log's rows
+  open their emails (the grid holds the log's 50 rows × its Open button and 8 columns of text, the
+  dialog a few lines); the grid's next page (Streamlit's pagination under it, 50 other rows drawn
+  in it, as the log's page turn and a filter's new rows); and opening a page that draws two
+  Vega-Lite charts of Deliverability's size (a month of two lines with points over bands, a month
+  of bars stacked eight high), each from a link on the other. No commlog code beyond the login
+  check and the menu: no database read, no Altair; what they take is Streamlit's and the browser's.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import streamlit as st
 from commlog.ui.page import guarded
 
 GRID_ROWS = 50
+GRID_PAGES = 20
 GRID_TITLE, CHARTS_TITLE = "Framework: a grid", "Framework: two charts"
 _GEN = "bench_grid_gen"  # a new grid (no tick) after its dialog is closed
 OPEN_KEY = "bench_grid_open"  # the grid's Open buttons
+PAGE_KEY = "bench_grid_page"  # its pagination
 
 
 def floor_page() -> None:
@@ -44,19 +47,20 @@ def grid_page() -> None:
         _grid()
 
 
-def grid_rows() -> pd.DataFrame:
-    """The log's page: 50 rows of its Open button and eight columns of text, each cell as long as
-    the log's."""
+def grid_rows(page: int = 1) -> pd.DataFrame:
+    """The log's page `page`: 50 rows of its Open button and eight columns of text, each cell as
+    long as the log's, every page's rows their own."""
+    ids = range((page - 1) * GRID_ROWS, page * GRID_ROWS)
     return pd.DataFrame({
         "Open": ["Open"] * GRID_ROWS,
-        "Sent": [f"2026-11-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}" for i in range(GRID_ROWS)],
-        "To": [f"borrower.{i:05d}@example-mailbox.example" for i in range(GRID_ROWS)],
-        "Delivery status": ["NOT_DELIVERED" if i % 3 else "DELIVERED" for i in range(GRID_ROWS)],
-        "Subject": [f"Your statement for loan {1000 + i} is ready to view" for i in range(GRID_ROWS)],
+        "Sent": [f"2026-11-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}" for i in ids],
+        "To": [f"borrower.{i:05d}@example-mailbox.example" for i in ids],
+        "Delivery status": ["NOT_DELIVERED" if i % 3 else "DELIVERED" for i in ids],
+        "Subject": [f"Your statement for loan {1000 + i} is ready to view" for i in ids],
         "Reason": ["550 5.1.1 The email account that you tried to reach does not exist" if i % 3 else ""
-                   for i in range(GRID_ROWS)],
+                   for i in ids],
         "Status": ["SENT"] * GRID_ROWS,
-        "Last event": ["BOUNCE" if i % 3 else "DELIVERED" for i in range(GRID_ROWS)],
+        "Last event": ["BOUNCE" if i % 3 else "DELIVERED" for i in ids],
         "Email type": ["Notice"] * GRID_ROWS,
     })
 
@@ -64,8 +68,8 @@ def grid_rows() -> pd.DataFrame:
 @st.fragment
 def _grid() -> None:
     """A row's Open button opens it in a dialog (ticking selects, as in the log); closing the
-    dialog draws a new grid."""
-    rows = grid_rows()
+    dialog draws a new grid; the pagination under it turns its page."""
+    rows = grid_rows(st.session_state.get(PAGE_KEY) or 1)
     st.dataframe(rows, key=f"bench_grid_{st.session_state.get(_GEN, 0)}", on_select="rerun",
                  selection_mode="multi-row", hide_index=True, height=15 * 35 + 38,
                  column_config={"Open": st.column_config.ButtonColumn("", key=OPEN_KEY, width=72, pinned=True)})
@@ -78,6 +82,7 @@ def _grid() -> None:
                 st.markdown(f"**{column}**: {value or '—'}")
 
         st.dialog("Row", width="large", on_dismiss=_untick)(body)()
+    st.pagination(GRID_PAGES, key=PAGE_KEY)
 
 
 def _untick() -> None:

@@ -1,6 +1,7 @@
 """The pages `bench --only browser` measures the framework on: /floor (the login check like every
 page, then one button that reruns it and nothing else), and the framework's own cost beside it:
-/floor-grid (a bare grid whose ticked row opens a bare dialog) and /floor-charts (two bare charts)."""
+/floor-grid (a bare grid whose Open button opens a bare dialog, and whose pagination turns its page)
+and /floor-charts (two bare charts)."""
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -68,6 +69,19 @@ def test_the_framework_grid_holds_a_log_page_and_opens_a_row_from_its_open_butto
     dialogs = at.get("dialog")
     assert len(dialogs) == 1
     assert grid["To"][3] in page_text(at)  # the clicked row, in the dialog
+
+
+def test_the_framework_grid_turns_its_page_to_rows_of_its_own(world):
+    from commlog.ui.bench_pages import PAGE_KEY
+
+    at = _signed_in(_grid, world)
+    first = at.dataframe[0].value
+    at.session_state[PAGE_KEY] = 2  # what its pagination's Next page sets
+    at.run()
+    assert not at.exception
+    second = at.dataframe[0].value
+    assert second.shape == (50, 9)
+    assert set(second["To"]).isdisjoint(first["To"])  # 50 other rows, drawn in the same grid
 
 
 def test_the_framework_charts_page_draws_two_charts(world):
