@@ -188,6 +188,14 @@ async def _timed(page, action, ready=None) -> Click:
     return Click(seconds, (asked - started) / 1000, (finished - asked) / 1000, (painted - finished) / 1000, got_now - got)
 
 
+async def _page_turn(page):
+    """The pagination's Next page button, or Previous page on the last page (Streamlit's pagination
+    under a grid: the log's, or the bare grid's)."""
+    pager = page.get_by_role("navigation", name="Pagination")
+    forward = pager.get_by_role("button", name="Next page")
+    return forward if await forward.is_enabled() else pager.get_by_role("button", name="Previous page")
+
+
 async def _settled(page, action) -> None:
     """Do `action` (not timed) and wait for the run it causes."""
     await _timed(page, action)
@@ -265,9 +273,7 @@ async def _session(browser, base: str, login: tuple[str, str], typed: str, round
             return await _timed(page, option.click, grid)
 
         for r in range(rounds):
-            pager = page.get_by_role("navigation", name="Pagination")  # every log, any delivery status: many pages
-            forward = pager.get_by_role("button", name="Next page")
-            step = forward if await forward.is_enabled() else pager.get_by_role("button", name="Previous page")
+            step = await _page_turn(page)  # every log, any delivery status: many pages
             got[INTERACTIONS[2]].append(await _timed(page, step.click, grid))
             got[INTERACTIONS[1]].append(await choose("Delivery status", "NOT_DELIVERED"))
 
@@ -325,10 +331,7 @@ async def _framework_walk(page, base: str, login: tuple[str, str], rounds: int, 
     to_grid, to_charts = (page.get_by_role("link", name=title) for title in (GRID_TITLE, CHARTS_TITLE))
     await _sign_in(page, base + "/floor-grid", *login, grid)
     for _ in range(rounds):
-        pager = page.get_by_role("navigation", name="Pagination")
-        forward = pager.get_by_role("button", name="Next page")
-        step = forward if await forward.is_enabled() else pager.get_by_role("button", name="Previous page")
-        got[FRAMEWORK[3]].append(await _timed(page, step.click, grid))
+        got[FRAMEWORK[3]].append(await _timed(page, (await _page_turn(page)).click, grid))
         await grid.scroll_into_view_if_needed()
         got[FRAMEWORK[1]].append(await _timed(page, lambda: grid.click(position=OPEN_BUTTON),
                                               page.get_by_role("dialog")))
